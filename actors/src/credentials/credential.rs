@@ -1,0 +1,331 @@
+//! Credential types, signing and verification.
+//!
+//! A credential's `id` is the blake3 hash of its signed payload. When the issuer is not the
+//! signer, `proof.chain` must hold an `AuthorizedDevice { identity = issuer, device =
+//! signer }` credential that itself verifies: that is how a device signs for its identity.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::types::{encode, Hash, KeyPair, PublicKey, Signature};
+
+/// How deep an identity -> device chain may nest.
+const MAX_CHAIN_DEPTH: usize = 2;
+
+/// A member's role in a space, from most to least powerful.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Role {
+    /// The creator: an admin that cannot be removed or demoted.
+    Owner,
+    Admin,
+    Editor,
+    Reader,
+    Removed,
+}
+
+impl Role {
+    /// May issue membership credentials.
+    pub fn is_admin(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin)
+    }
+    /// May write data (mutations).
+    pub fn can_edit(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin | Role::Editor)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Editor => "editor",
+            Role::Reader => "reader",
+            Role::Removed => "removed",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a feed carries: credentials (control) or mutations (data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Designation {
+    Control,
+    Data,
+}
+
+impl Designation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Designation::Control => "control",
+            Designation::Data => "data",
+        }
+    }
+}
+
+/// The statement a credential makes about its subject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Assertion {
+    /// Subject = the space key. Issued and signed by the space key.
+    SpaceGenesis { space_key: PublicKey },
+    /// Subject = the member's identity key.
+    SpaceMember { space_key: PublicKey, role: Role },
+    /// Subject = the feed key.
+    AdmittedFeed {
+        space_key: PublicKey,
+        identity_key: PublicKey,
+        device_key: PublicKey,
+        designation: Designation,
+    },
+    /// Subject = the device key.
+    AuthorizedDevice { identity_key: PublicKey, device_key: PublicKey },
+    /// Subject = the identity key.
+    IdentityProfile { display_name: Option<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subject {
+    pub id: PublicKey,
+    pub assertion: Assertion,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proof {
+    pub signer: PublicKey,
+    pub signature: Signature,
+    /// `AuthorizedDevice` credential when `signer != issuer`.
+    pub chain: Option<Box<Credential>>,
+}
+
+/// A signed assertion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credential {
+    pub issuer: PublicKey,
+    /// Milliseconds since the Unix epoch, from the issuer's clock.
+    pub issuance_date: u64,
+    pub subject: Subject,
+    pub parent_ids: Vec<Hash>,
+    pub proof: Proof,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum CredentialError {
+    #[error("credential signature by {0:?} does not verify")]
+    BadSignature(PublicKey),
+    #[error("credential issued by {issuer:?} but signed by {signer:?} without a valid device chain")]
+    MissingChain { issuer: PublicKey, signer: PublicKey },
+    #[error("device chain is invalid: {0}")]
+    BadChain(String),
+    #[error("credential cannot be encoded: {0}")]
+    Encoding(String),
+}
+
+/// Who signs: a key pair, and the chain that lets it sign for `issuer` when they differ.
+#[derive(Debug, Clone)]
+pub struct Signer {
+    pub issuer: PublicKey,
+    pub key: KeyPair,
+    pub chain: Option<Credential>,
+}
+
+impl Signer {
+    /// A key that signs for itself.
+    pub fn direct(key: KeyPair) -> Self {
+        Signer { issuer: key.public(), key, chain: None }
+    }
+
+    /// Issues a credential about `subject`.
+    pub fn issue(&self, subject: Subject, issuance_date: u64, parent_ids: Vec<Hash>) -> Credential {
+        let signer = self.key.public();
+        let payload = signing_payload(&self.issuer, issuance_date, &subject, &parent_ids, &signer);
+        Credential {
+            issuer: self.issuer,
+            issuance_date,
+            subject,
+            parent_ids,
+            proof: Proof {
+                signer,
+                signature: self.key.sign(&payload),
+                chain: self.chain.clone().map(Box::new),
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SigningPayload<'a> {
+    domain: &'static str,
+    issuer: &'a PublicKey,
+    issuance_date: u64,
+    subject: &'a Subject,
+    parent_ids: &'a [Hash],
+    signer: &'a PublicKey,
+}
+
+fn signing_payload(
+    issuer: &PublicKey,
+    issuance_date: u64,
+    subject: &Subject,
+    parent_ids: &[Hash],
+    signer: &PublicKey,
+) -> Vec<u8> {
+    let payload = SigningPayload {
+        domain: "echo-rs/credential/v1",
+        issuer,
+        issuance_date,
+        subject,
+        parent_ids,
+        signer,
+    };
+    // Encoding a struct of keys, integers and bounded strings cannot fail; an empty payload
+    // would simply never verify.
+    encode(&payload).unwrap_or_default()
+}
+
+impl Credential {
+    fn payload(&self) -> Vec<u8> {
+        signing_payload(
+            &self.issuer,
+            self.issuance_date,
+            &self.subject,
+            &self.parent_ids,
+            &self.proof.signer,
+        )
+    }
+
+    /// The credential id: hash of the signed payload.
+    pub fn id(&self) -> Hash {
+        Hash::of(&self.payload())
+    }
+
+    /// Checks the signature and, when the signer is not the issuer, the device chain.
+    pub fn verify(&self) -> Result<(), CredentialError> {
+        self.verify_depth(0)
+    }
+
+    fn verify_depth(&self, depth: usize) -> Result<(), CredentialError> {
+        self.proof
+            .signer
+            .verify(&self.payload(), &self.proof.signature)
+            .map_err(|_| CredentialError::BadSignature(self.proof.signer))?;
+        if self.issuer == self.proof.signer {
+            if self.proof.chain.is_some() {
+                return Err(CredentialError::BadChain("self-signed credential carries a chain".into()));
+            }
+            return Ok(());
+        }
+        let chain = self.proof.chain.as_ref().ok_or(CredentialError::MissingChain {
+            issuer: self.issuer,
+            signer: self.proof.signer,
+        })?;
+        if depth >= MAX_CHAIN_DEPTH {
+            return Err(CredentialError::BadChain("chain too deep".into()));
+        }
+        match &chain.subject.assertion {
+            Assertion::AuthorizedDevice { identity_key, device_key }
+                if *identity_key == self.issuer
+                    && *device_key == self.proof.signer
+                    && chain.subject.id == self.proof.signer
+                    && chain.issuer == self.issuer => {}
+            _ => {
+                return Err(CredentialError::BadChain(format!(
+                    "expected AuthorizedDevice {{ identity: {:?}, device: {:?} }}",
+                    self.issuer, self.proof.signer
+                )))
+            }
+        }
+        chain.verify_depth(depth + 1)
+    }
+
+    /// The device that actually signed (the signer), for revocation checks.
+    pub fn signing_device(&self) -> PublicKey {
+        self.proof.signer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::rand_core::SeedableRng;
+
+    fn rng() -> rand_chacha::ChaCha20Rng {
+        rand_chacha::ChaCha20Rng::seed_from_u64(7)
+    }
+
+    fn device_signer(rng: &mut rand_chacha::ChaCha20Rng) -> (KeyPair, KeyPair, Signer) {
+        let identity = KeyPair::generate(rng);
+        let device = KeyPair::generate(rng);
+        let auth = Signer::direct(identity.clone()).issue(
+            Subject {
+                id: device.public(),
+                assertion: Assertion::AuthorizedDevice {
+                    identity_key: identity.public(),
+                    device_key: device.public(),
+                },
+            },
+            1,
+            vec![],
+        );
+        let signer = Signer { issuer: identity.public(), key: device.clone(), chain: Some(auth) };
+        (identity, device, signer)
+    }
+
+    fn profile(id: PublicKey) -> Subject {
+        Subject { id, assertion: Assertion::IdentityProfile { display_name: Some("a".into()) } }
+    }
+
+    #[test]
+    fn direct_and_chained_credentials_verify() {
+        let mut rng = rng();
+        let key = KeyPair::generate(&mut rng);
+        let c = Signer::direct(key.clone()).issue(profile(key.public()), 5, vec![]);
+        assert_eq!(c.verify(), Ok(()));
+        let (identity, _device, signer) = device_signer(&mut rng);
+        let c = signer.issue(profile(identity.public()), 6, vec![]);
+        assert_eq!(c.verify(), Ok(()));
+        assert_ne!(c.id(), Signer::direct(identity).issue(profile(c.issuer), 6, vec![]).id());
+    }
+
+    #[test]
+    fn tampering_is_detected() {
+        let mut rng = rng();
+        let (identity, _device, signer) = device_signer(&mut rng);
+        let good = signer.issue(profile(identity.public()), 6, vec![]);
+
+        let mut c = good.clone();
+        c.issuance_date = 7;
+        assert!(matches!(c.verify(), Err(CredentialError::BadSignature(_))));
+
+        let mut c = good.clone();
+        c.proof.chain = None;
+        assert!(matches!(c.verify(), Err(CredentialError::MissingChain { .. })));
+
+        // A chain for a different device does not authorise this signer.
+        let (_, _, other) = device_signer(&mut rng);
+        let mut c = good.clone();
+        c.proof.chain = other.chain.clone().map(Box::new);
+        assert!(matches!(c.verify(), Err(CredentialError::BadChain(_))));
+
+        // A forged chain (device signs its own authorisation) fails.
+        let stranger = KeyPair::generate(&mut rng);
+        let forged_auth = Signer { issuer: identity.public(), key: stranger.clone(), chain: None }
+            .issue(
+                Subject {
+                    id: stranger.public(),
+                    assertion: Assertion::AuthorizedDevice {
+                        identity_key: identity.public(),
+                        device_key: stranger.public(),
+                    },
+                },
+                1,
+                vec![],
+            );
+        let forged = Signer { issuer: identity.public(), key: stranger, chain: Some(forged_auth) }
+            .issue(profile(identity.public()), 6, vec![]);
+        assert!(forged.verify().is_err());
+    }
+}

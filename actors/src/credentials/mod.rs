@@ -1,0 +1,17 @@
+//! HALO credentials: signed assertions with identity -> device chains, and the space
+//! control state derived from them.
+//!
+//! - [`credential`]: the types, signing, and stand-alone verification (signature + chain).
+//! - [`space_state`]: the sans-IO rules that turn a sequence of credentials into members,
+//!   roles and admitted feeds, and decide who may write what.
+//! - [`genesis`]: the credentials that create a space.
+
+mod credential;
+mod genesis;
+mod space_state;
+
+pub use credential::{
+    Assertion, Credential, CredentialError, Designation, Proof, Role, Signer, Subject,
+};
+pub use genesis::{space_genesis, SpaceGenesis};
+pub use space_state::{Applied, FeedInfo, Member, RuleError, SpaceState, WriteDenied};

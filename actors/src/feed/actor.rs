@@ -1,0 +1,121 @@
+//! `FeedActor`: one per feed. Owns the feed's [`FeedLog`] and, for our own feeds, its key
+//! pair. Appends and ingests are durable (written and flushed) before they are answered.
+
+use std::sync::Arc;
+
+use actix::{Actor, Context, Handler, Message};
+
+use super::{Block, FeedError, FeedLog, Payload};
+use crate::store::{Key, Store, WriteBatch};
+use crate::types::{decode, encode, KeyPair, Timeframe};
+
+/// The actor for one feed.
+pub struct FeedActor {
+    log: FeedLog,
+    /// Present for our own feeds only.
+    key: Option<KeyPair>,
+    store: Arc<dyn Store>,
+}
+
+impl FeedActor {
+    pub fn new(log: FeedLog, key: Option<KeyPair>, store: Arc<dyn Store>) -> Self {
+        FeedActor { log, key, store }
+    }
+
+    /// Loads every stored block of `feed`, in order.
+    pub fn load_blocks(store: &dyn Store, feed: &crate::types::PublicKey) -> Result<Vec<Block>, FeedError> {
+        let entries = store.scan_prefix(&Key::blocks(feed)).map_err(|e| FeedError::Storage(e.to_string()))?;
+        entries
+            .iter()
+            .map(|(k, v)| {
+                decode::<Block>(v).map_err(|e| FeedError::Storage(format!("block {} is corrupt: {e}", hex_key(k))))
+            })
+            .collect()
+    }
+
+    fn persist(&mut self, block: &Block) -> Result<(), FeedError> {
+        let mut batch = WriteBatch::new();
+        batch.put(Key::block(&block.feed_key, block.seq), encode(block)?);
+        self.store.write(batch).map_err(|e| FeedError::Storage(e.to_string()))?;
+        self.store.flush().map_err(|e| FeedError::Storage(e.to_string()))?;
+        self.log.commit(block);
+        Ok(())
+    }
+}
+
+fn hex_key(k: &[u8]) -> String {
+    k.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Actor for FeedActor {
+    type Context = Context<Self>;
+}
+
+/// Append a block to one of our own feeds; answered once durable.
+#[derive(Message)]
+#[rtype(result = "Result<Block, FeedError>")]
+pub struct Append {
+    pub timeframe: Timeframe,
+    pub payload: Payload,
+}
+
+impl Handler<Append> for FeedActor {
+    type Result = Result<Block, FeedError>;
+    fn handle(&mut self, msg: Append, _: &mut Context<Self>) -> Self::Result {
+        let key = self.key.as_ref().ok_or(FeedError::NotWritable(self.log.key()))?;
+        let block = self.log.next_block(key, msg.timeframe, msg.payload)?;
+        self.persist(&block)?;
+        Ok(block)
+    }
+}
+
+/// Verify a block from elsewhere as this feed's next one and store it; answered once durable.
+/// Admission and the writer's role are checked by the space before this.
+#[derive(Message)]
+#[rtype(result = "Result<(), FeedError>")]
+pub struct Ingest(pub Block);
+
+impl Handler<Ingest> for FeedActor {
+    type Result = Result<(), FeedError>;
+    fn handle(&mut self, msg: Ingest, _: &mut Context<Self>) -> Self::Result {
+        self.log.check_next(&msg.0)?;
+        self.persist(&msg.0)
+    }
+}
+
+/// Blocks `from..to` (clamped to the feed's length).
+#[derive(Message)]
+#[rtype(result = "Result<Vec<Block>, FeedError>")]
+pub struct ReadRange {
+    pub from: u64,
+    pub to: u64,
+}
+
+impl Handler<ReadRange> for FeedActor {
+    type Result = Result<Vec<Block>, FeedError>;
+    fn handle(&mut self, msg: ReadRange, _: &mut Context<Self>) -> Self::Result {
+        let feed = self.log.key();
+        (msg.from..msg.to.min(self.log.len()))
+            .map(|seq| {
+                let bytes = self
+                    .store
+                    .get(&Key::block(&feed, seq))
+                    .map_err(|e| FeedError::Storage(e.to_string()))?
+                    .ok_or_else(|| FeedError::Storage(format!("block {seq} of {feed:?} is missing")))?;
+                decode(&bytes).map_err(|e| FeedError::Storage(e.to_string()))
+            })
+            .collect()
+    }
+}
+
+/// The feed's length.
+#[derive(Message)]
+#[rtype(result = "u64")]
+pub struct FeedLength;
+
+impl Handler<FeedLength> for FeedActor {
+    type Result = u64;
+    fn handle(&mut self, _: FeedLength, _: &mut Context<Self>) -> u64 {
+        self.log.len()
+    }
+}

@@ -1,0 +1,110 @@
+//! `IdentityActor`: holds the device key and the identity of this node, creates the identity
+//! once, and hands out the device's [`Signer`] to whoever issues credentials.
+
+use std::sync::Arc;
+
+use actix::{Actor, Context, Handler, Message};
+use rand_chacha::ChaCha20Rng;
+
+use super::{IdentityRecord, NewIdentity};
+use crate::credentials::Signer;
+use crate::node::{CreatedIdentity, IdentityInfo, NodeError};
+use crate::store::{Key, Store};
+use crate::types::{encode, Clock, KeyPair};
+
+/// The identity of this node.
+pub struct IdentityActor {
+    device: KeyPair,
+    identity: Option<IdentityRecord>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    rng: ChaCha20Rng,
+}
+
+impl IdentityActor {
+    pub fn new(
+        device: KeyPair,
+        identity: Option<IdentityRecord>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        rng: ChaCha20Rng,
+    ) -> Self {
+        IdentityActor { device, identity, store, clock, rng }
+    }
+
+    fn info(&self, record: &IdentityRecord) -> IdentityInfo {
+        IdentityInfo {
+            identity_key: record.identity_key().to_hex(),
+            device_key: self.device.public().to_hex(),
+            name: record.name.clone(),
+        }
+    }
+}
+
+impl Actor for IdentityActor {
+    type Context = Context<Self>;
+}
+
+/// Create the identity; fails if there is one.
+#[derive(Message)]
+#[rtype(result = "Result<CreatedIdentity, NodeError>")]
+pub struct CreateIdentity {
+    pub name: Option<String>,
+}
+
+/// Longest display name accepted.
+const MAX_NAME_CHARS: usize = 256;
+
+impl Handler<CreateIdentity> for IdentityActor {
+    type Result = Result<CreatedIdentity, NodeError>;
+    fn handle(&mut self, msg: CreateIdentity, _: &mut Context<Self>) -> Self::Result {
+        if let Some(existing) = &self.identity {
+            return Err(NodeError::IdentityExists(existing.identity_key().to_hex()));
+        }
+        if let Some(name) = &msg.name {
+            if name.chars().count() > MAX_NAME_CHARS || name.trim().is_empty() {
+                return Err(NodeError::Invalid(format!(
+                    "name must be 1 to {MAX_NAME_CHARS} characters and not blank"
+                )));
+            }
+        }
+        let created = NewIdentity::create(&mut self.rng, &self.device, msg.name, self.clock.now_ms());
+        let bytes = encode(&created.record).map_err(|e| NodeError::Invalid(e.to_string()))?;
+        self.store.put(&Key::identity(), &bytes).map_err(|e| NodeError::Storage(e.to_string()))?;
+        self.store.flush().map_err(|e| NodeError::Storage(e.to_string()))?;
+        let info = self.info(&created.record);
+        self.identity = Some(created.record);
+        Ok(CreatedIdentity {
+            identity_key: info.identity_key,
+            device_key: info.device_key,
+            seed_phrase: created.seed_phrase,
+            name: info.name,
+        })
+    }
+}
+
+/// The identity, or [`NodeError::NoIdentity`].
+#[derive(Message)]
+#[rtype(result = "Result<IdentityInfo, NodeError>")]
+pub struct ShowIdentity;
+
+impl Handler<ShowIdentity> for IdentityActor {
+    type Result = Result<IdentityInfo, NodeError>;
+    fn handle(&mut self, _: ShowIdentity, _: &mut Context<Self>) -> Self::Result {
+        let record = self.identity.as_ref().ok_or(NodeError::NoIdentity)?;
+        Ok(self.info(record))
+    }
+}
+
+/// This device's signer for the identity, or [`NodeError::NoIdentity`].
+#[derive(Message)]
+#[rtype(result = "Result<Signer, NodeError>")]
+pub struct CurrentSigner;
+
+impl Handler<CurrentSigner> for IdentityActor {
+    type Result = Result<Signer, NodeError>;
+    fn handle(&mut self, _: CurrentSigner, _: &mut Context<Self>) -> Self::Result {
+        let record = self.identity.as_ref().ok_or(NodeError::NoIdentity)?;
+        Ok(record.signer(&self.device))
+    }
+}

@@ -1,0 +1,11 @@
+//! Identity (HALO): the device key of this data dir, the identity key derived from a BIP39
+//! seed phrase, the AuthorizedDevice credential that binds them, and `IdentityActor`.
+
+mod actor;
+mod keys;
+
+pub use actor::{CreateIdentity, CurrentSigner, IdentityActor, ShowIdentity};
+pub use keys::{
+    identity_from_phrase, DeviceRecord, IdentityError, IdentityRecord, NewIdentity,
+    SEED_PHRASE_WORDS,
+};

@@ -1,0 +1,18 @@
+//! echo-actors: everything an echo-rs peer is, independent of the runtime that hosts it.
+//!
+//! Protocol logic lives in sans-IO cores (plain structs: inputs in, outputs out, time and
+//! randomness passed in). Each core is owned by a thin actix actor that carries out its
+//! outputs. Outside code talks to a peer through [`node::NodeHandle`].
+//!
+//! Determinism rules (see docs/architecture.md): no wall-clock reads, no OS randomness, no
+//! threads in this crate; every clock and RNG is injected; anything that drives output is
+//! ordered (`BTreeMap`).
+
+pub mod credentials;
+pub mod db;
+pub mod feed;
+pub mod identity;
+pub mod node;
+pub mod space;
+pub mod store;
+pub mod types;

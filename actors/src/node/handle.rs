@@ -1,0 +1,206 @@
+//! [`Node::open`] and the cloneable [`NodeHandle`].
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use actix::{Actor, Addr};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+
+use super::{
+    ChangeEvent, CreatedIdentity, IdentityInfo, NodeError, NodeStatus, QueryRequest, SpaceInfo,
+};
+use crate::db::ObjectId;
+use crate::identity::{CreateIdentity, DeviceRecord, IdentityActor, IdentityRecord, ShowIdentity};
+use crate::space::{
+    parse_id, CreateSpace, DirectoryStatus, GetObject, ListSpaces, LocalOp, Mutate, QueryObjects,
+    ResolveSpace, SpaceActor, SpaceDirectory, TextGet, Watch,
+};
+use crate::store::{Key, Store};
+use crate::types::{decode, encode, Clock, PublicKey};
+
+/// How to build a node.
+pub struct NodeConfig {
+    /// Where everything durable lives.
+    pub store: Arc<dyn Store>,
+    /// Seed of the node's one RNG (keys, ULIDs, yrs client ids).
+    pub rng_seed: [u8; 32],
+    /// Wall clock for credential dates and ULID timestamps.
+    pub clock: Arc<dyn Clock>,
+    /// The peer listen address, reported by `status` (networking comes later).
+    pub listen: Option<String>,
+}
+
+/// Opens nodes.
+pub struct Node;
+
+fn storage(e: impl std::fmt::Display) -> NodeError {
+    NodeError::Storage(e.to_string())
+}
+
+fn child_rng(rng: &mut ChaCha20Rng) -> ChaCha20Rng {
+    let mut seed = [0u8; 32];
+    rng.fill_bytes(&mut seed);
+    ChaCha20Rng::from_seed(seed)
+}
+
+impl Node {
+    /// Opens the node on its store: loads or creates the device key, loads the identity and
+    /// rebuilds every space from its feeds. Must run inside an actix context.
+    pub async fn open(config: NodeConfig) -> Result<NodeHandle, NodeError> {
+        let NodeConfig { store, rng_seed, clock, listen } = config;
+        let mut rng = ChaCha20Rng::from_seed(rng_seed);
+        let device = match store.get(&Key::device()).map_err(storage)? {
+            Some(bytes) => decode::<DeviceRecord>(&bytes)
+                .map_err(|e| NodeError::Corrupt(format!("device record: {e}")))?,
+            None => {
+                let record = DeviceRecord::generate(&mut rng);
+                store.put(&Key::device(), &encode(&record).map_err(storage)?).map_err(storage)?;
+                store.flush().map_err(storage)?;
+                record
+            }
+        };
+        let device = device.key_pair();
+        let identity = match store.get(&Key::identity()).map_err(storage)? {
+            Some(bytes) => Some(
+                decode::<IdentityRecord>(&bytes)
+                    .map_err(|e| NodeError::Corrupt(format!("identity record: {e}")))?,
+            ),
+            None => None,
+        };
+        let device_key = device.public();
+        let identity = IdentityActor::new(device, identity, store.clone(), clock.clone(), child_rng(&mut rng)).start();
+        let directory =
+            SpaceDirectory::open(identity.clone(), store.clone(), clock, child_rng(&mut rng))?.start();
+        tracing::info!(device = %device_key, "node open");
+        Ok(NodeHandle { identity, directory, store, device_key, listen })
+    }
+}
+
+/// Cloneable, `Send` handle to a running node. Every method is one typed request.
+#[derive(Clone)]
+pub struct NodeHandle {
+    identity: Addr<IdentityActor>,
+    directory: Addr<SpaceDirectory>,
+    store: Arc<dyn Store>,
+    device_key: PublicKey,
+    listen: Option<String>,
+}
+
+impl NodeHandle {
+    async fn space(&self, space: &str) -> Result<Addr<SpaceActor>, NodeError> {
+        self.directory.send(ResolveSpace(space.to_string())).await?
+    }
+
+    async fn mutate(&self, space: &str, op: Mutate) -> Result<ObjectId, NodeError> {
+        self.space(space).await?.send(op).await?
+    }
+
+    /// The device key of this node.
+    pub fn device_key(&self) -> PublicKey {
+        self.device_key
+    }
+
+    /// Creates the identity (fails if one exists). The seed phrase is returned only here.
+    pub async fn identity_create(&self, name: Option<String>) -> Result<CreatedIdentity, NodeError> {
+        self.identity.send(CreateIdentity { name }).await?
+    }
+
+    /// The identity, or [`NodeError::NoIdentity`].
+    pub async fn identity_show(&self) -> Result<IdentityInfo, NodeError> {
+        self.identity.send(ShowIdentity).await?
+    }
+
+    /// Creates a space owned by this identity.
+    pub async fn space_create(&self, name: Option<String>) -> Result<SpaceInfo, NodeError> {
+        self.directory.send(CreateSpace { name }).await?
+    }
+
+    /// All spaces, ordered by key.
+    pub async fn space_list(&self) -> Result<Vec<SpaceInfo>, NodeError> {
+        Ok(self.directory.send(ListSpaces).await?)
+    }
+
+    /// Adds an object (a JSON object) and returns its new id, once durable.
+    pub async fn object_add(&self, space: &str, object: Value) -> Result<String, NodeError> {
+        Ok(self.mutate(space, Mutate::Add(object)).await?.to_string())
+    }
+
+    /// The object (also when soft-deleted; then `@deleted` is true).
+    pub async fn object_get(&self, space: &str, id: &str) -> Result<Value, NodeError> {
+        let id = parse_id(id)?;
+        self.space(space).await?.send(GetObject(id)).await?
+    }
+
+    /// Applies a JSON merge patch (RFC 7386) and returns the object after it, once durable.
+    pub async fn object_update(&self, space: &str, id: &str, patch: Value) -> Result<Value, NodeError> {
+        let id = parse_id(id)?;
+        let addr = self.space(space).await?;
+        addr.send(Mutate::Op(LocalOp::Update { id, patch })).await??;
+        addr.send(GetObject(id)).await?
+    }
+
+    /// Soft-deletes the object, once durable.
+    pub async fn object_delete(&self, space: &str, id: &str) -> Result<(), NodeError> {
+        let id = parse_id(id)?;
+        self.mutate(space, Mutate::Op(LocalOp::Delete { id })).await.map(|_| ())
+    }
+
+    /// Objects matching the query, ordered by id.
+    pub async fn query(&self, space: &str, query: QueryRequest) -> Result<Vec<Value>, NodeError> {
+        self.space(space).await?.send(QueryObjects(query)).await?
+    }
+
+    /// Inserts `text` at `index` (in characters) of a collaborative text field; returns the
+    /// text after, once durable.
+    pub async fn text_insert(&self, space: &str, id: &str, field: &str, index: u32, text: String) -> Result<String, NodeError> {
+        let id = parse_id(id)?;
+        let addr = self.space(space).await?;
+        let field = field.to_string();
+        addr.send(Mutate::Op(LocalOp::TextInsert { id, field: field.clone(), index, text })).await??;
+        addr.send(TextGet { id, field }).await?
+    }
+
+    /// Deletes `len` characters at `index`; returns the text after, once durable.
+    pub async fn text_delete(&self, space: &str, id: &str, field: &str, index: u32, len: u32) -> Result<String, NodeError> {
+        let id = parse_id(id)?;
+        let addr = self.space(space).await?;
+        let field = field.to_string();
+        addr.send(Mutate::Op(LocalOp::TextDelete { id, field: field.clone(), index, len })).await??;
+        addr.send(TextGet { id, field }).await?
+    }
+
+    /// The current content of a text field.
+    pub async fn text_get(&self, space: &str, id: &str, field: &str) -> Result<String, NodeError> {
+        let id = parse_id(id)?;
+        self.space(space).await?.send(TextGet { id, field: field.to_string() }).await?
+    }
+
+    /// A live stream of changes to objects (optionally of one `@type`). The stream ends when
+    /// the node stops or when the receiver falls more than its capacity behind.
+    pub async fn watch(&self, space: &str, type_name: Option<String>) -> Result<mpsc::Receiver<ChangeEvent>, NodeError> {
+        Ok(self.space(space).await?.send(Watch { type_name }).await?)
+    }
+
+    /// Device key, listen address, spaces with their feed heads.
+    pub async fn status(&self) -> Result<NodeStatus, NodeError> {
+        let identity_key = match self.identity_show().await {
+            Ok(info) => Some(info.identity_key),
+            Err(NodeError::NoIdentity) => None,
+            Err(e) => return Err(e),
+        };
+        Ok(NodeStatus {
+            device_key: self.device_key.to_hex(),
+            identity_key,
+            listen: self.listen.clone(),
+            spaces: self.directory.send(DirectoryStatus).await??,
+        })
+    }
+
+    /// Flushes the store. Actors stop with the runtime that hosts them.
+    pub async fn shutdown(&self) -> Result<(), NodeError> {
+        self.store.flush().map_err(storage)
+    }
+}

@@ -1,0 +1,20 @@
+//! Node: wires the actors of one peer together; [`NodeHandle`] is the typed async API that
+//! front ends (CLI daemon, simulator, benchmarks) use.
+//!
+//! A node needs a running actix context (an actix `System` in production, a turmoil host's
+//! `LocalSet` in the simulator), a [`crate::store::Store`], a seed for its RNG and a
+//! wall clock. It reads nothing else from its environment.
+
+mod error;
+mod handle;
+mod info;
+
+pub use error::{ErrorKind, NodeError};
+pub use handle::{Node, NodeConfig, NodeHandle};
+pub use info::{
+    ChangeEvent, ChangeKind, CreatedIdentity, FeedStatus, IdentityInfo, NodeStatus,
+    QueryRequest, SpaceInfo, SpaceStatus, WhereEq,
+};
+
+#[cfg(test)]
+mod tests;

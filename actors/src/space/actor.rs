@@ -1,0 +1,280 @@
+//! `SpaceActor`: one per space. Runs local mutations through [`SpaceCore`], makes each one
+//! durable as one signed block on our data feed (via its `FeedActor`) before answering,
+//! serves reads and queries, and feeds live subscriptions.
+//!
+//! Mutations are atomic with respect to the actor's mailbox: the next message is handled
+//! only after the previous block is durable. If the append fails, the database is rebuilt
+//! from the store so that memory never runs ahead of the feeds.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use rand_chacha::ChaCha20Rng;
+use rand_core::RngCore;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::{load_space, LocalOp, SpaceCore, SpaceError};
+use crate::db::{ChangeKind as DbChangeKind, Changes, DbError, ObjectId, Query};
+use crate::feed::{Append, FeedActor, Payload};
+use crate::node::{ChangeEvent, ChangeKind, FeedStatus, NodeError, QueryRequest, SpaceStatus};
+use crate::store::Store;
+use crate::types::{Clock, PublicKey};
+
+/// Capacity of one watch stream; a subscriber further behind than this is dropped.
+pub const WATCH_CAPACITY: usize = 1024;
+
+struct Subscriber {
+    type_name: Option<String>,
+    tx: mpsc::Sender<ChangeEvent>,
+}
+
+/// The actor of one space.
+pub struct SpaceActor {
+    core: SpaceCore,
+    feeds: BTreeMap<PublicKey, Addr<FeedActor>>,
+    subscribers: Vec<Subscriber>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    rng: ChaCha20Rng,
+}
+
+impl SpaceActor {
+    pub fn new(
+        core: SpaceCore,
+        feeds: BTreeMap<PublicKey, Addr<FeedActor>>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        rng: ChaCha20Rng,
+    ) -> Self {
+        SpaceActor { core, feeds, subscribers: Vec::new(), store, clock, rng }
+    }
+
+    /// Yrs client ids are 53 bits.
+    fn fresh_client_id(&mut self) -> u64 {
+        self.rng.next_u64() & ((1 << 53) - 1)
+    }
+
+    fn new_object_id(&mut self) -> ObjectId {
+        let random = (u128::from(self.rng.next_u64()) << 64) | u128::from(self.rng.next_u64());
+        ObjectId::from_parts(self.clock.now_ms(), random)
+    }
+
+    /// Rebuilds the core from the store after a failed append.
+    fn rebuild(&mut self) {
+        let client_id = self.fresh_client_id();
+        match load_space(self.store.as_ref(), self.core.record(), client_id) {
+            Ok(loaded) => self.core = loaded.core,
+            Err(e) => tracing::error!(space = %self.core.record().space_key, error = %e, "rebuild after failed write failed"),
+        }
+    }
+
+    fn notify(&mut self, changes: &Changes) {
+        if self.subscribers.is_empty() {
+            return;
+        }
+        let space_key = self.core.record().space_key.to_hex();
+        for (id, kind) in changes.iter() {
+            let Some(object) = self.core.doc().get(&id) else { continue };
+            let event = ChangeEvent {
+                space_key: space_key.clone(),
+                id: id.to_string(),
+                kind: match kind {
+                    DbChangeKind::Added => ChangeKind::Added,
+                    DbChangeKind::Updated => ChangeKind::Updated,
+                    DbChangeKind::Deleted => ChangeKind::Deleted,
+                },
+                object,
+            };
+            let type_of = event.object.get("@type").and_then(Value::as_str);
+            self.subscribers.retain(|s| {
+                if s.type_name.as_deref().is_some_and(|t| Some(t) != type_of) {
+                    return !s.tx.is_closed();
+                }
+                match s.tx.try_send(event.clone()) {
+                    Ok(()) => true,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        tracing::warn!("watch subscriber fell {WATCH_CAPACITY} events behind; closing its stream");
+                        false
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => false,
+                }
+            });
+        }
+    }
+}
+
+impl Actor for SpaceActor {
+    type Context = Context<Self>;
+}
+
+/// Maps database errors to what a caller sees.
+pub(crate) fn db_error(e: DbError) -> NodeError {
+    match e {
+        DbError::NotFound(id) => NodeError::ObjectNotFound(id.to_string()),
+        DbError::Deleted(id) => NodeError::ObjectDeleted(id.to_string()),
+        DbError::TooLarge(m) => NodeError::TooLarge(m),
+        DbError::BadUpdate(m) => NodeError::Corrupt(m),
+        other => NodeError::Invalid(other.to_string()),
+    }
+}
+
+fn space_error(e: SpaceError) -> NodeError {
+    match e {
+        SpaceError::Db(e) => db_error(e),
+        SpaceError::Denied(d) => NodeError::Invalid(format!("not allowed: {d}")),
+        other => NodeError::Invalid(other.to_string()),
+    }
+}
+
+/// Parses an object id given by a client.
+pub(crate) fn parse_id(id: &str) -> Result<ObjectId, NodeError> {
+    id.parse().map_err(|_| NodeError::Invalid(format!("`{}` is not an object id (a 26-character ULID)", id.chars().take(40).collect::<String>())))
+}
+
+/// A local mutation, answered with the id of the object once the block is durable.
+#[derive(Message)]
+#[rtype(result = "Result<ObjectId, NodeError>")]
+pub enum Mutate {
+    /// Add a new object (the actor assigns the id).
+    Add(Value),
+    Op(LocalOp),
+}
+
+impl Handler<Mutate> for SpaceActor {
+    type Result = AtomicResponse<Self, Result<ObjectId, NodeError>>;
+
+    fn handle(&mut self, msg: Mutate, _: &mut Context<Self>) -> Self::Result {
+        let op = match msg {
+            Mutate::Add(object) => LocalOp::Add { id: self.new_object_id(), object },
+            Mutate::Op(op) => op,
+        };
+        let id = match &op {
+            LocalOp::Add { id, .. }
+            | LocalOp::Update { id, .. }
+            | LocalOp::Delete { id }
+            | LocalOp::TextInsert { id, .. }
+            | LocalOp::TextDelete { id, .. } => *id,
+        };
+        let mutation = match self.core.local(op) {
+            Ok(m) => m,
+            Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(space_error(e))))),
+        };
+        if mutation.changes.is_empty() {
+            return AtomicResponse::new(Box::pin(fut::ready(Ok(id))));
+        }
+        let Some(feed) = self.feeds.get(&self.core.record().data_feed).cloned() else {
+            self.rebuild();
+            return AtomicResponse::new(Box::pin(fut::ready(Err(NodeError::Corrupt("our data feed has no actor".into())))));
+        };
+        let append = Append { timeframe: self.core.timeframe().clone(), payload: Payload::Mutation(mutation.update) };
+        let changes = mutation.changes;
+        AtomicResponse::new(Box::pin(feed.send(append).into_actor(self).map(move |res, act, _| match res {
+            Ok(Ok(block)) => {
+                act.core.record_local(&block);
+                act.notify(&changes);
+                Ok(id)
+            }
+            Ok(Err(e)) => {
+                act.rebuild();
+                Err(NodeError::Storage(format!("write not saved: {e}")))
+            }
+            Err(_) => {
+                act.rebuild();
+                Err(NodeError::Unavailable)
+            }
+        })))
+    }
+}
+
+/// One object, also when soft-deleted.
+#[derive(Message)]
+#[rtype(result = "Result<Value, NodeError>")]
+pub struct GetObject(pub ObjectId);
+
+impl Handler<GetObject> for SpaceActor {
+    type Result = Result<Value, NodeError>;
+    fn handle(&mut self, msg: GetObject, _: &mut Context<Self>) -> Self::Result {
+        self.core.doc().get(&msg.0).ok_or_else(|| NodeError::ObjectNotFound(msg.0.to_string()))
+    }
+}
+
+/// The objects matching a query, ordered by id.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<Value>, NodeError>")]
+pub struct QueryObjects(pub QueryRequest);
+
+impl Handler<QueryObjects> for SpaceActor {
+    type Result = Result<Vec<Value>, NodeError>;
+    fn handle(&mut self, msg: QueryObjects, _: &mut Context<Self>) -> Self::Result {
+        let q = msg.0;
+        for w in &q.where_eq {
+            if w.path.is_empty() || w.path.split('.').any(str::is_empty) {
+                return Err(NodeError::Invalid(format!("bad property path `{}`: use dotted names like `address.city`", w.path)));
+            }
+        }
+        let query = Query {
+            type_name: q.type_name,
+            where_eq: q.where_eq.into_iter().map(|w| (w.path, w.value)).collect(),
+            include_deleted: q.include_deleted,
+        };
+        Ok(self.core.doc().query(&query))
+    }
+}
+
+/// The content of a text field.
+#[derive(Message)]
+#[rtype(result = "Result<String, NodeError>")]
+pub struct TextGet {
+    pub id: ObjectId,
+    pub field: String,
+}
+
+impl Handler<TextGet> for SpaceActor {
+    type Result = Result<String, NodeError>;
+    fn handle(&mut self, msg: TextGet, _: &mut Context<Self>) -> Self::Result {
+        self.core.doc().text_get(&msg.id, &msg.field).map_err(db_error)
+    }
+}
+
+/// Subscribe to changes (optionally of one `@type`).
+#[derive(Message)]
+#[rtype(result = "mpsc::Receiver<ChangeEvent>")]
+pub struct Watch {
+    pub type_name: Option<String>,
+}
+
+impl Handler<Watch> for SpaceActor {
+    type Result = MessageResult<Watch>;
+    fn handle(&mut self, msg: Watch, _: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = mpsc::channel(WATCH_CAPACITY);
+        self.subscribers.retain(|s| !s.tx.is_closed());
+        self.subscribers.push(Subscriber { type_name: msg.type_name, tx });
+        MessageResult(rx)
+    }
+}
+
+/// Status of this space: feeds and their lengths.
+#[derive(Message)]
+#[rtype(result = "SpaceStatus")]
+pub struct SpaceStatusRequest;
+
+impl Handler<SpaceStatusRequest> for SpaceActor {
+    type Result = MessageResult<SpaceStatusRequest>;
+    fn handle(&mut self, _: SpaceStatusRequest, _: &mut Context<Self>) -> Self::Result {
+        let record = self.core.record();
+        let state = self.core.state();
+        let feeds = state
+            .feeds()
+            .iter()
+            .map(|(key, info)| FeedStatus {
+                feed_key: key.to_hex(),
+                designation: info.designation.as_str().to_string(),
+                device_key: info.device_key.to_hex(),
+                length: self.core.timeframe().get(key).map_or(0, |s| s + 1),
+            })
+            .collect();
+        MessageResult(SpaceStatus { space_key: record.space_key.to_hex(), name: record.name.clone(), feeds })
+    }
+}

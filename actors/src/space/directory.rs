@@ -1,0 +1,166 @@
+//! `SpaceDirectory`: the actor that knows every space of this node. It creates spaces,
+//! lists them, resolves a key or name to the space's actor, and starts the actors of a
+//! loaded space (its `SpaceActor` and one `FeedActor` per feed).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+
+use super::{create_space, load_space, SpaceActor, SpaceRecord, SpaceStatusRequest};
+use crate::feed::FeedActor;
+use crate::identity::{CurrentSigner, IdentityActor};
+use crate::node::{NodeError, SpaceInfo, SpaceStatus};
+use crate::store::{Key, Store};
+use crate::types::{decode, Clock, PublicKey};
+
+/// Longest space name accepted.
+const MAX_NAME_CHARS: usize = 256;
+
+struct Entry {
+    record: SpaceRecord,
+    addr: Addr<SpaceActor>,
+}
+
+/// Every space of this node.
+pub struct SpaceDirectory {
+    spaces: BTreeMap<PublicKey, Entry>,
+    identity: Addr<IdentityActor>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    rng: ChaCha20Rng,
+}
+
+impl SpaceDirectory {
+    /// Loads every stored space and starts its actors. Must run inside an actix context.
+    pub fn open(
+        identity: Addr<IdentityActor>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        rng: ChaCha20Rng,
+    ) -> Result<Self, NodeError> {
+        let mut dir = SpaceDirectory { spaces: BTreeMap::new(), identity, store, clock, rng };
+        let records = dir.store.scan_prefix(&Key::spaces()).map_err(|e| NodeError::Storage(e.to_string()))?;
+        for (_, value) in records {
+            let record: SpaceRecord =
+                decode(&value).map_err(|e| NodeError::Corrupt(format!("space record: {e}")))?;
+            dir.start_space(record)?;
+        }
+        Ok(dir)
+    }
+
+    fn child_rng(&mut self) -> ChaCha20Rng {
+        let mut seed = [0u8; 32];
+        self.rng.fill_bytes(&mut seed);
+        ChaCha20Rng::from_seed(seed)
+    }
+
+    fn start_space(&mut self, record: SpaceRecord) -> Result<(), NodeError> {
+        let mut rng = self.child_rng();
+        let client_id = rng.next_u64() & ((1 << 53) - 1);
+        let loaded = load_space(self.store.as_ref(), &record, client_id)?;
+        let feeds = loaded
+            .feeds
+            .into_iter()
+            .map(|(key, (_, log, kp))| (key, FeedActor::new(log, kp, self.store.clone()).start()))
+            .collect();
+        let addr = SpaceActor::new(loaded.core, feeds, self.store.clone(), self.clock.clone(), rng).start();
+        tracing::info!(space = %record.space_key, name = ?record.name, "space open");
+        self.spaces.insert(record.space_key, Entry { record, addr });
+        Ok(())
+    }
+
+    fn info(record: &SpaceRecord) -> SpaceInfo {
+        SpaceInfo { space_key: record.space_key.to_hex(), name: record.name.clone() }
+    }
+}
+
+impl Actor for SpaceDirectory {
+    type Context = Context<Self>;
+}
+
+/// Create a space owned by this node's identity.
+#[derive(Message)]
+#[rtype(result = "Result<SpaceInfo, NodeError>")]
+pub struct CreateSpace {
+    pub name: Option<String>,
+}
+
+impl Handler<CreateSpace> for SpaceDirectory {
+    type Result = AtomicResponse<Self, Result<SpaceInfo, NodeError>>;
+    fn handle(&mut self, msg: CreateSpace, _: &mut Context<Self>) -> Self::Result {
+        if let Some(name) = &msg.name {
+            if name.trim().is_empty() || name.chars().count() > MAX_NAME_CHARS {
+                let err = NodeError::Invalid(format!("space name must be 1 to {MAX_NAME_CHARS} characters and not blank"));
+                return AtomicResponse::new(Box::pin(fut::ready(Err(err))));
+            }
+        }
+        AtomicResponse::new(Box::pin(self.identity.send(CurrentSigner).into_actor(self).map(
+            move |signer, act, _| {
+                let signer = signer??;
+                let mut rng = act.child_rng();
+                let now = act.clock.now_ms();
+                let created = create_space(act.store.as_ref(), &signer, msg.name, &mut rng, now)?;
+                let info = Self::info(&created.record);
+                act.start_space(created.record)?;
+                Ok(info)
+            },
+        )))
+    }
+}
+
+/// All spaces, ordered by key.
+#[derive(Message)]
+#[rtype(result = "Vec<SpaceInfo>")]
+pub struct ListSpaces;
+
+impl Handler<ListSpaces> for SpaceDirectory {
+    type Result = MessageResult<ListSpaces>;
+    fn handle(&mut self, _: ListSpaces, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.spaces.values().map(|e| Self::info(&e.record)).collect())
+    }
+}
+
+/// Find a space by key (hex) or by unique name.
+#[derive(Message)]
+#[rtype(result = "Result<Addr<SpaceActor>, NodeError>")]
+pub struct ResolveSpace(pub String);
+
+impl Handler<ResolveSpace> for SpaceDirectory {
+    type Result = Result<Addr<SpaceActor>, NodeError>;
+    fn handle(&mut self, msg: ResolveSpace, _: &mut Context<Self>) -> Self::Result {
+        let wanted = msg.0.trim();
+        if let Ok(key) = wanted.parse::<PublicKey>() {
+            if let Some(entry) = self.spaces.get(&key) {
+                return Ok(entry.addr.clone());
+            }
+        }
+        let named: Vec<_> = self.spaces.values().filter(|e| e.record.name.as_deref() == Some(wanted)).collect();
+        match named.as_slice() {
+            [one] => Ok(one.addr.clone()),
+            [] => Err(NodeError::SpaceNotFound(wanted.chars().take(80).collect())),
+            many => Err(NodeError::AmbiguousSpace(wanted.to_string(), many.len())),
+        }
+    }
+}
+
+/// Status of every space.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<SpaceStatus>, NodeError>")]
+pub struct DirectoryStatus;
+
+impl Handler<DirectoryStatus> for SpaceDirectory {
+    type Result = ResponseFuture<Result<Vec<SpaceStatus>, NodeError>>;
+    fn handle(&mut self, _: DirectoryStatus, _: &mut Context<Self>) -> Self::Result {
+        let addrs: Vec<_> = self.spaces.values().map(|e| e.addr.clone()).collect();
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(addrs.len());
+            for addr in addrs {
+                out.push(addr.send(SpaceStatusRequest).await?);
+            }
+            Ok(out)
+        })
+    }
+}

@@ -1,0 +1,12 @@
+//! Small shared types: keys and signatures, hashes, the timeframe vector clock, the wire
+//! codec, and the injected clock.
+
+mod clock;
+mod codec;
+mod keys;
+mod timeframe;
+
+pub use clock::{Clock, FixedClock};
+pub use codec::{decode, encode, CodecError, MAX_FRAME_BYTES};
+pub use keys::{Hash, KeyError, KeyPair, PublicKey, Signature};
+pub use timeframe::Timeframe;
