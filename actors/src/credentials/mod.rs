@@ -15,3 +15,6 @@ pub use credential::{
 };
 pub use genesis::{space_genesis, SpaceGenesis};
 pub use space_state::{Applied, FeedInfo, Member, RuleError, SpaceState, WriteDenied};
+
+#[cfg(test)]
+mod space_state_tests;

@@ -14,11 +14,14 @@
 //!   object's (present, deleted) status classifies them as added / updated / deleted. If
 //!   applying a remote update fails half-way (yrs cannot roll back), the ids it touched are
 //!   kept and reported with the next successful call, so no change goes unnoticed.
-//! * Malformed remote updates give [`DbError::BadUpdate`]; decoding runs under
-//!   `catch_unwind` so that even a decoder panic cannot escape.
+//! * Malformed remote updates give [`DbError::BadUpdate`]. Decoding and integration run
+//!   under `catch_unwind`, so even an internal yrs assertion cannot escape (fuzzing found
+//!   none); if integration ever did panic, the error says the document must be rebuilt.
+//!   yrs pre-allocates for declared counts, so forged counts can cost memory; the header's
+//!   client count is checked against the update's length before decoding.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::panic::catch_unwind;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::Value;
@@ -114,17 +117,29 @@ impl SpaceDoc {
         if update_v1.is_empty() {
             return Ok(Changes::default());
         }
+        check_header(update_v1)?;
         let update = catch_unwind(|| Update::decode_v1(update_v1))
             .map_err(|_| DbError::BadUpdate("the update bytes could not be decoded".into()))?
             .map_err(|e| DbError::BadUpdate(format!("the update bytes could not be decoded: {e}")))?;
-        let result = {
-            let mut txn = self.doc.try_transact_mut().map_err(internal)?;
+        let mut txn = self.doc.try_transact_mut().map_err(internal)?;
+        // yrs has internal assertions on integration; never let one escape (see module docs).
+        let result = catch_unwind(AssertUnwindSafe(|| {
             let result = txn.apply_update(update);
             txn.commit();
             result
-        };
-        result.map_err(|e| DbError::BadUpdate(format!("the update could not be integrated: {e}")))?;
-        Ok(self.take_changes())
+        }));
+        drop(txn);
+        match result {
+            Ok(Ok(())) => Ok(self.take_changes()),
+            Ok(Err(e)) => Err(DbError::BadUpdate(format!(
+                "the update could not be integrated: {e}"
+            ))),
+            Err(_) => Err(DbError::BadUpdate(
+                "yrs failed while integrating the update; the document may be inconsistent \
+                 and should be rebuilt from its feeds"
+                    .into(),
+            )),
+        }
     }
 
     /// Adds a new object. `object` must be a JSON object; see the module docs for the rules.
@@ -413,6 +428,27 @@ impl SpaceDoc {
         }
         changes
     }
+}
+
+/// Cheap sanity check of an update's first length prefix (the number of clients). yrs
+/// reserves memory for declared counts up front, so a few forged bytes could otherwise make
+/// it allocate hundreds of megabytes; every client entry takes at least three bytes.
+fn check_header(update_v1: &[u8]) -> Result<(), DbError> {
+    let mut clients: u64 = 0;
+    for (i, byte) in update_v1.iter().take(5).enumerate() {
+        clients |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return if clients.saturating_mul(3) <= update_v1.len() as u64 {
+                Ok(())
+            } else {
+                Err(DbError::BadUpdate(format!(
+                    "the update declares {clients} clients but is only {} bytes long",
+                    update_v1.len()
+                )))
+            };
+        }
+    }
+    Err(DbError::BadUpdate("the update's header is not a valid length".into()))
 }
 
 /// The map of object `id`, deleted or not.

@@ -16,3 +16,6 @@ pub use create::{create_space, CreatedSpace};
 pub use directory::{CreateSpace, DirectoryStatus, ListSpaces, ResolveSpace, SpaceDirectory};
 pub use load::{load_space, LoadedSpace};
 pub use record::{FeedRecord, SpaceRecord};
+
+#[cfg(test)]
+mod core_tests;

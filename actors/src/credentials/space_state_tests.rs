@@ -1,0 +1,215 @@
+//! Rules of the space control state, one test per rule, and a proptest that no sequence of
+//! credentials from non-admins ever changes membership.
+
+use proptest::prelude::*;
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+use super::*;
+use crate::types::{KeyPair, PublicKey};
+
+/// A member: identity key, one device, and the signer that device uses.
+struct Person {
+    identity: KeyPair,
+    device: KeyPair,
+    signer: Signer,
+}
+
+fn person(rng: &mut ChaCha20Rng) -> Person {
+    let identity = KeyPair::generate(rng);
+    let device = KeyPair::generate(rng);
+    let auth = Signer::direct(identity.clone()).issue(
+        Subject {
+            id: device.public(),
+            assertion: Assertion::AuthorizedDevice { identity_key: identity.public(), device_key: device.public() },
+        },
+        0,
+        vec![],
+    );
+    let signer = Signer { issuer: identity.public(), key: device.clone(), chain: Some(auth) };
+    Person { identity, device, signer }
+}
+
+struct World {
+    rng: ChaCha20Rng,
+    space: KeyPair,
+    owner: Person,
+    state: SpaceState,
+}
+
+fn world() -> World {
+    let mut rng = ChaCha20Rng::seed_from_u64(11);
+    let space = KeyPair::generate(&mut rng);
+    let owner = person(&mut rng);
+    let control = KeyPair::generate(&mut rng).public();
+    let data = KeyPair::generate(&mut rng).public();
+    let mut state = SpaceState::new(space.public());
+    for c in space_genesis(&SpaceGenesis {
+        space: &space,
+        creator: &owner.signer,
+        device_key: owner.device.public(),
+        control_feed: control,
+        data_feed: data,
+        now_ms: 1,
+    }) {
+        assert_eq!(state.apply(&c), Ok(Applied::Changed));
+    }
+    World { rng, space, owner, state }
+}
+
+fn member(space: PublicKey, who: PublicKey, role: Role, by: &Signer) -> Credential {
+    by.issue(Subject { id: who, assertion: Assertion::SpaceMember { space_key: space, role } }, 2, vec![])
+}
+
+fn feed(space: PublicKey, feed: PublicKey, p: &Person, designation: Designation, by: &Signer) -> Credential {
+    by.issue(
+        Subject {
+            id: feed,
+            assertion: Assertion::AdmittedFeed {
+                space_key: space,
+                identity_key: p.identity.public(),
+                device_key: p.device.public(),
+                designation,
+            },
+        },
+        3,
+        vec![],
+    )
+}
+
+#[test]
+fn genesis_makes_the_creator_owner_with_two_feeds() {
+    let w = world();
+    assert!(w.state.has_genesis());
+    assert_eq!(w.state.role(&w.owner.identity.public()), Some(Role::Owner));
+    assert_eq!(w.state.feeds().len(), 2);
+}
+
+#[test]
+fn first_credential_must_be_genesis_and_only_once() {
+    let mut w = world();
+    let mut fresh = SpaceState::new(w.space.public());
+    let c = member(w.space.public(), w.owner.identity.public(), Role::Admin, &Signer::direct(w.space.clone()));
+    assert_eq!(fresh.apply(&c), Err(RuleError::NoGenesis));
+    let again = Signer::direct(w.space.clone()).issue(
+        Subject { id: w.space.public(), assertion: Assertion::SpaceGenesis { space_key: w.space.public() } },
+        99,
+        vec![],
+    );
+    assert_eq!(w.state.apply(&again), Err(RuleError::SecondGenesis));
+    // Someone else's genesis for this space key is not accepted either.
+    let stranger = KeyPair::generate(&mut w.rng);
+    let forged = Signer::direct(stranger).issue(
+        Subject { id: w.space.public(), assertion: Assertion::SpaceGenesis { space_key: w.space.public() } },
+        1,
+        vec![],
+    );
+    assert!(matches!(fresh.apply(&forged), Err(RuleError::NotAllowed { .. })));
+}
+
+#[test]
+fn admins_manage_members_within_limits() {
+    let mut w = world();
+    let space = w.space.public();
+    let bob = person(&mut w.rng);
+    let carol = person(&mut w.rng);
+    // Owner makes Bob an admin; Bob adds Carol as editor.
+    assert_eq!(w.state.apply(&member(space, bob.identity.public(), Role::Admin, &w.owner.signer)), Ok(Applied::Changed));
+    assert_eq!(w.state.apply(&member(space, carol.identity.public(), Role::Editor, &bob.signer)), Ok(Applied::Changed));
+    // Carol (editor) cannot add or promote anyone.
+    let dave = person(&mut w.rng);
+    assert!(matches!(
+        w.state.apply(&member(space, dave.identity.public(), Role::Reader, &carol.signer)),
+        Err(RuleError::NotAllowed { .. })
+    ));
+    // Bob cannot grant OWNER, change his own role, or touch the owner.
+    assert!(w.state.apply(&member(space, carol.identity.public(), Role::Owner, &bob.signer)).is_err());
+    assert!(w.state.apply(&member(space, bob.identity.public(), Role::Editor, &bob.signer)).is_err());
+    assert!(w.state.apply(&member(space, w.owner.identity.public(), Role::Removed, &bob.signer)).is_err());
+    // Bob removes Carol; a removed member cannot admit feeds.
+    assert_eq!(w.state.apply(&member(space, carol.identity.public(), Role::Removed, &bob.signer)), Ok(Applied::Changed));
+    let f = KeyPair::generate(&mut w.rng).public();
+    assert!(w.state.apply(&feed(space, f, &carol, Designation::Data, &carol.signer)).is_err());
+    // Duplicates are ignored.
+    let c = member(space, dave.identity.public(), Role::Reader, &w.owner.signer);
+    assert_eq!(w.state.apply(&c), Ok(Applied::Changed));
+    assert_eq!(w.state.apply(&c), Ok(Applied::Duplicate));
+}
+
+#[test]
+fn feeds_are_admitted_by_their_member_or_an_admin_and_writers_are_checked() {
+    let mut w = world();
+    let space = w.space.public();
+    let reader = person(&mut w.rng);
+    let editor = person(&mut w.rng);
+    w.state.apply(&member(space, reader.identity.public(), Role::Reader, &w.owner.signer)).unwrap();
+    w.state.apply(&member(space, editor.identity.public(), Role::Editor, &w.owner.signer)).unwrap();
+    let reader_data = KeyPair::generate(&mut w.rng).public();
+    let editor_data = KeyPair::generate(&mut w.rng).public();
+    // Editor cannot admit the reader's feed; the reader can, and so can the owner.
+    assert!(w.state.apply(&feed(space, reader_data, &reader, Designation::Data, &editor.signer)).is_err());
+    w.state.apply(&feed(space, reader_data, &reader, Designation::Data, &reader.signer)).unwrap();
+    w.state.apply(&feed(space, editor_data, &editor, Designation::Data, &w.owner.signer)).unwrap();
+    // Re-admitting the same feed for someone else conflicts.
+    assert!(matches!(
+        w.state.apply(&feed(space, editor_data, &reader, Designation::Data, &w.owner.signer)),
+        Err(RuleError::FeedConflict(_))
+    ));
+    assert!(w.state.check_data_writer(&editor_data).is_ok());
+    assert!(matches!(w.state.check_data_writer(&reader_data), Err(WriteDenied::Role { role: Role::Reader, .. })));
+    let unknown = KeyPair::generate(&mut w.rng).public();
+    assert!(matches!(w.state.check_data_writer(&unknown), Err(WriteDenied::FeedNotAdmitted(_))));
+}
+
+#[test]
+fn credentials_for_another_space_or_of_identity_kinds_are_rejected() {
+    let mut w = world();
+    let other_space = KeyPair::generate(&mut w.rng).public();
+    let bob = person(&mut w.rng);
+    assert!(matches!(
+        w.state.apply(&member(other_space, bob.identity.public(), Role::Editor, &w.owner.signer)),
+        Err(RuleError::WrongSpace(_))
+    ));
+    let profile = w.owner.signer.issue(
+        Subject { id: w.owner.identity.public(), assertion: Assertion::IdentityProfile { display_name: None } },
+        1,
+        vec![],
+    );
+    assert!(matches!(w.state.apply(&profile), Err(RuleError::WrongKind(_))));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// Whatever non-admins issue, in whatever order, membership and feeds do not change.
+    #[test]
+    fn non_admins_never_change_membership(ops in proptest::collection::vec((0usize..3, 0usize..3, 0usize..5, any::<bool>()), 1..20)) {
+        let mut w = world();
+        let space = w.space.public();
+        let people: Vec<Person> = (0..3).map(|_| person(&mut w.rng)).collect();
+        w.state.apply(&member(space, people[0].identity.public(), Role::Editor, &w.owner.signer)).unwrap();
+        w.state.apply(&member(space, people[1].identity.public(), Role::Reader, &w.owner.signer)).unwrap();
+        // people[2] is a stranger.
+        let members_before = w.state.members().clone();
+        let feeds_before = w.state.feeds().clone();
+        for (issuer, subject, role, as_feed) in ops {
+            let role = [Role::Owner, Role::Admin, Role::Editor, Role::Reader, Role::Removed][role];
+            let by = &people[issuer].signer;
+            let c = if as_feed {
+                let f = KeyPair::generate(&mut w.rng).public();
+                // Admitting a feed for someone else.
+                feed(space, f, &people[subject], Designation::Data, by)
+            } else {
+                member(space, people[subject].identity.public(), role, by)
+            };
+            let self_feed = as_feed && issuer == subject && issuer < 2;
+            let result = w.state.apply(&c);
+            if !self_feed {
+                prop_assert!(result.is_err(), "non-admin credential accepted: issuer {issuer} subject {subject}");
+            }
+        }
+        prop_assert_eq!(w.state.members(), &members_before);
+        for (k, v) in &feeds_before {
+            prop_assert_eq!(w.state.feed(k), Some(v));
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! The client subcommands. Each one is first turned into a [`Plan`] (one API call plus how to
+//! render its answer), which checks the arguments (JSON objects, ...) before any request
+//! is made; then it runs against the daemon. `watch` streams instead.
+
+use std::io::Write;
+
+use anyhow::Context;
+use serde_json::{json, Value};
+
+use crate::cli::{Command, IdentityCommand, ObjectCommand, QueryArgs, SpaceCommand, TextCommand, WatchArgs};
+use crate::client::{seg, Client};
+use crate::exit::ExitError;
+use crate::output;
+use crate::paths::DataDir;
+
+/// One request to the local API.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Call {
+    Get(String),
+    Post(String, Value),
+    Patch(String, Value),
+    Delete(String),
+}
+
+/// A checked command: the call to make and the human renderer for its answer.
+pub struct Plan {
+    pub call: Call,
+    pub human: fn(&Value) -> String,
+}
+
+/// Runs a client subcommand (anything but `run`).
+pub fn execute(dir: &DataDir, command: Command, json: bool) -> anyhow::Result<()> {
+    if let Command::Watch(args) = command {
+        return watch(dir, &args, json);
+    }
+    let plan = plan(command)?;
+    let client = Client::connect(dir)?;
+    let answer = match plan.call {
+        Call::Get(path) => client.get(&path)?,
+        Call::Post(path, body) => client.post(&path, &body)?,
+        Call::Patch(path, body) => client.patch(&path, &body)?,
+        Call::Delete(path) => client.delete(&path)?,
+    };
+    let text = if json { format!("{}\n", output::json(&answer)) } else { (plan.human)(&answer) };
+    emit(&text)
+}
+
+/// Checks a command's arguments and decides its API call.
+pub fn plan(command: Command) -> Result<Plan, ExitError> {
+    let plan = |call, human| Ok(Plan { call, human });
+    match command {
+        Command::Identity(IdentityCommand::Create { name }) => {
+            plan(Call::Post("/v1/identity".into(), json!({ "name": name })), output::identity_created)
+        }
+        Command::Identity(IdentityCommand::Show) => plan(Call::Get("/v1/identity".into()), output::identity),
+        Command::Space(SpaceCommand::Create { name }) => {
+            plan(Call::Post("/v1/spaces".into(), json!({ "name": name })), output::space)
+        }
+        Command::Space(SpaceCommand::List) => plan(Call::Get("/v1/spaces".into()), output::spaces),
+        Command::Object(ObjectCommand::Add { space, json }) => {
+            let object = object_arg(&json, "the object")?;
+            plan(Call::Post(format!("/v1/spaces/{}/objects", seg(&space)), object), output::object_id)
+        }
+        Command::Object(ObjectCommand::Get { space, id }) => {
+            plan(Call::Get(object_path(&space, &id)), output::object)
+        }
+        Command::Object(ObjectCommand::Update { space, id, json }) => {
+            let patch = object_arg(&json, "the merge patch")?;
+            plan(Call::Patch(object_path(&space, &id), patch), output::object)
+        }
+        Command::Object(ObjectCommand::Delete { space, id }) => {
+            plan(Call::Delete(object_path(&space, &id)), output::deleted)
+        }
+        Command::Query(QueryArgs { space, type_name, where_eq, include_deleted }) => {
+            let body = json!({ "type": type_name, "where": where_eq, "include_deleted": include_deleted });
+            plan(Call::Post(format!("/v1/spaces/{}/query", seg(&space)), body), output::objects)
+        }
+        Command::Text(TextCommand::Insert { space, id, field, index, text }) => plan(
+            Call::Post(format!("{}/insert", text_path(&space, &id, &field)), json!({ "index": index, "text": text })),
+            output::text,
+        ),
+        Command::Text(TextCommand::Delete { space, id, field, index, len }) => plan(
+            Call::Post(format!("{}/delete", text_path(&space, &id, &field)), json!({ "index": index, "len": len })),
+            output::text,
+        ),
+        Command::Text(TextCommand::Get { space, id, field }) => {
+            plan(Call::Get(text_path(&space, &id, &field)), output::text)
+        }
+        Command::Status => plan(Call::Get("/v1/status".into()), output::status),
+        Command::Run(_) | Command::Watch(_) => Err(ExitError::usage("this command does not make a single API call")),
+    }
+}
+
+fn object_path(space: &str, id: &str) -> String {
+    format!("/v1/spaces/{}/objects/{}", seg(space), seg(id))
+}
+
+fn text_path(space: &str, id: &str, field: &str) -> String {
+    format!("{}/text/{}", object_path(space, id), seg(field))
+}
+
+/// A command-line argument that must be a JSON object.
+fn object_arg(raw: &str, what: &str) -> Result<Value, ExitError> {
+    match serde_json::from_str::<Value>(raw) {
+        Ok(value @ Value::Object(_)) => Ok(value),
+        Ok(_) => Err(ExitError::usage(format!(
+            "{what} must be a JSON object like '{{\"title\": \"Buy milk\"}}', not `{raw}`"
+        ))),
+        Err(e) => Err(ExitError::usage(format!("{what} is not valid JSON ({e}): `{raw}`"))),
+    }
+}
+
+/// `watch`: prints one line per change until interrupted or the daemon stops.
+fn watch(dir: &DataDir, args: &WatchArgs, json: bool) -> anyhow::Result<()> {
+    let mut path = format!("/v1/spaces/{}/watch", seg(&args.space));
+    if let Some(type_name) = &args.type_name {
+        path.push_str(&format!("?type={}", seg(type_name)));
+    }
+    let client = Client::connect(dir)?;
+    for line in client.stream_lines(&path)? {
+        let line = line.context("the watch stream broke off (did the daemon stop?)")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let event: Value = serde_json::from_str(&line).context("the daemon sent a watch line that is not JSON")?;
+        let text = if json { format!("{}\n", output::json(&event)) } else { output::change_event(&event) };
+        emit(&text)?;
+    }
+    Ok(())
+}
+
+/// Writes to stdout and flushes at once (watch lines must not wait in a buffer).
+fn emit(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Cli;
+    use clap::Parser;
+
+    fn plan_of(args: &[&str]) -> Result<Plan, ExitError> {
+        let cli = Cli::try_parse_from(std::iter::once("echo-node").chain(args.iter().copied())).expect("parses");
+        plan(cli.command)
+    }
+
+    #[test]
+    fn object_arguments_must_be_json_objects() {
+        let err = plan_of(&["object", "add", "s", "{nope"]).err().expect("bad JSON");
+        assert_eq!(err.code, crate::exit::USAGE);
+        assert!(err.message.contains("not valid JSON"));
+        let err = plan_of(&["object", "update", "s", "id", "[1]"]).err().expect("not an object");
+        assert!(err.message.contains("must be a JSON object"));
+    }
+
+    #[test]
+    fn paths_are_encoded() {
+        let plan = plan_of(&["text", "get", "My Space", "01A", "body"]).expect("plan");
+        assert_eq!(plan.call, Call::Get("/v1/spaces/My%20Space/objects/01A/text/body".into()));
+    }
+
+    #[test]
+    fn query_bodies_carry_parsed_where_clauses() {
+        let plan = plan_of(&["query", "s", "--type", "Task", "--where", "done=true", "--where", "name=Ada"])
+            .expect("plan");
+        let body = json!({
+            "type": "Task",
+            "where": [{"path": "done", "value": true}, {"path": "name", "value": "Ada"}],
+            "include_deleted": false
+        });
+        assert_eq!(plan.call, Call::Post("/v1/spaces/s/query".into(), body));
+    }
+}

@@ -1,0 +1,220 @@
+//! Rendering command results. With `--json` the CLI prints the API's JSON unchanged (one
+//! compact document, or one line per stream event); otherwise these functions turn it into
+//! `key: value` lines and aligned tables. All pure: JSON in, text out.
+
+use serde_json::{Map, Value};
+
+/// Compact JSON: the `--json` form of any result.
+pub fn json(value: &Value) -> String {
+    value.to_string()
+}
+
+/// A string field, or `-` when missing or null.
+fn field(v: &Value, key: &str) -> String {
+    match v.get(key) {
+        None | Some(Value::Null) => "-".to_string(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// `key: value` lines with the values aligned.
+pub fn key_values(pairs: &[(&str, String)]) -> String {
+    let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    pairs.iter().map(|(k, v)| format!("{:<width$}  {v}\n", format!("{k}:"), width = width + 1)).collect()
+}
+
+/// An aligned table with a header row; columns separated by two spaces.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        format!("{}\n", padded.join("  ").trim_end())
+    };
+    let mut out = line(headers.to_vec());
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+pub fn identity_created(v: &Value) -> String {
+    let mut out = key_values(&[
+        ("identity_key", field(v, "identity_key")),
+        ("device_key", field(v, "device_key")),
+        ("name", field(v, "name")),
+        ("seed_phrase", field(v, "seed_phrase")),
+    ]);
+    out.push_str(
+        "\nWrite the seed phrase down and keep it somewhere safe: it is shown only this once \
+         and it is the only way to recover this identity.\n",
+    );
+    out
+}
+
+pub fn identity(v: &Value) -> String {
+    key_values(&[
+        ("identity_key", field(v, "identity_key")),
+        ("device_key", field(v, "device_key")),
+        ("name", field(v, "name")),
+    ])
+}
+
+pub fn space(v: &Value) -> String {
+    key_values(&[("space_key", field(v, "space_key")), ("name", field(v, "name"))])
+}
+
+pub fn spaces(v: &Value) -> String {
+    let list = v.as_array().map(Vec::as_slice).unwrap_or_default();
+    if list.is_empty() {
+        return "no spaces yet (create one with `echo-node space create`)\n".to_string();
+    }
+    let rows: Vec<Vec<String>> = list.iter().map(|s| vec![field(s, "space_key"), field(s, "name")]).collect();
+    table(&["SPACE_KEY", "NAME"], &rows)
+}
+
+pub fn object_id(v: &Value) -> String {
+    key_values(&[("id", field(v, "id"))])
+}
+
+pub fn object(v: &Value) -> String {
+    let mut out = serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string());
+    out.push('\n');
+    out
+}
+
+pub fn deleted(v: &Value) -> String {
+    key_values(&[("deleted", field(v, "id"))])
+}
+
+/// The user's own fields of an object (no `@` members), compact.
+fn own_fields(object: &Value) -> String {
+    let fields: Map<String, Value> = object
+        .as_object()
+        .map(|m| m.iter().filter(|(k, _)| !k.starts_with('@')).map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    Value::Object(fields).to_string()
+}
+
+/// `Task`, or `Task (deleted)` for a soft-deleted object.
+fn type_label(object: &Value) -> String {
+    let mut label = field(object, "@type");
+    if object.get("@deleted") == Some(&Value::Bool(true)) {
+        label.push_str(" (deleted)");
+    }
+    label
+}
+
+pub fn objects(v: &Value) -> String {
+    let list = v.as_array().map(Vec::as_slice).unwrap_or_default();
+    if list.is_empty() {
+        return "no matching objects\n".to_string();
+    }
+    let rows: Vec<Vec<String>> =
+        list.iter().map(|o| vec![field(o, "@id"), type_label(o), own_fields(o)]).collect();
+    table(&["ID", "TYPE", "FIELDS"], &rows)
+}
+
+pub fn text(v: &Value) -> String {
+    let mut out = v.get("text").and_then(Value::as_str).unwrap_or_default().to_string();
+    out.push('\n');
+    out
+}
+
+/// One watch event as one line: `KIND  ID  TYPE  FIELDS`.
+pub fn change_event(v: &Value) -> String {
+    let object = v.get("object").unwrap_or(&Value::Null);
+    format!("{:<7}  {}  {}  {}\n", field(v, "kind"), field(v, "id"), field(object, "@type"), own_fields(object))
+}
+
+pub fn status(v: &Value) -> String {
+    let mut out = key_values(&[
+        ("device_key", field(v, "device_key")),
+        ("identity_key", field(v, "identity_key")),
+        ("listen", field(v, "listen")),
+    ]);
+    let spaces = v.get("spaces").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    if spaces.is_empty() {
+        out.push_str("\nno spaces\n");
+        return out;
+    }
+    for space in spaces {
+        out.push_str(&format!("\nspace {} ({})\n", field(space, "space_key"), field(space, "name")));
+        let feeds = space.get("feeds").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+        let rows: Vec<Vec<String>> = feeds
+            .iter()
+            .map(|f| vec![field(f, "designation"), field(f, "feed_key"), field(f, "device_key"), field(f, "length")])
+            .collect();
+        out.push_str(&table(&["FEED", "FEED_KEY", "DEVICE_KEY", "LENGTH"], &rows));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn key_values_align() {
+        let out = key_values(&[("id", "1".into()), ("space_key", "ab".into())]);
+        assert_eq!(out, "id:         1\nspace_key:  ab\n");
+    }
+
+    #[test]
+    fn tables_align_and_trim() {
+        let out = table(&["A", "NAME"], &[vec!["long-value".into(), "x".into()], vec!["b".into(), "-".into()]]);
+        assert_eq!(out, "A           NAME\nlong-value  x\nb           -\n");
+    }
+
+    #[test]
+    fn identity_creation_tells_to_write_the_phrase_down() {
+        let out = identity_created(&json!({"identity_key": "i", "device_key": "d", "seed_phrase": "w1 w2", "name": null}));
+        assert!(out.contains("seed_phrase:   w1 w2"));
+        assert!(out.contains("name:          -"));
+        assert!(out.contains("Write the seed phrase down"));
+    }
+
+    #[test]
+    fn object_tables_hide_members_and_mark_deleted() {
+        let out = objects(&json!([
+            {"@id": "01A", "@type": "Task", "@meta": {}, "@deleted": false, "title": "a"},
+            {"@id": "01B", "@deleted": true, "n": 3}
+        ]));
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "ID   TYPE          FIELDS");
+        assert_eq!(lines[1], "01A  Task          {\"title\":\"a\"}");
+        assert_eq!(lines[2], "01B  - (deleted)   {\"n\":3}");
+        assert_eq!(objects(&json!([])), "no matching objects\n");
+    }
+
+    #[test]
+    fn empty_space_list_says_how_to_create_one() {
+        assert!(spaces(&json!([])).contains("echo-node space create"));
+        assert_eq!(spaces(&json!([{"space_key": "ab", "name": "Team"}])), "SPACE_KEY  NAME\nab         Team\n");
+    }
+
+    #[test]
+    fn status_lists_spaces_with_feeds() {
+        let out = status(&json!({
+            "device_key": "d", "identity_key": null, "listen": "0.0.0.0:0",
+            "spaces": [{"space_key": "s", "name": null, "feeds": [
+                {"feed_key": "f", "designation": "control", "device_key": "d", "length": 2}
+            ]}]
+        }));
+        assert!(out.contains("identity_key:  -"));
+        assert!(out.contains("space s (-)"));
+        assert!(out.contains("control  f         d           2"));
+    }
+
+    #[test]
+    fn change_events_are_one_line() {
+        let out = change_event(&json!({"space_key": "s", "id": "01A", "kind": "added", "object": {"@type": "Task", "t": 1}}));
+        assert_eq!(out, "added    01A  Task  {\"t\":1}\n");
+    }
+}

@@ -1,0 +1,294 @@
+//! Bad input is refused with a non-zero exit and a message, writes nothing, and leaves the
+//! node serving. The local API answers errors with JSON bodies and 4xx statuses.
+
+#![allow(clippy::unwrap_used)]
+
+use echo_tests::{http, json, HttpResponse, Node};
+use serde_json::Value;
+
+/// Everything observable about a space's content and feeds.
+fn snapshot(node: &Node, space: &str) -> (Value, u64, u64) {
+    let all = node.ok(&["query", space, "--include-deleted"]);
+    (
+        all,
+        node.feed_length(space, "data"),
+        node.feed_length(space, "control"),
+    )
+}
+
+#[test]
+fn bad_cli_input_is_refused_without_partial_writes() {
+    let (node, space) = Node::with_space("main");
+    let id = node.add(&space, r#"{"@type":"Doc","body":"héllo","n":1}"#);
+    let before = snapshot(&node, &space);
+    assert_eq!(before.1, 1);
+
+    let ghost = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+    let cases: Vec<Vec<&str>> = vec![
+        // malformed JSON
+        vec!["object", "add", &space, "{not json"],
+        vec!["object", "add", &space, ""],
+        vec!["object", "add", &space, r#"{"a":1} trailing"#],
+        // top level not an object
+        vec!["object", "add", &space, "[1,2]"],
+        vec!["object", "add", &space, r#""str""#],
+        vec!["object", "add", &space, "42"],
+        vec!["object", "add", &space, "null"],
+        // reserved fields
+        vec!["object", "add", &space, r#"{"@foo":1}"#],
+        vec![
+            "object",
+            "add",
+            &space,
+            r#"{"@id":"01ARZ3NDEKTSV4RRFFQ69G5FAV"}"#,
+        ],
+        vec!["object", "add", &space, r#"{"@deleted":true}"#],
+        vec!["object", "add", &space, r#"{"@type":5}"#],
+        vec!["object", "add", &space, r#"{"@meta":"x"}"#],
+        vec!["object", "add", &space, r#"{"a":{"@foo":1}}"#],
+        vec!["object", "add", &space, r#"{"a":{"@ref":"not-a-ulid"}}"#],
+        vec!["object", "add", &space, r#"{"a.b":1}"#],
+        vec!["object", "add", &space, r#"{"":1}"#],
+        // bad updates
+        vec!["object", "update", &space, &id, "{bad"],
+        vec!["object", "update", &space, &id, "[1]"],
+        vec!["object", "update", &space, &id, r#"{"@foo":1}"#],
+        vec![
+            "object",
+            "update",
+            &space,
+            &id,
+            r#"{"@id":"01ARZ3NDEKTSV4RRFFQ69G5FAV"}"#,
+        ],
+        vec!["object", "update", &space, &id, r#"{"@deleted":"yes"}"#],
+        // bad object ids
+        vec!["object", "get", &space, "not-an-id"],
+        vec!["object", "get", &space, "01ARZ3NDEKTSV4RRFFQ69G5FA"],
+        vec!["object", "get", &space, "01ARZ3NDEKTSV4RRFFQ69G5FAV0"],
+        vec!["object", "update", &space, "xyz", r#"{"a":1}"#],
+        vec!["object", "delete", &space, "xyz"],
+        vec!["object", "delete", &space, ghost],
+        vec!["text", "insert", &space, "xyz", "body", "0", "a"],
+        // bad --where
+        vec!["query", &space, "--where", "nonsense"],
+        // text ranges
+        vec!["text", "insert", &space, &id, "body", "6", "x"],
+        vec!["text", "insert", &space, &id, "body", "999", "x"],
+        vec!["text", "delete", &space, &id, "body", "0", "6"],
+        vec!["text", "delete", &space, &id, "body", "5", "1"],
+        vec!["text", "delete", &space, &id, "body", "99", "1"],
+        vec!["text", "insert", &space, &id, "body", "-1", "x"],
+        vec!["text", "insert", &space, &id, "body", "abc", "x"],
+        vec!["text", "delete", &space, &id, "body", "0", "-1"],
+        vec!["text", "insert", &space, &id, "n", "0", "x"],
+        vec!["text", "delete", &space, &id, "missing", "0", "1"],
+        // missing arguments / unknown subcommands
+        vec!["object", "add", &space],
+        vec!["object", "frobnicate"],
+        vec!["text", "insert", &space, &id, "body", "0"],
+    ];
+    for args in &cases {
+        node.fails(args);
+    }
+
+    // Nothing was written, and the node still serves.
+    let after = snapshot(&node, &space);
+    assert_eq!(before, after, "a refused command changed the space");
+    let obj = node.ok(&["object", "get", &space, &id]);
+    assert_eq!(obj["body"], "héllo");
+    assert_eq!(obj["n"], 1);
+    assert!(obj.get("@foo").is_none());
+    let id2 = node.add(&space, r#"{"ok":true}"#);
+    assert_ne!(id2, id);
+    assert_eq!(node.feed_length(&space, "data"), 2);
+}
+
+#[test]
+fn oversized_and_deep_values_are_refused() {
+    let (node, space) = Node::with_space("main");
+    let id = node.add(&space, r#"{"@type":"Doc","body":"x"}"#);
+    let before = snapshot(&node, &space);
+
+    // Too deep: more than 32 nested containers.
+    let deep = format!(r#"{{"a":{}1{}}}"#, "[".repeat(40), "]".repeat(40));
+    node.fails(&["object", "add", &space, &deep]);
+
+    // A single argv string is limited to 128 KiB on Linux, so values over 1 MiB go
+    // through the local API directly.
+    let url = node.api_url();
+    let token = node.api_token();
+    let big = "x".repeat((1 << 20) + 10);
+    let body = serde_json::to_vec(&serde_json::json!({ "big": big })).unwrap();
+    let r = api_add(&url, &token, &space, &body);
+    assert_error(&r, &[400, 413], "object add > 1 MiB");
+
+    let patch = serde_json::to_vec(&serde_json::json!({ "big": big })).unwrap();
+    let r = http(
+        &url,
+        "PATCH",
+        &format!("/v1/spaces/{space}/objects/{id}"),
+        Some(&token),
+        Some(&patch),
+    );
+    assert_error(&r, &[400, 413], "object update > 1 MiB");
+
+    let after = snapshot(&node, &space);
+    assert_eq!(before, after, "an oversized write changed the space");
+    node.ok(&["object", "update", &space, &id, r#"{"small":1}"#]);
+}
+
+fn api_add(url: &str, token: &str, space: &str, body: &[u8]) -> HttpResponse {
+    http(
+        url,
+        "POST",
+        &format!("/v1/spaces/{space}/objects"),
+        Some(token),
+        Some(body),
+    )
+}
+
+/// Asserts an error status from `allowed` and a JSON body `{"error": "...", "code": "..."}`.
+fn assert_error(r: &HttpResponse, allowed: &[u16], what: &str) -> Value {
+    assert!(
+        allowed.contains(&r.status),
+        "{what}: status {} not in {allowed:?}; body: {}",
+        r.status,
+        r.body
+    );
+    let body = r
+        .json()
+        .unwrap_or_else(|| panic!("{what}: error body is not JSON: {:?}", r.body));
+    assert!(
+        body["error"].as_str().is_some_and(|s| !s.is_empty()),
+        "{what}: error body lacks a message: {body}"
+    );
+    assert!(
+        body["code"].as_str().is_some_and(|s| !s.is_empty()),
+        "{what}: error body lacks a code: {body}"
+    );
+    body
+}
+
+#[test]
+fn api_requires_the_bearer_token() {
+    let (node, space) = Node::with_space("main");
+    let url = node.api_url();
+    let token = node.api_token();
+    let before = snapshot(&node, &space);
+
+    // The token works.
+    let r = http(&url, "GET", "/v1/status", Some(&token), None);
+    assert_eq!(r.status, 200, "status with token: {}", r.body);
+    assert!(r.json().is_some(), "status body not JSON: {}", r.body);
+
+    // Missing token.
+    let r = http(&url, "GET", "/v1/status", None, None);
+    let body = assert_error(&r, &[401], "no token");
+    assert!(
+        !body.to_string().contains(&token),
+        "the 401 body leaks the token"
+    );
+    // Wrong token, including a prefix of the right one and the wrong scheme.
+    let wrong = format!("{}0", &token[..token.len() - 1]);
+    let wrong = if wrong == token {
+        format!("{}1", &token[..token.len() - 1])
+    } else {
+        wrong
+    };
+    assert_error(
+        &http(&url, "GET", "/v1/status", Some(&wrong), None),
+        &[401],
+        "wrong token",
+    );
+    assert_error(
+        &http(
+            &url,
+            "GET",
+            "/v1/status",
+            Some(&token[..token.len() / 2]),
+            None,
+        ),
+        &[401],
+        "token prefix",
+    );
+    assert_error(
+        &http(&url, "GET", "/v1/status", Some(""), None),
+        &[401],
+        "empty token",
+    );
+    // A write without a token writes nothing.
+    assert_error(
+        &api_add(&url, "", &space, br#"{"a":1}"#),
+        &[401],
+        "add with empty token",
+    );
+    let r = http(
+        &url,
+        "POST",
+        &format!("/v1/spaces/{space}/objects"),
+        None,
+        Some(br#"{"a":1}"#),
+    );
+    assert_error(&r, &[401], "add without token");
+    assert_eq!(before, snapshot(&node, &space), "unauthorized write landed");
+}
+
+#[test]
+fn api_errors_are_json() {
+    let (node, space) = Node::with_space("main");
+    let url = node.api_url();
+    let token = node.api_token();
+    let before = snapshot(&node, &space);
+
+    // Malformed body.
+    let r = api_add(&url, &token, &space, b"{not json");
+    assert_error(&r, &[400], "malformed body");
+    let r = api_add(&url, &token, &space, b"[1,2]");
+    assert_error(&r, &[400, 422], "non-object body");
+    let r = api_add(&url, &token, &space, br#"{"@foo":1}"#);
+    assert_error(&r, &[400, 422], "reserved field");
+    // Unknown route.
+    let r = http(&url, "GET", "/v1/no/such/route", Some(&token), None);
+    assert_error(&r, &[404], "unknown route");
+    let r = http(&url, "GET", "/nothing-here", Some(&token), None);
+    assert_error(&r, &[404], "unknown route");
+    // Unknown space / object.
+    let r = http(
+        &url,
+        "POST",
+        "/v1/spaces/nosuch/query",
+        Some(&token),
+        Some(b"{}"),
+    );
+    assert_error(&r, &[404], "unknown space");
+    let r = api_add(&url, &token, "nosuch", br#"{"a":1}"#);
+    assert_error(&r, &[404], "add to unknown space");
+    let r = http(
+        &url,
+        "GET",
+        &format!("/v1/spaces/{space}/objects/01ARZ3NDEKTSV4RRFFQ69G5FAV"),
+        Some(&token),
+        None,
+    );
+    assert_error(&r, &[404], "unknown object");
+    let r = http(
+        &url,
+        "GET",
+        &format!("/v1/spaces/{space}/objects/not-an-id"),
+        Some(&token),
+        None,
+    );
+    assert_error(&r, &[400, 404], "bad object id");
+
+    assert_eq!(before, snapshot(&node, &space));
+    // A good request through the same API works.
+    let r = api_add(&url, &token, &space, br#"{"@type":"T","a":1}"#);
+    assert!(
+        (200..300).contains(&r.status),
+        "good add via API: {} {}",
+        r.status,
+        r.body
+    );
+    let id = r.json().unwrap()["id"].as_str().unwrap().to_owned();
+    assert_eq!(node.ok(&["object", "get", &space, &id])["a"], json("1"));
+}
