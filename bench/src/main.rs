@@ -1,1 +1,66 @@
-fn main() {}
+//! `echo-bench`: workloads on echo-rs beside their baselines, measured in the same run.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use echo_bench::{node_writes, yrs_baseline, StoreKind};
+
+#[derive(Parser)]
+#[command(
+    name = "echo-bench",
+    version,
+    about = "echo-rs benchmarks, each beside a baseline measured in the same run (build with --release)"
+)]
+struct Cli {
+    /// Print one JSON document instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Local durable writes through a node (memory and sled stores) vs raw yrs.
+    LocalWrites {
+        /// Number of object adds per side.
+        #[arg(long, default_value_t = 2000)]
+        ops: usize,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::LocalWrites { ops } => {
+            let mut rows = vec![yrs_baseline(ops)?];
+            let mut mem = node_writes(ops, StoreKind::Mem)?;
+            mem.name = "echo node, memory store".into();
+            rows.push(mem);
+            let mut sled = node_writes(ops, StoreKind::Sled)?;
+            sled.name = "echo node, sled + flush per write".into();
+            rows.push(sled);
+            if cli.json {
+                let out: Vec<_> = rows
+                    .iter()
+                    .map(|r| serde_json::json!({"name": r.name, "ops": r.ops, "ops_per_sec": r.ops_per_sec(), "us_per_op": r.micros_per_op()}))
+                    .collect();
+                println!("{}", serde_json::Value::Array(out));
+            } else {
+                println!(
+                    "{:<36} {:>10} {:>12} {:>10}",
+                    "workload: local-writes", "ops", "ops/s", "µs/op"
+                );
+                for r in &rows {
+                    println!(
+                        "{:<36} {:>10} {:>12.0} {:>10.1}",
+                        r.name,
+                        r.ops,
+                        r.ops_per_sec(),
+                        r.micros_per_op()
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}

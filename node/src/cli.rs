@@ -104,7 +104,8 @@ pub enum ObjectCommand {
         #[arg(help = SPACE_HELP)]
         space: String,
         /// The object as a JSON object, e.g. '{"@type":"Task","title":"Buy milk"}'
-        json: String,
+        #[arg(value_name = "JSON")]
+        object: String,
     },
     /// Print an object (with its @id, @type and @meta)
     Get {
@@ -120,7 +121,8 @@ pub enum ObjectCommand {
         /// Object id
         id: String,
         /// The merge patch as a JSON object; a null value removes that field
-        json: String,
+        #[arg(value_name = "JSON")]
+        patch: String,
     },
     /// Delete an object (soft: `query --include-deleted` and `object get` still see it)
     Delete {

@@ -29,9 +29,13 @@ impl Client {
     /// Finds the daemon of `dir`; fails with exit code 3 when none was started.
     pub fn connect(dir: &DataDir) -> anyhow::Result<Client> {
         let data_dir = dir.root().display().to_string();
-        let info = dir.read_api_info()?.ok_or_else(|| no_daemon(&data_dir, ""))?;
+        let info = dir
+            .read_api_info()?
+            .ok_or_else(|| no_daemon(&data_dir, ""))?;
         let token = dir.read_token()?;
-        let agent = ureq::AgentBuilder::new().timeout_connect(CONNECT_TIMEOUT).build();
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(CONNECT_TIMEOUT)
+            .build();
         Ok(Client {
             agent,
             base: info.url.trim_end_matches('/').to_string(),
@@ -57,7 +61,10 @@ impl Client {
     }
 
     /// Opens a streaming GET (no overall timeout) and returns its body line by line.
-    pub fn stream_lines(&self, path: &str) -> anyhow::Result<impl Iterator<Item = std::io::Result<String>>> {
+    pub fn stream_lines(
+        &self,
+        path: &str,
+    ) -> anyhow::Result<impl Iterator<Item = std::io::Result<String>>> {
         let response = self
             .agent
             .request("GET", &format!("{}{path}", self.base))
@@ -76,7 +83,9 @@ impl Client {
 
     fn json(&self, result: Result<ureq::Response, ureq::Error>) -> anyhow::Result<Value> {
         let response = result.map_err(|e| self.error(e))?;
-        response.into_json().context("the daemon sent a response that is not JSON")
+        response
+            .into_json()
+            .context("the daemon sent a response that is not JSON")
     }
 
     /// Maps a ureq error: refused connections mean no daemon; HTTP errors carry the
@@ -88,10 +97,17 @@ impl Client {
                 anyhow::anyhow!(server_message(status, &body))
             }
             ureq::Error::Transport(t) if t.kind() == ureq::ErrorKind::ConnectionFailed => {
-                no_daemon(&self.data_dir, " (its api.json is stale: the daemon is gone)").into()
+                no_daemon(
+                    &self.data_dir,
+                    " (its api.json is stale: the daemon is gone)",
+                )
+                .into()
             }
             ureq::Error::Transport(t) => {
-                anyhow::anyhow!("cannot talk to the echo-node daemon for data dir {}: {t}", self.data_dir)
+                anyhow::anyhow!(
+                    "cannot talk to the echo-node daemon for data dir {}: {t}",
+                    self.data_dir
+                )
             }
         }
     }
@@ -138,14 +154,25 @@ mod tests {
 
     #[test]
     fn server_messages_prefer_the_json_error() {
-        assert_eq!(server_message(404, r#"{"error":"space `x` not found","code":"space_not_found"}"#), "space `x` not found");
-        assert_eq!(server_message(502, "bad gateway"), "the daemon answered HTTP 502: bad gateway");
+        assert_eq!(
+            server_message(
+                404,
+                r#"{"error":"space `x` not found","code":"space_not_found"}"#
+            ),
+            "space `x` not found"
+        );
+        assert_eq!(
+            server_message(502, "bad gateway"),
+            "the daemon answered HTTP 502: bad gateway"
+        );
     }
 
     #[test]
     fn missing_api_json_means_no_daemon() {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let err = Client::connect(&DataDir::new(tmp.path().to_path_buf())).err().expect("no daemon");
+        let err = Client::connect(&DataDir::new(tmp.path().to_path_buf()))
+            .err()
+            .expect("no daemon");
         assert_eq!(crate::exit::code_of(&err), crate::exit::NO_DAEMON);
         assert!(err.to_string().contains("no echo-node daemon is running"));
     }

@@ -7,7 +7,9 @@ use std::io::Write;
 use anyhow::Context;
 use serde_json::{json, Value};
 
-use crate::cli::{Command, IdentityCommand, ObjectCommand, QueryArgs, SpaceCommand, TextCommand, WatchArgs};
+use crate::cli::{
+    Command, IdentityCommand, ObjectCommand, QueryArgs, SpaceCommand, TextCommand, WatchArgs,
+};
 use crate::client::{seg, Client};
 use crate::exit::ExitError;
 use crate::output;
@@ -41,7 +43,11 @@ pub fn execute(dir: &DataDir, command: Command, json: bool) -> anyhow::Result<()
         Call::Patch(path, body) => client.patch(&path, &body)?,
         Call::Delete(path) => client.delete(&path)?,
     };
-    let text = if json { format!("{}\n", output::json(&answer)) } else { (plan.human)(&answer) };
+    let text = if json {
+        format!("{}\n", output::json(&answer))
+    } else {
+        (plan.human)(&answer)
+    };
     emit(&text)
 }
 
@@ -49,45 +55,81 @@ pub fn execute(dir: &DataDir, command: Command, json: bool) -> anyhow::Result<()
 pub fn plan(command: Command) -> Result<Plan, ExitError> {
     let plan = |call, human| Ok(Plan { call, human });
     match command {
-        Command::Identity(IdentityCommand::Create { name }) => {
-            plan(Call::Post("/v1/identity".into(), json!({ "name": name })), output::identity_created)
+        Command::Identity(IdentityCommand::Create { name }) => plan(
+            Call::Post("/v1/identity".into(), json!({ "name": name })),
+            output::identity_created,
+        ),
+        Command::Identity(IdentityCommand::Show) => {
+            plan(Call::Get("/v1/identity".into()), output::identity)
         }
-        Command::Identity(IdentityCommand::Show) => plan(Call::Get("/v1/identity".into()), output::identity),
-        Command::Space(SpaceCommand::Create { name }) => {
-            plan(Call::Post("/v1/spaces".into(), json!({ "name": name })), output::space)
-        }
+        Command::Space(SpaceCommand::Create { name }) => plan(
+            Call::Post("/v1/spaces".into(), json!({ "name": name })),
+            output::space,
+        ),
         Command::Space(SpaceCommand::List) => plan(Call::Get("/v1/spaces".into()), output::spaces),
-        Command::Object(ObjectCommand::Add { space, json }) => {
-            let object = object_arg(&json, "the object")?;
-            plan(Call::Post(format!("/v1/spaces/{}/objects", seg(&space)), object), output::object_id)
+        Command::Object(ObjectCommand::Add { space, object }) => {
+            let object = object_arg(&object, "the object")?;
+            plan(
+                Call::Post(format!("/v1/spaces/{}/objects", seg(&space)), object),
+                output::object_id,
+            )
         }
         Command::Object(ObjectCommand::Get { space, id }) => {
             plan(Call::Get(object_path(&space, &id)), output::object)
         }
-        Command::Object(ObjectCommand::Update { space, id, json }) => {
-            let patch = object_arg(&json, "the merge patch")?;
+        Command::Object(ObjectCommand::Update { space, id, patch }) => {
+            let patch = object_arg(&patch, "the merge patch")?;
             plan(Call::Patch(object_path(&space, &id), patch), output::object)
         }
         Command::Object(ObjectCommand::Delete { space, id }) => {
             plan(Call::Delete(object_path(&space, &id)), output::deleted)
         }
-        Command::Query(QueryArgs { space, type_name, where_eq, include_deleted }) => {
-            let body = json!({ "type": type_name, "where": where_eq, "include_deleted": include_deleted });
-            plan(Call::Post(format!("/v1/spaces/{}/query", seg(&space)), body), output::objects)
+        Command::Query(QueryArgs {
+            space,
+            type_name,
+            where_eq,
+            include_deleted,
+        }) => {
+            let body =
+                json!({ "type": type_name, "where": where_eq, "include_deleted": include_deleted });
+            plan(
+                Call::Post(format!("/v1/spaces/{}/query", seg(&space)), body),
+                output::objects,
+            )
         }
-        Command::Text(TextCommand::Insert { space, id, field, index, text }) => plan(
-            Call::Post(format!("{}/insert", text_path(&space, &id, &field)), json!({ "index": index, "text": text })),
+        Command::Text(TextCommand::Insert {
+            space,
+            id,
+            field,
+            index,
+            text,
+        }) => plan(
+            Call::Post(
+                format!("{}/insert", text_path(&space, &id, &field)),
+                json!({ "index": index, "text": text }),
+            ),
             output::text,
         ),
-        Command::Text(TextCommand::Delete { space, id, field, index, len }) => plan(
-            Call::Post(format!("{}/delete", text_path(&space, &id, &field)), json!({ "index": index, "len": len })),
+        Command::Text(TextCommand::Delete {
+            space,
+            id,
+            field,
+            index,
+            len,
+        }) => plan(
+            Call::Post(
+                format!("{}/delete", text_path(&space, &id, &field)),
+                json!({ "index": index, "len": len }),
+            ),
             output::text,
         ),
         Command::Text(TextCommand::Get { space, id, field }) => {
             plan(Call::Get(text_path(&space, &id, &field)), output::text)
         }
         Command::Status => plan(Call::Get("/v1/status".into()), output::status),
-        Command::Run(_) | Command::Watch(_) => Err(ExitError::usage("this command does not make a single API call")),
+        Command::Run(_) | Command::Watch(_) => Err(ExitError::usage(
+            "this command does not make a single API call",
+        )),
     }
 }
 
@@ -106,7 +148,9 @@ fn object_arg(raw: &str, what: &str) -> Result<Value, ExitError> {
         Ok(_) => Err(ExitError::usage(format!(
             "{what} must be a JSON object like '{{\"title\": \"Buy milk\"}}', not `{raw}`"
         ))),
-        Err(e) => Err(ExitError::usage(format!("{what} is not valid JSON ({e}): `{raw}`"))),
+        Err(e) => Err(ExitError::usage(format!(
+            "{what} is not valid JSON ({e}): `{raw}`"
+        ))),
     }
 }
 
@@ -122,8 +166,13 @@ fn watch(dir: &DataDir, args: &WatchArgs, json: bool) -> anyhow::Result<()> {
         if line.trim().is_empty() {
             continue;
         }
-        let event: Value = serde_json::from_str(&line).context("the daemon sent a watch line that is not JSON")?;
-        let text = if json { format!("{}\n", output::json(&event)) } else { output::change_event(&event) };
+        let event: Value =
+            serde_json::from_str(&line).context("the daemon sent a watch line that is not JSON")?;
+        let text = if json {
+            format!("{}\n", output::json(&event))
+        } else {
+            output::change_event(&event)
+        };
         emit(&text)?;
     }
     Ok(())
@@ -144,29 +193,46 @@ mod tests {
     use clap::Parser;
 
     fn plan_of(args: &[&str]) -> Result<Plan, ExitError> {
-        let cli = Cli::try_parse_from(std::iter::once("echo-node").chain(args.iter().copied())).expect("parses");
+        let cli = Cli::try_parse_from(std::iter::once("echo-node").chain(args.iter().copied()))
+            .expect("parses");
         plan(cli.command)
     }
 
     #[test]
     fn object_arguments_must_be_json_objects() {
-        let err = plan_of(&["object", "add", "s", "{nope"]).err().expect("bad JSON");
+        let err = plan_of(&["object", "add", "s", "{nope"])
+            .err()
+            .expect("bad JSON");
         assert_eq!(err.code, crate::exit::USAGE);
         assert!(err.message.contains("not valid JSON"));
-        let err = plan_of(&["object", "update", "s", "id", "[1]"]).err().expect("not an object");
+        let err = plan_of(&["object", "update", "s", "id", "[1]"])
+            .err()
+            .expect("not an object");
         assert!(err.message.contains("must be a JSON object"));
     }
 
     #[test]
     fn paths_are_encoded() {
         let plan = plan_of(&["text", "get", "My Space", "01A", "body"]).expect("plan");
-        assert_eq!(plan.call, Call::Get("/v1/spaces/My%20Space/objects/01A/text/body".into()));
+        assert_eq!(
+            plan.call,
+            Call::Get("/v1/spaces/My%20Space/objects/01A/text/body".into())
+        );
     }
 
     #[test]
     fn query_bodies_carry_parsed_where_clauses() {
-        let plan = plan_of(&["query", "s", "--type", "Task", "--where", "done=true", "--where", "name=Ada"])
-            .expect("plan");
+        let plan = plan_of(&[
+            "query",
+            "s",
+            "--type",
+            "Task",
+            "--where",
+            "done=true",
+            "--where",
+            "name=Ada",
+        ])
+        .expect("plan");
         let body = json!({
             "type": "Task",
             "where": [{"path": "done", "value": true}, {"path": "name", "value": "Ada"}],

@@ -26,21 +26,41 @@ pub fn run(dir: &DataDir, args: &RunArgs, json: bool) -> anyhow::Result<()> {
         .map_err(|e| ExitError::usage(format!("--listen `{}` is not IP:PORT: {e}", args.listen)))?;
     dir.create()?;
     let store = SledStore::open(&dir.store()).map_err(|e| {
-        anyhow!("{e}").context(format!("cannot start a daemon for data dir {}", dir.root().display()))
+        anyhow!("{e}").context(format!(
+            "cannot start a daemon for data dir {}",
+            dir.root().display()
+        ))
     })?;
     let store: Arc<dyn Store> = Arc::new(store);
     let rng_seed: [u8; 32] = random_bytes()?;
     let token = hex::encode(random_bytes::<32>()?);
-    let config = NodeConfig { store, rng_seed, clock: Arc::new(SystemClock), listen: Some(listen.to_string()) };
+    let config = NodeConfig {
+        store,
+        rng_seed,
+        clock: Arc::new(SystemClock),
+        listen: Some(listen.to_string()),
+    };
     actix::System::new().block_on(serve(dir, config, ApiToken(token), api_addr, json))
 }
 
-async fn serve(dir: &DataDir, config: NodeConfig, token: ApiToken, api_addr: SocketAddr, json: bool) -> anyhow::Result<()> {
+async fn serve(
+    dir: &DataDir,
+    config: NodeConfig,
+    token: ApiToken,
+    api_addr: SocketAddr,
+    json: bool,
+) -> anyhow::Result<()> {
     let node = Node::open(config).await.context("cannot open the node")?;
     dir.write_token(&token.0)?;
     let (server, bound) = api::bind(node.clone(), token, api_addr)?;
-    let info = ApiInfo { url: format!("http://{bound}"), pid: std::process::id() };
-    if let Err(e) = dir.write_api_info(&info).and_then(|()| announce_ready(dir, &info, json)) {
+    let info = ApiInfo {
+        url: format!("http://{bound}"),
+        pid: std::process::id(),
+    };
+    if let Err(e) = dir
+        .write_api_info(&info)
+        .and_then(|()| announce_ready(dir, &info, json))
+    {
         server.handle().stop(false).await;
         let _ = dir.remove_api_info();
         return Err(e);
@@ -61,9 +81,14 @@ async fn serve(dir: &DataDir, config: NodeConfig, token: ApiToken, api_addr: Soc
 /// Prints the line that tells supervisors and tests the daemon is serving.
 fn announce_ready(dir: &DataDir, info: &ApiInfo, json: bool) -> anyhow::Result<()> {
     let line = if json {
-        json!({ "status": "ready", "url": info.url, "pid": info.pid, "data_dir": dir.root() }).to_string()
+        json!({ "status": "ready", "url": info.url, "pid": info.pid, "data_dir": dir.root() })
+            .to_string()
     } else {
-        format!("echo-node ready: local API at {} (data dir {})", info.url, dir.root().display())
+        format!(
+            "echo-node ready: local API at {} (data dir {})",
+            info.url,
+            dir.root().display()
+        )
     };
     let mut out = std::io::stdout().lock();
     writeln!(out, "{line}")?;
@@ -102,9 +127,18 @@ mod tests {
 
     #[test]
     fn api_address_must_be_loopback() {
-        assert_eq!(loopback_addr("127.0.0.1:0"), Ok("127.0.0.1:0".parse().expect("addr")));
-        assert_eq!(loopback_addr("[::1]:8080"), Ok("[::1]:8080".parse().expect("addr")));
-        assert_eq!(loopback_addr("localhost:9"), Ok("127.0.0.1:9".parse().expect("addr")));
+        assert_eq!(
+            loopback_addr("127.0.0.1:0"),
+            Ok("127.0.0.1:0".parse().expect("addr"))
+        );
+        assert_eq!(
+            loopback_addr("[::1]:8080"),
+            Ok("[::1]:8080".parse().expect("addr"))
+        );
+        assert_eq!(
+            loopback_addr("localhost:9"),
+            Ok("127.0.0.1:9".parse().expect("addr"))
+        );
         assert!(loopback_addr("0.0.0.0:0").is_err());
         assert!(loopback_addr("192.168.1.5:80").is_err());
         assert!(loopback_addr("example.com:80").is_err());

@@ -21,11 +21,17 @@ pub struct ExitError {
 
 impl ExitError {
     pub fn usage(message: impl Into<String>) -> Self {
-        ExitError { code: USAGE, message: message.into() }
+        ExitError {
+            code: USAGE,
+            message: message.into(),
+        }
     }
 
     pub fn no_daemon(message: impl Into<String>) -> Self {
-        ExitError { code: NO_DAEMON, message: message.into() }
+        ExitError {
+            code: NO_DAEMON,
+            message: message.into(),
+        }
     }
 }
 

@@ -33,7 +33,11 @@ fn main() {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let root = paths::resolve_data_dir(cli.data_dir, std::env::var_os("XDG_DATA_HOME"), std::env::var_os("HOME"))?;
+    let root = paths::resolve_data_dir(
+        cli.data_dir,
+        std::env::var_os("XDG_DATA_HOME"),
+        std::env::var_os("HOME"),
+    )?;
     let dir = DataDir::new(root);
     match cli.command {
         Command::Run(args) => daemon::run(&dir, &args, cli.json),
@@ -46,7 +50,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 fn init_logging(daemon: bool) {
     let default = if daemon { "info" } else { "warn" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// Output piped into a reader that went away (`| head`) is not an error.

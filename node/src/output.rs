@@ -21,7 +21,10 @@ fn field(v: &Value, key: &str) -> String {
 /// `key: value` lines with the values aligned.
 pub fn key_values(pairs: &[(&str, String)]) -> String {
     let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-    pairs.iter().map(|(k, v)| format!("{:<width$}  {v}\n", format!("{k}:"), width = width + 1)).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{:<width$}  {v}\n", format!("{k}:"), width = width + 1))
+        .collect()
 }
 
 /// An aligned table with a header row; columns separated by two spaces.
@@ -33,7 +36,11 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         }
     }
     let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         format!("{}\n", padded.join("  ").trim_end())
     };
     let mut out = line(headers.to_vec());
@@ -66,7 +73,10 @@ pub fn identity(v: &Value) -> String {
 }
 
 pub fn space(v: &Value) -> String {
-    key_values(&[("space_key", field(v, "space_key")), ("name", field(v, "name"))])
+    key_values(&[
+        ("space_key", field(v, "space_key")),
+        ("name", field(v, "name")),
+    ])
 }
 
 pub fn spaces(v: &Value) -> String {
@@ -74,7 +84,10 @@ pub fn spaces(v: &Value) -> String {
     if list.is_empty() {
         return "no spaces yet (create one with `echo-node space create`)\n".to_string();
     }
-    let rows: Vec<Vec<String>> = list.iter().map(|s| vec![field(s, "space_key"), field(s, "name")]).collect();
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|s| vec![field(s, "space_key"), field(s, "name")])
+        .collect();
     table(&["SPACE_KEY", "NAME"], &rows)
 }
 
@@ -96,7 +109,12 @@ pub fn deleted(v: &Value) -> String {
 fn own_fields(object: &Value) -> String {
     let fields: Map<String, Value> = object
         .as_object()
-        .map(|m| m.iter().filter(|(k, _)| !k.starts_with('@')).map(|(k, v)| (k.clone(), v.clone())).collect())
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| !k.starts_with('@'))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
         .unwrap_or_default();
     Value::Object(fields).to_string()
 }
@@ -115,13 +133,19 @@ pub fn objects(v: &Value) -> String {
     if list.is_empty() {
         return "no matching objects\n".to_string();
     }
-    let rows: Vec<Vec<String>> =
-        list.iter().map(|o| vec![field(o, "@id"), type_label(o), own_fields(o)]).collect();
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|o| vec![field(o, "@id"), type_label(o), own_fields(o)])
+        .collect();
     table(&["ID", "TYPE", "FIELDS"], &rows)
 }
 
 pub fn text(v: &Value) -> String {
-    let mut out = v.get("text").and_then(Value::as_str).unwrap_or_default().to_string();
+    let mut out = v
+        .get("text")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     out.push('\n');
     out
 }
@@ -129,7 +153,13 @@ pub fn text(v: &Value) -> String {
 /// One watch event as one line: `KIND  ID  TYPE  FIELDS`.
 pub fn change_event(v: &Value) -> String {
     let object = v.get("object").unwrap_or(&Value::Null);
-    format!("{:<7}  {}  {}  {}\n", field(v, "kind"), field(v, "id"), field(object, "@type"), own_fields(object))
+    format!(
+        "{:<7}  {}  {}  {}\n",
+        field(v, "kind"),
+        field(v, "id"),
+        field(object, "@type"),
+        own_fields(object)
+    )
 }
 
 pub fn status(v: &Value) -> String {
@@ -138,17 +168,36 @@ pub fn status(v: &Value) -> String {
         ("identity_key", field(v, "identity_key")),
         ("listen", field(v, "listen")),
     ]);
-    let spaces = v.get("spaces").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let spaces = v
+        .get("spaces")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     if spaces.is_empty() {
         out.push_str("\nno spaces\n");
         return out;
     }
     for space in spaces {
-        out.push_str(&format!("\nspace {} ({})\n", field(space, "space_key"), field(space, "name")));
-        let feeds = space.get("feeds").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+        out.push_str(&format!(
+            "\nspace {} ({})\n",
+            field(space, "space_key"),
+            field(space, "name")
+        ));
+        let feeds = space
+            .get("feeds")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         let rows: Vec<Vec<String>> = feeds
             .iter()
-            .map(|f| vec![field(f, "designation"), field(f, "feed_key"), field(f, "device_key"), field(f, "length")])
+            .map(|f| {
+                vec![
+                    field(f, "designation"),
+                    field(f, "feed_key"),
+                    field(f, "device_key"),
+                    field(f, "length"),
+                ]
+            })
             .collect();
         out.push_str(&table(&["FEED", "FEED_KEY", "DEVICE_KEY", "LENGTH"], &rows));
     }
@@ -168,13 +217,21 @@ mod tests {
 
     #[test]
     fn tables_align_and_trim() {
-        let out = table(&["A", "NAME"], &[vec!["long-value".into(), "x".into()], vec!["b".into(), "-".into()]]);
+        let out = table(
+            &["A", "NAME"],
+            &[
+                vec!["long-value".into(), "x".into()],
+                vec!["b".into(), "-".into()],
+            ],
+        );
         assert_eq!(out, "A           NAME\nlong-value  x\nb           -\n");
     }
 
     #[test]
     fn identity_creation_tells_to_write_the_phrase_down() {
-        let out = identity_created(&json!({"identity_key": "i", "device_key": "d", "seed_phrase": "w1 w2", "name": null}));
+        let out = identity_created(
+            &json!({"identity_key": "i", "device_key": "d", "seed_phrase": "w1 w2", "name": null}),
+        );
         assert!(out.contains("seed_phrase:   w1 w2"));
         assert!(out.contains("name:          -"));
         assert!(out.contains("Write the seed phrase down"));
@@ -187,16 +244,19 @@ mod tests {
             {"@id": "01B", "@deleted": true, "n": 3}
         ]));
         let lines: Vec<&str> = out.lines().collect();
-        assert_eq!(lines[0], "ID   TYPE          FIELDS");
-        assert_eq!(lines[1], "01A  Task          {\"title\":\"a\"}");
-        assert_eq!(lines[2], "01B  - (deleted)   {\"n\":3}");
+        assert_eq!(lines[0], "ID   TYPE         FIELDS");
+        assert_eq!(lines[1], "01A  Task         {\"title\":\"a\"}");
+        assert_eq!(lines[2], "01B  - (deleted)  {\"n\":3}");
         assert_eq!(objects(&json!([])), "no matching objects\n");
     }
 
     #[test]
     fn empty_space_list_says_how_to_create_one() {
         assert!(spaces(&json!([])).contains("echo-node space create"));
-        assert_eq!(spaces(&json!([{"space_key": "ab", "name": "Team"}])), "SPACE_KEY  NAME\nab         Team\n");
+        assert_eq!(
+            spaces(&json!([{"space_key": "ab", "name": "Team"}])),
+            "SPACE_KEY  NAME\nab         Team\n"
+        );
     }
 
     #[test]
@@ -214,7 +274,9 @@ mod tests {
 
     #[test]
     fn change_events_are_one_line() {
-        let out = change_event(&json!({"space_key": "s", "id": "01A", "kind": "added", "object": {"@type": "Task", "t": 1}}));
+        let out = change_event(
+            &json!({"space_key": "s", "id": "01A", "kind": "added", "object": {"@type": "Task", "t": 1}}),
+        );
         assert_eq!(out, "added    01A  Task  {\"t\":1}\n");
     }
 }

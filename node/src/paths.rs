@@ -103,9 +103,11 @@ impl DataDir {
     pub fn read_api_info(&self) -> anyhow::Result<Option<ApiInfo>> {
         let path = self.api_json();
         match fs::read(&path) {
-            Ok(bytes) => Ok(Some(
-                serde_json::from_slice(&bytes).with_context(|| format!("{} is corrupt", path.display()))?,
-            )),
+            Ok(bytes) => {
+                Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
+                    format!("{} is corrupt", path.display())
+                })?))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
         }
@@ -114,7 +116,8 @@ impl DataDir {
     /// Reads the bearer token.
     pub fn read_token(&self) -> anyhow::Result<String> {
         let path = self.api_token();
-        let token = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let token =
+            fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         Ok(token.trim().to_string())
     }
 }
@@ -122,10 +125,18 @@ impl DataDir {
 /// Writes `bytes` to a temp file next to `path` (created with `mode`), syncs it and renames
 /// it over `path`, so readers see the old content or the new, never a part.
 fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp.{}", std::process::id()));
     let write = || -> std::io::Result<()> {
-        let mut file = OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
         file.set_permissions(fs::Permissions::from_mode(mode))?;
         file.write_all(bytes)?;
         file.sync_all()?;
@@ -175,11 +186,18 @@ mod tests {
         let mode = fs::metadata(dir.root()).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);
         dir.write_token("abc").expect("token");
-        let mode = fs::metadata(dir.api_token()).expect("meta").permissions().mode() & 0o777;
+        let mode = fs::metadata(dir.api_token())
+            .expect("meta")
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600);
         assert_eq!(dir.read_token().expect("read"), "abc");
         assert_eq!(dir.read_api_info().expect("read"), None);
-        let info = ApiInfo { url: "http://127.0.0.1:1".into(), pid: 7 };
+        let info = ApiInfo {
+            url: "http://127.0.0.1:1".into(),
+            pid: 7,
+        };
         dir.write_api_info(&info).expect("write");
         assert_eq!(dir.read_api_info().expect("read"), Some(info));
         dir.remove_api_info().expect("remove");

@@ -7,13 +7,21 @@ use serde_json::Value;
 /// Parses one `PATH=VALUE` clause (clap value parser).
 pub fn parse_where(arg: &str) -> Result<WhereEq, String> {
     let Some((path, raw)) = arg.split_once('=') else {
-        return Err(format!("`{arg}` is not PATH=VALUE (e.g. done=true or name=Ada)"));
+        return Err(format!(
+            "`{arg}` is not PATH=VALUE (e.g. done=true or name=Ada)"
+        ));
     };
     if path.trim().is_empty() {
-        return Err(format!("`{arg}` has an empty PATH (e.g. done=true or address.city=Paris)"));
+        return Err(format!(
+            "`{arg}` has an empty PATH (e.g. done=true or address.city=Paris)"
+        ));
     }
-    let value = serde_json::from_str::<Value>(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
-    Ok(WhereEq { path: path.to_string(), value })
+    let value =
+        serde_json::from_str::<Value>(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
+    Ok(WhereEq {
+        path: path.to_string(),
+        value,
+    })
 }
 
 #[cfg(test)]

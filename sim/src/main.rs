@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use echo_sim::{run, Outcome, SCENARIOS};
 
 #[derive(Parser)]
-#[command(name = "echo-sim", version, about = "Deterministic simulation of echo-rs peers: every run is reproduced exactly by its scenario and seed")]
+#[command(
+    name = "echo-sim",
+    version,
+    about = "Deterministic simulation of echo-rs peers: every run is reproduced exactly by its scenario and seed"
+)]
 struct Cli {
     /// Print one JSON document per command instead of text.
     #[arg(long, global = true)]
@@ -49,8 +53,13 @@ enum Cmd {
 }
 
 fn parse_range(s: &str) -> Result<std::ops::Range<u64>> {
-    let (a, b) = s.split_once("..").context("seeds must look like A..B, e.g. 0..200")?;
-    let a: u64 = a.trim().parse().context("seed range start is not a number")?;
+    let (a, b) = s
+        .split_once("..")
+        .context("seeds must look like A..B, e.g. 0..200")?;
+    let a: u64 = a
+        .trim()
+        .parse()
+        .context("seed range start is not a number")?;
     let b: u64 = b.trim().parse().context("seed range end is not a number")?;
     if b <= a {
         bail!("empty seed range {a}..{b}");
@@ -92,7 +101,10 @@ fn dispatch(cli: &Cli) -> Result<bool> {
     match &cli.command {
         Cmd::List => {
             if cli.json {
-                let list: Vec<_> = SCENARIOS.iter().map(|s| serde_json::json!({"name": s.name, "about": s.about})).collect();
+                let list: Vec<_> = SCENARIOS
+                    .iter()
+                    .map(|s| serde_json::json!({"name": s.name, "about": s.about}))
+                    .collect();
                 println!("{}", serde_json::Value::Array(list));
             } else {
                 for s in SCENARIOS {
@@ -101,7 +113,11 @@ fn dispatch(cli: &Cli) -> Result<bool> {
             }
             Ok(true)
         }
-        Cmd::Run { scenario, seed, trace } => {
+        Cmd::Run {
+            scenario,
+            seed,
+            trace,
+        } => {
             scenario_names(scenario)?;
             let o = run(scenario, *seed, *trace).context("unknown scenario")?;
             if cli.json {
@@ -142,7 +158,9 @@ fn dispatch(cli: &Cli) -> Result<bool> {
                     runs += 1;
                     simulated += o.simulated_ms;
                     if !o.ok() {
-                        bar.suspend(|| eprintln!("FAILED {name} seed={seed}: {:?}", o.violations.first()));
+                        bar.suspend(|| {
+                            eprintln!("FAILED {name} seed={seed}: {:?}", o.violations.first())
+                        });
                         failures.push(o);
                     }
                     bar.inc(1);
@@ -155,9 +173,16 @@ fn dispatch(cli: &Cli) -> Result<bool> {
                     serde_json::json!({"runs": runs, "failures": failures.iter().map(outcome_json).collect::<Vec<_>>(), "simulated_ms": simulated})
                 );
             } else {
-                println!("sweep: {runs} runs, {} failed, {:.0} simulated seconds", failures.len(), simulated as f64 / 1000.0);
+                println!(
+                    "sweep: {runs} runs, {} failed, {:.0} simulated seconds",
+                    failures.len(),
+                    simulated as f64 / 1000.0
+                );
                 for f in &failures {
-                    println!("reproduce: echo-sim run --scenario {} --seed {} --trace", f.scenario, f.seed);
+                    println!(
+                        "reproduce: echo-sim run --scenario {} --seed {} --trace",
+                        f.scenario, f.seed
+                    );
                 }
             }
             Ok(failures.is_empty())
@@ -169,17 +194,36 @@ fn dispatch(cli: &Cli) -> Result<bool> {
             let mut hashes = vec![here.trace_hash.clone()];
             for _ in 0..2 {
                 let out = Command::new(&exe)
-                    .args(["--json", "run", "--scenario", scenario, "--seed", &seed.to_string()])
+                    .args([
+                        "--json",
+                        "run",
+                        "--scenario",
+                        scenario,
+                        "--seed",
+                        &seed.to_string(),
+                    ])
                     .output()
                     .context("cannot run echo-sim in a fresh process")?;
-                let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("child printed no JSON")?;
+                let v: serde_json::Value =
+                    serde_json::from_slice(&out.stdout).context("child printed no JSON")?;
                 hashes.push(v["trace_hash"].as_str().unwrap_or_default().to_string());
             }
             let same = hashes.iter().all(|h| *h == hashes[0]);
             if cli.json {
-                println!("{}", serde_json::json!({"scenario": scenario, "seed": seed, "deterministic": same, "hashes": hashes}));
+                println!(
+                    "{}",
+                    serde_json::json!({"scenario": scenario, "seed": seed, "deterministic": same, "hashes": hashes})
+                );
             } else {
-                println!("{scenario} seed={seed}: {} ({})", if same { "deterministic" } else { "NOT deterministic" }, hashes.join(" "));
+                println!(
+                    "{scenario} seed={seed}: {} ({})",
+                    if same {
+                        "deterministic"
+                    } else {
+                        "NOT deterministic"
+                    },
+                    hashes.join(" ")
+                );
             }
             Ok(same && here.ok())
         }

@@ -11,7 +11,11 @@ pub struct Trace {
 impl Trace {
     /// A trace; `keep` also keeps the event texts (for printing).
     pub fn new(keep: bool) -> Self {
-        Trace { hasher: blake3::Hasher::new(), events: 0, keep: keep.then(Vec::new) }
+        Trace {
+            hasher: blake3::Hasher::new(),
+            events: 0,
+            keep: keep.then(Vec::new),
+        }
     }
 
     /// Records one event at simulated time `at_ms`.

@@ -1,12 +1,17 @@
 //! The simulator's own guarantees: the same seed gives the same trace hash, different seeds
 //! explore different runs, and the durability checker finds nothing on a correct node.
 
+#![allow(clippy::unwrap_used)]
+
 #[test]
 fn same_seed_same_hash_and_no_violations() {
     for seed in 0..5 {
         let a = echo_sim::run("crash-restart", seed, false).expect("scenario exists");
         let b = echo_sim::run("crash-restart", seed, false).expect("scenario exists");
-        assert_eq!(a.trace_hash, b.trace_hash, "seed {seed} is not deterministic");
+        assert_eq!(
+            a.trace_hash, b.trace_hash,
+            "seed {seed} is not deterministic"
+        );
         assert!(a.ok(), "seed {seed}: {:?}", a.violations);
         assert!(a.trace_events > 10);
     }

@@ -82,7 +82,10 @@ pub enum Assertion {
         designation: Designation,
     },
     /// Subject = the device key.
-    AuthorizedDevice { identity_key: PublicKey, device_key: PublicKey },
+    AuthorizedDevice {
+        identity_key: PublicKey,
+        device_key: PublicKey,
+    },
     /// Subject = the identity key.
     IdentityProfile { display_name: Option<String> },
 }
@@ -116,8 +119,13 @@ pub struct Credential {
 pub enum CredentialError {
     #[error("credential signature by {0:?} does not verify")]
     BadSignature(PublicKey),
-    #[error("credential issued by {issuer:?} but signed by {signer:?} without a valid device chain")]
-    MissingChain { issuer: PublicKey, signer: PublicKey },
+    #[error(
+        "credential issued by {issuer:?} but signed by {signer:?} without a valid device chain"
+    )]
+    MissingChain {
+        issuer: PublicKey,
+        signer: PublicKey,
+    },
     #[error("device chain is invalid: {0}")]
     BadChain(String),
     #[error("credential cannot be encoded: {0}")]
@@ -135,7 +143,11 @@ pub struct Signer {
 impl Signer {
     /// A key that signs for itself.
     pub fn direct(key: KeyPair) -> Self {
-        Signer { issuer: key.public(), key, chain: None }
+        Signer {
+            issuer: key.public(),
+            key,
+            chain: None,
+        }
     }
 
     /// Issues a credential about `subject`.
@@ -214,23 +226,31 @@ impl Credential {
             .map_err(|_| CredentialError::BadSignature(self.proof.signer))?;
         if self.issuer == self.proof.signer {
             if self.proof.chain.is_some() {
-                return Err(CredentialError::BadChain("self-signed credential carries a chain".into()));
+                return Err(CredentialError::BadChain(
+                    "self-signed credential carries a chain".into(),
+                ));
             }
             return Ok(());
         }
-        let chain = self.proof.chain.as_ref().ok_or(CredentialError::MissingChain {
-            issuer: self.issuer,
-            signer: self.proof.signer,
-        })?;
+        let chain = self
+            .proof
+            .chain
+            .as_ref()
+            .ok_or(CredentialError::MissingChain {
+                issuer: self.issuer,
+                signer: self.proof.signer,
+            })?;
         if depth >= MAX_CHAIN_DEPTH {
             return Err(CredentialError::BadChain("chain too deep".into()));
         }
         match &chain.subject.assertion {
-            Assertion::AuthorizedDevice { identity_key, device_key }
-                if *identity_key == self.issuer
-                    && *device_key == self.proof.signer
-                    && chain.subject.id == self.proof.signer
-                    && chain.issuer == self.issuer => {}
+            Assertion::AuthorizedDevice {
+                identity_key,
+                device_key,
+            } if *identity_key == self.issuer
+                && *device_key == self.proof.signer
+                && chain.subject.id == self.proof.signer
+                && chain.issuer == self.issuer => {}
             _ => {
                 return Err(CredentialError::BadChain(format!(
                     "expected AuthorizedDevice {{ identity: {:?}, device: {:?} }}",
@@ -248,6 +268,7 @@ impl Credential {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use rand_chacha::rand_core::SeedableRng;
@@ -270,12 +291,21 @@ mod tests {
             1,
             vec![],
         );
-        let signer = Signer { issuer: identity.public(), key: device.clone(), chain: Some(auth) };
+        let signer = Signer {
+            issuer: identity.public(),
+            key: device.clone(),
+            chain: Some(auth),
+        };
         (identity, device, signer)
     }
 
     fn profile(id: PublicKey) -> Subject {
-        Subject { id, assertion: Assertion::IdentityProfile { display_name: Some("a".into()) } }
+        Subject {
+            id,
+            assertion: Assertion::IdentityProfile {
+                display_name: Some("a".into()),
+            },
+        }
     }
 
     #[test]
@@ -287,7 +317,12 @@ mod tests {
         let (identity, _device, signer) = device_signer(&mut rng);
         let c = signer.issue(profile(identity.public()), 6, vec![]);
         assert_eq!(c.verify(), Ok(()));
-        assert_ne!(c.id(), Signer::direct(identity).issue(profile(c.issuer), 6, vec![]).id());
+        assert_ne!(
+            c.id(),
+            Signer::direct(identity)
+                .issue(profile(c.issuer), 6, vec![])
+                .id()
+        );
     }
 
     #[test]
@@ -302,7 +337,10 @@ mod tests {
 
         let mut c = good.clone();
         c.proof.chain = None;
-        assert!(matches!(c.verify(), Err(CredentialError::MissingChain { .. })));
+        assert!(matches!(
+            c.verify(),
+            Err(CredentialError::MissingChain { .. })
+        ));
 
         // A chain for a different device does not authorise this signer.
         let (_, _, other) = device_signer(&mut rng);
@@ -312,20 +350,28 @@ mod tests {
 
         // A forged chain (device signs its own authorisation) fails.
         let stranger = KeyPair::generate(&mut rng);
-        let forged_auth = Signer { issuer: identity.public(), key: stranger.clone(), chain: None }
-            .issue(
-                Subject {
-                    id: stranger.public(),
-                    assertion: Assertion::AuthorizedDevice {
-                        identity_key: identity.public(),
-                        device_key: stranger.public(),
-                    },
+        let forged_auth = Signer {
+            issuer: identity.public(),
+            key: stranger.clone(),
+            chain: None,
+        }
+        .issue(
+            Subject {
+                id: stranger.public(),
+                assertion: Assertion::AuthorizedDevice {
+                    identity_key: identity.public(),
+                    device_key: stranger.public(),
                 },
-                1,
-                vec![],
-            );
-        let forged = Signer { issuer: identity.public(), key: stranger, chain: Some(forged_auth) }
-            .issue(profile(identity.public()), 6, vec![]);
+            },
+            1,
+            vec![],
+        );
+        let forged = Signer {
+            issuer: identity.public(),
+            key: stranger,
+            chain: Some(forged_auth),
+        }
+        .issue(profile(identity.public()), 6, vec![]);
         assert!(forged.verify().is_err());
     }
 }

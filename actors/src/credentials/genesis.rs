@@ -21,14 +21,20 @@ pub fn space_genesis(g: &SpaceGenesis<'_>) -> Vec<Credential> {
     let space_key = g.space.public();
     let by_space = Signer::direct(g.space.clone());
     let genesis = by_space.issue(
-        Subject { id: space_key, assertion: Assertion::SpaceGenesis { space_key } },
+        Subject {
+            id: space_key,
+            assertion: Assertion::SpaceGenesis { space_key },
+        },
         g.now_ms,
         vec![],
     );
     let owner = by_space.issue(
         Subject {
             id: g.creator.issuer,
-            assertion: Assertion::SpaceMember { space_key, role: Role::Owner },
+            assertion: Assertion::SpaceMember {
+                space_key,
+                role: Role::Owner,
+            },
         },
         g.now_ms,
         vec![genesis.id()],

@@ -49,9 +49,17 @@ pub enum WriteDenied {
     #[error("feed {0:?} is not admitted to this space")]
     FeedNotAdmitted(PublicKey),
     #[error("feed {feed:?} carries {got} blocks, not {expected}")]
-    WrongDesignation { feed: PublicKey, expected: &'static str, got: &'static str },
+    WrongDesignation {
+        feed: PublicKey,
+        expected: &'static str,
+        got: &'static str,
+    },
     #[error("member {identity:?} is {role} and may not write {what}")]
-    Role { identity: PublicKey, role: Role, what: &'static str },
+    Role {
+        identity: PublicKey,
+        role: Role,
+        what: &'static str,
+    },
     #[error("{0:?} is not a member of this space")]
     NotMember(PublicKey),
     #[error("credential issued by {issuer:?} cannot appear on a feed of {owner:?}")]
@@ -127,7 +135,10 @@ impl SpaceState {
             return Ok(Applied::Duplicate);
         }
         let issuer = credential.issuer;
-        let not_allowed = |action: &str| RuleError::NotAllowed { issuer, action: action.into() };
+        let not_allowed = |action: &str| RuleError::NotAllowed {
+            issuer,
+            action: action.into(),
+        };
         match &credential.subject.assertion {
             Assertion::SpaceGenesis { space_key } => {
                 if self.genesis {
@@ -158,9 +169,20 @@ impl SpaceState {
                         return Err(not_allowed("change the OWNER's role"));
                     }
                 }
-                self.members.insert(subject, Member { role: *role, granted_by: issuer });
+                self.members.insert(
+                    subject,
+                    Member {
+                        role: *role,
+                        granted_by: issuer,
+                    },
+                );
             }
-            Assertion::AdmittedFeed { space_key, identity_key, device_key, designation } => {
+            Assertion::AdmittedFeed {
+                space_key,
+                identity_key,
+                device_key,
+                designation,
+            } => {
                 self.check_space(space_key)?;
                 let owner_role = self.role(identity_key);
                 if owner_role.is_none_or(|r| r == Role::Removed) {
@@ -168,7 +190,9 @@ impl SpaceState {
                 }
                 let self_admission = issuer == *identity_key;
                 if !self_admission && !self.role(&issuer).is_some_and(Role::is_admin) {
-                    return Err(not_allowed("admit another member's feed (needs ADMIN or OWNER)"));
+                    return Err(not_allowed(
+                        "admit another member's feed (needs ADMIN or OWNER)",
+                    ));
                 }
                 let feed = credential.subject.id;
                 let info = FeedInfo {
@@ -177,17 +201,23 @@ impl SpaceState {
                     designation: *designation,
                 };
                 match self.feeds.get(&feed) {
-                    Some(existing) if *existing != info => return Err(RuleError::FeedConflict(feed)),
+                    Some(existing) if *existing != info => {
+                        return Err(RuleError::FeedConflict(feed))
+                    }
                     _ => {
                         self.feeds.insert(feed, info);
                     }
                 }
             }
             Assertion::AuthorizedDevice { .. } => {
-                return Err(RuleError::WrongKind("AuthorizedDevice belongs to an identity"))
+                return Err(RuleError::WrongKind(
+                    "AuthorizedDevice belongs to an identity",
+                ))
             }
             Assertion::IdentityProfile { .. } => {
-                return Err(RuleError::WrongKind("IdentityProfile belongs to an identity"))
+                return Err(RuleError::WrongKind(
+                    "IdentityProfile belongs to an identity",
+                ))
             }
         }
         self.seen.insert(id);
@@ -204,7 +234,10 @@ impl SpaceState {
 
     /// May `feed` carry a mutation block now?
     pub fn check_data_writer(&self, feed: &PublicKey) -> Result<(), WriteDenied> {
-        let info = self.feeds.get(feed).ok_or(WriteDenied::FeedNotAdmitted(*feed))?;
+        let info = self
+            .feeds
+            .get(feed)
+            .ok_or(WriteDenied::FeedNotAdmitted(*feed))?;
         if info.designation != Designation::Data {
             return Err(WriteDenied::WrongDesignation {
                 feed: *feed,
@@ -212,9 +245,15 @@ impl SpaceState {
                 got: "data",
             });
         }
-        let role = self.role(&info.identity_key).ok_or(WriteDenied::NotMember(info.identity_key))?;
+        let role = self
+            .role(&info.identity_key)
+            .ok_or(WriteDenied::NotMember(info.identity_key))?;
         if !role.can_edit() {
-            return Err(WriteDenied::Role { identity: info.identity_key, role, what: "data" });
+            return Err(WriteDenied::Role {
+                identity: info.identity_key,
+                role,
+                what: "data",
+            });
         }
         Ok(())
     }
@@ -230,16 +269,25 @@ impl SpaceState {
         if feed == genesis_feed && credential.issuer == self.space_key {
             return Ok(());
         }
-        if let Assertion::AdmittedFeed { identity_key, designation: Designation::Control, .. } =
-            &credential.subject.assertion
+        if let Assertion::AdmittedFeed {
+            identity_key,
+            designation: Designation::Control,
+            ..
+        } = &credential.subject.assertion
         {
             // A member's control feed starts with its own admission; `apply` then checks that
             // the issuer really is that member.
-            if credential.subject.id == *feed && credential.issuer == *identity_key && !self.feeds.contains_key(feed) {
+            if credential.subject.id == *feed
+                && credential.issuer == *identity_key
+                && !self.feeds.contains_key(feed)
+            {
                 return Ok(());
             }
         }
-        let info = self.feeds.get(feed).ok_or(WriteDenied::FeedNotAdmitted(*feed))?;
+        let info = self
+            .feeds
+            .get(feed)
+            .ok_or(WriteDenied::FeedNotAdmitted(*feed))?;
         if info.designation != Designation::Control {
             return Err(WriteDenied::WrongDesignation {
                 feed: *feed,
@@ -247,9 +295,15 @@ impl SpaceState {
                 got: "control",
             });
         }
-        let role = self.role(&info.identity_key).ok_or(WriteDenied::NotMember(info.identity_key))?;
+        let role = self
+            .role(&info.identity_key)
+            .ok_or(WriteDenied::NotMember(info.identity_key))?;
         if role == Role::Removed {
-            return Err(WriteDenied::Role { identity: info.identity_key, role, what: "credentials" });
+            return Err(WriteDenied::Role {
+                identity: info.identity_key,
+                role,
+                what: "credentials",
+            });
         }
         if credential.issuer != info.identity_key {
             return Err(WriteDenied::ForeignIssuer {

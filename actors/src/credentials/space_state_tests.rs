@@ -1,6 +1,8 @@
 //! Rules of the space control state, one test per rule, and a proptest that no sequence of
 //! credentials from non-admins ever changes membership.
 
+#![allow(clippy::unwrap_used)]
+
 use proptest::prelude::*;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -21,13 +23,24 @@ fn person(rng: &mut ChaCha20Rng) -> Person {
     let auth = Signer::direct(identity.clone()).issue(
         Subject {
             id: device.public(),
-            assertion: Assertion::AuthorizedDevice { identity_key: identity.public(), device_key: device.public() },
+            assertion: Assertion::AuthorizedDevice {
+                identity_key: identity.public(),
+                device_key: device.public(),
+            },
         },
         0,
         vec![],
     );
-    let signer = Signer { issuer: identity.public(), key: device.clone(), chain: Some(auth) };
-    Person { identity, device, signer }
+    let signer = Signer {
+        issuer: identity.public(),
+        key: device.clone(),
+        chain: Some(auth),
+    };
+    Person {
+        identity,
+        device,
+        signer,
+    }
 }
 
 struct World {
@@ -54,14 +67,35 @@ fn world() -> World {
     }) {
         assert_eq!(state.apply(&c), Ok(Applied::Changed));
     }
-    World { rng, space, owner, state }
+    World {
+        rng,
+        space,
+        owner,
+        state,
+    }
 }
 
 fn member(space: PublicKey, who: PublicKey, role: Role, by: &Signer) -> Credential {
-    by.issue(Subject { id: who, assertion: Assertion::SpaceMember { space_key: space, role } }, 2, vec![])
+    by.issue(
+        Subject {
+            id: who,
+            assertion: Assertion::SpaceMember {
+                space_key: space,
+                role,
+            },
+        },
+        2,
+        vec![],
+    )
 }
 
-fn feed(space: PublicKey, feed: PublicKey, p: &Person, designation: Designation, by: &Signer) -> Credential {
+fn feed(
+    space: PublicKey,
+    feed: PublicKey,
+    p: &Person,
+    designation: Designation,
+    by: &Signer,
+) -> Credential {
     by.issue(
         Subject {
             id: feed,
@@ -89,10 +123,20 @@ fn genesis_makes_the_creator_owner_with_two_feeds() {
 fn first_credential_must_be_genesis_and_only_once() {
     let mut w = world();
     let mut fresh = SpaceState::new(w.space.public());
-    let c = member(w.space.public(), w.owner.identity.public(), Role::Admin, &Signer::direct(w.space.clone()));
+    let c = member(
+        w.space.public(),
+        w.owner.identity.public(),
+        Role::Admin,
+        &Signer::direct(w.space.clone()),
+    );
     assert_eq!(fresh.apply(&c), Err(RuleError::NoGenesis));
     let again = Signer::direct(w.space.clone()).issue(
-        Subject { id: w.space.public(), assertion: Assertion::SpaceGenesis { space_key: w.space.public() } },
+        Subject {
+            id: w.space.public(),
+            assertion: Assertion::SpaceGenesis {
+                space_key: w.space.public(),
+            },
+        },
         99,
         vec![],
     );
@@ -100,11 +144,19 @@ fn first_credential_must_be_genesis_and_only_once() {
     // Someone else's genesis for this space key is not accepted either.
     let stranger = KeyPair::generate(&mut w.rng);
     let forged = Signer::direct(stranger).issue(
-        Subject { id: w.space.public(), assertion: Assertion::SpaceGenesis { space_key: w.space.public() } },
+        Subject {
+            id: w.space.public(),
+            assertion: Assertion::SpaceGenesis {
+                space_key: w.space.public(),
+            },
+        },
         1,
         vec![],
     );
-    assert!(matches!(fresh.apply(&forged), Err(RuleError::NotAllowed { .. })));
+    assert!(matches!(
+        fresh.apply(&forged),
+        Err(RuleError::NotAllowed { .. })
+    ));
 }
 
 #[test]
@@ -114,22 +166,78 @@ fn admins_manage_members_within_limits() {
     let bob = person(&mut w.rng);
     let carol = person(&mut w.rng);
     // Owner makes Bob an admin; Bob adds Carol as editor.
-    assert_eq!(w.state.apply(&member(space, bob.identity.public(), Role::Admin, &w.owner.signer)), Ok(Applied::Changed));
-    assert_eq!(w.state.apply(&member(space, carol.identity.public(), Role::Editor, &bob.signer)), Ok(Applied::Changed));
+    assert_eq!(
+        w.state.apply(&member(
+            space,
+            bob.identity.public(),
+            Role::Admin,
+            &w.owner.signer
+        )),
+        Ok(Applied::Changed)
+    );
+    assert_eq!(
+        w.state.apply(&member(
+            space,
+            carol.identity.public(),
+            Role::Editor,
+            &bob.signer
+        )),
+        Ok(Applied::Changed)
+    );
     // Carol (editor) cannot add or promote anyone.
     let dave = person(&mut w.rng);
     assert!(matches!(
-        w.state.apply(&member(space, dave.identity.public(), Role::Reader, &carol.signer)),
+        w.state.apply(&member(
+            space,
+            dave.identity.public(),
+            Role::Reader,
+            &carol.signer
+        )),
         Err(RuleError::NotAllowed { .. })
     ));
     // Bob cannot grant OWNER, change his own role, or touch the owner.
-    assert!(w.state.apply(&member(space, carol.identity.public(), Role::Owner, &bob.signer)).is_err());
-    assert!(w.state.apply(&member(space, bob.identity.public(), Role::Editor, &bob.signer)).is_err());
-    assert!(w.state.apply(&member(space, w.owner.identity.public(), Role::Removed, &bob.signer)).is_err());
+    assert!(w
+        .state
+        .apply(&member(
+            space,
+            carol.identity.public(),
+            Role::Owner,
+            &bob.signer
+        ))
+        .is_err());
+    assert!(w
+        .state
+        .apply(&member(
+            space,
+            bob.identity.public(),
+            Role::Editor,
+            &bob.signer
+        ))
+        .is_err());
+    assert!(w
+        .state
+        .apply(&member(
+            space,
+            w.owner.identity.public(),
+            Role::Removed,
+            &bob.signer
+        ))
+        .is_err());
     // Bob removes Carol; a removed member cannot admit feeds.
-    assert_eq!(w.state.apply(&member(space, carol.identity.public(), Role::Removed, &bob.signer)), Ok(Applied::Changed));
+    assert_eq!(
+        w.state.apply(&member(
+            space,
+            carol.identity.public(),
+            Role::Removed,
+            &bob.signer
+        )),
+        Ok(Applied::Changed)
+    );
     let f = KeyPair::generate(&mut w.rng).public();
-    assert!(w.state.apply(&feed(space, f, &carol, Designation::Data, &carol.signer)).is_err());
+    assert!(w
+        .state
+        .apply(&feed(space, f, &carol, Designation::Data, &carol.signer))
+        .is_err());
     // Duplicates are ignored.
     let c = member(space, dave.identity.public(), Role::Reader, &w.owner.signer);
     assert_eq!(w.state.apply(&c), Ok(Applied::Changed));
@@ -142,23 +250,77 @@ fn feeds_are_admitted_by_their_member_or_an_admin_and_writers_are_checked() {
     let space = w.space.public();
     let reader = person(&mut w.rng);
     let editor = person(&mut w.rng);
-    w.state.apply(&member(space, reader.identity.public(), Role::Reader, &w.owner.signer)).unwrap();
-    w.state.apply(&member(space, editor.identity.public(), Role::Editor, &w.owner.signer)).unwrap();
+    w.state
+        .apply(&member(
+            space,
+            reader.identity.public(),
+            Role::Reader,
+            &w.owner.signer,
+        ))
+        .unwrap();
+    w.state
+        .apply(&member(
+            space,
+            editor.identity.public(),
+            Role::Editor,
+            &w.owner.signer,
+        ))
+        .unwrap();
     let reader_data = KeyPair::generate(&mut w.rng).public();
     let editor_data = KeyPair::generate(&mut w.rng).public();
     // Editor cannot admit the reader's feed; the reader can, and so can the owner.
-    assert!(w.state.apply(&feed(space, reader_data, &reader, Designation::Data, &editor.signer)).is_err());
-    w.state.apply(&feed(space, reader_data, &reader, Designation::Data, &reader.signer)).unwrap();
-    w.state.apply(&feed(space, editor_data, &editor, Designation::Data, &w.owner.signer)).unwrap();
+    assert!(w
+        .state
+        .apply(&feed(
+            space,
+            reader_data,
+            &reader,
+            Designation::Data,
+            &editor.signer
+        ))
+        .is_err());
+    w.state
+        .apply(&feed(
+            space,
+            reader_data,
+            &reader,
+            Designation::Data,
+            &reader.signer,
+        ))
+        .unwrap();
+    w.state
+        .apply(&feed(
+            space,
+            editor_data,
+            &editor,
+            Designation::Data,
+            &w.owner.signer,
+        ))
+        .unwrap();
     // Re-admitting the same feed for someone else conflicts.
     assert!(matches!(
-        w.state.apply(&feed(space, editor_data, &reader, Designation::Data, &w.owner.signer)),
+        w.state.apply(&feed(
+            space,
+            editor_data,
+            &reader,
+            Designation::Data,
+            &w.owner.signer
+        )),
         Err(RuleError::FeedConflict(_))
     ));
     assert!(w.state.check_data_writer(&editor_data).is_ok());
-    assert!(matches!(w.state.check_data_writer(&reader_data), Err(WriteDenied::Role { role: Role::Reader, .. })));
+    assert!(matches!(
+        w.state.check_data_writer(&reader_data),
+        Err(WriteDenied::Role {
+            role: Role::Reader,
+            ..
+        })
+    ));
     let unknown = KeyPair::generate(&mut w.rng).public();
-    assert!(matches!(w.state.check_data_writer(&unknown), Err(WriteDenied::FeedNotAdmitted(_))));
+    assert!(matches!(
+        w.state.check_data_writer(&unknown),
+        Err(WriteDenied::FeedNotAdmitted(_))
+    ));
 }
 
 #[test]
@@ -167,15 +329,26 @@ fn credentials_for_another_space_or_of_identity_kinds_are_rejected() {
     let other_space = KeyPair::generate(&mut w.rng).public();
     let bob = person(&mut w.rng);
     assert!(matches!(
-        w.state.apply(&member(other_space, bob.identity.public(), Role::Editor, &w.owner.signer)),
+        w.state.apply(&member(
+            other_space,
+            bob.identity.public(),
+            Role::Editor,
+            &w.owner.signer
+        )),
         Err(RuleError::WrongSpace(_))
     ));
     let profile = w.owner.signer.issue(
-        Subject { id: w.owner.identity.public(), assertion: Assertion::IdentityProfile { display_name: None } },
+        Subject {
+            id: w.owner.identity.public(),
+            assertion: Assertion::IdentityProfile { display_name: None },
+        },
         1,
         vec![],
     );
-    assert!(matches!(w.state.apply(&profile), Err(RuleError::WrongKind(_))));
+    assert!(matches!(
+        w.state.apply(&profile),
+        Err(RuleError::WrongKind(_))
+    ));
 }
 
 proptest! {

@@ -340,12 +340,23 @@ impl SpaceDoc {
             .collect()
     }
 
-    /// The whole document as one v1 update (against an empty state vector).
+    /// The whole document as one v1 update (against an empty state vector), in canonical
+    /// form: peers holding the same updates produce the same bytes whatever order the updates
+    /// arrived in.
+    ///
+    /// yrs squashes adjacent blocks and collects garbage per transaction, so two documents
+    /// with equal content can encode it in differently split blocks. Loading the state into a
+    /// scratch document in one transaction squashes and collects everything it can, which
+    /// makes the encoding independent of history.
     pub fn snapshot(&self) -> Vec<u8> {
-        self.doc
+        let Ok(raw) = self
+            .doc
             .try_transact()
             .map(|txn| txn.encode_state_as_update_v1(&StateVector::default()))
-            .unwrap_or_default()
+        else {
+            return Vec::new();
+        };
+        canonical_snapshot(&raw, self.doc.client_id()).unwrap_or(raw)
     }
 
     /// Every object, deleted ones included, as `{id: rendered object}` with sorted keys: equal
@@ -428,6 +439,18 @@ impl SpaceDoc {
         }
         changes
     }
+}
+
+/// Re-encodes a full-state update after loading it into a scratch document in one
+/// transaction; `None` if that fails (the caller then keeps the raw encoding).
+fn canonical_snapshot(raw: &[u8], client_id: ClientID) -> Option<Vec<u8>> {
+    let update = Update::decode_v1(raw).ok()?;
+    let guid = yrs::uuid_v4_from(u128::from(client_id.get()));
+    let scratch = Doc::with_options(Options::with_guid_and_client_id(guid, client_id));
+    let mut txn = scratch.try_transact_mut().ok()?;
+    txn.apply_update(update).ok()?;
+    txn.commit();
+    Some(txn.encode_state_as_update_v1(&StateVector::default()))
 }
 
 /// Cheap sanity check of an update's first length prefix (the number of clients). yrs

@@ -23,12 +23,19 @@ impl FeedActor {
     }
 
     /// Loads every stored block of `feed`, in order.
-    pub fn load_blocks(store: &dyn Store, feed: &crate::types::PublicKey) -> Result<Vec<Block>, FeedError> {
-        let entries = store.scan_prefix(&Key::blocks(feed)).map_err(|e| FeedError::Storage(e.to_string()))?;
+    pub fn load_blocks(
+        store: &dyn Store,
+        feed: &crate::types::PublicKey,
+    ) -> Result<Vec<Block>, FeedError> {
+        let entries = store
+            .scan_prefix(&Key::blocks(feed))
+            .map_err(|e| FeedError::Storage(e.to_string()))?;
         entries
             .iter()
             .map(|(k, v)| {
-                decode::<Block>(v).map_err(|e| FeedError::Storage(format!("block {} is corrupt: {e}", hex_key(k))))
+                decode::<Block>(v).map_err(|e| {
+                    FeedError::Storage(format!("block {} is corrupt: {e}", hex_key(k)))
+                })
             })
             .collect()
     }
@@ -36,8 +43,12 @@ impl FeedActor {
     fn persist(&mut self, block: &Block) -> Result<(), FeedError> {
         let mut batch = WriteBatch::new();
         batch.put(Key::block(&block.feed_key, block.seq), encode(block)?);
-        self.store.write(batch).map_err(|e| FeedError::Storage(e.to_string()))?;
-        self.store.flush().map_err(|e| FeedError::Storage(e.to_string()))?;
+        self.store
+            .write(batch)
+            .map_err(|e| FeedError::Storage(e.to_string()))?;
+        self.store
+            .flush()
+            .map_err(|e| FeedError::Storage(e.to_string()))?;
         self.log.commit(block);
         Ok(())
     }
@@ -62,7 +73,10 @@ pub struct Append {
 impl Handler<Append> for FeedActor {
     type Result = Result<Block, FeedError>;
     fn handle(&mut self, msg: Append, _: &mut Context<Self>) -> Self::Result {
-        let key = self.key.as_ref().ok_or(FeedError::NotWritable(self.log.key()))?;
+        let key = self
+            .key
+            .as_ref()
+            .ok_or(FeedError::NotWritable(self.log.key()))?;
         let block = self.log.next_block(key, msg.timeframe, msg.payload)?;
         self.persist(&block)?;
         Ok(block)
@@ -101,7 +115,9 @@ impl Handler<ReadRange> for FeedActor {
                     .store
                     .get(&Key::block(&feed, seq))
                     .map_err(|e| FeedError::Storage(e.to_string()))?
-                    .ok_or_else(|| FeedError::Storage(format!("block {seq} of {feed:?} is missing")))?;
+                    .ok_or_else(|| {
+                        FeedError::Storage(format!("block {seq} of {feed:?} is missing"))
+                    })?;
                 decode(&bytes).map_err(|e| FeedError::Storage(e.to_string()))
             })
             .collect()

@@ -11,7 +11,7 @@ use crate::types::{encode, CodecError, Hash, KeyPair, PublicKey, Signature, Time
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Payload {
     /// On a control feed.
-    Credential(Credential),
+    Credential(Box<Credential>),
     /// On a data feed: one Yrs v1 update.
     Mutation(Vec<u8>),
 }
@@ -54,7 +54,14 @@ fn signed_bytes(
     timeframe: &Timeframe,
     payload: &Payload,
 ) -> Result<Vec<u8>, CodecError> {
-    encode(&Signed { domain: "echo-rs/block/v1", feed_key, seq, prev_hash, timeframe, payload })
+    encode(&Signed {
+        domain: "echo-rs/block/v1",
+        feed_key,
+        seq,
+        prev_hash,
+        timeframe,
+        payload,
+    })
 }
 
 impl Block {
@@ -69,16 +76,30 @@ impl Block {
         let feed_key = key.public();
         let bytes = signed_bytes(&feed_key, seq, &prev_hash, &timeframe, &payload)?;
         let signature = key.sign(&bytes);
-        Ok(Block { feed_key, seq, prev_hash, timeframe, payload, signature })
+        Ok(Block {
+            feed_key,
+            seq,
+            prev_hash,
+            timeframe,
+            payload,
+            signature,
+        })
     }
 
     fn bytes(&self) -> Result<Vec<u8>, CodecError> {
-        signed_bytes(&self.feed_key, self.seq, &self.prev_hash, &self.timeframe, &self.payload)
+        signed_bytes(
+            &self.feed_key,
+            self.seq,
+            &self.prev_hash,
+            &self.timeframe,
+            &self.payload,
+        )
     }
 
     /// True if the feed key signed exactly these contents.
     pub fn signature_ok(&self) -> bool {
-        self.bytes().is_ok_and(|b| self.feed_key.verify(&b, &self.signature).is_ok())
+        self.bytes()
+            .is_ok_and(|b| self.feed_key.verify(&b, &self.signature).is_ok())
     }
 
     /// The block's hash: the next block's `prev_hash`.

@@ -12,7 +12,11 @@ pub enum FeedError {
     #[error("block belongs to feed {got:?}, not {expected:?}")]
     WrongFeed { expected: PublicKey, got: PublicKey },
     #[error("feed {feed:?}: expected block {expected}, got {got}")]
-    OutOfOrder { feed: PublicKey, expected: u64, got: u64 },
+    OutOfOrder {
+        feed: PublicKey,
+        expected: u64,
+        got: u64,
+    },
     #[error("feed {feed:?} block {seq}: previous hash does not match the chain")]
     BrokenChain { feed: PublicKey, seq: u64 },
     #[error("feed {feed:?} block {seq}: bad signature")]
@@ -36,12 +40,20 @@ pub struct FeedLog {
 impl FeedLog {
     /// An empty feed.
     pub fn new(key: PublicKey) -> Self {
-        FeedLog { key, len: 0, head: Hash::default() }
+        FeedLog {
+            key,
+            len: 0,
+            head: Hash::default(),
+        }
     }
 
     /// Rebuilds the log from stored blocks, checking that they chain. Signatures were checked
     /// when the blocks were first stored; `verify_signatures` re-checks them (slower).
-    pub fn restore(key: PublicKey, blocks: &[Block], verify_signatures: bool) -> Result<Self, FeedError> {
+    pub fn restore(
+        key: PublicKey,
+        blocks: &[Block],
+        verify_signatures: bool,
+    ) -> Result<Self, FeedError> {
         let mut log = FeedLog::new(key);
         for block in blocks {
             log.check(block, verify_signatures)?;
@@ -64,7 +76,12 @@ impl FeedLog {
     }
 
     /// Builds the next block (not yet committed).
-    pub fn next_block(&self, key: &KeyPair, timeframe: Timeframe, payload: Payload) -> Result<Block, FeedError> {
+    pub fn next_block(
+        &self,
+        key: &KeyPair,
+        timeframe: Timeframe,
+        payload: Payload,
+    ) -> Result<Block, FeedError> {
         if key.public() != self.key {
             return Err(FeedError::NotWritable(self.key));
         }
@@ -78,16 +95,29 @@ impl FeedLog {
 
     fn check(&self, block: &Block, verify_signature: bool) -> Result<(), FeedError> {
         if block.feed_key != self.key {
-            return Err(FeedError::WrongFeed { expected: self.key, got: block.feed_key });
+            return Err(FeedError::WrongFeed {
+                expected: self.key,
+                got: block.feed_key,
+            });
         }
         if block.seq != self.len {
-            return Err(FeedError::OutOfOrder { feed: self.key, expected: self.len, got: block.seq });
+            return Err(FeedError::OutOfOrder {
+                feed: self.key,
+                expected: self.len,
+                got: block.seq,
+            });
         }
         if block.prev_hash != self.head {
-            return Err(FeedError::BrokenChain { feed: self.key, seq: block.seq });
+            return Err(FeedError::BrokenChain {
+                feed: self.key,
+                seq: block.seq,
+            });
         }
         if verify_signature && !block.signature_ok() {
-            return Err(FeedError::BadSignature { feed: self.key, seq: block.seq });
+            return Err(FeedError::BadSignature {
+                feed: self.key,
+                seq: block.seq,
+            });
         }
         Ok(())
     }
@@ -100,6 +130,7 @@ impl FeedLog {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -113,7 +144,9 @@ mod tests {
         let mut log = FeedLog::new(kp.public());
         (0..n)
             .map(|i| {
-                let b = log.next_block(kp, Timeframe::new(), Payload::Mutation(vec![i as u8])).unwrap();
+                let b = log
+                    .next_block(kp, Timeframe::new(), Payload::Mutation(vec![i as u8]))
+                    .unwrap();
                 log.check_next(&b).unwrap();
                 log.commit(&b);
                 b
@@ -129,7 +162,11 @@ mod tests {
         assert_eq!(log.len(), 5);
         assert_eq!(log.head_hash(), blocks[4].hash());
         assert!(matches!(
-            FeedLog::new(kp.public()).next_block(&key(2), Timeframe::new(), Payload::Mutation(vec![])),
+            FeedLog::new(kp.public()).next_block(
+                &key(2),
+                Timeframe::new(),
+                Payload::Mutation(vec![])
+            ),
             Err(FeedError::NotWritable(_))
         ));
     }
@@ -140,14 +177,26 @@ mod tests {
         let blocks = build(&kp, 3);
         let log = FeedLog::restore(kp.public(), &blocks[..2], true).unwrap();
         let other = build(&key(2), 3);
-        assert!(matches!(log.check_next(&other[2]), Err(FeedError::WrongFeed { .. })));
-        assert!(matches!(log.check_next(&blocks[1]), Err(FeedError::OutOfOrder { .. })));
+        assert!(matches!(
+            log.check_next(&other[2]),
+            Err(FeedError::WrongFeed { .. })
+        ));
+        assert!(matches!(
+            log.check_next(&blocks[1]),
+            Err(FeedError::OutOfOrder { .. })
+        ));
         let mut b = blocks[2].clone();
         b.prev_hash = Hash::default();
-        assert!(matches!(log.check_next(&b), Err(FeedError::BrokenChain { .. })));
+        assert!(matches!(
+            log.check_next(&b),
+            Err(FeedError::BrokenChain { .. })
+        ));
         let mut b = blocks[2].clone();
         b.payload = Payload::Mutation(vec![99]);
-        assert!(matches!(log.check_next(&b), Err(FeedError::BadSignature { .. })));
+        assert!(matches!(
+            log.check_next(&b),
+            Err(FeedError::BadSignature { .. })
+        ));
         assert_eq!(log.check_next(&blocks[2]), Ok(()));
     }
 

@@ -29,7 +29,13 @@ impl IdentityActor {
         clock: Arc<dyn Clock>,
         rng: ChaCha20Rng,
     ) -> Self {
-        IdentityActor { device, identity, store, clock, rng }
+        IdentityActor {
+            device,
+            identity,
+            store,
+            clock,
+            rng,
+        }
     }
 
     fn info(&self, record: &IdentityRecord) -> IdentityInfo {
@@ -68,10 +74,15 @@ impl Handler<CreateIdentity> for IdentityActor {
                 )));
             }
         }
-        let created = NewIdentity::create(&mut self.rng, &self.device, msg.name, self.clock.now_ms());
+        let created =
+            NewIdentity::create(&mut self.rng, &self.device, msg.name, self.clock.now_ms());
         let bytes = encode(&created.record).map_err(|e| NodeError::Invalid(e.to_string()))?;
-        self.store.put(&Key::identity(), &bytes).map_err(|e| NodeError::Storage(e.to_string()))?;
-        self.store.flush().map_err(|e| NodeError::Storage(e.to_string()))?;
+        self.store
+            .put(&Key::identity(), &bytes)
+            .map_err(|e| NodeError::Storage(e.to_string()))?;
+        self.store
+            .flush()
+            .map_err(|e| NodeError::Storage(e.to_string()))?;
         let info = self.info(&created.record);
         self.identity = Some(created.record);
         Ok(CreatedIdentity {

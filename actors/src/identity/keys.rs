@@ -31,7 +31,9 @@ pub struct DeviceRecord {
 
 impl DeviceRecord {
     pub fn generate(rng: &mut impl CryptoRngCore) -> Self {
-        DeviceRecord { secret: KeyPair::generate(rng).secret_bytes() }
+        DeviceRecord {
+            secret: KeyPair::generate(rng).secret_bytes(),
+        }
     }
     pub fn key_pair(&self) -> KeyPair {
         KeyPair::from_secret(self.secret)
@@ -72,7 +74,8 @@ pub struct NewIdentity {
 
 /// Derives the identity key pair from a seed phrase.
 pub fn identity_from_phrase(phrase: &str) -> Result<KeyPair, IdentityError> {
-    let mnemonic = Mnemonic::parse_normalized(phrase).map_err(|e| IdentityError::BadPhrase(e.to_string()))?;
+    let mnemonic =
+        Mnemonic::parse_normalized(phrase).map_err(|e| IdentityError::BadPhrase(e.to_string()))?;
     if mnemonic.word_count() != SEED_PHRASE_WORDS {
         return Err(IdentityError::BadPhrase(format!(
             "expected {SEED_PHRASE_WORDS} words, got {}",
@@ -90,35 +93,59 @@ fn key_from_mnemonic(mnemonic: &Mnemonic) -> KeyPair {
 impl NewIdentity {
     /// Creates an identity for `device`: a new phrase, its key, and the device and profile
     /// credentials.
-    pub fn create(rng: &mut impl CryptoRngCore, device: &KeyPair, name: Option<String>, now_ms: u64) -> Self {
+    pub fn create(
+        rng: &mut impl CryptoRngCore,
+        device: &KeyPair,
+        name: Option<String>,
+        now_ms: u64,
+    ) -> Self {
         let mut entropy = [0u8; 32];
         rng.fill_bytes(&mut entropy);
         // 32 bytes is a valid BIP39 entropy length (24 words), so this cannot fail.
-        let mnemonic = Mnemonic::from_entropy(&entropy).unwrap_or_else(|_| unreachable!("32-byte entropy is valid"));
+        let mnemonic = Mnemonic::from_entropy(&entropy)
+            .unwrap_or_else(|_| unreachable!("32-byte entropy is valid"));
         let identity = key_from_mnemonic(&mnemonic);
         let identity_key = identity.public();
         let device_credential = Signer::direct(identity.clone()).issue(
             Subject {
                 id: device.public(),
-                assertion: Assertion::AuthorizedDevice { identity_key, device_key: device.public() },
+                assertion: Assertion::AuthorizedDevice {
+                    identity_key,
+                    device_key: device.public(),
+                },
             },
             now_ms,
             vec![],
         );
-        let signer = Signer { issuer: identity_key, key: device.clone(), chain: Some(device_credential.clone()) };
+        let signer = Signer {
+            issuer: identity_key,
+            key: device.clone(),
+            chain: Some(device_credential.clone()),
+        };
         let profile = signer.issue(
-            Subject { id: identity_key, assertion: Assertion::IdentityProfile { display_name: name.clone() } },
+            Subject {
+                id: identity_key,
+                assertion: Assertion::IdentityProfile {
+                    display_name: name.clone(),
+                },
+            },
             now_ms,
             vec![device_credential.id()],
         );
         NewIdentity {
-            record: IdentityRecord { identity_secret: identity.secret_bytes(), name, device_credential, profile },
+            record: IdentityRecord {
+                identity_secret: identity.secret_bytes(),
+                name,
+                device_credential,
+                profile,
+            },
             seed_phrase: mnemonic.to_string(),
         }
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use rand_chacha::rand_core::SeedableRng;
@@ -138,7 +165,12 @@ mod tests {
         let other = NewIdentity::create(&mut rng, &device, None, 1000);
         assert_ne!(other.record.identity_key(), created.record.identity_key());
         assert!(identity_from_phrase("not a phrase").is_err());
-        let twelve = created.seed_phrase.split_whitespace().take(12).collect::<Vec<_>>().join(" ");
+        let twelve = created
+            .seed_phrase
+            .split_whitespace()
+            .take(12)
+            .collect::<Vec<_>>()
+            .join(" ");
         assert!(identity_from_phrase(&twelve).is_err());
     }
 }

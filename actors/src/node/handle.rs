@@ -50,14 +50,21 @@ impl Node {
     /// Opens the node on its store: loads or creates the device key, loads the identity and
     /// rebuilds every space from its feeds. Must run inside an actix context.
     pub async fn open(config: NodeConfig) -> Result<NodeHandle, NodeError> {
-        let NodeConfig { store, rng_seed, clock, listen } = config;
+        let NodeConfig {
+            store,
+            rng_seed,
+            clock,
+            listen,
+        } = config;
         let mut rng = ChaCha20Rng::from_seed(rng_seed);
         let device = match store.get(&Key::device()).map_err(storage)? {
             Some(bytes) => decode::<DeviceRecord>(&bytes)
                 .map_err(|e| NodeError::Corrupt(format!("device record: {e}")))?,
             None => {
                 let record = DeviceRecord::generate(&mut rng);
-                store.put(&Key::device(), &encode(&record).map_err(storage)?).map_err(storage)?;
+                store
+                    .put(&Key::device(), &encode(&record).map_err(storage)?)
+                    .map_err(storage)?;
                 store.flush().map_err(storage)?;
                 record
             }
@@ -71,11 +78,25 @@ impl Node {
             None => None,
         };
         let device_key = device.public();
-        let identity = IdentityActor::new(device, identity, store.clone(), clock.clone(), child_rng(&mut rng)).start();
+        let identity = IdentityActor::new(
+            device,
+            identity,
+            store.clone(),
+            clock.clone(),
+            child_rng(&mut rng),
+        )
+        .start();
         let directory =
-            SpaceDirectory::open(identity.clone(), store.clone(), clock, child_rng(&mut rng))?.start();
+            SpaceDirectory::open(identity.clone(), store.clone(), clock, child_rng(&mut rng))?
+                .start();
         tracing::info!(device = %device_key, "node open");
-        Ok(NodeHandle { identity, directory, store, device_key, listen })
+        Ok(NodeHandle {
+            identity,
+            directory,
+            store,
+            device_key,
+            listen,
+        })
     }
 }
 
@@ -104,7 +125,10 @@ impl NodeHandle {
     }
 
     /// Creates the identity (fails if one exists). The seed phrase is returned only here.
-    pub async fn identity_create(&self, name: Option<String>) -> Result<CreatedIdentity, NodeError> {
+    pub async fn identity_create(
+        &self,
+        name: Option<String>,
+    ) -> Result<CreatedIdentity, NodeError> {
         self.identity.send(CreateIdentity { name }).await?
     }
 
@@ -135,17 +159,25 @@ impl NodeHandle {
     }
 
     /// Applies a JSON merge patch (RFC 7386) and returns the object after it, once durable.
-    pub async fn object_update(&self, space: &str, id: &str, patch: Value) -> Result<Value, NodeError> {
+    pub async fn object_update(
+        &self,
+        space: &str,
+        id: &str,
+        patch: Value,
+    ) -> Result<Value, NodeError> {
         let id = parse_id(id)?;
         let addr = self.space(space).await?;
-        addr.send(Mutate::Op(LocalOp::Update { id, patch })).await??;
+        addr.send(Mutate::Op(LocalOp::Update { id, patch }))
+            .await??;
         addr.send(GetObject(id)).await?
     }
 
     /// Soft-deletes the object, once durable.
     pub async fn object_delete(&self, space: &str, id: &str) -> Result<(), NodeError> {
         let id = parse_id(id)?;
-        self.mutate(space, Mutate::Op(LocalOp::Delete { id })).await.map(|_| ())
+        self.mutate(space, Mutate::Op(LocalOp::Delete { id }))
+            .await
+            .map(|_| ())
     }
 
     /// Objects matching the query, ordered by id.
@@ -155,32 +187,68 @@ impl NodeHandle {
 
     /// Inserts `text` at `index` (in characters) of a collaborative text field; returns the
     /// text after, once durable.
-    pub async fn text_insert(&self, space: &str, id: &str, field: &str, index: u32, text: String) -> Result<String, NodeError> {
+    pub async fn text_insert(
+        &self,
+        space: &str,
+        id: &str,
+        field: &str,
+        index: u32,
+        text: String,
+    ) -> Result<String, NodeError> {
         let id = parse_id(id)?;
         let addr = self.space(space).await?;
         let field = field.to_string();
-        addr.send(Mutate::Op(LocalOp::TextInsert { id, field: field.clone(), index, text })).await??;
+        addr.send(Mutate::Op(LocalOp::TextInsert {
+            id,
+            field: field.clone(),
+            index,
+            text,
+        }))
+        .await??;
         addr.send(TextGet { id, field }).await?
     }
 
     /// Deletes `len` characters at `index`; returns the text after, once durable.
-    pub async fn text_delete(&self, space: &str, id: &str, field: &str, index: u32, len: u32) -> Result<String, NodeError> {
+    pub async fn text_delete(
+        &self,
+        space: &str,
+        id: &str,
+        field: &str,
+        index: u32,
+        len: u32,
+    ) -> Result<String, NodeError> {
         let id = parse_id(id)?;
         let addr = self.space(space).await?;
         let field = field.to_string();
-        addr.send(Mutate::Op(LocalOp::TextDelete { id, field: field.clone(), index, len })).await??;
+        addr.send(Mutate::Op(LocalOp::TextDelete {
+            id,
+            field: field.clone(),
+            index,
+            len,
+        }))
+        .await??;
         addr.send(TextGet { id, field }).await?
     }
 
     /// The current content of a text field.
     pub async fn text_get(&self, space: &str, id: &str, field: &str) -> Result<String, NodeError> {
         let id = parse_id(id)?;
-        self.space(space).await?.send(TextGet { id, field: field.to_string() }).await?
+        self.space(space)
+            .await?
+            .send(TextGet {
+                id,
+                field: field.to_string(),
+            })
+            .await?
     }
 
     /// A live stream of changes to objects (optionally of one `@type`). The stream ends when
     /// the node stops or when the receiver falls more than its capacity behind.
-    pub async fn watch(&self, space: &str, type_name: Option<String>) -> Result<mpsc::Receiver<ChangeEvent>, NodeError> {
+    pub async fn watch(
+        &self,
+        space: &str,
+        type_name: Option<String>,
+    ) -> Result<mpsc::Receiver<ChangeEvent>, NodeError> {
         Ok(self.space(space).await?.send(Watch { type_name }).await?)
     }
 

@@ -2,6 +2,8 @@
 //! rebuilt from the feeds) and the crash model (only flushed writes survive, and every
 //! acknowledged write was flushed).
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 
 use serde_json::json;
@@ -25,31 +27,69 @@ async fn open(store: Arc<MemStore>, seed: u8) -> NodeHandle {
 async fn identity_space_objects_round_trip() {
     let store = Arc::new(MemStore::new());
     let node = open(store.clone(), 1).await;
-    assert!(matches!(node.space_create(None).await, Err(NodeError::NoIdentity)));
+    assert!(matches!(
+        node.space_create(None).await,
+        Err(NodeError::NoIdentity)
+    ));
     let created = node.identity_create(Some("Ada".into())).await.unwrap();
     assert_eq!(created.seed_phrase.split(' ').count(), 24);
-    assert!(matches!(node.identity_create(None).await, Err(NodeError::IdentityExists(_))));
+    assert!(matches!(
+        node.identity_create(None).await,
+        Err(NodeError::IdentityExists(_))
+    ));
     let shown = node.identity_show().await.unwrap();
     assert_eq!(shown.identity_key, created.identity_key);
 
     let space = node.space_create(Some("notes".into())).await.unwrap();
-    let id = node.object_add("notes", json!({"@type": "task", "title": "a", "n": 1})).await.unwrap();
-    let other = node.object_add(&space.space_key, json!({"@type": "note", "ref": {"@ref": id}})).await.unwrap();
-    let obj = node.object_update("notes", &id, json!({"n": 2, "tags": ["x"]})).await.unwrap();
+    let id = node
+        .object_add("notes", json!({"@type": "task", "title": "a", "n": 1}))
+        .await
+        .unwrap();
+    let other = node
+        .object_add(
+            &space.space_key,
+            json!({"@type": "note", "ref": {"@ref": id}}),
+        )
+        .await
+        .unwrap();
+    let obj = node
+        .object_update("notes", &id, json!({"n": 2, "tags": ["x"]}))
+        .await
+        .unwrap();
     assert_eq!(obj["n"], json!(2));
     assert_eq!(obj["@type"], json!("task"));
-    node.text_insert("notes", &id, "body", 0, "héllo".into()).await.unwrap();
-    assert_eq!(node.text_delete("notes", &id, "body", 1, 1).await.unwrap(), "hllo");
+    node.text_insert("notes", &id, "body", 0, "héllo".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        node.text_delete("notes", &id, "body", 1, 1).await.unwrap(),
+        "hllo"
+    );
     node.object_delete("notes", &other).await.unwrap();
 
     let tasks = node
-        .query("notes", QueryRequest { type_name: Some("task".into()), ..Default::default() })
+        .query(
+            "notes",
+            QueryRequest {
+                type_name: Some("task".into()),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(tasks.len(), 1);
     let live = node.query("notes", QueryRequest::default()).await.unwrap();
     assert_eq!(live.len(), 1, "deleted objects are excluded");
-    let all = node.query("notes", QueryRequest { include_deleted: true, ..Default::default() }).await.unwrap();
+    let all = node
+        .query(
+            "notes",
+            QueryRequest {
+                include_deleted: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(all.len(), 2);
 
     let status = node.status().await.unwrap();
@@ -68,18 +108,54 @@ async fn errors_are_typed_and_write_nothing() {
     node.space_create(Some("s".into())).await.unwrap();
     node.space_create(Some("dup".into())).await.unwrap();
     node.space_create(Some("dup".into())).await.unwrap();
-    assert!(matches!(node.object_add("nope", json!({})).await, Err(NodeError::SpaceNotFound(_))));
-    assert!(matches!(node.object_add("dup", json!({})).await, Err(NodeError::AmbiguousSpace(_, 2))));
-    assert_eq!(node.object_add("s", json!([1])).await.unwrap_err().kind(), ErrorKind::BadRequest);
-    assert_eq!(node.object_add("s", json!({"@bogus": 1})).await.unwrap_err().kind(), ErrorKind::BadRequest);
-    assert_eq!(node.object_get("s", "not-an-id").await.unwrap_err().kind(), ErrorKind::BadRequest);
+    assert!(matches!(
+        node.object_add("nope", json!({})).await,
+        Err(NodeError::SpaceNotFound(_))
+    ));
+    assert!(matches!(
+        node.object_add("dup", json!({})).await,
+        Err(NodeError::AmbiguousSpace(_, 2))
+    ));
+    assert_eq!(
+        node.object_add("s", json!([1])).await.unwrap_err().kind(),
+        ErrorKind::BadRequest
+    );
+    assert_eq!(
+        node.object_add("s", json!({"@bogus": 1}))
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::BadRequest
+    );
+    assert_eq!(
+        node.object_get("s", "not-an-id").await.unwrap_err().kind(),
+        ErrorKind::BadRequest
+    );
     let missing = "01HZZZZZZZZZZZZZZZZZZZZZZZ";
-    assert!(matches!(node.object_get("s", missing).await, Err(NodeError::ObjectNotFound(_))));
-    assert!(matches!(node.object_update("s", missing, json!({})).await, Err(NodeError::ObjectNotFound(_))));
+    assert!(matches!(
+        node.object_get("s", missing).await,
+        Err(NodeError::ObjectNotFound(_))
+    ));
+    assert!(matches!(
+        node.object_update("s", missing, json!({})).await,
+        Err(NodeError::ObjectNotFound(_))
+    ));
     let big = "x".repeat(2 << 20);
-    assert_eq!(node.object_add("s", json!({ "big": big })).await.unwrap_err().kind(), ErrorKind::TooLarge);
+    assert_eq!(
+        node.object_add("s", json!({ "big": big }))
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::TooLarge
+    );
     let status = node.status().await.unwrap();
-    let data_len: u64 = status.spaces.iter().flat_map(|s| &s.feeds).filter(|f| f.designation == "data").map(|f| f.length).sum();
+    let data_len: u64 = status
+        .spaces
+        .iter()
+        .flat_map(|s| &s.feeds)
+        .filter(|f| f.designation == "data")
+        .map(|f| f.length)
+        .sum();
     assert_eq!(data_len, 0, "no failed request wrote a block");
 }
 
@@ -93,20 +169,50 @@ async fn restart_rebuilds_from_feeds_and_crash_keeps_acknowledged_writes() {
     for i in 0..20 {
         ids.push(node.object_add("s", json!({"i": i})).await.unwrap());
     }
-    node.object_update("s", &ids[3], json!({"i": null, "x": true})).await.unwrap();
-    node.text_insert("s", &ids[4], "t", 0, "abc".into()).await.unwrap();
-    let before = node.query("s", QueryRequest { include_deleted: true, ..Default::default() }).await.unwrap();
+    node.object_update("s", &ids[3], json!({"i": null, "x": true}))
+        .await
+        .unwrap();
+    node.text_insert("s", &ids[4], "t", 0, "abc".into())
+        .await
+        .unwrap();
+    let before = node
+        .query(
+            "s",
+            QueryRequest {
+                include_deleted: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     // Every acknowledged write was flushed: a crash loses nothing.
     assert_eq!(store.unflushed(), 0);
     store.crash();
     let node = open(store.clone(), 4).await;
-    let after = node.query("s", QueryRequest { include_deleted: true, ..Default::default() }).await.unwrap();
+    let after = node
+        .query(
+            "s",
+            QueryRequest {
+                include_deleted: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(before, after);
     assert_eq!(node.text_get("s", &ids[4], "t").await.unwrap(), "abc");
     // The restarted node keeps writing on the same feeds.
-    node.object_add("s", json!({"after": "restart"})).await.unwrap();
+    node.object_add("s", json!({"after": "restart"}))
+        .await
+        .unwrap();
     let node = open(store.clone(), 5).await;
-    assert_eq!(node.query("s", QueryRequest::default()).await.unwrap().len(), 21);
+    assert_eq!(
+        node.query("s", QueryRequest::default())
+            .await
+            .unwrap()
+            .len(),
+        21
+    );
 }
 
 #[actix::test]
@@ -117,13 +223,31 @@ async fn watch_streams_changes_with_type_filter() {
     node.space_create(Some("s".into())).await.unwrap();
     let mut all = node.watch("s", None).await.unwrap();
     let mut tasks = node.watch("s", Some("task".into())).await.unwrap();
-    let id = node.object_add("s", json!({"@type": "task"})).await.unwrap();
-    node.object_add("s", json!({"@type": "note"})).await.unwrap();
-    node.object_update("s", &id, json!({"done": true})).await.unwrap();
+    let id = node
+        .object_add("s", json!({"@type": "task"}))
+        .await
+        .unwrap();
+    node.object_add("s", json!({"@type": "note"}))
+        .await
+        .unwrap();
+    node.object_update("s", &id, json!({"done": true}))
+        .await
+        .unwrap();
     node.object_delete("s", &id).await.unwrap();
     let kinds: Vec<_> = (0..4).map(|_| all.try_recv().unwrap().kind).collect();
-    assert_eq!(kinds, [ChangeKind::Added, ChangeKind::Added, ChangeKind::Updated, ChangeKind::Deleted]);
+    assert_eq!(
+        kinds,
+        [
+            ChangeKind::Added,
+            ChangeKind::Added,
+            ChangeKind::Updated,
+            ChangeKind::Deleted
+        ]
+    );
     let kinds: Vec<_> = (0..3).map(|_| tasks.try_recv().unwrap().kind).collect();
-    assert_eq!(kinds, [ChangeKind::Added, ChangeKind::Updated, ChangeKind::Deleted]);
+    assert_eq!(
+        kinds,
+        [ChangeKind::Added, ChangeKind::Updated, ChangeKind::Deleted]
+    );
     assert!(tasks.try_recv().is_err());
 }

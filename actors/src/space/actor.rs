@@ -48,7 +48,14 @@ impl SpaceActor {
         clock: Arc<dyn Clock>,
         rng: ChaCha20Rng,
     ) -> Self {
-        SpaceActor { core, feeds, subscribers: Vec::new(), store, clock, rng }
+        SpaceActor {
+            core,
+            feeds,
+            subscribers: Vec::new(),
+            store,
+            clock,
+            rng,
+        }
     }
 
     /// Yrs client ids are 53 bits.
@@ -66,7 +73,9 @@ impl SpaceActor {
         let client_id = self.fresh_client_id();
         match load_space(self.store.as_ref(), self.core.record(), client_id) {
             Ok(loaded) => self.core = loaded.core,
-            Err(e) => tracing::error!(space = %self.core.record().space_key, error = %e, "rebuild after failed write failed"),
+            Err(e) => {
+                tracing::error!(space = %self.core.record().space_key, error = %e, "rebuild after failed write failed")
+            }
         }
     }
 
@@ -76,7 +85,9 @@ impl SpaceActor {
         }
         let space_key = self.core.record().space_key.to_hex();
         for (id, kind) in changes.iter() {
-            let Some(object) = self.core.doc().get(&id) else { continue };
+            let Some(object) = self.core.doc().get(&id) else {
+                continue;
+            };
             let event = ChangeEvent {
                 space_key: space_key.clone(),
                 id: id.to_string(),
@@ -130,7 +141,12 @@ fn space_error(e: SpaceError) -> NodeError {
 
 /// Parses an object id given by a client.
 pub(crate) fn parse_id(id: &str) -> Result<ObjectId, NodeError> {
-    id.parse().map_err(|_| NodeError::Invalid(format!("`{}` is not an object id (a 26-character ULID)", id.chars().take(40).collect::<String>())))
+    id.parse().map_err(|_| {
+        NodeError::Invalid(format!(
+            "`{}` is not an object id (a 26-character ULID)",
+            id.chars().take(40).collect::<String>()
+        ))
+    })
 }
 
 /// A local mutation, answered with the id of the object once the block is durable.
@@ -147,7 +163,10 @@ impl Handler<Mutate> for SpaceActor {
 
     fn handle(&mut self, msg: Mutate, _: &mut Context<Self>) -> Self::Result {
         let op = match msg {
-            Mutate::Add(object) => LocalOp::Add { id: self.new_object_id(), object },
+            Mutate::Add(object) => LocalOp::Add {
+                id: self.new_object_id(),
+                object,
+            },
             Mutate::Op(op) => op,
         };
         let id = match &op {
@@ -166,25 +185,32 @@ impl Handler<Mutate> for SpaceActor {
         }
         let Some(feed) = self.feeds.get(&self.core.record().data_feed).cloned() else {
             self.rebuild();
-            return AtomicResponse::new(Box::pin(fut::ready(Err(NodeError::Corrupt("our data feed has no actor".into())))));
+            return AtomicResponse::new(Box::pin(fut::ready(Err(NodeError::Corrupt(
+                "our data feed has no actor".into(),
+            )))));
         };
-        let append = Append { timeframe: self.core.timeframe().clone(), payload: Payload::Mutation(mutation.update) };
+        let append = Append {
+            timeframe: self.core.timeframe().clone(),
+            payload: Payload::Mutation(mutation.update),
+        };
         let changes = mutation.changes;
-        AtomicResponse::new(Box::pin(feed.send(append).into_actor(self).map(move |res, act, _| match res {
-            Ok(Ok(block)) => {
-                act.core.record_local(&block);
-                act.notify(&changes);
-                Ok(id)
-            }
-            Ok(Err(e)) => {
-                act.rebuild();
-                Err(NodeError::Storage(format!("write not saved: {e}")))
-            }
-            Err(_) => {
-                act.rebuild();
-                Err(NodeError::Unavailable)
-            }
-        })))
+        AtomicResponse::new(Box::pin(feed.send(append).into_actor(self).map(
+            move |res, act, _| match res {
+                Ok(Ok(block)) => {
+                    act.core.record_local(&block);
+                    act.notify(&changes);
+                    Ok(id)
+                }
+                Ok(Err(e)) => {
+                    act.rebuild();
+                    Err(NodeError::Storage(format!("write not saved: {e}")))
+                }
+                Err(_) => {
+                    act.rebuild();
+                    Err(NodeError::Unavailable)
+                }
+            },
+        )))
     }
 }
 
@@ -196,7 +222,10 @@ pub struct GetObject(pub ObjectId);
 impl Handler<GetObject> for SpaceActor {
     type Result = Result<Value, NodeError>;
     fn handle(&mut self, msg: GetObject, _: &mut Context<Self>) -> Self::Result {
-        self.core.doc().get(&msg.0).ok_or_else(|| NodeError::ObjectNotFound(msg.0.to_string()))
+        self.core
+            .doc()
+            .get(&msg.0)
+            .ok_or_else(|| NodeError::ObjectNotFound(msg.0.to_string()))
     }
 }
 
@@ -211,7 +240,10 @@ impl Handler<QueryObjects> for SpaceActor {
         let q = msg.0;
         for w in &q.where_eq {
             if w.path.is_empty() || w.path.split('.').any(str::is_empty) {
-                return Err(NodeError::Invalid(format!("bad property path `{}`: use dotted names like `address.city`", w.path)));
+                return Err(NodeError::Invalid(format!(
+                    "bad property path `{}`: use dotted names like `address.city`",
+                    w.path
+                )));
             }
         }
         let query = Query {
@@ -234,7 +266,10 @@ pub struct TextGet {
 impl Handler<TextGet> for SpaceActor {
     type Result = Result<String, NodeError>;
     fn handle(&mut self, msg: TextGet, _: &mut Context<Self>) -> Self::Result {
-        self.core.doc().text_get(&msg.id, &msg.field).map_err(db_error)
+        self.core
+            .doc()
+            .text_get(&msg.id, &msg.field)
+            .map_err(db_error)
     }
 }
 
@@ -250,7 +285,10 @@ impl Handler<Watch> for SpaceActor {
     fn handle(&mut self, msg: Watch, _: &mut Context<Self>) -> Self::Result {
         let (tx, rx) = mpsc::channel(WATCH_CAPACITY);
         self.subscribers.retain(|s| !s.tx.is_closed());
-        self.subscribers.push(Subscriber { type_name: msg.type_name, tx });
+        self.subscribers.push(Subscriber {
+            type_name: msg.type_name,
+            tx,
+        });
         MessageResult(rx)
     }
 }
@@ -275,6 +313,10 @@ impl Handler<SpaceStatusRequest> for SpaceActor {
                 length: self.core.timeframe().get(key).map_or(0, |s| s + 1),
             })
             .collect();
-        MessageResult(SpaceStatus { space_key: record.space_key.to_hex(), name: record.name.clone(), feeds })
+        MessageResult(SpaceStatus {
+            space_key: record.space_key.to_hex(),
+            name: record.name.clone(),
+            feeds,
+        })
     }
 }

@@ -24,7 +24,11 @@ pub const QUARANTINE_LIMIT: usize = 10_000;
 #[derive(Debug, Error)]
 pub enum SpaceError {
     #[error("block {seq} of feed {feed:?} is not the next one (applied up to {applied:?})")]
-    NotNext { feed: PublicKey, seq: u64, applied: Option<u64> },
+    NotNext {
+        feed: PublicKey,
+        seq: u64,
+        applied: Option<u64>,
+    },
     #[error("block {seq} of feed {feed:?} depends on blocks not applied yet")]
     NotReady { feed: PublicKey, seq: u64 },
     #[error("block rejected: {0}")]
@@ -40,11 +44,29 @@ pub enum SpaceError {
 /// A mutation requested by a local client.
 #[derive(Debug, Clone)]
 pub enum LocalOp {
-    Add { id: ObjectId, object: serde_json::Value },
-    Update { id: ObjectId, patch: serde_json::Value },
-    Delete { id: ObjectId },
-    TextInsert { id: ObjectId, field: String, index: u32, text: String },
-    TextDelete { id: ObjectId, field: String, index: u32, len: u32 },
+    Add {
+        id: ObjectId,
+        object: serde_json::Value,
+    },
+    Update {
+        id: ObjectId,
+        patch: serde_json::Value,
+    },
+    Delete {
+        id: ObjectId,
+    },
+    TextInsert {
+        id: ObjectId,
+        field: String,
+        index: u32,
+        text: String,
+    },
+    TextDelete {
+        id: ObjectId,
+        field: String,
+        index: u32,
+        len: u32,
+    },
 }
 
 /// Control state + database + timeframe of one space.
@@ -87,10 +109,17 @@ impl SpaceCore {
         let applied = self.applied.get(&block.feed_key);
         let next = applied.map_or(0, |s| s + 1);
         if block.seq != next {
-            return Err(SpaceError::NotNext { feed: block.feed_key, seq: block.seq, applied });
+            return Err(SpaceError::NotNext {
+                feed: block.feed_key,
+                seq: block.seq,
+                applied,
+            });
         }
         if !self.applied.covers(&block.timeframe) {
-            return Err(SpaceError::NotReady { feed: block.feed_key, seq: block.seq });
+            return Err(SpaceError::NotReady {
+                feed: block.feed_key,
+                seq: block.seq,
+            });
         }
         Ok(())
     }
@@ -100,7 +129,8 @@ impl SpaceCore {
         self.ready(block)?;
         match &block.payload {
             Payload::Credential(c) => {
-                self.state.check_control_writer(&block.feed_key, &self.record.genesis_feed, c)?;
+                self.state
+                    .check_control_writer(&block.feed_key, &self.record.genesis_feed, c)?;
                 // Rules are checked on a copy so that a rejected credential changes nothing.
                 self.state.clone().apply(c)?;
             }
@@ -114,7 +144,8 @@ impl SpaceCore {
         self.ready(block)?;
         let changes = match &block.payload {
             Payload::Credential(c) => {
-                self.state.check_control_writer(&block.feed_key, &self.record.genesis_feed, c)?;
+                self.state
+                    .check_control_writer(&block.feed_key, &self.record.genesis_feed, c)?;
                 self.state.apply(c)?;
                 Changes::default()
             }
@@ -150,7 +181,10 @@ impl SpaceCore {
             .filter(|(_, b)| self.ready(b).is_ok())
             .map(|(k, _)| *k)
             .collect();
-        ready.into_iter().filter_map(|k| self.quarantine.remove(&k)).collect()
+        ready
+            .into_iter()
+            .filter_map(|k| self.quarantine.remove(&k))
+            .collect()
     }
 
     pub fn quarantined(&self) -> usize {
@@ -164,8 +198,18 @@ impl SpaceCore {
             LocalOp::Add { id, object } => self.doc.add(id, &object)?,
             LocalOp::Update { id, patch } => self.doc.update(&id, &patch)?,
             LocalOp::Delete { id } => self.doc.delete(&id)?,
-            LocalOp::TextInsert { id, field, index, text } => self.doc.text_insert(&id, &field, index, &text)?,
-            LocalOp::TextDelete { id, field, index, len } => self.doc.text_delete(&id, &field, index, len)?,
+            LocalOp::TextInsert {
+                id,
+                field,
+                index,
+                text,
+            } => self.doc.text_insert(&id, &field, index, &text)?,
+            LocalOp::TextDelete {
+                id,
+                field,
+                index,
+                len,
+            } => self.doc.text_delete(&id, &field, index, len)?,
         })
     }
 

@@ -1,6 +1,8 @@
 //! SpaceCore: causal readiness, admission and role checks on blocks from other writers,
 //! quarantine, and `check` never changing state.
 
+#![allow(clippy::unwrap_used)]
+
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde_json::json;
@@ -49,16 +51,27 @@ fn setup() -> (ChaCha20Rng, Writer, SpaceCore) {
 
 fn update_adding(id: u128, client: u64) -> Vec<u8> {
     let mut doc = SpaceDoc::new(client);
-    doc.add(ObjectId::from_parts(1, id), &json!({"k": 1})).unwrap().update
+    doc.add(ObjectId::from_parts(1, id), &json!({"k": 1}))
+        .unwrap()
+        .update
 }
 
 /// The owner's control feed admits `who` with `role` and `who`'s data feed; returns the
 /// blocks the owner would have written, continuing from the owner's current feed.
-fn admit(core: &SpaceCore, owner_control: &mut (FeedLog, KeyPair), owner: &Writer, who: &Writer, role: Role) -> Vec<Block> {
+fn admit(
+    core: &SpaceCore,
+    owner_control: &mut (FeedLog, KeyPair),
+    owner: &Writer,
+    who: &Writer,
+    role: Role,
+) -> Vec<Block> {
     let space_key = core.record().space_key;
     let mut tf = core.timeframe().clone();
     let member = owner.signer.issue(
-        Subject { id: who.signer.issuer, assertion: Assertion::SpaceMember { space_key, role } },
+        Subject {
+            id: who.signer.issuer,
+            assertion: Assertion::SpaceMember { space_key, role },
+        },
         2,
         vec![],
     );
@@ -75,9 +88,9 @@ fn admit(core: &SpaceCore, owner_control: &mut (FeedLog, KeyPair), owner: &Write
         2,
         vec![],
     );
-    let a = append(owner_control, &tf, Payload::Credential(member));
+    let a = append(owner_control, &tf, Payload::Credential(Box::new(member)));
     tf.advance(a.feed_key, a.seq);
-    let b = append(owner_control, &tf, Payload::Credential(feed));
+    let b = append(owner_control, &tf, Payload::Credential(Box::new(feed)));
     vec![a, b]
 }
 
@@ -87,7 +100,10 @@ fn editor_blocks_apply_reader_blocks_are_denied_and_check_changes_nothing() {
     let owner = writer(&mut rng);
     // Build the space by hand so that the test holds the owner's control feed.
     let space = KeyPair::generate(&mut rng);
-    let mut control = (FeedLog::new(owner.control.1.public()), owner.control.1.clone());
+    let mut control = (
+        FeedLog::new(owner.control.1.public()),
+        owner.control.1.clone(),
+    );
     let record = SpaceRecord {
         space_key: space.public(),
         name: None,
@@ -106,7 +122,7 @@ fn editor_blocks_apply_reader_blocks_are_denied_and_check_changes_nothing() {
         data_feed: owner.data.1.public(),
         now_ms: 1,
     }) {
-        let b = append(&mut control, &tf, Payload::Credential(c));
+        let b = append(&mut control, &tf, Payload::Credential(Box::new(c)));
         core.apply(&b).unwrap();
         tf.advance(b.feed_key, b.seq);
     }
@@ -122,12 +138,20 @@ fn editor_blocks_apply_reader_blocks_are_denied_and_check_changes_nothing() {
 
     // An editor's data block applies and reports the object it added.
     let tf = core.timeframe().clone();
-    let good = append(&mut editor.data, &tf, Payload::Mutation(update_adding(1, 100)));
+    let good = append(
+        &mut editor.data,
+        &tf,
+        Payload::Mutation(update_adding(1, 100)),
+    );
     let changes = core.apply(&good).unwrap();
     assert_eq!(changes.len(), 1);
 
     // A reader's data block is denied and changes nothing.
-    let bad = append(&mut reader.data, &tf, Payload::Mutation(update_adding(2, 200)));
+    let bad = append(
+        &mut reader.data,
+        &tf,
+        Payload::Mutation(update_adding(2, 200)),
+    );
     let before = core.doc().canonical_state();
     let tf_before = core.timeframe().clone();
     assert!(matches!(core.check(&bad), Err(SpaceError::Denied(_))));
@@ -137,15 +161,30 @@ fn editor_blocks_apply_reader_blocks_are_denied_and_check_changes_nothing() {
 
     // A block from a feed nobody admitted is denied.
     let mut stranger = writer(&mut rng);
-    let forged = append(&mut stranger.data, &tf, Payload::Mutation(update_adding(3, 300)));
+    let forged = append(
+        &mut stranger.data,
+        &tf,
+        Payload::Mutation(update_adding(3, 300)),
+    );
     assert!(matches!(core.apply(&forged), Err(SpaceError::Denied(_))));
 
     // A block whose writer had seen more than we have waits in quarantine, then applies.
     let mut ahead_tf = core.timeframe().clone();
-    let first = append(&mut editor.data, &ahead_tf, Payload::Mutation(update_adding(4, 101)));
+    let first = append(
+        &mut editor.data,
+        &ahead_tf,
+        Payload::Mutation(update_adding(4, 101)),
+    );
     ahead_tf.advance(first.feed_key, first.seq);
-    let second = append(&mut editor.data, &ahead_tf, Payload::Mutation(update_adding(5, 102)));
-    assert!(matches!(core.apply(&second), Err(SpaceError::NotNext { .. })));
+    let second = append(
+        &mut editor.data,
+        &ahead_tf,
+        Payload::Mutation(update_adding(5, 102)),
+    );
+    assert!(matches!(
+        core.apply(&second),
+        Err(SpaceError::NotNext { .. })
+    ));
     core.hold(second).unwrap();
     assert!(core.take_ready().is_empty());
     core.apply(&first).unwrap();
@@ -153,17 +192,34 @@ fn editor_blocks_apply_reader_blocks_are_denied_and_check_changes_nothing() {
     assert_eq!(ready.len(), 1);
     core.apply(&ready[0]).unwrap();
     assert_eq!(core.quarantined(), 0);
-    assert_eq!(core.doc().query(&crate::db::Query { type_name: None, where_eq: vec![], include_deleted: false }).len(), 3);
+    assert_eq!(
+        core.doc()
+            .query(&crate::db::Query {
+                type_name: None,
+                where_eq: vec![],
+                include_deleted: false
+            })
+            .len(),
+        3
+    );
 }
 
 #[test]
 fn local_writes_need_an_admitted_editor_feed() {
     let (_, _, mut core) = setup();
     let id = ObjectId::from_parts(1, 9);
-    let m = core.local(LocalOp::Add { id, object: json!({"a": 1}) }).unwrap();
+    let m = core
+        .local(LocalOp::Add {
+            id,
+            object: json!({"a": 1}),
+        })
+        .unwrap();
     assert_eq!(m.changes.len(), 1);
     assert!(matches!(
-        core.local(LocalOp::Add { id: ObjectId::from_parts(1, 10), object: json!("no") }),
+        core.local(LocalOp::Add {
+            id: ObjectId::from_parts(1, 10),
+            object: json!("no")
+        }),
         Err(SpaceError::Db(_))
     ));
 }

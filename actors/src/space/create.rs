@@ -52,17 +52,36 @@ pub fn create_space(
     let mut log = FeedLog::new(control.public());
     let mut timeframe = Timeframe::new();
     for credential in credentials {
-        let block = log.next_block(&control, timeframe.clone(), Payload::Credential(credential)).map_err(internal)?;
-        batch.put(Key::block(&block.feed_key, block.seq), encode(&block).map_err(internal)?);
+        let block = log
+            .next_block(
+                &control,
+                timeframe.clone(),
+                Payload::Credential(Box::new(credential)),
+            )
+            .map_err(internal)?;
+        batch.put(
+            Key::block(&block.feed_key, block.seq),
+            encode(&block).map_err(internal)?,
+        );
         timeframe.advance(block.feed_key, block.seq);
         log.commit(&block);
     }
     for (key, designation) in [(&control, Designation::Control), (&data, Designation::Data)] {
-        let feed = FeedRecord { feed_key: key.public(), designation, own: true };
-        batch.put(Key::feed(&record.space_key, &key.public()), encode(&feed).map_err(internal)?);
+        let feed = FeedRecord {
+            feed_key: key.public(),
+            designation,
+            own: true,
+        };
+        batch.put(
+            Key::feed(&record.space_key, &key.public()),
+            encode(&feed).map_err(internal)?,
+        );
         batch.put(Key::feed_secret(&key.public()), key.secret_bytes().to_vec());
     }
-    batch.put(Key::space(&record.space_key), encode(&record).map_err(internal)?);
+    batch.put(
+        Key::space(&record.space_key),
+        encode(&record).map_err(internal)?,
+    );
     store.write(batch).map_err(internal)?;
     store.flush().map_err(internal)?;
     Ok(CreatedSpace { record })

@@ -41,8 +41,17 @@ impl SpaceDirectory {
         clock: Arc<dyn Clock>,
         rng: ChaCha20Rng,
     ) -> Result<Self, NodeError> {
-        let mut dir = SpaceDirectory { spaces: BTreeMap::new(), identity, store, clock, rng };
-        let records = dir.store.scan_prefix(&Key::spaces()).map_err(|e| NodeError::Storage(e.to_string()))?;
+        let mut dir = SpaceDirectory {
+            spaces: BTreeMap::new(),
+            identity,
+            store,
+            clock,
+            rng,
+        };
+        let records = dir
+            .store
+            .scan_prefix(&Key::spaces())
+            .map_err(|e| NodeError::Storage(e.to_string()))?;
         for (_, value) in records {
             let record: SpaceRecord =
                 decode(&value).map_err(|e| NodeError::Corrupt(format!("space record: {e}")))?;
@@ -66,14 +75,24 @@ impl SpaceDirectory {
             .into_iter()
             .map(|(key, (_, log, kp))| (key, FeedActor::new(log, kp, self.store.clone()).start()))
             .collect();
-        let addr = SpaceActor::new(loaded.core, feeds, self.store.clone(), self.clock.clone(), rng).start();
+        let addr = SpaceActor::new(
+            loaded.core,
+            feeds,
+            self.store.clone(),
+            self.clock.clone(),
+            rng,
+        )
+        .start();
         tracing::info!(space = %record.space_key, name = ?record.name, "space open");
         self.spaces.insert(record.space_key, Entry { record, addr });
         Ok(())
     }
 
     fn info(record: &SpaceRecord) -> SpaceInfo {
-        SpaceInfo { space_key: record.space_key.to_hex(), name: record.name.clone() }
+        SpaceInfo {
+            space_key: record.space_key.to_hex(),
+            name: record.name.clone(),
+        }
     }
 }
 
@@ -93,21 +112,27 @@ impl Handler<CreateSpace> for SpaceDirectory {
     fn handle(&mut self, msg: CreateSpace, _: &mut Context<Self>) -> Self::Result {
         if let Some(name) = &msg.name {
             if name.trim().is_empty() || name.chars().count() > MAX_NAME_CHARS {
-                let err = NodeError::Invalid(format!("space name must be 1 to {MAX_NAME_CHARS} characters and not blank"));
+                let err = NodeError::Invalid(format!(
+                    "space name must be 1 to {MAX_NAME_CHARS} characters and not blank"
+                ));
                 return AtomicResponse::new(Box::pin(fut::ready(Err(err))));
             }
         }
-        AtomicResponse::new(Box::pin(self.identity.send(CurrentSigner).into_actor(self).map(
-            move |signer, act, _| {
-                let signer = signer??;
-                let mut rng = act.child_rng();
-                let now = act.clock.now_ms();
-                let created = create_space(act.store.as_ref(), &signer, msg.name, &mut rng, now)?;
-                let info = Self::info(&created.record);
-                act.start_space(created.record)?;
-                Ok(info)
-            },
-        )))
+        AtomicResponse::new(Box::pin(
+            self.identity
+                .send(CurrentSigner)
+                .into_actor(self)
+                .map(move |signer, act, _| {
+                    let signer = signer??;
+                    let mut rng = act.child_rng();
+                    let now = act.clock.now_ms();
+                    let created =
+                        create_space(act.store.as_ref(), &signer, msg.name, &mut rng, now)?;
+                    let info = Self::info(&created.record);
+                    act.start_space(created.record)?;
+                    Ok(info)
+                }),
+        ))
     }
 }
 
@@ -119,7 +144,12 @@ pub struct ListSpaces;
 impl Handler<ListSpaces> for SpaceDirectory {
     type Result = MessageResult<ListSpaces>;
     fn handle(&mut self, _: ListSpaces, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.spaces.values().map(|e| Self::info(&e.record)).collect())
+        MessageResult(
+            self.spaces
+                .values()
+                .map(|e| Self::info(&e.record))
+                .collect(),
+        )
     }
 }
 
@@ -137,7 +167,11 @@ impl Handler<ResolveSpace> for SpaceDirectory {
                 return Ok(entry.addr.clone());
             }
         }
-        let named: Vec<_> = self.spaces.values().filter(|e| e.record.name.as_deref() == Some(wanted)).collect();
+        let named: Vec<_> = self
+            .spaces
+            .values()
+            .filter(|e| e.record.name.as_deref() == Some(wanted))
+            .collect();
         match named.as_slice() {
             [one] => Ok(one.addr.clone()),
             [] => Err(NodeError::SpaceNotFound(wanted.chars().take(80).collect())),

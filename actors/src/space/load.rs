@@ -25,27 +25,39 @@ fn storage(e: impl std::fmt::Display) -> NodeError {
 }
 
 /// Loads `record`'s space from `store` with a fresh Yrs `client_id`.
-pub fn load_space(store: &dyn Store, record: &SpaceRecord, client_id: u64) -> Result<LoadedSpace, NodeError> {
+pub fn load_space(
+    store: &dyn Store,
+    record: &SpaceRecord,
+    client_id: u64,
+) -> Result<LoadedSpace, NodeError> {
     let mut feeds = BTreeMap::new();
     let mut blocks: BTreeMap<PublicKey, Vec<Block>> = BTreeMap::new();
-    for (_, value) in store.scan_prefix(&Key::feeds(&record.space_key)).map_err(storage)? {
-        let feed: FeedRecord =
-            decode(&value).map_err(|e| NodeError::Corrupt(format!("feed record of space {}: {e}", record.space_key)))?;
+    for (_, value) in store
+        .scan_prefix(&Key::feeds(&record.space_key))
+        .map_err(storage)?
+    {
+        let feed: FeedRecord = decode(&value).map_err(|e| {
+            NodeError::Corrupt(format!("feed record of space {}: {e}", record.space_key))
+        })?;
         let key = if feed.own {
             let secret = store
                 .get(&Key::feed_secret(&feed.feed_key))
                 .map_err(storage)?
-                .ok_or_else(|| NodeError::Corrupt(format!("secret of own feed {} is missing", feed.feed_key)))?;
-            let secret: [u8; 32] = secret
-                .try_into()
-                .map_err(|_| NodeError::Corrupt(format!("secret of own feed {} is malformed", feed.feed_key)))?;
+                .ok_or_else(|| {
+                    NodeError::Corrupt(format!("secret of own feed {} is missing", feed.feed_key))
+                })?;
+            let secret: [u8; 32] = secret.try_into().map_err(|_| {
+                NodeError::Corrupt(format!("secret of own feed {} is malformed", feed.feed_key))
+            })?;
             Some(KeyPair::from_secret(secret))
         } else {
             None
         };
-        let feed_blocks = FeedActor::load_blocks(store, &feed.feed_key).map_err(|e| NodeError::Corrupt(e.to_string()))?;
-        let log = FeedLog::restore(feed.feed_key, &feed_blocks, false)
-            .map_err(|e| NodeError::Corrupt(format!("feed {} does not chain: {e}", feed.feed_key)))?;
+        let feed_blocks = FeedActor::load_blocks(store, &feed.feed_key)
+            .map_err(|e| NodeError::Corrupt(e.to_string()))?;
+        let log = FeedLog::restore(feed.feed_key, &feed_blocks, false).map_err(|e| {
+            NodeError::Corrupt(format!("feed {} does not chain: {e}", feed.feed_key))
+        })?;
         blocks.insert(feed.feed_key, feed_blocks);
         feeds.insert(feed.feed_key, (feed, log, key));
     }
@@ -79,7 +91,10 @@ fn replay(core: &mut SpaceCore, blocks: &BTreeMap<PublicKey, Vec<Block>>) {
             break;
         }
     }
-    let stuck: usize = blocks.iter().map(|(k, v)| v.len() - next.get(k).copied().unwrap_or(0)).sum();
+    let stuck: usize = blocks
+        .iter()
+        .map(|(k, v)| v.len() - next.get(k).copied().unwrap_or(0))
+        .sum();
     if stuck > 0 {
         tracing::warn!(space = %core.record().space_key, blocks = stuck, "stored blocks wait for missing dependencies");
     }

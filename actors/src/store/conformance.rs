@@ -1,12 +1,17 @@
 //! One suite, run against every [`Store`]: the in-memory stand-in must behave like sled.
 
+#![allow(clippy::unwrap_used)]
+
 use super::*;
 
 fn suite(store: &dyn Store) {
     assert_eq!(store.get(b"a").unwrap(), None);
     store.put(b"a1", b"x").unwrap();
     let mut batch = WriteBatch::new();
-    batch.put(b"a2".to_vec(), b"y".to_vec()).put(b"b1".to_vec(), b"z".to_vec()).remove(b"a1".to_vec());
+    batch
+        .put(b"a2".to_vec(), b"y".to_vec())
+        .put(b"b1".to_vec(), b"z".to_vec())
+        .remove(b"a1".to_vec());
     store.write(batch).unwrap();
     assert_eq!(store.get(b"a1").unwrap(), None);
     assert_eq!(store.get(b"a2").unwrap(), Some(b"y".to_vec()));
@@ -15,8 +20,14 @@ fn suite(store: &dyn Store) {
     }
     let scanned = store.scan_prefix(b"c").unwrap();
     assert_eq!(scanned.len(), 20);
-    assert!(scanned.windows(2).all(|w| w[0].0 < w[1].0), "scan is in key order");
-    assert_eq!(store.scan_prefix(b"a").unwrap(), vec![(b"a2".to_vec(), b"y".to_vec())]);
+    assert!(
+        scanned.windows(2).all(|w| w[0].0 < w[1].0),
+        "scan is in key order"
+    );
+    assert_eq!(
+        store.scan_prefix(b"a").unwrap(),
+        vec![(b"a2".to_vec(), b"y".to_vec())]
+    );
     assert!(store.scan_prefix(b"zz").unwrap().is_empty());
     store.flush().unwrap();
 }

@@ -30,6 +30,9 @@ pub enum StoreError {
     Corrupt { key: String, reason: String },
 }
 
+/// Key-value pairs in key order, as a prefix scan returns them.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// One operation of a [`WriteBatch`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteOp {
@@ -64,7 +67,7 @@ impl WriteBatch {
 pub trait Store: Send + Sync + 'static {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// All entries whose key starts with `prefix`, in key order.
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Entries, StoreError>;
     /// Applies the whole batch or nothing.
     fn write(&self, batch: WriteBatch) -> Result<(), StoreError>;
     /// Makes every earlier write durable.

@@ -17,17 +17,24 @@ impl SledStore {
     /// Opens (or creates) the store at `path`, then restricts the directory to 0700 and its
     /// files to 0600. Fails if another process holds the store open.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let open_err = |reason: String| StoreError::Open { path: path.display().to_string(), reason };
+        let open_err = |reason: String| StoreError::Open {
+            path: path.display().to_string(),
+            reason,
+        };
         fs::create_dir_all(path).map_err(|e| open_err(e.to_string()))?;
         restrict(path).map_err(|e| open_err(e.to_string()))?;
         let db = sled::Config::new().path(path).open().map_err(|e| match e {
-            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
-                open_err("it is in use by another process (is a daemon already running on this data dir?)".into())
-            }
+            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => open_err(
+                "it is in use by another process (is a daemon already running on this data dir?)"
+                    .into(),
+            ),
             other => open_err(other.to_string()),
         })?;
         restrict(path).map_err(|e| open_err(e.to_string()))?;
-        Ok(SledStore { db, path: path.to_path_buf() })
+        Ok(SledStore {
+            db,
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> &Path {

@@ -45,12 +45,16 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     let (value, rest) =
         postcard::take_from_bytes(body).map_err(|e| CodecError::Malformed(e.to_string()))?;
     if !rest.is_empty() {
-        return Err(CodecError::Malformed(format!("{} trailing bytes", rest.len())));
+        return Err(CodecError::Malformed(format!(
+            "{} trailing bytes",
+            rest.len()
+        )));
     }
     Ok(value)
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -64,7 +68,10 @@ mod tests {
         assert_eq!(decode::<u64>(&[9, 1]), Err(CodecError::Version(9)));
         let mut long = bytes.clone();
         long.push(0);
-        assert!(matches!(decode::<(u64, String, Vec<u8>)>(&long), Err(CodecError::Malformed(_))));
+        assert!(matches!(
+            decode::<(u64, String, Vec<u8>)>(&long),
+            Err(CodecError::Malformed(_))
+        ));
     }
 
     proptest! {

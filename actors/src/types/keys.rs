@@ -41,7 +41,8 @@ impl PublicKey {
     pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), KeyError> {
         let key = VerifyingKey::from_bytes(&self.0).map_err(|_| KeyError::BadKey)?;
         let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
-        key.verify_strict(message, &sig).map_err(|_| KeyError::BadSignature)
+        key.verify_strict(message, &sig)
+            .map_err(|_| KeyError::BadSignature)
     }
 }
 
@@ -123,7 +124,9 @@ impl<'de> Deserialize<'de> for Signature {
                 f.write_str("64 signature bytes")
             }
             fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Signature, E> {
-                let arr: [u8; 64] = v.try_into().map_err(|_| E::invalid_length(v.len(), &self))?;
+                let arr: [u8; 64] = v
+                    .try_into()
+                    .map_err(|_| E::invalid_length(v.len(), &self))?;
                 Ok(Signature(arr))
             }
         }
@@ -151,6 +154,7 @@ impl fmt::Debug for Hash {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use rand_chacha::rand_core::SeedableRng;
@@ -161,9 +165,15 @@ mod tests {
         let kp = KeyPair::generate(&mut rng);
         let sig = kp.sign(b"hello");
         assert_eq!(kp.public().verify(b"hello", &sig), Ok(()));
-        assert_eq!(kp.public().verify(b"hellO", &sig), Err(KeyError::BadSignature));
+        assert_eq!(
+            kp.public().verify(b"hellO", &sig),
+            Err(KeyError::BadSignature)
+        );
         let other = KeyPair::generate(&mut rng);
-        assert_eq!(other.public().verify(b"hello", &sig), Err(KeyError::BadSignature));
+        assert_eq!(
+            other.public().verify(b"hello", &sig),
+            Err(KeyError::BadSignature)
+        );
         let parsed: PublicKey = kp.public().to_hex().parse().unwrap();
         assert_eq!(parsed, kp.public());
         assert!("zz".parse::<PublicKey>().is_err());

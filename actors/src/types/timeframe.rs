@@ -27,7 +27,10 @@ impl Timeframe {
     }
     /// True if every entry of `other` is covered by `self`.
     pub fn covers(&self, other: &Timeframe) -> bool {
-        other.0.iter().all(|(feed, seq)| self.get(feed).is_some_and(|mine| mine >= *seq))
+        other
+            .0
+            .iter()
+            .all(|(feed, seq)| self.get(feed).is_some_and(|mine| mine >= *seq))
     }
     pub fn iter(&self) -> impl Iterator<Item = (&PublicKey, &u64)> {
         self.0.iter()
@@ -41,6 +44,7 @@ impl Timeframe {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

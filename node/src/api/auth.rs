@@ -17,7 +17,9 @@ pub struct ApiToken(pub String);
 /// True when `authorization` is `Bearer <token>` (scheme case-insensitive) with exactly
 /// this token.
 pub fn bearer_matches(authorization: Option<&[u8]>, token: &str) -> bool {
-    let Some(value) = authorization else { return false };
+    let Some(value) = authorization else {
+        return false;
+    };
     if value.len() < 7 || !value[..7].eq_ignore_ascii_case(b"bearer ") {
         return false;
     }
@@ -31,7 +33,12 @@ pub async fn require_token(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let authorized = req.app_data::<web::Data<ApiToken>>().is_some_and(|token| {
-        bearer_matches(req.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes()), &token.0)
+        bearer_matches(
+            req.headers()
+                .get(header::AUTHORIZATION)
+                .map(|v| v.as_bytes()),
+            &token.0,
+        )
     });
     if !authorized {
         return Err(ApiError::unauthorized().into());

@@ -14,7 +14,10 @@ use super::error::ApiError;
 pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 /// Reads the body as JSON; `Ok(None)` when it is empty.
-pub async fn read_json(req: &HttpRequest, mut payload: web::Payload) -> Result<Option<Value>, ApiError> {
+pub async fn read_json(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+) -> Result<Option<Value>, ApiError> {
     if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
         let essence = ct.split(';').next().unwrap_or_default().trim();
@@ -36,7 +39,8 @@ pub async fn read_json(req: &HttpRequest, mut payload: web::Payload) -> Result<O
     }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("cannot read request body: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| ApiError::bad_request(format!("cannot read request body: {e}")))?;
         if body.len() + chunk.len() > BODY_LIMIT {
             return Err(ApiError::too_large(BODY_LIMIT));
         }
@@ -45,15 +49,21 @@ pub async fn read_json(req: &HttpRequest, mut payload: web::Payload) -> Result<O
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    serde_json::from_slice(&body).map(Some).map_err(ApiError::bad_json)
+    serde_json::from_slice(&body)
+        .map(Some)
+        .map_err(ApiError::bad_json)
 }
 
 /// A body that must be a JSON object (objects, merge patches).
 pub fn require_object(body: Option<Value>, what: &str) -> Result<Value, ApiError> {
     match body {
         Some(v @ Value::Object(_)) => Ok(v),
-        Some(_) => Err(ApiError::bad_request(format!("{what} must be a JSON object"))),
-        None => Err(ApiError::bad_request(format!("request body is empty; send {what} as a JSON object"))),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "{what} must be a JSON object"
+        ))),
+        None => Err(ApiError::bad_request(format!(
+            "request body is empty; send {what} as a JSON object"
+        ))),
     }
 }
 
@@ -61,14 +71,20 @@ pub fn require_object(body: Option<Value>, what: &str) -> Result<Value, ApiError
 pub fn typed<T: DeserializeOwned + Default>(body: Option<Value>) -> Result<T, ApiError> {
     match body {
         None => Ok(T::default()),
-        Some(v) => serde_json::from_value(v).map_err(|e| ApiError::bad_request(format!("bad request body: {e}"))),
+        Some(v) => serde_json::from_value(v)
+            .map_err(|e| ApiError::bad_request(format!("bad request body: {e}"))),
     }
 }
 
 /// A typed request body that must be present.
-pub fn typed_required<T: DeserializeOwned>(body: Option<Value>, example: &str) -> Result<T, ApiError> {
-    let body = body.ok_or_else(|| ApiError::bad_request(format!("request body is empty; send {example}")))?;
-    serde_json::from_value(body).map_err(|e| ApiError::bad_request(format!("bad request body: {e} (expected {example})")))
+pub fn typed_required<T: DeserializeOwned>(
+    body: Option<Value>,
+    example: &str,
+) -> Result<T, ApiError> {
+    let body = body
+        .ok_or_else(|| ApiError::bad_request(format!("request body is empty; send {example}")))?;
+    serde_json::from_value(body)
+        .map_err(|e| ApiError::bad_request(format!("bad request body: {e} (expected {example})")))
 }
 
 #[cfg(test)]
@@ -79,7 +95,10 @@ mod tests {
     #[test]
     fn objects_are_required_where_needed() {
         assert!(require_object(Some(json!({"a": 1})), "the object").is_ok());
-        assert_eq!(require_object(Some(json!([1])), "the object").map_err(|e| e.code), Err("bad_request"));
+        assert_eq!(
+            require_object(Some(json!([1])), "the object").map_err(|e| e.code),
+            Err("bad_request")
+        );
         assert!(require_object(None, "the object").is_err());
     }
 
@@ -91,7 +110,12 @@ mod tests {
     #[test]
     fn empty_bodies_default() {
         assert_eq!(typed::<Named>(None), Ok(Named::default()));
-        assert_eq!(typed::<Named>(Some(json!({"name": "x"}))), Ok(Named { name: Some("x".into()) }));
+        assert_eq!(
+            typed::<Named>(Some(json!({"name": "x"}))),
+            Ok(Named {
+                name: Some("x".into())
+            })
+        );
         assert!(typed::<Named>(Some(json!({"name": 3}))).is_err());
     }
 }

@@ -29,11 +29,19 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn bad_json(message: impl fmt::Display) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_json", format!("request body is not valid JSON: {message}"))
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+            format!("request body is not valid JSON: {message}"),
+        )
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -57,7 +65,11 @@ impl ApiError {
     }
 
     pub fn not_found_route(path: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("no such route: {path} (see docs/api.md)"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no such route: {path} (see docs/api.md)"),
+        )
     }
 
     /// A generic error for a status some part of actix-web produced on its own.
@@ -107,23 +119,34 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(ErrorBody { error: &self.message, code: self.code })
+        HttpResponse::build(self.status).json(ErrorBody {
+            error: &self.message,
+            code: self.code,
+        })
     }
 }
 
 /// Path-extractor errors.
-pub fn path_error(err: actix_web::error::PathError, _: &actix_web::HttpRequest) -> actix_web::Error {
+pub fn path_error(
+    err: actix_web::error::PathError,
+    _: &actix_web::HttpRequest,
+) -> actix_web::Error {
     ApiError::bad_request(format!("bad path: {err}")).into()
 }
 
 /// Query-string-extractor errors.
-pub fn query_error(err: actix_web::error::QueryPayloadError, _: &actix_web::HttpRequest) -> actix_web::Error {
+pub fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    _: &actix_web::HttpRequest,
+) -> actix_web::Error {
     ApiError::bad_request(format!("bad query string: {err}")).into()
 }
 
 /// Last resort (an `ErrorHandlers` default handler): turns any error response that is not
 /// already JSON, e.g. a 405 from a resource without that method, into the JSON error shape.
-pub fn json_error_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+pub fn json_error_fallback<B>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
     let is_json = res
         .headers()
         .get(header::CONTENT_TYPE)
@@ -144,7 +167,10 @@ mod tests {
     #[test]
     fn node_errors_map_to_statuses_and_codes() {
         let e = ApiError::from(NodeError::SpaceNotFound("x".into()));
-        assert_eq!((e.status, e.code), (StatusCode::NOT_FOUND, "space_not_found"));
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::NOT_FOUND, "space_not_found")
+        );
         let e = ApiError::from(NodeError::IdentityExists("k".into()));
         assert_eq!(e.status, StatusCode::CONFLICT);
         let e = ApiError::from(NodeError::TooLarge("big".into()));
@@ -155,8 +181,17 @@ mod tests {
 
     #[test]
     fn generic_statuses_get_codes() {
-        assert_eq!(ApiError::from_status(StatusCode::METHOD_NOT_ALLOWED).code, "method_not_allowed");
-        assert_eq!(ApiError::from_status(StatusCode::IM_A_TEAPOT).code, "bad_request");
-        assert_eq!(ApiError::from_status(StatusCode::BAD_GATEWAY).code, "internal");
+        assert_eq!(
+            ApiError::from_status(StatusCode::METHOD_NOT_ALLOWED).code,
+            "method_not_allowed"
+        );
+        assert_eq!(
+            ApiError::from_status(StatusCode::IM_A_TEAPOT).code,
+            "bad_request"
+        );
+        assert_eq!(
+            ApiError::from_status(StatusCode::BAD_GATEWAY).code,
+            "internal"
+        );
     }
 }

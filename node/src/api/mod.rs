@@ -25,7 +25,11 @@ const SHUTDOWN_TIMEOUT_SECS: u64 = 1;
 
 /// Binds the API server on `addr` and starts it; returns the running server (a future that
 /// resolves once it has stopped) and the address it listens on.
-pub fn bind(node: NodeHandle, token: ApiToken, addr: SocketAddr) -> anyhow::Result<(Server, SocketAddr)> {
+pub fn bind(
+    node: NodeHandle,
+    token: ApiToken,
+    addr: SocketAddr,
+) -> anyhow::Result<(Server, SocketAddr)> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(node.clone()))

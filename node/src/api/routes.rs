@@ -23,12 +23,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/spaces", web::post().to(space_create))
             .route("/spaces/{space}/objects", web::post().to(object_add))
             .route("/spaces/{space}/objects/{id}", web::get().to(object_get))
-            .route("/spaces/{space}/objects/{id}", web::patch().to(object_update))
-            .route("/spaces/{space}/objects/{id}", web::delete().to(object_delete))
+            .route(
+                "/spaces/{space}/objects/{id}",
+                web::patch().to(object_update),
+            )
+            .route(
+                "/spaces/{space}/objects/{id}",
+                web::delete().to(object_delete),
+            )
             .route("/spaces/{space}/query", web::post().to(query))
-            .route("/spaces/{space}/objects/{id}/text/{field}", web::get().to(text_get))
-            .route("/spaces/{space}/objects/{id}/text/{field}/insert", web::post().to(text_insert))
-            .route("/spaces/{space}/objects/{id}/text/{field}/delete", web::post().to(text_delete))
+            .route(
+                "/spaces/{space}/objects/{id}/text/{field}",
+                web::get().to(text_get),
+            )
+            .route(
+                "/spaces/{space}/objects/{id}/text/{field}/insert",
+                web::post().to(text_insert),
+            )
+            .route(
+                "/spaces/{space}/objects/{id}/text/{field}/delete",
+                web::post().to(text_delete),
+            )
             .route("/spaces/{space}/watch", web::get().to(watch))
             .route("/status", web::get().to(status)),
     );
@@ -73,7 +88,12 @@ async fn space_create(node: Node, req: HttpRequest, payload: web::Payload) -> Re
     Ok(HttpResponse::Created().json(node.space_create(body.name).await?))
 }
 
-async fn object_add(node: Node, space: web::Path<String>, req: HttpRequest, payload: web::Payload) -> Result {
+async fn object_add(
+    node: Node,
+    space: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result {
     let object = require_object(read_json(&req, payload).await?, "the object")?;
     let id = node.object_add(&space, object).await?;
     Ok(HttpResponse::Created().json(json!({ "id": id })))
@@ -84,7 +104,12 @@ async fn object_get(node: Node, path: web::Path<(String, String)>) -> Result {
     Ok(HttpResponse::Ok().json(node.object_get(&space, &id).await?))
 }
 
-async fn object_update(node: Node, path: web::Path<(String, String)>, req: HttpRequest, payload: web::Payload) -> Result {
+async fn object_update(
+    node: Node,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result {
     let (space, id) = path.into_inner();
     let patch = require_object(read_json(&req, payload).await?, "the merge patch")?;
     Ok(HttpResponse::Ok().json(node.object_update(&space, &id, patch).await?))
@@ -96,7 +121,12 @@ async fn object_delete(node: Node, path: web::Path<(String, String)>) -> Result 
     Ok(HttpResponse::Ok().json(json!({ "id": id, "deleted": true })))
 }
 
-async fn query(node: Node, space: web::Path<String>, req: HttpRequest, payload: web::Payload) -> Result {
+async fn query(
+    node: Node,
+    space: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result {
     let request: QueryRequest = typed(read_json(&req, payload).await?)?;
     Ok(HttpResponse::Ok().json(node.query(&space, request).await?))
 }
@@ -107,17 +137,35 @@ async fn text_get(node: Node, path: web::Path<(String, String, String)>) -> Resu
     Ok(HttpResponse::Ok().json(json!({ "text": text })))
 }
 
-async fn text_insert(node: Node, path: web::Path<(String, String, String)>, req: HttpRequest, payload: web::Payload) -> Result {
+async fn text_insert(
+    node: Node,
+    path: web::Path<(String, String, String)>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result {
     let (space, id, field) = path.into_inner();
-    let body: InsertBody = typed_required(read_json(&req, payload).await?, r#"{"index": N, "text": "..."}"#)?;
-    let text = node.text_insert(&space, &id, &field, body.index, body.text).await?;
+    let body: InsertBody = typed_required(
+        read_json(&req, payload).await?,
+        r#"{"index": N, "text": "..."}"#,
+    )?;
+    let text = node
+        .text_insert(&space, &id, &field, body.index, body.text)
+        .await?;
     Ok(HttpResponse::Ok().json(json!({ "text": text })))
 }
 
-async fn text_delete(node: Node, path: web::Path<(String, String, String)>, req: HttpRequest, payload: web::Payload) -> Result {
+async fn text_delete(
+    node: Node,
+    path: web::Path<(String, String, String)>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result {
     let (space, id, field) = path.into_inner();
-    let body: DeleteBody = typed_required(read_json(&req, payload).await?, r#"{"index": N, "len": N}"#)?;
-    let text = node.text_delete(&space, &id, &field, body.index, body.len).await?;
+    let body: DeleteBody =
+        typed_required(read_json(&req, payload).await?, r#"{"index": N, "len": N}"#)?;
+    let text = node
+        .text_delete(&space, &id, &field, body.index, body.len)
+        .await?;
     Ok(HttpResponse::Ok().json(json!({ "text": text })))
 }
 

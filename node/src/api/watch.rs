@@ -30,7 +30,8 @@ pub async fn watch(
     params: web::Query<WatchParams>,
 ) -> Result<HttpResponse, ApiError> {
     let events = node.watch(&space, params.into_inner().type_name).await?;
-    let lines = ReceiverStream::new(events).map(|event| ndjson_line(&event).map_err(actix_web::error::ErrorInternalServerError));
+    let lines = ReceiverStream::new(events)
+        .map(|event| ndjson_line(&event).map_err(actix_web::error::ErrorInternalServerError));
     Ok(HttpResponse::Ok()
         .content_type("application/x-ndjson")
         .insert_header((header::CACHE_CONTROL, "no-cache"))

@@ -78,14 +78,20 @@ impl DurabilityModel {
             .collect();
         for (id, fields) in &self.objects {
             let Some(object) = by_id.get(id.as_str()) else {
-                violations.push(Violation { checker: "durability", detail: format!("acknowledged object {id} is missing") });
+                violations.push(Violation {
+                    checker: "durability",
+                    detail: format!("acknowledged object {id} is missing"),
+                });
                 continue;
             };
             for (k, v) in fields {
                 if object.get(k) != Some(v) {
                     violations.push(Violation {
                         checker: "durability",
-                        detail: format!("object {id} field {k}: acknowledged {v}, node has {:?}", object.get(k)),
+                        detail: format!(
+                            "object {id} field {k}: acknowledged {v}, node has {:?}",
+                            object.get(k)
+                        ),
                     });
                 }
             }
@@ -93,7 +99,11 @@ impl DurabilityModel {
         if by_id.len() != self.objects.len() {
             violations.push(Violation {
                 checker: "durability",
-                detail: format!("node holds {} objects, clients were told of {}", by_id.len(), self.objects.len()),
+                detail: format!(
+                    "node holds {} objects, clients were told of {}",
+                    by_id.len(),
+                    self.objects.len()
+                ),
             });
         }
         violations

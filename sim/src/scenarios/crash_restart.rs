@@ -36,8 +36,13 @@ impl Sim {
     async fn open(&mut self) -> NodeHandle {
         let mut seed = [0u8; 32];
         self.rng.fill_bytes(&mut seed);
-        let node = Node::open(NodeConfig { store: self.store.clone(), rng_seed: seed, clock: self.clock.clone(), listen: None })
-            .await;
+        let node = Node::open(NodeConfig {
+            store: self.store.clone(),
+            rng_seed: seed,
+            clock: self.clock.clone(),
+            listen: None,
+        })
+        .await;
         match node {
             Ok(node) => node,
             // The node must always reopen on what a crash left; anything else is a bug the
@@ -47,15 +52,33 @@ impl Sim {
     }
 
     async fn check(&mut self, node: &NodeHandle) {
-        let all = node.query("s", QueryRequest { include_deleted: true, ..Default::default() }).await;
+        let all = node
+            .query(
+                "s",
+                QueryRequest {
+                    include_deleted: true,
+                    ..Default::default()
+                },
+            )
+            .await;
         match all {
             Ok(objects) => {
                 let found = self.model.check(&objects);
                 let now = self.now();
-                self.trace.event(now, format!("check durability: {} objects, {} violations", objects.len(), found.len()));
+                self.trace.event(
+                    now,
+                    format!(
+                        "check durability: {} objects, {} violations",
+                        objects.len(),
+                        found.len()
+                    ),
+                );
                 self.violations.extend(found);
             }
-            Err(e) => self.violations.push(crate::checkers::Violation { checker: "durability", detail: format!("query failed: {e}") }),
+            Err(e) => self.violations.push(crate::checkers::Violation {
+                checker: "durability",
+                detail: format!("query failed: {e}"),
+            }),
         }
     }
 
@@ -66,7 +89,10 @@ impl Sim {
 
 /// Runs the scenario for `seed`.
 pub fn run(seed: u64, keep_trace: bool) -> Outcome {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => panic!("cannot build the simulation runtime: {e}"),
     };
@@ -85,12 +111,22 @@ async fn scenario(seed: u64, keep_trace: bool) -> Outcome {
     };
     let steps = 60 + sim.rng.next_u32() % 90;
     let crash_per_mille = 10 + sim.rng.next_u32() % 60;
-    sim.trace.event(0, format!("options: steps={steps} crash_per_mille={crash_per_mille}"));
+    sim.trace.event(
+        0,
+        format!("options: steps={steps} crash_per_mille={crash_per_mille}"),
+    );
 
     let mut node = sim.open().await;
     let identity = node.identity_create(Some("sim".into())).await;
     let space = node.space_create(Some("s".into())).await;
-    sim.trace.event(0, format!("identity {:?} space {:?}", identity.map(|i| i.identity_key), space.map(|s| s.space_key)));
+    sim.trace.event(
+        0,
+        format!(
+            "identity {:?} space {:?}",
+            identity.map(|i| i.identity_key),
+            space.map(|s| s.space_key)
+        ),
+    );
 
     let mut ids: Vec<String> = Vec::new();
     for step in 0..steps {
@@ -100,47 +136,65 @@ async fn scenario(seed: u64, keep_trace: bool) -> Outcome {
             sim.store.crash();
             node = sim.open().await;
             let now = sim.now();
-            sim.trace.event(now, format!("step {step}: crash + restart"));
+            sim.trace
+                .event(now, format!("step {step}: crash + restart"));
             sim.check(&node).await;
             continue;
         }
         let now = sim.now();
         match roll % 4 {
             0 | 1 => {
-                let object = json!({"@type": "item", "n": sim.rng.next_u32() % 100, "tags": {"a": step}});
+                let object =
+                    json!({"@type": "item", "n": sim.rng.next_u32() % 100, "tags": {"a": step}});
                 let result = node.object_add("s", object.clone()).await;
-                sim.trace.event(now, format!("step {step}: add -> {result:?}"));
+                sim.trace
+                    .event(now, format!("step {step}: add -> {result:?}"));
                 if let Ok(id) = result {
                     sim.model.added(&id, &object);
                     ids.push(id);
                 }
             }
             2 => {
-                let Some(id) = sim.pick(&ids).cloned() else { continue };
-                let patch = if sim.rng.next_u32() % 3 == 0 {
+                let Some(id) = sim.pick(&ids).cloned() else {
+                    continue;
+                };
+                let patch = if sim.rng.next_u32().is_multiple_of(3) {
                     json!({"n": null, "tags": {"b": step}})
                 } else {
                     json!({"n": sim.rng.next_u32() % 100})
                 };
-                let result = node.object_update("s", &id, patch.clone()).await.map(|_| ());
-                sim.trace.event(now, format!("step {step}: patch {id} {patch} -> {result:?}"));
+                let result = node
+                    .object_update("s", &id, patch.clone())
+                    .await
+                    .map(|_| ());
+                sim.trace.event(
+                    now,
+                    format!("step {step}: patch {id} {patch} -> {result:?}"),
+                );
                 if result.is_ok() {
                     sim.model.patched(&id, &patch);
                 }
             }
             _ => {
-                let Some(id) = sim.pick(&ids).cloned() else { continue };
-                if sim.rng.next_u32() % 2 == 0 {
+                let Some(id) = sim.pick(&ids).cloned() else {
+                    continue;
+                };
+                if sim.rng.next_u32().is_multiple_of(2) {
                     let result = node.object_delete("s", &id).await;
-                    sim.trace.event(now, format!("step {step}: delete {id} -> {result:?}"));
+                    sim.trace
+                        .event(now, format!("step {step}: delete {id} -> {result:?}"));
                     if result.is_ok() {
                         sim.model.deleted(&id);
                     }
                 } else {
-                    let result = node.text_insert("s", &id, "body", 0, format!("s{step} ")).await;
-                    sim.trace.event(now, format!("step {step}: text {id} -> {result:?}"));
+                    let result = node
+                        .text_insert("s", &id, "body", 0, format!("s{step} "))
+                        .await;
+                    sim.trace
+                        .event(now, format!("step {step}: text {id} -> {result:?}"));
                     if let Ok(text) = result {
-                        sim.model.patched(&id, &json!({ "body": Value::String(text) }));
+                        sim.model
+                            .patched(&id, &json!({ "body": Value::String(text) }));
                     }
                 }
             }

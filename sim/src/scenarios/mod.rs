@@ -40,5 +40,8 @@ pub const SCENARIOS: &[Scenario] = &[Scenario {
 
 /// Runs `name` with `seed`; `None` if there is no such scenario.
 pub fn run(name: &str, seed: u64, keep_trace: bool) -> Option<Outcome> {
-    SCENARIOS.iter().find(|s| s.name == name).map(|s| (s.run)(seed, keep_trace))
+    SCENARIOS
+        .iter()
+        .find(|s| s.name == name)
+        .map(|s| (s.run)(seed, keep_trace))
 }
