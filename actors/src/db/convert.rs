@@ -138,13 +138,13 @@ pub(crate) fn canonical_json(value: &Value) -> Value {
 fn render_number(n: yrs::any::Number) -> Value {
     // Limits of yrs' 31-bit varint encoding and of i64 (2^63 as f64).
     const VARINT_MAX: f64 = 2147483647.0;
-    const I64_BOUND: f64 = 9.223372036854775808e18;
+    const I64_BOUND: f64 = 9_223_372_036_854_775_808_u64 as f64;
     match n {
         yrs::any::Number::Int(i) => Value::from(i),
         yrs::any::Number::Float(f) => {
             // `i64::MAX` itself travels as the float 2^63, hence the inclusive bound and
             // the saturating cast.
-            if f.fract() == 0.0 && f.abs() > VARINT_MAX && f >= -I64_BOUND && f <= I64_BOUND {
+            if f.fract() == 0.0 && f.abs() > VARINT_MAX && (-I64_BOUND..=I64_BOUND).contains(&f) {
                 Value::from(f as i64)
             } else {
                 serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
@@ -232,5 +232,8 @@ pub(crate) fn render_object<T: ReadTxn>(txn: &T, id: &ObjectId, map: &MapRef) ->
 
 /// Whether an object map carries `@deleted: true`.
 pub(crate) fn is_deleted<T: ReadTxn>(txn: &T, map: &MapRef) -> bool {
-    matches!(map.get(txn, "@deleted"), Some(yrs::Out::Any(Any::Bool(true))))
+    matches!(
+        map.get(txn, "@deleted"),
+        Some(yrs::Out::Any(Any::Bool(true)))
+    )
 }

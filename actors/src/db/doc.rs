@@ -14,11 +14,18 @@
 //!   object's (present, deleted) status classifies them as added / updated / deleted. If
 //!   applying a remote update fails half-way (yrs cannot roll back), the ids it touched are
 //!   kept and reported with the next successful call, so no change goes unnoticed.
+//! * Causal buffering: yrs 0.28 integrates an update even when it starts past the end of its
+//!   author's known history (leaving a hole), and then sometimes never integrates updates
+//!   that depend on the hole once it is filled (found by the convergence property test: two
+//!   replicas given the same updates in different orders diverged). So an update whose first
+//!   block for some client does not follow directly on the document's clock for that client
+//!   is held back (deduplicated, in arrival order) and applied as soon as it does; its
+//!   changes are reported by the call that releases it. Dependencies across clients are left
+//!   to yrs' own pending mechanism, which handles them correctly without holes.
 //! * Malformed remote updates give [`DbError::BadUpdate`]. Decoding and integration run
 //!   under `catch_unwind`, so even an internal yrs assertion cannot escape (fuzzing found
 //!   none); if integration ever did panic, the error says the document must be rebuilt.
-//!   yrs pre-allocates for declared counts, so forged counts can cost memory; the header's
-//!   client count is checked against the update's length before decoding.
+//!   Decoding and the memory-bomb guard live in `updates`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -26,14 +33,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::Value;
 use yrs::types::{DeepObservable, Event, PathSegment};
-use yrs::updates::decoder::Decode;
 use yrs::{
-    Any, ClientID, Doc, Map, MapPrelim, MapRef, Options, Out, ReadTxn, StateVector,
-    TextPrelim, Transact, TransactionMut, Update,
+    Any, ClientID, Doc, Map, MapPrelim, MapRef, Options, Out, ReadTxn, StateVector, TextPrelim,
+    Transact, TransactionMut, Update,
 };
 
 use super::convert::{fill_map, insert_value, is_deleted, render_object};
 use super::patch::{merge_members, strip_nulls};
+use super::updates::{canonical_snapshot, decode};
 use super::validate::{validate_field_name, validate_text, validate_top, Mode};
 use super::{text, ChangeKind, Changes, DbError, Mutation, ObjectId, Query};
 
@@ -54,6 +61,9 @@ pub struct SpaceDoc {
     touched: Touched,
     /// Last reported status of every known object: `true` if soft-deleted.
     status: BTreeMap<ObjectId, bool>,
+    /// Remote updates (bytes, lowest clock per client) that would leave a hole in some
+    /// client's history, in arrival order.
+    held: Vec<(Vec<u8>, StateVector)>,
 }
 
 impl std::fmt::Debug for SpaceDoc {
@@ -66,7 +76,9 @@ impl std::fmt::Debug for SpaceDoc {
 }
 
 fn internal(e: impl std::fmt::Display) -> DbError {
-    DbError::Invalid(format!("document busy (internal error, please report): {e}"))
+    DbError::Invalid(format!(
+        "document busy (internal error, please report): {e}"
+    ))
 }
 
 impl SpaceDoc {
@@ -103,6 +115,7 @@ impl SpaceDoc {
             objects,
             touched,
             status: BTreeMap::new(),
+            held: Vec::new(),
         }
     }
 
@@ -111,16 +124,63 @@ impl SpaceDoc {
         self.doc.client_id().get()
     }
 
-    /// Applies a remote or replayed v1 update. Returns the objects it changed; data already
-    /// known changes nothing. An empty slice is accepted as "no update".
+    /// Applies a remote or replayed v1 update. Returns the objects it changed (including
+    /// those changed by held updates it released); data already known changes nothing, and an
+    /// update that must wait for earlier ones is held and changes nothing yet. An empty slice
+    /// is accepted as "no update".
     pub fn apply_update(&mut self, update_v1: &[u8]) -> Result<Changes, DbError> {
         if update_v1.is_empty() {
             return Ok(Changes::default());
         }
-        check_header(update_v1)?;
-        let update = catch_unwind(|| Update::decode_v1(update_v1))
-            .map_err(|_| DbError::BadUpdate("the update bytes could not be decoded".into()))?
-            .map_err(|e| DbError::BadUpdate(format!("the update bytes could not be decoded: {e}")))?;
+        let update = decode(update_v1)?;
+        let lower = update.state_vector_lower();
+        if !self.is_contiguous(&lower) {
+            if !self.held.iter().any(|(bytes, _)| bytes == update_v1) {
+                self.held.push((update_v1.to_vec(), lower));
+            }
+            return Ok(self.take_changes());
+        }
+        let result = self.integrate(update);
+        if result.is_ok() {
+            self.release_held();
+        }
+        result.map(|()| self.take_changes())
+    }
+
+    /// Number of remote updates held back until earlier updates of their authors arrive.
+    pub fn held_updates(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Whether every client's first new block in an update follows directly on what the
+    /// document already has (no hole would be left in that client's history).
+    fn is_contiguous(&self, lower: &StateVector) -> bool {
+        let Ok(txn) = self.doc.try_transact() else {
+            return false;
+        };
+        let state = txn.state_vector();
+        lower
+            .iter()
+            .all(|(client, clock)| *clock <= state.get(client))
+    }
+
+    /// Applies held updates that have become contiguous, in arrival order, until none is.
+    /// One that fails to integrate is dropped (it was already reported as held, not failed).
+    fn release_held(&mut self) {
+        while let Some(i) = self
+            .held
+            .iter()
+            .position(|(_, lower)| self.is_contiguous(lower))
+        {
+            let (bytes, _) = self.held.remove(i);
+            if let Ok(update) = decode(&bytes) {
+                let _ = self.integrate(update);
+            }
+        }
+    }
+
+    /// Integrates a decoded update in one transaction, never letting a yrs panic escape.
+    fn integrate(&mut self, update: Update) -> Result<(), DbError> {
         let mut txn = self.doc.try_transact_mut().map_err(internal)?;
         // yrs has internal assertions on integration; never let one escape (see module docs).
         let result = catch_unwind(AssertUnwindSafe(|| {
@@ -130,7 +190,7 @@ impl SpaceDoc {
         }));
         drop(txn);
         match result {
-            Ok(Ok(())) => Ok(self.take_changes()),
+            Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(DbError::BadUpdate(format!(
                 "the update could not be integrated: {e}"
             ))),
@@ -378,10 +438,12 @@ impl SpaceDoc {
         };
         self.objects
             .iter(&txn)
-            .filter_map(|(key, value)| match (ObjectId::parse_canonical(key), value) {
-                (Some(id), Out::YMap(map)) => Some((id, render_object(&txn, &id, &map))),
-                _ => None,
-            })
+            .filter_map(
+                |(key, value)| match (ObjectId::parse_canonical(key), value) {
+                    (Some(id), Out::YMap(map)) => Some((id, render_object(&txn, &id, &map))),
+                    _ => None,
+                },
+            )
             .collect()
     }
 
@@ -407,12 +469,8 @@ impl SpaceDoc {
 
     /// Drains the touched keys and classifies them against the status cache.
     fn take_changes(&mut self) -> Changes {
-        let touched = std::mem::take(
-            &mut *self
-                .touched
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
+        let touched =
+            std::mem::take(&mut *self.touched.lock().unwrap_or_else(PoisonError::into_inner));
         let mut changes = Changes::default();
         let Ok(txn) = self.doc.try_transact() else {
             return changes;
@@ -439,39 +497,6 @@ impl SpaceDoc {
         }
         changes
     }
-}
-
-/// Re-encodes a full-state update after loading it into a scratch document in one
-/// transaction; `None` if that fails (the caller then keeps the raw encoding).
-fn canonical_snapshot(raw: &[u8], client_id: ClientID) -> Option<Vec<u8>> {
-    let update = Update::decode_v1(raw).ok()?;
-    let guid = yrs::uuid_v4_from(u128::from(client_id.get()));
-    let scratch = Doc::with_options(Options::with_guid_and_client_id(guid, client_id));
-    let mut txn = scratch.try_transact_mut().ok()?;
-    txn.apply_update(update).ok()?;
-    txn.commit();
-    Some(txn.encode_state_as_update_v1(&StateVector::default()))
-}
-
-/// Cheap sanity check of an update's first length prefix (the number of clients). yrs
-/// reserves memory for declared counts up front, so a few forged bytes could otherwise make
-/// it allocate hundreds of megabytes; every client entry takes at least three bytes.
-fn check_header(update_v1: &[u8]) -> Result<(), DbError> {
-    let mut clients: u64 = 0;
-    for (i, byte) in update_v1.iter().take(5).enumerate() {
-        clients |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            return if clients.saturating_mul(3) <= update_v1.len() as u64 {
-                Ok(())
-            } else {
-                Err(DbError::BadUpdate(format!(
-                    "the update declares {clients} clients but is only {} bytes long",
-                    update_v1.len()
-                )))
-            };
-        }
-    }
-    Err(DbError::BadUpdate("the update's header is not a valid length".into()))
 }
 
 /// The map of object `id`, deleted or not.

@@ -14,9 +14,7 @@ pub enum DbError {
     #[error("object {0} not found: check the id, or wait until the space has replicated it")]
     NotFound(ObjectId),
     /// The object is soft-deleted; only a patch with `"@deleted": false` may touch it.
-    #[error(
-        "object {0} is deleted: restore it first with a patch that sets \"@deleted\": false"
-    )]
+    #[error("object {0} is deleted: restore it first with a patch that sets \"@deleted\": false")]
     Deleted(ObjectId),
     /// The input breaks a rule of the data model; the message names the rule.
     #[error("invalid input: {0}")]

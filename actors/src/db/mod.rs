@@ -26,10 +26,13 @@ mod id;
 mod patch;
 mod query;
 mod text;
+mod updates;
 mod validate;
 
 #[cfg(test)]
 mod tests_prop;
+#[cfg(test)]
+mod tests_text;
 #[cfg(test)]
 mod tests_unit;
 

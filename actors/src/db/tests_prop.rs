@@ -133,7 +133,9 @@ fn apply_checked(doc: &mut SpaceDoc, update: &[u8]) {
 /// Runs `ops` on `DOCS` replicas that share three objects (ids 0..3; id 3 starts absent);
 /// returns them and the log of every published update.
 fn run(ops: &[Op]) -> (Vec<SpaceDoc>, Vec<Vec<u8>>) {
-    let mut docs: Vec<SpaceDoc> = (0..DOCS as u64).map(|i| SpaceDoc::new(11 + i * 1000)).collect();
+    let mut docs: Vec<SpaceDoc> = (0..DOCS as u64)
+        .map(|i| SpaceDoc::new(11 + i * 1000))
+        .collect();
     let mut log: Vec<Vec<u8>> = Vec::new();
     // A shared starting point, so that most operations find their object everywhere.
     for n in 0..3 {
@@ -154,7 +156,9 @@ fn run(ops: &[Op]) -> (Vec<SpaceDoc>, Vec<Vec<u8>>) {
             continue;
         }
         let (d, id) = match op {
-            Op::Add(d, i, _) | Op::Patch(d, i, _) | Op::Delete(d, i) | Op::Restore(d, i) => (*d, *i),
+            Op::Add(d, i, _) | Op::Patch(d, i, _) | Op::Delete(d, i) | Op::Restore(d, i) => {
+                (*d, *i)
+            }
             Op::TextInsert(d, i, ..) | Op::TextDelete(d, i, ..) => (*d, *i),
             Op::Sync(..) => unreachable!(),
         };
@@ -308,29 +312,4 @@ fn reference_merge(target: &Value, patch: &Value) -> Value {
         }
     }
     Value::Object(out)
-}
-
-#[test]
-fn tmp_repro() {
-    let ops = vec![
-        Op::TextInsert(1, 0, "t", 0, String::new()),
-        Op::Add(0, 3, serde_json::json!({})),
-        Op::Sync(0, vec![5803510208318109238]),
-        Op::Add(0, 0, serde_json::json!({})),
-        Op::Add(0, 0, serde_json::json!({})),
-        Op::TextInsert(0, 0, "t", 0, "👋".into()),
-        Op::TextDelete(2, 1, "t", 0, 0),
-    ];
-    let (docs, log) = run(&ops);
-    eprintln!("log len {}", log.len());
-    let o1: Vec<usize> = shuffled(&(0..log.len()).collect::<Vec<_>>(), 1418975513010924288);
-    let o2: Vec<usize> = shuffled(&(0..log.len()).collect::<Vec<_>>(), 0);
-    eprintln!("{o1:?} {o2:?}");
-    let mut a = SpaceDoc::new(100);
-    for &i in &o1 { let c = a.apply_update(&log[i]).unwrap(); eprintln!("a {i} {:?} {}", c, a.canonical_state()); }
-    let mut b = SpaceDoc::new(200);
-    for &i in &o2 { b.apply_update(&log[i]).unwrap(); }
-    eprintln!("{}", docs[0].canonical_state());
-    assert_eq!(a.canonical_state(), docs[0].canonical_state());
-    assert_eq!(b.canonical_state(), docs[0].canonical_state());
 }

@@ -19,13 +19,13 @@ pub(crate) fn user_fields(object: &Value) -> Value {
     Value::Object(map)
 }
 
-fn doc_with(id: ObjectId, object: Value) -> SpaceDoc {
+pub(crate) fn doc_with(id: ObjectId, object: Value) -> SpaceDoc {
     let mut doc = SpaceDoc::new(7);
     doc.add(id, &object).unwrap();
     doc
 }
 
-fn invalid(r: Result<Mutation, DbError>) -> String {
+pub(crate) fn invalid(r: Result<Mutation, DbError>) -> String {
     match r {
         Err(DbError::Invalid(msg)) => msg,
         other => panic!("expected Invalid, got {other:?}"),
@@ -39,15 +39,24 @@ fn object_id_text_forms() {
     assert_eq!(text.len(), 26);
     assert_eq!(text.parse::<ObjectId>().unwrap(), id);
     assert_eq!(text.to_lowercase().parse::<ObjectId>().unwrap(), id);
-    assert!(matches!("nope".parse::<ObjectId>(), Err(DbError::Invalid(_))));
-    assert!(matches!("8ZZZZZZZZZZZZZZZZZZZZZZZZZ".parse::<ObjectId>(), Err(DbError::Invalid(_))));
+    assert!(matches!(
+        "nope".parse::<ObjectId>(),
+        Err(DbError::Invalid(_))
+    ));
+    assert!(matches!(
+        "8ZZZZZZZZZZZZZZZZZZZZZZZZZ".parse::<ObjectId>(),
+        Err(DbError::Invalid(_))
+    ));
     let ser = serde_json::to_string(&id).unwrap();
     assert_eq!(ser, format!("\"{text}\""));
     assert_eq!(serde_json::from_str::<ObjectId>(&ser).unwrap(), id);
     assert!(serde_json::from_str::<ObjectId>("\"bad\"").is_err());
     assert_eq!(id.as_ulid(), ulid::Ulid::from_parts(1_700_000_000_000, 42));
     // Ordering of ids is the ordering of their strings.
-    let (a, b) = (ObjectId::from_parts(1, u128::MAX), ObjectId::from_parts(2, 0));
+    let (a, b) = (
+        ObjectId::from_parts(1, u128::MAX),
+        ObjectId::from_parts(2, 0),
+    );
     assert!(a < b && a.to_string() < b.to_string());
 }
 
@@ -71,7 +80,11 @@ fn update_bytes_are_deterministic() {
         let mut doc = SpaceDoc::new(99);
         let add = doc.add(oid(1), &object).unwrap().update;
         let patch = json!({"d": {"z": 1, "y": 2, "x": {"w": 1, "v": 2}}, "a": null});
-        (add, doc.update(&oid(1), &patch).unwrap().update, doc.snapshot())
+        (
+            add,
+            doc.update(&oid(1), &patch).unwrap().update,
+            doc.snapshot(),
+        )
     };
     let first = run();
     for _ in 0..8 {
@@ -112,8 +125,14 @@ fn json_round_trips() {
     assert_eq!(got["@meta"], json!({}));
     assert!(got["big"].is_f64());
     // Lower-case refs are stored canonically; dangling refs are fine.
-    let doc = doc_with(oid(3), json!({"r": {"@ref": oid(5).to_string().to_lowercase()}}));
-    assert_eq!(doc.get(&oid(3)).unwrap()["r"], json!({"@ref": oid(5).to_string()}));
+    let doc = doc_with(
+        oid(3),
+        json!({"r": {"@ref": oid(5).to_string().to_lowercase()}}),
+    );
+    assert_eq!(
+        doc.get(&oid(3)).unwrap()["r"],
+        json!({"@ref": oid(5).to_string()})
+    );
     assert!(doc.get(&oid(5)).is_none());
 }
 
@@ -153,7 +172,10 @@ fn add_validation() {
     let r = doc.add(oid(3), &json!({ "d": [deep] }));
     assert!(matches!(r, Err(DbError::TooLarge(m)) if m.contains("32")));
     let big = "x".repeat(MAX_VALUE_BYTES);
-    assert!(matches!(doc.add(oid(3), &json!({ "s": big })), Err(DbError::TooLarge(_))));
+    assert!(matches!(
+        doc.add(oid(3), &json!({ "s": big })),
+        Err(DbError::TooLarge(_))
+    ));
     assert!(invalid(doc.add(oid(2), &json!({}))).contains("already exists"));
     // Nothing above wrote anything.
     assert!(!doc.contains(&id) && !doc.contains(&oid(3)));
@@ -165,7 +187,10 @@ fn update_validation_and_errors() {
     let id = oid(1);
     let mut doc = doc_with(id, json!({"a": 1}));
     let before = doc.snapshot();
-    assert_eq!(doc.update(&oid(2), &json!({"a": 2})), Err(DbError::NotFound(oid(2))));
+    assert_eq!(
+        doc.update(&oid(2), &json!({"a": 2})),
+        Err(DbError::NotFound(oid(2)))
+    );
     assert!(invalid(doc.update(&id, &json!(3))).contains("merge patch"));
     assert!(invalid(doc.update(&id, &json!({"@id": oid(2).to_string()}))).contains("match"));
     assert!(invalid(doc.update(&id, &json!({"@deleted": "yes"}))).contains("@deleted"));
@@ -173,11 +198,18 @@ fn update_validation_and_errors() {
     assert!(invalid(doc.update(&id, &json!({"b": 1, "c.d": 1}))).contains("`.`"));
     assert_eq!(doc.snapshot(), before, "a refused patch must not write");
     // A matching @id is accepted and ignored.
-    doc.update(&id, &json!({"@id": id.to_string(), "a": 2})).unwrap();
+    doc.update(&id, &json!({"@id": id.to_string(), "a": 2}))
+        .unwrap();
     assert_eq!(doc.get(&id).unwrap()["a"], json!(2));
     // An identical patch changes nothing and yields an empty mutation.
-    assert_eq!(doc.update(&id, &json!({"a": 2})).unwrap(), Mutation::default());
-    assert_eq!(doc.update(&id, &json!({"zz": null})).unwrap(), Mutation::default());
+    assert_eq!(
+        doc.update(&id, &json!({"a": 2})).unwrap(),
+        Mutation::default()
+    );
+    assert_eq!(
+        doc.update(&id, &json!({"zz": null})).unwrap(),
+        Mutation::default()
+    );
 }
 
 #[test]
@@ -186,18 +218,46 @@ fn rfc7386_examples() {
         (json!({"a":"b"}), json!({"a":"c"}), json!({"a":"c"})),
         (json!({"a":"b"}), json!({"b":"c"}), json!({"a":"b","b":"c"})),
         (json!({"a":"b"}), json!({"a":null}), json!({})),
-        (json!({"a":"b","b":"c"}), json!({"a":null}), json!({"b":"c"})),
+        (
+            json!({"a":"b","b":"c"}),
+            json!({"a":null}),
+            json!({"b":"c"}),
+        ),
         (json!({"a":["b"]}), json!({"a":"c"}), json!({"a":"c"})),
         (json!({"a":"c"}), json!({"a":["b"]}), json!({"a":["b"]})),
-        (json!({"a":{"b":"c"}}), json!({"a":{"b":"d","c":null}}), json!({"a":{"b":"d"}})),
+        (
+            json!({"a":{"b":"c"}}),
+            json!({"a":{"b":"d","c":null}}),
+            json!({"a":{"b":"d"}}),
+        ),
         (json!({"a":[{"b":"c"}]}), json!({"a":[1]}), json!({"a":[1]})),
         (json!({"e":null}), json!({"a":1}), json!({"e":null,"a":1})),
-        (json!({}), json!({"a":{"bb":{"ccc":null}}}), json!({"a":{"bb":{}}})),
+        (
+            json!({}),
+            json!({"a":{"bb":{"ccc":null}}}),
+            json!({"a":{"bb":{}}}),
+        ),
         // Non-object originals/patches, wrapped in a field.
-        (json!({"v":["a","b"]}), json!({"v":["c","d"]}), json!({"v":["c","d"]})),
-        (json!({"v":{"a":"b"}}), json!({"v":["c"]}), json!({"v":["c"]})),
-        (json!({"v":{"a":"foo"}}), json!({"v":"bar"}), json!({"v":"bar"})),
-        (json!({"v":[1,2]}), json!({"v":{"a":"b","c":null}}), json!({"v":{"a":"b"}})),
+        (
+            json!({"v":["a","b"]}),
+            json!({"v":["c","d"]}),
+            json!({"v":["c","d"]}),
+        ),
+        (
+            json!({"v":{"a":"b"}}),
+            json!({"v":["c"]}),
+            json!({"v":["c"]}),
+        ),
+        (
+            json!({"v":{"a":"foo"}}),
+            json!({"v":"bar"}),
+            json!({"v":"bar"}),
+        ),
+        (
+            json!({"v":[1,2]}),
+            json!({"v":{"a":"b","c":null}}),
+            json!({"v":{"a":"b"}}),
+        ),
         (json!({"v":{"a":"foo"}}), json!({"v":null}), json!({})),
     ];
     for (original, patch, expected) in cases {
@@ -212,12 +272,23 @@ fn rfc7386_examples() {
 fn reserved_fields_in_patches() {
     let id = oid(1);
     let mut doc = doc_with(id, json!({"@type": "A", "@meta": {"k": 1, "n": {"a": 1}}}));
-    doc.update(&id, &json!({"@type": "B", "@meta": {"k": null, "n": {"b": 2}}})).unwrap();
+    doc.update(
+        &id,
+        &json!({"@type": "B", "@meta": {"k": null, "n": {"b": 2}}}),
+    )
+    .unwrap();
     let got = doc.get(&id).unwrap();
-    assert_eq!((got["@type"].clone(), got["@meta"].clone()), (json!("B"), json!({"n": {"a": 1, "b": 2}})));
-    doc.update(&id, &json!({"@type": null, "@meta": null})).unwrap();
+    assert_eq!(
+        (got["@type"].clone(), got["@meta"].clone()),
+        (json!("B"), json!({"n": {"a": 1, "b": 2}}))
+    );
+    doc.update(&id, &json!({"@type": null, "@meta": null}))
+        .unwrap();
     let got = doc.get(&id).unwrap();
-    assert_eq!((got["@type"].clone(), got["@meta"].clone()), (Value::Null, json!({})));
+    assert_eq!(
+        (got["@type"].clone(), got["@meta"].clone()),
+        (Value::Null, json!({}))
+    );
 }
 
 #[test]
@@ -227,67 +298,16 @@ fn nested_edits_merge_concurrently() {
     let mut b = SpaceDoc::new(8);
     b.apply_update(&a.snapshot()).unwrap();
     let ua = a.update(&id, &json!({"addr": {"city": "Y"}})).unwrap();
-    let ub = b.update(&id, &json!({"addr": {"zip": "2"}, "m": 1})).unwrap();
+    let ub = b
+        .update(&id, &json!({"addr": {"zip": "2"}, "m": 1}))
+        .unwrap();
     a.apply_update(&ub.update).unwrap();
     b.apply_update(&ua.update).unwrap();
     assert_eq!(a.canonical_state(), b.canonical_state());
-    assert_eq!(a.get(&id).unwrap()["addr"], json!({"city": "Y", "zip": "2"}));
-}
-
-#[test]
-fn text_operations() {
-    let id = oid(1);
-    let mut doc = doc_with(id, json!({"plain": "héllo", "n": 5}));
-    // Missing field: created by insert, refused by delete.
-    doc.text_insert(&id, "body", 0, "héllo 👋").unwrap();
-    assert_eq!(doc.text_get(&id, "body").unwrap(), "héllo 👋");
-    doc.text_insert(&id, "body", 6, "🌍 ").unwrap();
-    doc.text_insert(&id, "body", 2, "ß").unwrap();
-    assert_eq!(doc.text_get(&id, "body").unwrap(), "héßllo 🌍 👋");
-    doc.text_delete(&id, "body", 1, 2).unwrap();
-    assert_eq!(doc.text_get(&id, "body").unwrap(), "hllo 🌍 👋");
-    doc.text_delete(&id, "body", 5, 2).unwrap();
-    assert_eq!(doc.text_get(&id, "body").unwrap(), "hllo 👋");
-    let len_err = |r: Result<Mutation, DbError>| invalid(r).contains("has 6 characters");
-    assert!(len_err(doc.text_insert(&id, "body", 7, "x")));
-    assert!(len_err(doc.text_delete(&id, "body", 5, 2)));
-    assert!(len_err(doc.text_delete(&id, "body", u32::MAX, u32::MAX)));
-    assert_eq!(doc.text_delete(&id, "body", 6, 0).unwrap(), Mutation::default());
-    // Plain strings convert on first edit; other values are not text.
-    doc.text_insert(&id, "plain", 5, "!").unwrap();
-    assert_eq!(doc.get(&id).unwrap()["plain"], json!("héllo!"));
-    assert!(invalid(doc.text_insert(&id, "new", 1, "x")).contains("has 0 characters"));
-    let not_text = DbError::NotText { field: "n".into() };
-    assert_eq!(doc.text_insert(&id, "n", 0, "x"), Err(not_text.clone()));
-    assert_eq!(doc.text_get(&id, "n"), Err(not_text));
-    assert!(matches!(doc.text_delete(&id, "none", 0, 0), Err(DbError::NotText { .. })));
-    assert!(matches!(doc.text_get(&id, "none"), Err(DbError::NotText { .. })));
-    assert!(invalid(doc.text_insert(&id, "@type", 0, "x")).contains("reserved"));
-    assert!(invalid(doc.text_insert(&id, "a.b", 0, "x")).contains("`.`"));
-    assert_eq!(doc.text_insert(&oid(2), "t", 0, "x"), Err(DbError::NotFound(oid(2))));
-    let big = "y".repeat(MAX_VALUE_BYTES + 1);
-    assert!(matches!(doc.text_insert(&id, "body", 0, &big), Err(DbError::TooLarge(_))));
-    // Text survives a whole-string patch made concurrently with an insert elsewhere.
-    let mut other = SpaceDoc::new(9);
-    other.apply_update(&doc.snapshot()).unwrap();
-    let mine = doc.update(&id, &json!({"body": "hello 👋"})).unwrap();
-    let theirs = other.text_insert(&id, "body", 5, "🌍").unwrap();
-    doc.apply_update(&theirs.update).unwrap();
-    other.apply_update(&mine.update).unwrap();
-    assert_eq!(doc.text_get(&id, "body").unwrap(), "hello 🌍👋");
-    assert_eq!(doc.canonical_state(), other.canonical_state());
-    // A non-string patch replaces the text.
-    doc.update(&id, &json!({"body": 3})).unwrap();
-    assert!(matches!(doc.text_get(&id, "body"), Err(DbError::NotText { .. })));
-}
-
-#[test]
-fn text_diff_is_minimal() {
-    assert_eq!(text::diff("héllo 👋", "héllo 👋"), (11, 0, ""));
-    assert_eq!(text::diff("abc", "aXc"), (1, 1, "X"));
-    assert_eq!(text::diff("a👋c", "a👍c"), (1, 4, "👍"));
-    assert_eq!(text::diff("aaa", "aa"), (2, 1, ""));
-    assert_eq!(text::diff("", "xy"), (0, 0, "xy"));
+    assert_eq!(
+        a.get(&id).unwrap()["addr"],
+        json!({"city": "Y", "zip": "2"})
+    );
 }
 
 #[test]
@@ -296,7 +316,10 @@ fn soft_delete_and_restore() {
     let mut doc = doc_with(id, json!({"@type": "T", "a": 1}));
     assert_eq!(doc.delete(&oid(2)), Err(DbError::NotFound(oid(2))));
     let m = doc.delete(&id).unwrap();
-    assert_eq!(m.changes.iter().collect::<Vec<_>>(), vec![(id, ChangeKind::Deleted)]);
+    assert_eq!(
+        m.changes.iter().collect::<Vec<_>>(),
+        vec![(id, ChangeKind::Deleted)]
+    );
     assert!(!m.update.is_empty());
     assert_eq!(doc.delete(&id).unwrap(), Mutation::default());
     assert_eq!(doc.get(&id).unwrap()["@deleted"], json!(true));
@@ -304,10 +327,15 @@ fn soft_delete_and_restore() {
     assert!(doc.query(&Query::of_type("T")).is_empty());
     assert_eq!(doc.query(&Query::of_type("T").including_deleted()).len(), 1);
     assert_eq!(doc.update(&id, &json!({"a": 2})), Err(DbError::Deleted(id)));
-    assert_eq!(doc.update(&id, &json!({"@deleted": true})), Err(DbError::Deleted(id)));
+    assert_eq!(
+        doc.update(&id, &json!({"@deleted": true})),
+        Err(DbError::Deleted(id))
+    );
     assert_eq!(doc.text_insert(&id, "t", 0, "x"), Err(DbError::Deleted(id)));
     assert_eq!(doc.text_delete(&id, "t", 0, 0), Err(DbError::Deleted(id)));
-    let m = doc.update(&id, &json!({"@deleted": false, "a": 3})).unwrap();
+    let m = doc
+        .update(&id, &json!({"@deleted": false, "a": 3}))
+        .unwrap();
     assert_eq!(m.changes.get(&id), Some(ChangeKind::Updated));
     assert_eq!(doc.get(&id).unwrap()["a"], json!(3));
     assert_eq!(doc.get(&id).unwrap()["@deleted"], json!(false));
@@ -321,7 +349,10 @@ fn change_detection_local_and_remote() {
     let mut b = SpaceDoc::new(2);
     let (x, y) = (oid(1), oid(2));
     let add_x = a.add(x, &json!({"v": 1})).unwrap();
-    assert_eq!(add_x.changes.iter().collect::<Vec<_>>(), vec![(x, ChangeKind::Added)]);
+    assert_eq!(
+        add_x.changes.iter().collect::<Vec<_>>(),
+        vec![(x, ChangeKind::Added)]
+    );
     let add_y = a.add(y, &json!({"v": {"w": 1}})).unwrap();
     let upd_y = a.update(&y, &json!({"v": {"w": 2}})).unwrap();
     let txt_x = a.text_insert(&x, "t", 0, "hi").unwrap();
@@ -331,29 +362,57 @@ fn change_detection_local_and_remote() {
         assert_eq!(m.changes.iter().next().unwrap().1, kind);
     }
     let expect = |c: Changes| c.iter().collect::<Vec<_>>();
-    assert_eq!(expect(b.apply_update(&add_x.update).unwrap()), vec![(x, ChangeKind::Added)]);
+    assert_eq!(
+        expect(b.apply_update(&add_x.update).unwrap()),
+        vec![(x, ChangeKind::Added)]
+    );
     assert_eq!(expect(b.apply_update(&add_x.update).unwrap()), vec![]);
     // Out of order: the nested update waits for the add it depends on.
     assert_eq!(expect(b.apply_update(&upd_y.update).unwrap()), vec![]);
-    assert_eq!(expect(b.apply_update(&add_y.update).unwrap()), vec![(y, ChangeKind::Added)]);
+    assert_eq!(expect(b.apply_update(&upd_y.update).unwrap()), vec![]);
+    assert_eq!(b.held_updates(), 1);
+    assert_eq!(
+        expect(b.apply_update(&add_y.update).unwrap()),
+        vec![(y, ChangeKind::Added)]
+    );
+    assert_eq!(b.held_updates(), 0);
     assert_eq!(b.get(&y).unwrap()["v"], json!({"w": 2}));
-    assert_eq!(expect(b.apply_update(&txt_x.update).unwrap()), vec![(x, ChangeKind::Updated)]);
-    assert_eq!(expect(b.apply_update(&del_x.update).unwrap()), vec![(x, ChangeKind::Deleted)]);
+    assert_eq!(
+        expect(b.apply_update(&txt_x.update).unwrap()),
+        vec![(x, ChangeKind::Updated)]
+    );
+    assert_eq!(
+        expect(b.apply_update(&del_x.update).unwrap()),
+        vec![(x, ChangeKind::Deleted)]
+    );
     assert_eq!(expect(b.apply_update(&a.snapshot()).unwrap()), vec![]);
     assert_eq!(a.canonical_state(), b.canonical_state());
     // A fresh peer loading a snapshot sees everything as added.
     let mut c = SpaceDoc::new(3);
     let all = c.apply_update(&a.snapshot()).unwrap();
-    assert_eq!(expect(all), vec![(x, ChangeKind::Added), (y, ChangeKind::Added)]);
+    assert_eq!(
+        expect(all),
+        vec![(x, ChangeKind::Added), (y, ChangeKind::Added)]
+    );
 }
 
 #[test]
 fn bad_updates() {
     let mut doc = doc_with(oid(1), json!({"a": 1}));
     let before = doc.canonical_state();
-    let real = SpaceDoc::new(3).add(oid(2), &json!({"b": 1})).unwrap().update;
-    for bytes in [&[0xff_u8, 0xff, 0xff][..], &[1, 2, 3], &real[..real.len() / 2]] {
-        assert!(matches!(doc.apply_update(bytes), Err(DbError::BadUpdate(_))), "{bytes:?}");
+    let real = SpaceDoc::new(3)
+        .add(oid(2), &json!({"b": 1}))
+        .unwrap()
+        .update;
+    for bytes in [
+        &[0xff_u8, 0xff, 0xff][..],
+        &[1, 2, 3],
+        &real[..real.len() / 2],
+    ] {
+        assert!(
+            matches!(doc.apply_update(bytes), Err(DbError::BadUpdate(_))),
+            "{bytes:?}"
+        );
     }
     assert_eq!(doc.apply_update(&[]).unwrap(), Changes::default());
     assert_eq!(doc.canonical_state(), before);
@@ -362,8 +421,13 @@ fn bad_updates() {
 #[test]
 fn queries() {
     let mut doc = SpaceDoc::new(1);
-    doc.add(oid(3), &json!({"@type": "P", "n": 1, "addr": {"city": "Oslo"}})).unwrap();
-    doc.add(oid(1), &json!({"@type": "P", "n": 1.0, "tags": ["a"]})).unwrap();
+    doc.add(
+        oid(3),
+        &json!({"@type": "P", "n": 1, "addr": {"city": "Oslo"}}),
+    )
+    .unwrap();
+    doc.add(oid(1), &json!({"@type": "P", "n": 1.0, "tags": ["a"]}))
+        .unwrap();
     doc.add(oid(2), &json!({"@type": "Q", "n": 2})).unwrap();
     doc.text_insert(&oid(2), "title", 0, "héllo").unwrap();
     let ids = |doc: &SpaceDoc, q: Query| -> Vec<Value> {
@@ -372,20 +436,53 @@ fn queries() {
     let s = |n: u128| json!(oid(n).to_string());
     assert_eq!(ids(&doc, Query::all()), vec![s(1), s(2), s(3)]);
     assert_eq!(ids(&doc, Query::of_type("P")), vec![s(1), s(3)]);
-    assert_eq!(ids(&doc, Query::all().with_eq("n", json!(1))), vec![s(1), s(3)]);
-    assert_eq!(ids(&doc, Query::all().with_eq("n", json!(1.0))), vec![s(1), s(3)]);
-    assert_eq!(ids(&doc, Query::all().with_eq("addr.city", json!("Oslo"))), vec![s(3)]);
-    assert_eq!(ids(&doc, Query::all().with_eq("addr.town", Value::Null)), Vec::<Value>::new());
-    assert_eq!(ids(&doc, Query::all().with_eq("title", json!("héllo"))), vec![s(2)]);
-    assert_eq!(ids(&doc, Query::all().with_eq("tags", json!(["a"]))), vec![s(1)]);
-    assert_eq!(ids(&doc, Query::of_type("Q").with_eq("n", json!(1))), Vec::<Value>::new());
-    assert_eq!(ids(&doc, Query::all().with_eq("@type", json!("Q"))), vec![s(2)]);
+    assert_eq!(
+        ids(&doc, Query::all().with_eq("n", json!(1))),
+        vec![s(1), s(3)]
+    );
+    assert_eq!(
+        ids(&doc, Query::all().with_eq("n", json!(1.0))),
+        vec![s(1), s(3)]
+    );
+    assert_eq!(
+        ids(&doc, Query::all().with_eq("addr.city", json!("Oslo"))),
+        vec![s(3)]
+    );
+    assert_eq!(
+        ids(&doc, Query::all().with_eq("addr.town", Value::Null)),
+        Vec::<Value>::new()
+    );
+    assert_eq!(
+        ids(&doc, Query::all().with_eq("title", json!("héllo"))),
+        vec![s(2)]
+    );
+    assert_eq!(
+        ids(&doc, Query::all().with_eq("tags", json!(["a"]))),
+        vec![s(1)]
+    );
+    assert_eq!(
+        ids(&doc, Query::of_type("Q").with_eq("n", json!(1))),
+        Vec::<Value>::new()
+    );
+    assert_eq!(
+        ids(&doc, Query::all().with_eq("@type", json!("Q"))),
+        vec![s(2)]
+    );
     doc.delete(&oid(1)).unwrap();
     assert_eq!(ids(&doc, Query::of_type("P")), vec![s(3)]);
-    assert_eq!(ids(&doc, Query::of_type("P").including_deleted()), vec![s(1), s(3)]);
+    assert_eq!(
+        ids(&doc, Query::of_type("P").including_deleted()),
+        vec![s(1), s(3)]
+    );
     assert!(!Query::all().matches(&json!(5)));
-    assert!(query::json_eq(&json!({"a": [1, 2.5]}), &json!({"a": [1.0, 2.5]})));
-    assert!(!query::json_eq(&json!(9007199254740993_i64), &json!(9007199254740992.0)));
+    assert!(query::json_eq(
+        &json!({"a": [1, 2.5]}),
+        &json!({"a": [1.0, 2.5]})
+    ));
+    assert!(!query::json_eq(
+        &json!(9007199254740993_i64),
+        &json!(9007199254740992.0)
+    ));
     assert!(!query::json_eq(&json!({"a": 1}), &json!({"a": 1, "b": 2})));
 }
 
@@ -393,7 +490,8 @@ fn queries() {
 fn snapshot_reload() {
     let mut doc = doc_with(oid(1), json!({"a": [1, {"b": 2}], "@type": "T"}));
     doc.text_insert(&oid(1), "t", 0, "héllo 👋").unwrap();
-    doc.add(oid(2), &json!({"r": {"@ref": oid(1).to_string()}})).unwrap();
+    doc.add(oid(2), &json!({"r": {"@ref": oid(1).to_string()}}))
+        .unwrap();
     doc.delete(&oid(2)).unwrap();
     let mut copy = SpaceDoc::new(4);
     copy.apply_update(&doc.snapshot()).unwrap();
