@@ -140,7 +140,32 @@ pub struct Signer {
     pub chain: Option<Credential>,
 }
 
+/// The `AuthorizedDevice { identity -> device }` credential, signed by the identity key:
+/// with it as `proof.chain`, the device signs for the identity.
+pub fn authorize_device(identity: &KeyPair, device: PublicKey, now_ms: u64) -> Credential {
+    Signer::direct(identity.clone()).issue(
+        Subject {
+            id: device,
+            assertion: Assertion::AuthorizedDevice {
+                identity_key: identity.public(),
+                device_key: device,
+            },
+        },
+        now_ms,
+        vec![],
+    )
+}
+
 impl Signer {
+    /// `device` signing for `identity_key`, carrying its `AuthorizedDevice` credential.
+    pub fn for_device(identity_key: PublicKey, device: KeyPair, authorization: Credential) -> Self {
+        Signer {
+            issuer: identity_key,
+            key: device,
+            chain: Some(authorization),
+        }
+    }
+
     /// A key that signs for itself.
     pub fn direct(key: KeyPair) -> Self {
         Signer {
@@ -280,22 +305,8 @@ mod tests {
     fn device_signer(rng: &mut rand_chacha::ChaCha20Rng) -> (KeyPair, KeyPair, Signer) {
         let identity = KeyPair::generate(rng);
         let device = KeyPair::generate(rng);
-        let auth = Signer::direct(identity.clone()).issue(
-            Subject {
-                id: device.public(),
-                assertion: Assertion::AuthorizedDevice {
-                    identity_key: identity.public(),
-                    device_key: device.public(),
-                },
-            },
-            1,
-            vec![],
-        );
-        let signer = Signer {
-            issuer: identity.public(),
-            key: device.clone(),
-            chain: Some(auth),
-        };
+        let auth = authorize_device(&identity, device.public(), 1);
+        let signer = Signer::for_device(identity.public(), device.clone(), auth);
         (identity, device, signer)
     }
 

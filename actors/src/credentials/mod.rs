@@ -11,7 +11,8 @@ mod genesis;
 mod space_state;
 
 pub use credential::{
-    Assertion, Credential, CredentialError, Designation, Proof, Role, Signer, Subject,
+    authorize_device, Assertion, Credential, CredentialError, Designation, Proof, Role, Signer,
+    Subject,
 };
 pub use genesis::{space_genesis, SpaceGenesis};
 pub use space_state::{Applied, FeedInfo, Member, RuleError, SpaceState, WriteDenied};

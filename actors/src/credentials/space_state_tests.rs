@@ -20,22 +20,8 @@ struct Person {
 fn person(rng: &mut ChaCha20Rng) -> Person {
     let identity = KeyPair::generate(rng);
     let device = KeyPair::generate(rng);
-    let auth = Signer::direct(identity.clone()).issue(
-        Subject {
-            id: device.public(),
-            assertion: Assertion::AuthorizedDevice {
-                identity_key: identity.public(),
-                device_key: device.public(),
-            },
-        },
-        0,
-        vec![],
-    );
-    let signer = Signer {
-        issuer: identity.public(),
-        key: device.clone(),
-        chain: Some(auth),
-    };
+    let auth = authorize_device(&identity, device.public(), 0);
+    let signer = Signer::for_device(identity.public(), device.clone(), auth);
     Person {
         identity,
         device,

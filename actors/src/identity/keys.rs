@@ -9,7 +9,7 @@ use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::credentials::{Assertion, Credential, Signer, Subject};
+use crate::credentials::{authorize_device, Assertion, Credential, Signer, Subject};
 use crate::types::{KeyPair, PublicKey};
 
 /// Words in a seed phrase (256 bits of entropy).
@@ -58,11 +58,11 @@ impl IdentityRecord {
 
     /// This device, signing for the identity.
     pub fn signer(&self, device: &KeyPair) -> Signer {
-        Signer {
-            issuer: self.identity_key(),
-            key: device.clone(),
-            chain: Some(self.device_credential.clone()),
-        }
+        Signer::for_device(
+            self.identity_key(),
+            device.clone(),
+            self.device_credential.clone(),
+        )
     }
 }
 
@@ -106,22 +106,8 @@ impl NewIdentity {
             .unwrap_or_else(|_| unreachable!("32-byte entropy is valid"));
         let identity = key_from_mnemonic(&mnemonic);
         let identity_key = identity.public();
-        let device_credential = Signer::direct(identity.clone()).issue(
-            Subject {
-                id: device.public(),
-                assertion: Assertion::AuthorizedDevice {
-                    identity_key,
-                    device_key: device.public(),
-                },
-            },
-            now_ms,
-            vec![],
-        );
-        let signer = Signer {
-            issuer: identity_key,
-            key: device.clone(),
-            chain: Some(device_credential.clone()),
-        };
+        let device_credential = authorize_device(&identity, device.public(), now_ms);
+        let signer = Signer::for_device(identity_key, device.clone(), device_credential.clone());
         let profile = signer.issue(
             Subject {
                 id: identity_key,
