@@ -19,7 +19,13 @@ const SPACE_HELP: &str = "The space: its key (hex) or its name, if no other spac
 /// running daemon through its local API (address and bearer token are read from the data
 /// dir).
 #[derive(Debug, Parser)]
-#[command(name = "echo-node", version, propagate_version = true)]
+#[command(
+    name = "echo-node",
+    version,
+    propagate_version = true,
+    after_help = "Exit codes: 0 success, 1 the command failed, 2 usage error (including bad JSON \
+                  arguments), 3 no daemon is running for the data dir. See docs/cli.md."
+)]
 pub struct Cli {
     /// Data directory of the node [default: $XDG_DATA_HOME/echo-rs or ~/.local/share/echo-rs]
     #[arg(long, global = true, env = "ECHO_DATA_DIR", value_name = "DIR")]
@@ -55,6 +61,10 @@ pub enum Command {
     #[command(subcommand)]
     Text(TextCommand),
     /// Print every change to the objects of a space until interrupted
+    ///
+    /// One line per change (with --json: one ChangeEvent JSON object per line, with space_key,
+    /// id, kind = added|updated|deleted, and the object after the change). Once subscribed it
+    /// says `watching space ...` on stderr; changes made before that are not shown.
     Watch(WatchArgs),
     /// Show the device key, the peer listen address and every space with its feed heads
     Status,

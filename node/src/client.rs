@@ -115,8 +115,8 @@ impl Client {
 
 fn no_daemon(data_dir: &str, detail: &str) -> ExitError {
     ExitError::no_daemon(format!(
-        "no echo-node daemon is running for data dir {data_dir}{detail} \
-         (start one with `echo-node run --data-dir {data_dir}`)"
+        "no echo-node daemon is running for data dir {data_dir} \
+         (start one with `echo-node run --data-dir {data_dir}`){detail}"
     ))
 }
 

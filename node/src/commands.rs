@@ -161,7 +161,10 @@ fn watch(dir: &DataDir, args: &WatchArgs, json: bool) -> anyhow::Result<()> {
         path.push_str(&format!("?type={}", seg(type_name)));
     }
     let client = Client::connect(dir)?;
-    for line in client.stream_lines(&path)? {
+    let lines = client.stream_lines(&path)?;
+    // Subscribed: say so on stderr (stdout carries only events), for people and scripts.
+    eprintln!("watching space {} (Ctrl-C to stop)", args.space);
+    for line in lines {
         let line = line.context("the watch stream broke off (did the daemon stop?)")?;
         if line.trim().is_empty() {
             continue;

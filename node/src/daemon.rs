@@ -25,12 +25,7 @@ pub fn run(dir: &DataDir, args: &RunArgs, json: bool) -> anyhow::Result<()> {
         .parse()
         .map_err(|e| ExitError::usage(format!("--listen `{}` is not IP:PORT: {e}", args.listen)))?;
     dir.create()?;
-    let store = SledStore::open(&dir.store()).map_err(|e| {
-        anyhow!("{e}").context(format!(
-            "cannot start a daemon for data dir {}",
-            dir.root().display()
-        ))
-    })?;
+    let store = SledStore::open(&dir.store()).map_err(|e| store_error(dir, &e.to_string()))?;
     let store: Arc<dyn Store> = Arc::new(store);
     let rng_seed: [u8; 32] = random_bytes()?;
     let token = hex::encode(random_bytes::<32>()?);
@@ -76,6 +71,30 @@ async fn serve(
     removed.with_context(|| format!("cannot remove {}", dir.api_json().display()))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A clear error for a store that cannot be opened, above all one that another daemon holds.
+fn store_error(dir: &DataDir, reason: &str) -> anyhow::Error {
+    let root = dir.root().display();
+    if is_lock_conflict(reason) {
+        anyhow!(
+            "another echo-node daemon is already running for data dir {root} (its store is locked); \
+             stop it first or use another --data-dir"
+        )
+    } else {
+        anyhow!("cannot start a daemon for data dir {root}: {reason}")
+    }
+}
+
+/// Whether a store-open failure means the store's lock is held by another process.
+fn is_lock_conflict(reason: &str) -> bool {
+    [
+        "could not acquire lock",
+        "WouldBlock",
+        "in use by another process",
+    ]
+    .iter()
+    .any(|needle| reason.contains(needle))
 }
 
 /// Prints the line that tells supervisors and tests the daemon is serving.
@@ -124,6 +143,14 @@ fn random_bytes<const N: usize>() -> anyhow::Result<[u8; N]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lock_conflicts_are_recognised() {
+        assert!(is_lock_conflict(
+            r#"IO error: could not acquire lock on "db": Os { code: 11, kind: WouldBlock }"#
+        ));
+        assert!(!is_lock_conflict("permission denied"));
+    }
 
     #[test]
     fn api_address_must_be_loopback() {

@@ -156,8 +156,22 @@ pub fn wait_bounded(child: &mut Child, timeout: Duration) -> Option<ExitStatus> 
     }
 }
 
-/// Runs `echo-node ARGS` with `envs`, bounded by [`CLI_TIMEOUT`].
+/// Runs `echo-node ARGS` with `envs`, bounded by [`CLI_TIMEOUT`] (panics past it).
 pub fn run_cli(args: &[&str], envs: &[(&str, &Path)]) -> CliOutput {
+    run_cli_bounded(args, envs, CLI_TIMEOUT).unwrap_or_else(|| {
+        panic!(
+            "`echo-node {}` did not finish within {CLI_TIMEOUT:?}",
+            shell_words(args)
+        )
+    })
+}
+
+/// Runs `echo-node ARGS` with `envs`; `None` (after killing it) if it runs past `timeout`.
+pub fn run_cli_bounded(
+    args: &[&str],
+    envs: &[(&str, &Path)],
+    timeout: Duration,
+) -> Option<CliOutput> {
     let cmd = format!("echo-node {}", shell_words(args));
     let mut command = Command::new(echo_node());
     command
@@ -182,18 +196,17 @@ pub fn run_cli(args: &[&str], envs: &[(&str, &Path)]) -> CliOutput {
         let _ = err.read_to_end(&mut s);
         s
     });
-    let status = wait_bounded(&mut child, CLI_TIMEOUT)
-        .unwrap_or_else(|| panic!("`{cmd}` did not finish within {CLI_TIMEOUT:?}"));
+    let status = wait_bounded(&mut child, timeout)?;
     let stdout = String::from_utf8_lossy(&out_t.join().unwrap()).into_owned();
     let stderr = String::from_utf8_lossy(&err_t.join().unwrap()).into_owned();
     let json = serde_json::from_str(stdout.trim()).ok();
-    CliOutput {
+    Some(CliOutput {
         status,
         stdout,
         stderr,
         json,
         cmd,
-    }
+    })
 }
 
 /// Quotes args for display (not for a shell to run; just readable repro lines).
@@ -725,7 +738,8 @@ pub fn http(
     })
 }
 
-fn parse_response(raw: &[u8]) -> Option<HttpResponse> {
+/// Parses a raw HTTP/1.1 response (status line, headers, body; chunked bodies decoded).
+pub fn parse_response(raw: &[u8]) -> Option<HttpResponse> {
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");

@@ -147,6 +147,26 @@ fn api_add(url: &str, token: &str, space: &str, body: &[u8]) -> HttpResponse {
     )
 }
 
+/// POST with an explicit content type (the `http` helper always sends JSON).
+fn http_ct(url: &str, token: &str, path: &str, content_type: &str, body: &[u8]) -> HttpResponse {
+    use std::io::{Read, Write};
+    let authority = url.strip_prefix("http://").unwrap();
+    let mut s = std::net::TcpStream::connect(authority).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\
+         Authorization: Bearer {token}\r\nContent-Type: {content_type}\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    echo_tests::parse_response(&raw).expect("HTTP response")
+}
+
 /// Asserts an error status from `allowed` and a JSON body `{"error": "...", "code": "..."}`.
 fn assert_error(r: &HttpResponse, allowed: &[u16], what: &str) -> Value {
     assert!(
@@ -252,6 +272,26 @@ fn api_errors_are_json() {
     assert_error(&r, &[404], "unknown route");
     let r = http(&url, "GET", "/nothing-here", Some(&token), None);
     assert_error(&r, &[404], "unknown route");
+    // Wrong method on a known path.
+    let r = http(&url, "PUT", "/v1/status", Some(&token), None);
+    assert_error(&r, &[404, 405], "wrong method");
+    // Wrong content type, empty body.
+    let r = http_ct(
+        &url,
+        &token,
+        &format!("/v1/spaces/{space}/objects"),
+        "text/plain",
+        b"{}",
+    );
+    assert_error(&r, &[400, 415], "wrong content type");
+    let r = http(
+        &url,
+        "POST",
+        &format!("/v1/spaces/{space}/objects"),
+        Some(&token),
+        None,
+    );
+    assert_error(&r, &[400], "empty body");
     // Unknown space / object.
     let r = http(
         &url,

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use echo_tests::Node;
 use serde_json::Value;
@@ -26,7 +27,8 @@ fn writes_survive_sigterm_and_restart() {
     node.ok(&["space", "create", "--name", "second"]);
     let a = node.add(
         &space,
-        r#"{"@type":"Doc","title":"a","n":1,"nested":{"x":[1,2,{"y":true}]}}"#,
+        r#"{"@type":"Doc","title":"a","n":1,"nested":{"x":[1,2,{"y":true}]},
+            "max":9223372036854775807,"p53":9007199254740993,"f":1.0,"neg":-2147483649}"#,
     );
     let b = node.add(
         &space,
@@ -56,6 +58,11 @@ fn writes_survive_sigterm_and_restart() {
     let after = state(&node, &space);
     assert_eq!(before, after, "state changed across SIGTERM + restart");
     assert_eq!(second_before, node.ok(&["query", "second"]));
+    let a_obj = node.ok(&["object", "get", &space, &a]);
+    assert_eq!(a_obj["max"], i64::MAX, "{a_obj}");
+    assert_eq!(a_obj["p53"], 9007199254740993_i64, "{a_obj}");
+    assert!(a_obj["f"].is_f64(), "{a_obj}");
+    assert_eq!(a_obj["neg"], -2147483649_i64, "{a_obj}");
     let status_after = node.status();
     assert_eq!(status_before["device_key"], status_after["device_key"]);
     assert_eq!(status_before["identity_key"], status_after["identity_key"]);
@@ -190,5 +197,179 @@ fn restarts_cleanly_after_repeated_sigkill() {
     node.start();
     assert_eq!(node.query("later", &[]).len(), 1);
     assert_eq!(node.query(&space, &["--type", "Item"]).len(), 3);
+    node.stop();
+}
+
+#[test]
+fn sigint_also_flushes_and_exits_cleanly() {
+    let (mut node, space) = Node::with_space("main");
+    let id = node.add(&space, r#"{"@type":"Doc","v":1}"#);
+    node.ok(&["object", "update", &space, &id, r#"{"v":2}"#]);
+    let status = node.terminate("INT");
+    if !status.success() {
+        node.fail_with(&format!("daemon exited with {status} after SIGINT"));
+    }
+    node.start();
+    assert_eq!(node.ok(&["object", "get", &space, &id])["v"], 2);
+    assert_eq!(node.feed_length(&space, "data"), 2);
+    node.stop();
+}
+
+#[test]
+fn concurrent_writers_all_land() {
+    let (mut node, space) = Node::with_space("main");
+    let doc = node.add(&space, r#"{"@type":"Doc","t":""}"#);
+    const THREADS: usize = 4;
+    const EACH: usize = 6;
+    let ids: Vec<Vec<String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let node = &node;
+                let space = &space;
+                let doc = &doc;
+                s.spawn(move || {
+                    let mut mine = Vec::new();
+                    for i in 0..EACH {
+                        mine.push(node.add(space, &format!(r#"{{"@type":"W","t":{t},"i":{i}}}"#)));
+                        // Everybody inserts at the start of the same text field.
+                        node.ok_any(&[
+                            "text",
+                            "insert",
+                            space,
+                            doc,
+                            "t",
+                            "0",
+                            &format!("[{t}{i}é]"),
+                        ]);
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut all: Vec<String> = ids.into_iter().flatten().collect();
+    all.sort();
+    let mutations = (1 + 2 * THREADS * EACH) as u64;
+    let check = |node: &Node| {
+        let got: Vec<String> = node
+            .query(&space, &["--type", "W"])
+            .iter()
+            .map(|o| o["@id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(got, all, "every acknowledged add is there, once");
+        let text = node.ok(&["text", "get", &space, &doc, "t"])["text"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for t in 0..THREADS {
+            for i in 0..EACH {
+                let piece = format!("[{t}{i}é]");
+                assert_eq!(text.matches(&piece).count(), 1, "{piece} in {text:?}");
+            }
+        }
+        assert_eq!(text.chars().count(), THREADS * EACH * 5, "{text:?}");
+        assert_eq!(node.feed_length(&space, "data"), mutations);
+    };
+    check(&node);
+    node.kill9();
+    node.start();
+    check(&node);
+    node.stop();
+}
+
+#[test]
+fn sigterm_right_after_ready_exits_cleanly() {
+    // `ready` promises a serving daemon that handles SIGTERM; a stop sent the moment the
+    // line appears must still be a clean exit 0, not death by the default signal action.
+    let mut node = Node::new();
+    for _ in 0..10 {
+        node.start();
+        node.stop();
+    }
+    node.start();
+    node.ok(&["identity", "create"]);
+    node.stop();
+    node.start();
+    node.ok(&["identity", "show"]);
+    node.stop();
+}
+
+#[test]
+fn sigkill_in_the_middle_of_writes_loses_no_acknowledged_write() {
+    let (mut node, space) = Node::with_space("main");
+    let mut acked: Vec<String> = Vec::new();
+    for round in 0..2 {
+        let pid = node.pid().to_string();
+        let new: Vec<String> = std::thread::scope(|s| {
+            let writer = s.spawn(|| {
+                let mut mine = Vec::new();
+                for i in 0..400 {
+                    let out = node.cli(&[
+                        "object",
+                        "add",
+                        &space,
+                        &format!(r#"{{"r":{round},"i":{i}}}"#),
+                    ]);
+                    if !out.success() {
+                        break; // the daemon is gone
+                    }
+                    let id = out
+                        .json
+                        .as_ref()
+                        .and_then(|j| j["id"].as_str())
+                        .map(str::to_owned);
+                    mine.push(id.unwrap_or_else(|| panic!("add printed no id:\n{out}")));
+                }
+                mine
+            });
+            // Let some writes land, then kill the daemon while the writer keeps going.
+            std::thread::sleep(Duration::from_millis(400 + 300 * round));
+            let killed = std::process::Command::new("kill")
+                .args(["-KILL", &pid])
+                .status()
+                .unwrap();
+            assert!(killed.success());
+            writer.join().unwrap()
+        });
+        node.kill9(); // reap
+        assert!(
+            !new.is_empty(),
+            "round {round}: no write was acknowledged before the kill"
+        );
+        acked.extend(new);
+
+        node.start();
+        let items = node.query(&space, &[]);
+        let got: Vec<String> = items
+            .iter()
+            .map(|o| o["@id"].as_str().unwrap().to_owned())
+            .collect();
+        for id in &acked {
+            assert!(
+                got.contains(id),
+                "round {round}: acknowledged add {id} lost"
+            );
+        }
+        // At most the one in-flight add may have landed without an ack.
+        assert!(
+            got.len() <= acked.len() + 1,
+            "round {round}: {} objects but only {} acked",
+            got.len(),
+            acked.len()
+        );
+        assert_eq!(
+            node.feed_length(&space, "data"),
+            got.len() as u64,
+            "round {round}: feed length must match the objects that exist"
+        );
+        // The node works after the crash; whatever landed is the base of the next round.
+        node.add(&space, r#"{"after":"crash"}"#);
+        acked = node
+            .query(&space, &[])
+            .iter()
+            .map(|o| o["@id"].as_str().unwrap().to_owned())
+            .collect();
+    }
     node.stop();
 }

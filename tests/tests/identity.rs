@@ -253,3 +253,134 @@ fn second_daemon_on_same_dir_is_refused() {
     node.ok(&["identity", "show"]);
     node.stop();
 }
+
+#[test]
+fn run_options_api_and_listen() {
+    // A free loopback port for the API.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut node = Node::new();
+    node.start_with(&[
+        "--api",
+        &format!("127.0.0.1:{port}"),
+        "--listen",
+        "127.0.0.1:7777",
+    ]);
+    assert_eq!(
+        node.api_url().trim_end_matches('/'),
+        format!("http://127.0.0.1:{port}"),
+        "--api must choose the API address"
+    );
+    let status = node.status();
+    assert!(
+        status["listen"]
+            .as_str()
+            .is_some_and(|l| l.contains("7777")),
+        "status must report the --listen address: {status}"
+    );
+    node.stop();
+
+    // The local API is loopback only.
+    let mut bad = Node::new();
+    let out = run_cli(
+        &[
+            "--data-dir",
+            bad.data_dir().to_str().unwrap(),
+            "run",
+            "--api",
+            "0.0.0.0:0",
+        ],
+        &[],
+    );
+    assert!(
+        !out.success(),
+        "a non-loopback --api must be refused:\n{out}"
+    );
+    assert!(!out.stderr.trim().is_empty(), "no message:\n{out}");
+    // And a bad data dir path (a file) is refused with a message.
+    let file = bad.data_dir().with_file_name("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let out = run_cli(&["--data-dir", file.to_str().unwrap(), "run"], &[]);
+    assert!(!out.success(), "a file as data dir must be refused:\n{out}");
+    assert!(!out.stderr.trim().is_empty(), "no message:\n{out}");
+    assert!(!out.stderr.contains("panicked at"), "panicked:\n{out}");
+    // The refused runs left nothing in the way of a normal start.
+    bad.start();
+    bad.ok(&["status"]);
+    bad.stop();
+}
+
+#[test]
+fn data_dir_defaults_to_xdg() {
+    let xdg = tempfile::tempdir().unwrap();
+    let out = run_cli(&["status"], &[("XDG_DATA_HOME", xdg.path())]);
+    assert_not_running_message(&out);
+    assert!(
+        out.stderr.contains(xdg.path().to_str().unwrap()),
+        "without --data-dir or ECHO_DATA_DIR the data dir is under $XDG_DATA_HOME, and the \
+         message should name it:\n{out}"
+    );
+    assert!(
+        !xdg.path().join("echo-rs").join("api.json").exists(),
+        "a client command must not create daemon files"
+    );
+}
+
+#[test]
+fn stale_api_json_with_port_taken_by_another_process() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let mut node = Node::started();
+    node.ok(&["identity", "create"]);
+    let url = node.api_url();
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    node.kill9();
+
+    // Something else now listens on the dead daemon's port: it accepts connections and
+    // never answers.
+    let listener = match std::net::TcpListener::bind(&addr) {
+        Ok(l) => l,
+        Err(e) => panic!("could not take over {addr} after kill -9: {e}"),
+    };
+    listener.set_nonblocking(true).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let done2 = done.clone();
+    let squatter = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        let start = Instant::now();
+        while !done2.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(40) {
+            if let Ok((conn, _)) = listener.accept() {
+                held.push(conn);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        held.len()
+    });
+
+    let args = [
+        "--data-dir",
+        node.data_dir().to_str().unwrap(),
+        "--json",
+        "identity",
+        "show",
+    ];
+    let out = echo_tests::run_cli_bounded(&args, &[], Duration::from_secs(15));
+    done.store(true, Ordering::Relaxed);
+    let connections = squatter.join().unwrap();
+    let out = out.unwrap_or_else(|| {
+        panic!(
+            "with a stale api.json whose port another process took over (it accepted \
+             {connections} connection(s) and never answered), `echo-node identity show` \
+             hung for 15 s instead of saying that no daemon is running"
+        )
+    });
+    assert!(!out.success(), "{out}");
+    assert!(!out.stderr.trim().is_empty(), "no message:\n{out}");
+}

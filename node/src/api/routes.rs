@@ -2,7 +2,7 @@
 //! and one [`NodeHandle`] call. The watch stream lives in `watch.rs`.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use echo_actors::node::{NodeHandle, QueryRequest};
+use echo_actors::node::{NodeHandle, QueryRequest, WhereEq};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -13,40 +13,54 @@ use super::watch::watch;
 type Node = web::Data<NodeHandle>;
 type Result = std::result::Result<HttpResponse, ApiError>;
 
-/// Registers every route under `/v1`.
+/// Registers every route under `/v1`. A known path with the wrong method is a 405.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    let space = "/spaces/{space}";
+    let object = "/spaces/{space}/objects/{id}";
+    let text = "/spaces/{space}/objects/{id}/text/{field}";
     cfg.service(
         web::scope("/v1")
-            .route("/identity", web::get().to(identity_show))
-            .route("/identity", web::post().to(identity_create))
-            .route("/spaces", web::get().to(space_list))
-            .route("/spaces", web::post().to(space_create))
-            .route("/spaces/{space}/objects", web::post().to(object_add))
-            .route("/spaces/{space}/objects/{id}", web::get().to(object_get))
-            .route(
-                "/spaces/{space}/objects/{id}",
-                web::patch().to(object_update),
+            .service(
+                resource("/identity")
+                    .route(web::get().to(identity_show))
+                    .route(web::post().to(identity_create)),
             )
-            .route(
-                "/spaces/{space}/objects/{id}",
-                web::delete().to(object_delete),
+            .service(
+                resource("/spaces")
+                    .route(web::get().to(space_list))
+                    .route(web::post().to(space_create)),
             )
-            .route("/spaces/{space}/query", web::post().to(query))
-            .route(
-                "/spaces/{space}/objects/{id}/text/{field}",
-                web::get().to(text_get),
+            .service(resource(&format!("{space}/objects")).route(web::post().to(object_add)))
+            .service(
+                resource(object)
+                    .route(web::get().to(object_get))
+                    .route(web::patch().to(object_update))
+                    .route(web::delete().to(object_delete)),
             )
-            .route(
-                "/spaces/{space}/objects/{id}/text/{field}/insert",
-                web::post().to(text_insert),
-            )
-            .route(
-                "/spaces/{space}/objects/{id}/text/{field}/delete",
-                web::post().to(text_delete),
-            )
-            .route("/spaces/{space}/watch", web::get().to(watch))
-            .route("/status", web::get().to(status)),
+            .service(resource(&format!("{space}/query")).route(web::post().to(query)))
+            .service(resource(text).route(web::get().to(text_get)))
+            .service(resource(&format!("{text}/insert")).route(web::post().to(text_insert)))
+            .service(resource(&format!("{text}/delete")).route(web::post().to(text_delete)))
+            .service(resource(&format!("{space}/watch")).route(web::get().to(watch)))
+            .service(resource("/status").route(web::get().to(status))),
     );
+}
+
+/// A resource whose unmatched methods answer 405 with a JSON error.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+async fn method_not_allowed(req: HttpRequest) -> Result {
+    Err(ApiError::new(
+        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{} is not allowed on {} (see docs/api.md)",
+            req.method(),
+            req.path()
+        ),
+    ))
 }
 
 /// Body of `POST /v1/identity` and `POST /v1/spaces`.
@@ -54,6 +68,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[serde(deny_unknown_fields)]
 struct NameBody {
     name: Option<String>,
+}
+
+/// Body of `POST /v1/spaces/{space}/query`: like [`QueryRequest`], but a misspelt member
+/// is an error rather than a filter silently left out.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueryBody {
+    #[serde(default, rename = "type")]
+    type_name: Option<String>,
+    #[serde(default, rename = "where")]
+    where_eq: Vec<WhereEq>,
+    #[serde(default)]
+    include_deleted: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -127,7 +154,16 @@ async fn query(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result {
-    let request: QueryRequest = typed(read_json(&req, payload).await?)?;
+    let QueryBody {
+        type_name,
+        where_eq,
+        include_deleted,
+    } = typed(read_json(&req, payload).await?)?;
+    let request = QueryRequest {
+        type_name,
+        where_eq,
+        include_deleted,
+    };
     Ok(HttpResponse::Ok().json(node.query(&space, request).await?))
 }
 
