@@ -32,6 +32,12 @@ impl Client {
         let info = dir
             .read_api_info()?
             .ok_or_else(|| no_daemon(&data_dir, ""))?;
+        if !daemon_alive(info.pid) {
+            // Never send the token to whatever now listens on a dead daemon's port.
+            return Err(
+                no_daemon(&data_dir, " (its api.json is stale: the daemon is gone)").into(),
+            );
+        }
         let token = dir.read_token()?;
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(CONNECT_TIMEOUT)
@@ -113,6 +119,29 @@ impl Client {
     }
 }
 
+/// Whether process `pid` is a running echo-node (checked through /proc where there is one;
+/// elsewhere the connection attempt decides).
+fn daemon_alive(pid: u32) -> bool {
+    let proc_root = std::path::Path::new("/proc");
+    if !proc_root.join("self").exists() {
+        return true;
+    }
+    match std::fs::read(proc_root.join(pid.to_string()).join("cmdline")) {
+        Ok(cmdline) => {
+            let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+            let name = std::path::Path::new(std::ffi::OsStr::new(
+                std::str::from_utf8(argv0).unwrap_or_default(),
+            ))
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+            name.starts_with("echo-node")
+        }
+        Err(_) => false,
+    }
+}
+
 fn no_daemon(data_dir: &str, detail: &str) -> ExitError {
     ExitError::no_daemon(format!(
         "no echo-node daemon is running for data dir {data_dir} \
@@ -165,6 +194,13 @@ mod tests {
             server_message(502, "bad gateway"),
             "the daemon answered HTTP 502: bad gateway"
         );
+    }
+
+    #[test]
+    fn liveness_checks_the_process() {
+        assert!(!daemon_alive(u32::MAX - 1), "no such process");
+        // This test binary is alive but is not an echo-node.
+        assert!(!daemon_alive(std::process::id()));
     }
 
     #[test]

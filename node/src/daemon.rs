@@ -24,6 +24,9 @@ pub fn run(dir: &DataDir, args: &RunArgs, json: bool) -> anyhow::Result<()> {
         .listen
         .parse()
         .map_err(|e| ExitError::usage(format!("--listen `{}` is not IP:PORT: {e}", args.listen)))?;
+    // Everything the daemon creates (sled files, token, api.json) is private to the owner:
+    // the store holds secret keys.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     dir.create()?;
     let store = SledStore::open(&dir.store()).map_err(|e| store_error(dir, &e.to_string()))?;
     let store: Arc<dyn Store> = Arc::new(store);
@@ -48,6 +51,9 @@ async fn serve(
     let node = Node::open(config).await.context("cannot open the node")?;
     dir.write_token(&token.0)?;
     let (server, bound) = api::bind(node.clone(), token, api_addr)?;
+    // Signal handlers are in place before anyone is told we are ready, so a SIGTERM at any
+    // moment after `ready` still flushes and exits 0.
+    stop_on_signal(server.handle())?;
     let info = ApiInfo {
         url: format!("http://{bound}"),
         pid: std::process::id(),
@@ -70,6 +76,22 @@ async fn serve(
     flushed.context("cannot flush the store on shutdown")?;
     removed.with_context(|| format!("cannot remove {}", dir.api_json().display()))?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Stops the API server (gracefully) on the first SIGINT or SIGTERM.
+fn stop_on_signal(handle: actix_web::dev::ServerHandle) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    actix::spawn(async move {
+        tokio::select! {
+            biased;
+            _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+            _ = int.recv() => tracing::info!("SIGINT: stopping"),
+        }
+        handle.stop(true).await;
+    });
     Ok(())
 }
 

@@ -47,6 +47,12 @@ fn sled_store_conforms_and_reopens() {
     }
     let store = SledStore::open(&path).unwrap();
     assert_eq!(store.get(b"b1").unwrap(), Some(b"z".to_vec()));
+    // A second open of a store in use says so.
+    let err = SledStore::open(&path).err().expect("the store is locked");
+    assert!(
+        err.to_string().contains("in use by another process"),
+        "{err}"
+    );
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700);

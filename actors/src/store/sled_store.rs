@@ -23,12 +23,13 @@ impl SledStore {
         };
         fs::create_dir_all(path).map_err(|e| open_err(e.to_string()))?;
         restrict(path).map_err(|e| open_err(e.to_string()))?;
-        let db = sled::Config::new().path(path).open().map_err(|e| match e {
-            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => open_err(
-                "it is in use by another process (is a daemon already running on this data dir?)"
-                    .into(),
-            ),
-            other => open_err(other.to_string()),
+        let db = sled::Config::new().path(path).open().map_err(|e| {
+            // sled reports a held file lock only in its message.
+            if e.to_string().contains("could not acquire lock") {
+                open_err("it is in use by another process (is a daemon already running on this data dir?)".into())
+            } else {
+                open_err(e.to_string())
+            }
         })?;
         restrict(path).map_err(|e| open_err(e.to_string()))?;
         Ok(SledStore {

@@ -1,6 +1,6 @@
 //! The local API: HTTP/JSON on a loopback address, bearer-token auth, JSON errors only.
-//! [`bind`] builds and binds the actix-web server (one worker, short shutdown timeout; it
-//! stops on SIGINT/SIGTERM); routes, auth, bodies, errors and the watch stream are in the
+//! [`bind`] builds and binds the actix-web server (one worker, short shutdown timeout; the
+//! daemon stops it on SIGINT/SIGTERM); routes, auth, bodies, errors and the watch stream are in the
 //! submodules. The reference is docs/api.md.
 
 mod auth;
@@ -43,6 +43,8 @@ pub fn bind(
             .wrap(ErrorHandlers::new().default_handler(error::json_error_fallback))
     })
     .workers(1)
+    // The daemon installs its own SIGINT/SIGTERM handling before it announces `ready`.
+    .disable_signals()
     .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
     .bind(addr)
     .with_context(|| format!("cannot listen on {addr} for the local API"))?;
