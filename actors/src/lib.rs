@@ -13,6 +13,7 @@ pub mod db;
 pub mod feed;
 pub mod identity;
 pub mod node;
+pub mod replication;
 pub mod space;
 pub mod store;
 pub mod types;

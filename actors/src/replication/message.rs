@@ -1,0 +1,26 @@
+//! Frames of the replication channel.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::credentials::Credential;
+use crate::feed::Block;
+use crate::types::PublicKey;
+
+/// Feed key -> number of blocks held.
+pub type Heads = BTreeMap<PublicKey, u64>;
+
+/// One frame on a replication channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReplMessage {
+    /// First frame from each side: which space, and the sender's `AuthorizedDevice`
+    /// credential (identity -> the TLS device key).
+    Hello { space_key: PublicKey, device_auth: Box<Credential> },
+    /// The sender's feed lengths.
+    Heads(Heads),
+    /// Please send blocks `from..to` of `feed`.
+    Want { feed: PublicKey, from: u64, to: u64 },
+    /// Blocks, in feed order.
+    Blocks(Vec<Block>),
+}
