@@ -12,6 +12,7 @@ pub mod credentials;
 pub mod db;
 pub mod feed;
 pub mod identity;
+pub mod mesh;
 pub mod node;
 pub mod replication;
 pub mod space;

@@ -258,15 +258,14 @@ impl SpaceState {
         Ok(())
     }
 
-    /// May `feed` carry `credential` now? `genesis_feed` is the space creator's control
-    /// feed, which carries the genesis credentials before its own admission.
+    /// May `feed` carry `credential` now? Credentials issued by the space key itself (the
+    /// genesis) may stand on any feed: only the space key can have signed them.
     pub fn check_control_writer(
         &self,
         feed: &PublicKey,
-        genesis_feed: &PublicKey,
         credential: &Credential,
     ) -> Result<(), WriteDenied> {
-        if feed == genesis_feed && credential.issuer == self.space_key {
+        if credential.issuer == self.space_key {
             return Ok(());
         }
         if let Assertion::AdmittedFeed {

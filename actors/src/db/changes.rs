@@ -48,6 +48,18 @@ impl Changes {
         self.0.get(id).copied()
     }
 
+    /// Folds the changes of a later transaction into these: an object added and then
+    /// updated stays `Added`; a deletion wins; otherwise the later kind counts.
+    pub fn extend(&mut self, later: Changes) {
+        for (id, kind) in later.0 {
+            let merged = match (self.0.get(&id), kind) {
+                (Some(ChangeKind::Added), ChangeKind::Updated) => ChangeKind::Added,
+                (_, k) => k,
+            };
+            self.0.insert(id, merged);
+        }
+    }
+
     pub(crate) fn insert(&mut self, id: ObjectId, kind: ChangeKind) {
         self.0.insert(id, kind);
     }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use actix::{Actor, Context, Handler, Message};
+use actix::{Actor, Context, Handler, Message, MessageResult};
 
 use super::{Block, FeedError, FeedLog, Payload};
 use crate::store::{Key, Store, WriteBatch};
@@ -94,6 +94,47 @@ impl Handler<Ingest> for FeedActor {
     fn handle(&mut self, msg: Ingest, _: &mut Context<Self>) -> Self::Result {
         self.log.check_next(&msg.0)?;
         self.persist(&msg.0)
+    }
+}
+
+/// Verify several consecutive blocks from elsewhere and store them with one flush; answered
+/// with how many were stored (all of them, or those before the first bad one, with its error).
+#[derive(Message)]
+#[rtype(result = "(usize, Option<FeedError>)")]
+pub struct IngestMany(pub Vec<Block>);
+
+impl Handler<IngestMany> for FeedActor {
+    type Result = MessageResult<IngestMany>;
+    fn handle(&mut self, msg: IngestMany, _: &mut Context<Self>) -> Self::Result {
+        let mut log = self.log.clone();
+        let mut batch = WriteBatch::new();
+        let mut error = None;
+        let mut count = 0;
+        for block in &msg.0 {
+            if let Err(e) = log.check_next(block) {
+                error = Some(e);
+                break;
+            }
+            match encode(block) {
+                Ok(bytes) => {
+                    batch.put(Key::block(&block.feed_key, block.seq), bytes);
+                }
+                Err(e) => {
+                    error = Some(e.into());
+                    break;
+                }
+            }
+            log.commit(block);
+            count += 1;
+        }
+        if count > 0 {
+            let stored = self.store.write(batch).and_then(|()| self.store.flush());
+            if let Err(e) = stored {
+                return MessageResult((0, Some(FeedError::Storage(e.to_string()))));
+            }
+            self.log = log;
+        }
+        MessageResult((count, error))
     }
 }
 

@@ -10,13 +10,16 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use super::{
-    ChangeEvent, CreatedIdentity, IdentityInfo, NodeError, NodeStatus, QueryRequest, SpaceInfo,
+    ChangeEvent, CreatedIdentity, IdentityInfo, MemberInfo, NodeError, NodeStatus, QueryRequest,
+    SpaceInfo,
 };
+use crate::credentials::Role;
 use crate::db::ObjectId;
 use crate::identity::{CreateIdentity, DeviceRecord, IdentityActor, IdentityRecord, ShowIdentity};
 use crate::space::{
-    parse_id, CreateSpace, DirectoryStatus, GetObject, ListSpaces, LocalOp, Mutate, QueryObjects,
-    ResolveSpace, SpaceActor, SpaceDirectory, TextGet, Watch,
+    parse_id, AddMember, CreateSpace, DirectoryStatus, GetObject, JoinSpace, ListMembers,
+    ListSpaces, LocalOp, Mutate, QueryObjects, ResolveSpace, SpaceActor, SpaceDirectory, TextGet,
+    Watch,
 };
 use crate::store::{Key, Store};
 use crate::types::{decode, encode, Clock, PublicKey};
@@ -78,6 +81,7 @@ impl Node {
             None => None,
         };
         let device_key = device.public();
+        let signer = identity.as_ref().map(|r| r.signer(&device));
         let identity = IdentityActor::new(
             device,
             identity,
@@ -86,9 +90,14 @@ impl Node {
             child_rng(&mut rng),
         )
         .start();
-        let directory =
-            SpaceDirectory::open(identity.clone(), store.clone(), clock, child_rng(&mut rng))?
-                .start();
+        let directory = SpaceDirectory::open(
+            signer,
+            identity.clone(),
+            store.clone(),
+            clock,
+            child_rng(&mut rng),
+        )?
+        .start();
         tracing::info!(device = %device_key, "node open");
         Ok(NodeHandle {
             identity,
@@ -113,6 +122,73 @@ pub struct NodeHandle {
 impl NodeHandle {
     async fn space(&self, space: &str) -> Result<Addr<SpaceActor>, NodeError> {
         self.directory.send(ResolveSpace(space.to_string())).await?
+    }
+
+    /// The actor of a space (for the mesh and for tests that wire channels by hand).
+    pub async fn space_actor(&self, space: &str) -> Result<Addr<SpaceActor>, NodeError> {
+        self.space(space).await
+    }
+
+    /// The directory of spaces (the mesh watches it to join swarms).
+    pub fn directory(&self) -> &Addr<SpaceDirectory> {
+        &self.directory
+    }
+
+    /// Joins a space by key: our feeds are created now and admitted once a member has added
+    /// our identity (`add_member`) and we have replicated that from a peer.
+    pub async fn space_join(
+        &self,
+        space_key: &str,
+        name: Option<String>,
+    ) -> Result<SpaceInfo, NodeError> {
+        let key: PublicKey = space_key.trim().parse().map_err(|_| {
+            NodeError::Invalid(format!(
+                "`{}` is not a space key (64 hex characters)",
+                space_key.trim()
+            ))
+        })?;
+        self.directory
+            .send(JoinSpace {
+                space_key: key,
+                name,
+            })
+            .await?
+    }
+
+    /// Adds a member (or changes its role) by identity key; OWNER/ADMIN only.
+    pub async fn space_add_member(
+        &self,
+        space: &str,
+        identity_key: &str,
+        role: Role,
+    ) -> Result<(), NodeError> {
+        let identity: PublicKey = identity_key.trim().parse().map_err(|_| {
+            NodeError::Invalid(format!(
+                "`{}` is not an identity key (64 hex characters)",
+                identity_key.trim()
+            ))
+        })?;
+        if role == Role::Owner {
+            return Err(NodeError::Invalid(
+                "nobody can be made OWNER after genesis".into(),
+            ));
+        }
+        self.space(space)
+            .await?
+            .send(AddMember { identity, role })
+            .await?
+    }
+
+    /// The members of a space and their roles, ordered by identity key.
+    pub async fn space_members(&self, space: &str) -> Result<Vec<MemberInfo>, NodeError> {
+        let members = self.space(space).await?.send(ListMembers).await?;
+        Ok(members
+            .into_iter()
+            .map(|(k, role)| MemberInfo {
+                identity_key: k.to_hex(),
+                role: role.as_str().to_string(),
+            })
+            .collect())
     }
 
     async fn mutate(&self, space: &str, op: Mutate) -> Result<ObjectId, NodeError> {

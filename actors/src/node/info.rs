@@ -26,6 +26,14 @@ pub struct SpaceInfo {
     pub name: Option<String>,
 }
 
+/// A member of a space.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MemberInfo {
+    pub identity_key: String,
+    /// owner, admin, editor, reader or removed.
+    pub role: String,
+}
+
 /// A query over one space's objects.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct QueryRequest {

@@ -12,8 +12,8 @@ mod info;
 pub use error::{ErrorKind, NodeError};
 pub use handle::{Node, NodeConfig, NodeHandle};
 pub use info::{
-    ChangeEvent, ChangeKind, CreatedIdentity, FeedStatus, IdentityInfo, NodeStatus, QueryRequest,
-    SpaceInfo, SpaceStatus, WhereEq,
+    ChangeEvent, ChangeKind, CreatedIdentity, FeedStatus, IdentityInfo, MemberInfo, NodeStatus,
+    QueryRequest, SpaceInfo, SpaceStatus, WhereEq,
 };
 
 #[cfg(test)]

@@ -24,7 +24,9 @@ pub const MAX_IN_FLIGHT: usize = 16;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplInput {
     /// Both Hellos were exchanged; `local` is our current heads.
-    Opened { local: Heads },
+    Opened {
+        local: Heads,
+    },
     Received(ReplMessage),
     /// Our heads changed (a local write or blocks from any peer).
     LocalHeads(Heads),
@@ -36,7 +38,11 @@ pub enum ReplInput {
 pub enum ReplOutput {
     Send(ReplMessage),
     /// Read blocks `from..to` of `feed` from storage and feed them back as `BlocksRead`.
-    ReadBlocks { feed: PublicKey, from: u64, to: u64 },
+    ReadBlocks {
+        feed: PublicKey,
+        from: u64,
+        to: u64,
+    },
     /// Verify, store and apply these blocks (the space decides what to accept).
     Ingest(Vec<Block>),
     /// Protocol violation: close the channel.
@@ -80,7 +86,10 @@ impl ReplicationCore {
                 self.announce(&mut out);
             }
             ReplInput::Received(msg) if !self.opened => {
-                out.push(ReplOutput::Close(format!("{} before the channel opened", kind(&msg))));
+                out.push(ReplOutput::Close(format!(
+                    "{} before the channel opened",
+                    kind(&msg)
+                )));
             }
             ReplInput::Received(ReplMessage::Hello { .. }) => {
                 out.push(ReplOutput::Close("second Hello".into()));
@@ -92,7 +101,8 @@ impl ReplicationCore {
                 }
                 // Wants the peer can no longer satisfy are dropped.
                 let peer = &self.peer;
-                self.wants.retain(|feed, (from, _)| peer.get(feed).is_some_and(|l| l > from));
+                self.wants
+                    .retain(|feed, (from, _)| peer.get(feed).is_some_and(|l| l > from));
                 self.want_more(&mut out);
             }
             ReplInput::Received(ReplMessage::Want { feed, from, to }) => {
@@ -105,7 +115,10 @@ impl ReplicationCore {
             }
             ReplInput::Received(ReplMessage::Blocks(blocks)) => {
                 if blocks.len() as u64 > MAX_BATCH * 2 {
-                    out.push(ReplOutput::Close(format!("{} blocks in one frame", blocks.len())));
+                    out.push(ReplOutput::Close(format!(
+                        "{} blocks in one frame",
+                        blocks.len()
+                    )));
                     return out;
                 }
                 for b in &blocks {
@@ -126,7 +139,8 @@ impl ReplicationCore {
                 if self.opened {
                     // Wants for what we now hold anyway are satisfied.
                     let local = &self.local;
-                    self.wants.retain(|feed, (_, to)| local.get(feed).is_none_or(|l| l < to));
+                    self.wants
+                        .retain(|feed, (_, to)| local.get(feed).is_none_or(|l| l < to));
                     self.push(&mut out);
                     self.announce(&mut out);
                     self.want_more(&mut out);
@@ -154,11 +168,17 @@ impl ReplicationCore {
     /// Pushes new blocks of feeds the peer holds exactly up to where we were.
     fn push(&mut self, out: &mut Vec<ReplOutput>) {
         for (feed, &ours) in &self.local {
-            let Some(&theirs) = self.peer.get(feed) else { continue };
+            let Some(&theirs) = self.peer.get(feed) else {
+                continue;
+            };
             let announced = self.announced.get(feed).copied().unwrap_or(0);
             if theirs == announced && theirs < ours {
                 let to = ours.min(theirs + MAX_BATCH);
-                out.push(ReplOutput::ReadBlocks { feed: *feed, from: theirs, to });
+                out.push(ReplOutput::ReadBlocks {
+                    feed: *feed,
+                    from: theirs,
+                    to,
+                });
             }
         }
     }
@@ -173,7 +193,11 @@ impl ReplicationCore {
             if theirs > ours && !self.wants.contains_key(feed) {
                 let to = theirs.min(ours + MAX_BATCH);
                 self.wants.insert(*feed, (ours, to));
-                out.push(ReplOutput::Send(ReplMessage::Want { feed: *feed, from: ours, to }));
+                out.push(ReplOutput::Send(ReplMessage::Want {
+                    feed: *feed,
+                    from: ours,
+                    to,
+                }));
             }
         }
     }

@@ -20,7 +20,10 @@ struct Side {
 
 impl Side {
     fn heads(&self) -> Heads {
-        self.feeds.iter().map(|(k, v)| (*k, v.len() as u64)).collect()
+        self.feeds
+            .iter()
+            .map(|(k, v)| (*k, v.len() as u64))
+            .collect()
     }
 }
 
@@ -34,7 +37,9 @@ fn make_feeds(lengths: &[usize]) -> Vec<Vec<Block>> {
             let mut log = FeedLog::new(kp.public());
             (0..n)
                 .map(|j| {
-                    let b = log.next_block(&kp, Timeframe::new(), Payload::Mutation(vec![j as u8])).unwrap();
+                    let b = log
+                        .next_block(&kp, Timeframe::new(), Payload::Mutation(vec![j as u8]))
+                        .unwrap();
                     log.commit(&b);
                     b
                 })
@@ -58,9 +63,13 @@ fn drive(a: &mut Side, b: &mut Side) -> usize {
                     ReplOutput::Send(m) => wire.push_back((!to_a, m)),
                     ReplOutput::ReadBlocks { feed, from, to } => {
                         let blocks = side.feeds.get(&feed).map(|v| {
-                            v.iter().filter(|b| b.seq >= from && b.seq < to).cloned().collect()
+                            v.iter()
+                                .filter(|b| b.seq >= from && b.seq < to)
+                                .cloned()
+                                .collect()
                         });
-                        pending.push_back((to_a, ReplInput::BlocksRead(blocks.unwrap_or_default())));
+                        pending
+                            .push_back((to_a, ReplInput::BlocksRead(blocks.unwrap_or_default())));
                     }
                     ReplOutput::Ingest(blocks) => {
                         for blk in blocks {
@@ -113,9 +122,22 @@ fn new_local_blocks_are_pushed() {
     drive(&mut a, &mut b);
     // A appends locally; its core learns through LocalHeads and pushes.
     let feed = full[0][0].feed_key;
-    a.feeds.get_mut(&feed).unwrap().extend(full[0][5..].iter().cloned());
+    a.feeds
+        .get_mut(&feed)
+        .unwrap()
+        .extend(full[0][5..].iter().cloned());
     let out = a.core.handle(ReplInput::LocalHeads(a.heads()));
-    assert!(out.iter().any(|o| matches!(o, ReplOutput::ReadBlocks { from: 5, to: 10, .. })), "{out:?}");
+    assert!(
+        out.iter().any(|o| matches!(
+            o,
+            ReplOutput::ReadBlocks {
+                from: 5,
+                to: 10,
+                ..
+            }
+        )),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -124,13 +146,30 @@ fn protocol_violations_close_the_channel() {
     let out = core.handle(ReplInput::Received(ReplMessage::Heads(Heads::new())));
     assert!(matches!(out[..], [ReplOutput::Close(_)]));
     let mut core = ReplicationCore::new();
-    core.handle(ReplInput::Opened { local: Heads::new() });
+    core.handle(ReplInput::Opened {
+        local: Heads::new(),
+    });
     let feed = PublicKey::from_bytes([1; 32]);
-    let out = core.handle(ReplInput::Received(ReplMessage::Want { feed, from: 3, to: 3 }));
+    let out = core.handle(ReplInput::Received(ReplMessage::Want {
+        feed,
+        from: 3,
+        to: 3,
+    }));
     assert!(matches!(out[..], [ReplOutput::Close(_)]));
     // Oversized wants are clamped, not served whole.
-    let out = core.handle(ReplInput::Received(ReplMessage::Want { feed, from: 0, to: u64::MAX }));
-    assert_eq!(out, vec![ReplOutput::ReadBlocks { feed, from: 0, to: MAX_BATCH }]);
+    let out = core.handle(ReplInput::Received(ReplMessage::Want {
+        feed,
+        from: 0,
+        to: u64::MAX,
+    }));
+    assert_eq!(
+        out,
+        vec![ReplOutput::ReadBlocks {
+            feed,
+            from: 0,
+            to: MAX_BATCH
+        }]
+    );
 }
 
 proptest! {

@@ -16,7 +16,10 @@ pub type Heads = BTreeMap<PublicKey, u64>;
 pub enum ReplMessage {
     /// First frame from each side: which space, and the sender's `AuthorizedDevice`
     /// credential (identity -> the TLS device key).
-    Hello { space_key: PublicKey, device_auth: Box<Credential> },
+    Hello {
+        space_key: PublicKey,
+        device_auth: Box<Credential>,
+    },
     /// The sender's feed lengths.
     Heads(Heads),
     /// Please send blocks `from..to` of `feed`.

@@ -37,7 +37,10 @@ pub struct PeerInfo {
 pub enum SignalRequest {
     /// Join `topic`, reachable at `addrs` (the server adds the address it observed). Joining
     /// a topic again updates the addresses and answers with the member list again.
-    Join { topic: Topic, addrs: Vec<SocketAddr> },
+    Join {
+        topic: Topic,
+        addrs: Vec<SocketAddr>,
+    },
     /// Leave `topic`. Leaving a topic not joined is a no-op.
     Leave { topic: Topic },
 }
@@ -122,7 +125,10 @@ mod tests {
             topic: [7; 32],
             addrs: vec![a("127.0.0.1:1"), a("[::1]:2")],
         };
-        assert_eq!(decode::<SignalRequest>(&encode(&req).unwrap()).unwrap(), req);
+        assert_eq!(
+            decode::<SignalRequest>(&encode(&req).unwrap()).unwrap(),
+            req
+        );
         let ev = SignalEvent::PeerAvailable {
             topic: [9; 32],
             peer: PeerInfo {

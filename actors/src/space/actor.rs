@@ -15,7 +15,9 @@ use rand_core::RngCore;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use super::remote::HeadsChanged;
 use super::{load_space, LocalOp, SpaceCore, SpaceError};
+use crate::credentials::Signer;
 use crate::db::{ChangeKind as DbChangeKind, Changes, DbError, ObjectId, Query};
 use crate::feed::{Append, FeedActor, Payload};
 use crate::node::{ChangeEvent, ChangeKind, FeedStatus, NodeError, QueryRequest, SpaceStatus};
@@ -32,11 +34,15 @@ struct Subscriber {
 
 /// The actor of one space.
 pub struct SpaceActor {
-    core: SpaceCore,
-    feeds: BTreeMap<PublicKey, Addr<FeedActor>>,
+    pub(super) core: SpaceCore,
+    pub(super) feeds: BTreeMap<PublicKey, Addr<FeedActor>>,
     subscribers: Vec<Subscriber>,
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
+    /// Replication channels that want to hear when our heads change.
+    pub(super) head_watchers: Vec<Recipient<HeadsChanged>>,
+    /// This device signing for its identity (spaces exist only once there is an identity).
+    pub(super) signer: Signer,
+    pub(super) store: Arc<dyn Store>,
+    pub(super) clock: Arc<dyn Clock>,
     rng: ChaCha20Rng,
 }
 
@@ -44,6 +50,7 @@ impl SpaceActor {
     pub fn new(
         core: SpaceCore,
         feeds: BTreeMap<PublicKey, Addr<FeedActor>>,
+        signer: Signer,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         rng: ChaCha20Rng,
@@ -52,6 +59,8 @@ impl SpaceActor {
             core,
             feeds,
             subscribers: Vec::new(),
+            head_watchers: Vec::new(),
+            signer,
             store,
             clock,
             rng,
@@ -69,7 +78,7 @@ impl SpaceActor {
     }
 
     /// Rebuilds the core from the store after a failed append.
-    fn rebuild(&mut self) {
+    pub(super) fn rebuild(&mut self) {
         let client_id = self.fresh_client_id();
         match load_space(self.store.as_ref(), self.core.record(), client_id) {
             Ok(loaded) => self.core = loaded.core,
@@ -79,7 +88,7 @@ impl SpaceActor {
         }
     }
 
-    fn notify(&mut self, changes: &Changes) {
+    pub(super) fn notify(&mut self, changes: &Changes) {
         if self.subscribers.is_empty() {
             return;
         }
@@ -199,6 +208,7 @@ impl Handler<Mutate> for SpaceActor {
                 Ok(Ok(block)) => {
                     act.core.record_local(&block);
                     act.notify(&changes);
+                    act.announce_heads();
                     Ok(id)
                 }
                 Ok(Err(e)) => {

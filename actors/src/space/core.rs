@@ -41,6 +41,19 @@ pub enum SpaceError {
     QuarantineFull,
 }
 
+/// What to do with a batch of blocks from a peer, decided by [`SpaceCore::plan`].
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Verified, ready and allowed, in an order that respects their dependencies.
+    pub accept: Vec<Block>,
+    /// Not ready yet (a gap in their feed, or a dependency not applied): quarantine them.
+    pub hold: Vec<Block>,
+    /// Already applied.
+    pub duplicates: usize,
+    /// Bad signature, or not allowed: `(feed, seq, reason)`.
+    pub rejected: Vec<(PublicKey, u64, String)>,
+}
+
 /// A mutation requested by a local client.
 #[derive(Debug, Clone)]
 pub enum LocalOp {
@@ -129,8 +142,7 @@ impl SpaceCore {
         self.ready(block)?;
         match &block.payload {
             Payload::Credential(c) => {
-                self.state
-                    .check_control_writer(&block.feed_key, &self.record.genesis_feed, c)?;
+                self.state.check_control_writer(&block.feed_key, c)?;
                 // Rules are checked on a copy so that a rejected credential changes nothing.
                 self.state.clone().apply(c)?;
             }
@@ -144,8 +156,7 @@ impl SpaceCore {
         self.ready(block)?;
         let changes = match &block.payload {
             Payload::Credential(c) => {
-                self.state
-                    .check_control_writer(&block.feed_key, &self.record.genesis_feed, c)?;
+                self.state.check_control_writer(&block.feed_key, c)?;
                 self.state.apply(c)?;
                 Changes::default()
             }
@@ -156,6 +167,61 @@ impl SpaceCore {
         };
         self.applied.advance(block.feed_key, block.seq);
         Ok(changes)
+    }
+
+    /// Decides, without changing anything, which of `blocks` (from a peer) to store and
+    /// apply: each must carry a valid signature, be the next of its feed, have its writer's
+    /// timeframe covered, and be allowed by the control state as it will be after the
+    /// blocks accepted before it (credentials in the batch count for later blocks).
+    pub fn plan(&self, mut blocks: Vec<Block>) -> Plan {
+        let mut plan = Plan::default();
+        let mut state = self.state.clone();
+        let mut applied = self.applied.clone();
+        blocks.sort_by_key(|b| (b.feed_key, b.seq));
+        blocks.dedup_by_key(|b| (b.feed_key, b.seq));
+        loop {
+            let mut progressed = false;
+            let mut rest = Vec::with_capacity(blocks.len());
+            for block in blocks {
+                let next = applied.get(&block.feed_key).map_or(0, |s| s + 1);
+                if block.seq < next {
+                    plan.duplicates += 1;
+                    continue;
+                }
+                if block.seq > next || !applied.covers(&block.timeframe) {
+                    rest.push(block);
+                    continue;
+                }
+                if !block.signature_ok() {
+                    plan.rejected
+                        .push((block.feed_key, block.seq, "bad signature".into()));
+                    continue;
+                }
+                let allowed = match &block.payload {
+                    Payload::Credential(c) => state
+                        .check_control_writer(&block.feed_key, c)
+                        .map_err(|e| e.to_string())
+                        .and_then(|()| state.apply(c).map(|_| ()).map_err(|e| e.to_string())),
+                    Payload::Mutation(_) => state
+                        .check_data_writer(&block.feed_key)
+                        .map_err(|e| e.to_string()),
+                };
+                match allowed {
+                    Ok(()) => {
+                        applied.advance(block.feed_key, block.seq);
+                        plan.accept.push(block);
+                        progressed = true;
+                    }
+                    Err(reason) => plan.rejected.push((block.feed_key, block.seq, reason)),
+                }
+            }
+            blocks = rest;
+            if !progressed {
+                break;
+            }
+        }
+        plan.hold = blocks;
+        plan
     }
 
     /// Marks a stored block as passed over (it failed to apply on replay) so that its feed's

@@ -107,7 +107,7 @@ fn editor_blocks_apply_reader_blocks_are_denied_and_check_changes_nothing() {
     let record = SpaceRecord {
         space_key: space.public(),
         name: None,
-        genesis_feed: control.1.public(),
+        genesis_feed: Some(control.1.public()),
         control_feed: control.1.public(),
         data_feed: owner.data.1.public(),
         created_ms: 1,

@@ -1,6 +1,9 @@
-//! Creating a space: new space and feed keys, the genesis credentials on our control feed,
-//! and every record, secret and block written in one atomic, flushed batch, so that a
-//! crash leaves either the whole space or nothing.
+//! Creating and joining spaces.
+//!
+//! Creating: new space and feed keys, the genesis credentials on our control feed, and every
+//! record, secret and block written in one atomic, flushed batch, so that a crash leaves
+//! either the whole space or nothing. Joining by key: our own (empty) feeds and the space
+//! record, likewise in one batch; the genesis feed is learned from peers.
 
 use rand_core::CryptoRngCore;
 
@@ -9,7 +12,7 @@ use crate::credentials::{space_genesis, Designation, Signer, SpaceGenesis};
 use crate::feed::{FeedLog, Payload};
 use crate::node::NodeError;
 use crate::store::{Key, Store, WriteBatch};
-use crate::types::{encode, KeyPair, Timeframe};
+use crate::types::{encode, KeyPair, PublicKey, Timeframe};
 
 /// The new space's record (its blocks are in the store).
 pub struct CreatedSpace {
@@ -42,7 +45,7 @@ pub fn create_space(
     let record = SpaceRecord {
         space_key: space.public(),
         name,
-        genesis_feed: control.public(),
+        genesis_feed: Some(control.public()),
         control_feed: control.public(),
         data_feed: data.public(),
         created_ms: now_ms,
@@ -52,12 +55,9 @@ pub fn create_space(
     let mut log = FeedLog::new(control.public());
     let mut timeframe = Timeframe::new();
     for credential in credentials {
+        let payload = Payload::Credential(Box::new(credential));
         let block = log
-            .next_block(
-                &control,
-                timeframe.clone(),
-                Payload::Credential(Box::new(credential)),
-            )
+            .next_block(&control, timeframe.clone(), payload)
             .map_err(internal)?;
         batch.put(
             Key::block(&block.feed_key, block.seq),
@@ -66,7 +66,42 @@ pub fn create_space(
         timeframe.advance(block.feed_key, block.seq);
         log.commit(&block);
     }
-    for (key, designation) in [(&control, Designation::Control), (&data, Designation::Data)] {
+    write_space(store, batch, &record, &control, &data)?;
+    Ok(CreatedSpace { record })
+}
+
+/// Records a space we join by key; our feeds are admitted once we replicate our membership.
+pub fn join_space(
+    store: &dyn Store,
+    space_key: PublicKey,
+    name: Option<String>,
+    rng: &mut impl CryptoRngCore,
+    now_ms: u64,
+) -> Result<SpaceRecord, NodeError> {
+    let control = KeyPair::generate(rng);
+    let data = KeyPair::generate(rng);
+    let record = SpaceRecord {
+        space_key,
+        name,
+        genesis_feed: None,
+        control_feed: control.public(),
+        data_feed: data.public(),
+        created_ms: now_ms,
+    };
+    write_space(store, WriteBatch::new(), &record, &control, &data)?;
+    Ok(record)
+}
+
+/// Adds the space record and our two feeds (records + secrets) to `batch`, writes and
+/// flushes it.
+fn write_space(
+    store: &dyn Store,
+    mut batch: WriteBatch,
+    record: &SpaceRecord,
+    control: &KeyPair,
+    data: &KeyPair,
+) -> Result<(), NodeError> {
+    for (key, designation) in [(control, Designation::Control), (data, Designation::Data)] {
         let feed = FeedRecord {
             feed_key: key.public(),
             designation,
@@ -80,9 +115,8 @@ pub fn create_space(
     }
     batch.put(
         Key::space(&record.space_key),
-        encode(&record).map_err(internal)?,
+        encode(record).map_err(internal)?,
     );
     store.write(batch).map_err(internal)?;
-    store.flush().map_err(internal)?;
-    Ok(CreatedSpace { record })
+    store.flush().map_err(internal)
 }

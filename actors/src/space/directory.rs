@@ -10,6 +10,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use super::{create_space, load_space, SpaceActor, SpaceRecord, SpaceStatusRequest};
+use crate::credentials::Signer;
 use crate::feed::FeedActor;
 use crate::identity::{CurrentSigner, IdentityActor};
 use crate::node::{NodeError, SpaceInfo, SpaceStatus};
@@ -27,6 +28,10 @@ struct Entry {
 /// Every space of this node.
 pub struct SpaceDirectory {
     spaces: BTreeMap<PublicKey, Entry>,
+    /// This device signing for its identity; `None` until there is an identity.
+    signer: Option<Signer>,
+    /// Told about every space that opens (the network joins its swarm).
+    space_watchers: Vec<Recipient<SpaceOpened>>,
     identity: Addr<IdentityActor>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
@@ -36,6 +41,7 @@ pub struct SpaceDirectory {
 impl SpaceDirectory {
     /// Loads every stored space and starts its actors. Must run inside an actix context.
     pub fn open(
+        signer: Option<Signer>,
         identity: Addr<IdentityActor>,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
@@ -43,6 +49,8 @@ impl SpaceDirectory {
     ) -> Result<Self, NodeError> {
         let mut dir = SpaceDirectory {
             spaces: BTreeMap::new(),
+            signer,
+            space_watchers: Vec::new(),
             identity,
             store,
             clock,
@@ -67,6 +75,12 @@ impl SpaceDirectory {
     }
 
     fn start_space(&mut self, record: SpaceRecord) -> Result<(), NodeError> {
+        let signer = self.signer.clone().ok_or_else(|| {
+            NodeError::Corrupt(format!(
+                "space {} is stored but this node has no identity",
+                record.space_key
+            ))
+        })?;
         let mut rng = self.child_rng();
         let client_id = rng.next_u64() & ((1 << 53) - 1);
         let loaded = load_space(self.store.as_ref(), &record, client_id)?;
@@ -78,12 +92,21 @@ impl SpaceDirectory {
         let addr = SpaceActor::new(
             loaded.core,
             feeds,
+            signer,
             self.store.clone(),
             self.clock.clone(),
             rng,
         )
         .start();
         tracing::info!(space = %record.space_key, name = ?record.name, "space open");
+        let opened = SpaceOpened {
+            space_key: record.space_key,
+            addr: addr.clone(),
+        };
+        self.space_watchers.retain(|w| w.connected());
+        for w in &self.space_watchers {
+            w.do_send(opened.clone());
+        }
         self.spaces.insert(record.space_key, Entry { record, addr });
         Ok(())
     }
@@ -124,6 +147,7 @@ impl Handler<CreateSpace> for SpaceDirectory {
                 .into_actor(self)
                 .map(move |signer, act, _| {
                     let signer = signer??;
+                    act.signer = Some(signer.clone());
                     let mut rng = act.child_rng();
                     let now = act.clock.now_ms();
                     let created =
@@ -196,5 +220,71 @@ impl Handler<DirectoryStatus> for SpaceDirectory {
             }
             Ok(out)
         })
+    }
+}
+
+/// A space was opened (created, joined, or loaded at start).
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct SpaceOpened {
+    pub space_key: PublicKey,
+    pub addr: Addr<SpaceActor>,
+}
+
+/// Tell `0` about every open space now and every space opened later.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WatchSpaces(pub Recipient<SpaceOpened>);
+
+impl Handler<WatchSpaces> for SpaceDirectory {
+    type Result = ();
+    fn handle(&mut self, msg: WatchSpaces, _: &mut Context<Self>) {
+        for (key, entry) in &self.spaces {
+            msg.0.do_send(SpaceOpened {
+                space_key: *key,
+                addr: entry.addr.clone(),
+            });
+        }
+        self.space_watchers.push(msg.0);
+    }
+}
+
+/// Join a space by key: make our own feeds for it and start replicating. Our feeds are
+/// admitted once a member adds our identity and we have replicated that.
+#[derive(Message)]
+#[rtype(result = "Result<SpaceInfo, NodeError>")]
+pub struct JoinSpace {
+    pub space_key: PublicKey,
+    pub name: Option<String>,
+}
+
+impl Handler<JoinSpace> for SpaceDirectory {
+    type Result = AtomicResponse<Self, Result<SpaceInfo, NodeError>>;
+    fn handle(&mut self, msg: JoinSpace, _: &mut Context<Self>) -> Self::Result {
+        if self.spaces.contains_key(&msg.space_key) {
+            let err = NodeError::Invalid(format!("this node already has space {}", msg.space_key));
+            return AtomicResponse::new(Box::pin(fut::ready(Err(err))));
+        }
+        AtomicResponse::new(Box::pin(
+            self.identity
+                .send(CurrentSigner)
+                .into_actor(self)
+                .map(move |signer, act, _| {
+                    let signer = signer??;
+                    act.signer = Some(signer);
+                    let mut rng = act.child_rng();
+                    let now = act.clock.now_ms();
+                    let record = super::create::join_space(
+                        act.store.as_ref(),
+                        msg.space_key,
+                        msg.name,
+                        &mut rng,
+                        now,
+                    )?;
+                    let info = Self::info(&record);
+                    act.start_space(record)?;
+                    Ok(info)
+                }),
+        ))
     }
 }

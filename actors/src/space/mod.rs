@@ -8,14 +8,22 @@ mod create;
 mod directory;
 mod load;
 mod record;
+mod remote;
 
-pub use self::core::{LocalOp, SpaceCore, SpaceError, QUARANTINE_LIMIT};
+pub use self::core::{LocalOp, Plan, SpaceCore, SpaceError, QUARANTINE_LIMIT};
 pub(crate) use actor::parse_id;
 pub use actor::{GetObject, Mutate, QueryObjects, SpaceActor, SpaceStatusRequest, TextGet, Watch};
-pub use create::{create_space, CreatedSpace};
-pub use directory::{CreateSpace, DirectoryStatus, ListSpaces, ResolveSpace, SpaceDirectory};
+pub use create::{create_space, join_space, CreatedSpace};
+pub use directory::{
+    CreateSpace, DirectoryStatus, JoinSpace, ListSpaces, ResolveSpace, SpaceDirectory, SpaceOpened,
+    WatchSpaces,
+};
 pub use load::{load_space, LoadedSpace};
 pub use record::{FeedRecord, SpaceRecord};
+pub use remote::{
+    AddMember, AuthorizePeer, EnsureAdmitted, GetHeads, HeadsChanged, IngestBlocks, IngestReport,
+    ListMembers, ReadBlocks, WatchHeads,
+};
 
 #[cfg(test)]
 mod core_tests;

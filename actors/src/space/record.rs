@@ -11,8 +11,9 @@ use crate::types::PublicKey;
 pub struct SpaceRecord {
     pub space_key: PublicKey,
     pub name: Option<String>,
-    /// The creator's control feed, which starts with the genesis credentials.
-    pub genesis_feed: PublicKey,
+    /// The creator's control feed, which starts with the genesis credentials (unknown to a
+    /// joiner until it has replicated it).
+    pub genesis_feed: Option<PublicKey>,
     /// Our own control feed in this space.
     pub control_feed: PublicKey,
     /// Our own data feed in this space.

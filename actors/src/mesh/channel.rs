@@ -1,0 +1,135 @@
+//! `ChannelActor`: one replication channel (one connection x one space). It owns a
+//! [`ReplicationCore`] and carries out its outputs: frames go to `outbound` (a writer task
+//! puts them on the QUIC stream, or a test pipe), block reads and ingests go to the
+//! `SpaceActor`, and head changes of the space come back in as `LocalHeads`.
+//!
+//! The channel starts after both `Hello`s were exchanged and checked. It stops on a
+//! protocol violation, when `outbound` is closed, or when told to; dropping it closes the
+//! stream.
+
+use actix::prelude::*;
+use tokio::sync::mpsc;
+
+use crate::replication::{ReplInput, ReplMessage, ReplOutput, ReplicationCore};
+use crate::space::{GetHeads, HeadsChanged, IngestBlocks, ReadBlocks, SpaceActor, WatchHeads};
+use crate::types::PublicKey;
+
+/// One replication channel.
+pub struct ChannelActor {
+    core: ReplicationCore,
+    space: Addr<SpaceActor>,
+    space_key: PublicKey,
+    peer: PublicKey,
+    outbound: mpsc::UnboundedSender<ReplMessage>,
+}
+
+impl ChannelActor {
+    pub fn new(
+        space: Addr<SpaceActor>,
+        space_key: PublicKey,
+        peer: PublicKey,
+        outbound: mpsc::UnboundedSender<ReplMessage>,
+    ) -> Self {
+        ChannelActor {
+            core: ReplicationCore::new(),
+            space,
+            space_key,
+            peer,
+            outbound,
+        }
+    }
+
+    fn input(&mut self, input: ReplInput, ctx: &mut Context<Self>) {
+        tracing::debug!(peer = %self.peer.short(), ?input, "channel input");
+        for output in self.core.handle(input) {
+            tracing::debug!(peer = %self.peer.short(), ?output, "channel output");
+            match output {
+                ReplOutput::Send(msg) => {
+                    if self.outbound.send(msg).is_err() {
+                        ctx.stop();
+                        return;
+                    }
+                }
+                ReplOutput::ReadBlocks { feed, from, to } => {
+                    self.space
+                        .send(ReadBlocks { feed, from, to })
+                        .into_actor(self)
+                        .map(|res, act, ctx| {
+                            if let Ok(blocks) = res {
+                                act.input(ReplInput::BlocksRead(blocks), ctx);
+                            }
+                        })
+                        .spawn(ctx);
+                }
+                ReplOutput::Ingest(blocks) => {
+                    // Wait for the space before reading further frames' effects: ingest is
+                    // ordered per channel.
+                    self.space
+                        .send(IngestBlocks(blocks))
+                        .into_actor(self)
+                        .map(|res, act, _| {
+                            if let Ok(report) = res {
+                                if !report.rejected.is_empty() {
+                                    tracing::warn!(peer = %act.peer.short(), space = %act.space_key.short(),
+                                        rejected = ?report.rejected, "peer sent blocks we do not accept");
+                                }
+                            }
+                        })
+                        .wait(ctx);
+                }
+                ReplOutput::Close(reason) => {
+                    tracing::warn!(peer = %self.peer.short(), space = %self.space_key.short(), %reason, "closing replication channel");
+                    ctx.stop();
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Actor for ChannelActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.space.do_send(WatchHeads(ctx.address().recipient()));
+        self.space
+            .send(GetHeads)
+            .into_actor(self)
+            .map(|res, act, ctx| match res {
+                Ok(local) => act.input(ReplInput::Opened { local }, ctx),
+                Err(_) => ctx.stop(),
+            })
+            .wait(ctx);
+    }
+}
+
+/// A frame that arrived from the peer.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Inbound(pub ReplMessage);
+
+impl Handler<Inbound> for ChannelActor {
+    type Result = ();
+    fn handle(&mut self, msg: Inbound, ctx: &mut Context<Self>) {
+        self.input(ReplInput::Received(msg.0), ctx);
+    }
+}
+
+impl Handler<HeadsChanged> for ChannelActor {
+    type Result = ();
+    fn handle(&mut self, msg: HeadsChanged, ctx: &mut Context<Self>) {
+        self.input(ReplInput::LocalHeads(msg.heads), ctx);
+    }
+}
+
+/// Stop the channel (connection closing, node shutting down).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseChannel;
+
+impl Handler<CloseChannel> for ChannelActor {
+    type Result = ();
+    fn handle(&mut self, _: CloseChannel, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}

@@ -1,0 +1,397 @@
+//! The network-facing side of `SpaceActor`: heads, serving block ranges, ingesting blocks
+//! from peers (verify -> store -> apply, with a bounded quarantine), authorising peers,
+//! membership by key, and a member's own feed admission once it learns it was added.
+
+use actix::prelude::*;
+use std::collections::BTreeMap;
+
+use super::{FeedRecord, SpaceActor};
+use crate::credentials::{Assertion, Credential, Designation, Role, Subject};
+use crate::feed::{Append, Block, FeedActor, FeedLog, IngestMany, Payload, ReadRange};
+use crate::node::NodeError;
+use crate::replication::Heads;
+use crate::store::Key;
+use crate::types::{encode, PublicKey};
+
+/// Sent to every head watcher when the space's feeds grew.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct HeadsChanged {
+    pub space_key: PublicKey,
+    pub heads: Heads,
+}
+
+impl SpaceActor {
+    /// Feed lengths as stored and applied.
+    pub(super) fn heads(&self) -> Heads {
+        self.core
+            .timeframe()
+            .iter()
+            .map(|(k, s)| (*k, s + 1))
+            .collect()
+    }
+
+    pub(super) fn announce_heads(&mut self) {
+        let msg = HeadsChanged {
+            space_key: self.core.record().space_key,
+            heads: self.heads(),
+        };
+        self.head_watchers.retain(|w| w.connected());
+        for w in &self.head_watchers {
+            w.do_send(msg.clone());
+        }
+    }
+
+    /// The feed's actor, started (and its record written) if this is a feed new to us.
+    fn feed_actor(&mut self, feed: PublicKey) -> Result<Addr<FeedActor>, NodeError> {
+        if let Some(addr) = self.feeds.get(&feed) {
+            return Ok(addr.clone());
+        }
+        let designation = self
+            .core
+            .state()
+            .feed(&feed)
+            .map_or(Designation::Control, |f| f.designation);
+        let record = FeedRecord {
+            feed_key: feed,
+            designation,
+            own: false,
+        };
+        let bytes = encode(&record).map_err(|e| NodeError::Storage(e.to_string()))?;
+        self.store
+            .put(&Key::feed(&self.core.record().space_key, &feed), &bytes)
+            .map_err(|e| NodeError::Storage(e.to_string()))?;
+        let addr = FeedActor::new(FeedLog::new(feed), None, self.store.clone()).start();
+        self.feeds.insert(feed, addr.clone());
+        Ok(addr)
+    }
+}
+
+/// Our heads.
+#[derive(Message)]
+#[rtype(result = "Heads")]
+pub struct GetHeads;
+
+impl Handler<GetHeads> for SpaceActor {
+    type Result = MessageResult<GetHeads>;
+    fn handle(&mut self, _: GetHeads, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.heads())
+    }
+}
+
+/// Tell `0` whenever our heads change.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WatchHeads(pub Recipient<HeadsChanged>);
+
+impl Handler<WatchHeads> for SpaceActor {
+    type Result = ();
+    fn handle(&mut self, msg: WatchHeads, _: &mut Context<Self>) {
+        self.head_watchers.push(msg.0);
+    }
+}
+
+/// Blocks `from..to` of `feed`, for a peer (empty if we do not hold the feed).
+#[derive(Message)]
+#[rtype(result = "Vec<Block>")]
+pub struct ReadBlocks {
+    pub feed: PublicKey,
+    pub from: u64,
+    pub to: u64,
+}
+
+impl Handler<ReadBlocks> for SpaceActor {
+    type Result = ResponseFuture<Vec<Block>>;
+    fn handle(&mut self, msg: ReadBlocks, _: &mut Context<Self>) -> Self::Result {
+        let feed = self.feeds.get(&msg.feed).cloned();
+        Box::pin(async move {
+            match feed {
+                Some(addr) => addr
+                    .send(ReadRange {
+                        from: msg.from,
+                        to: msg.to,
+                    })
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            }
+        })
+    }
+}
+
+/// What happened to a batch of blocks from a peer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    pub stored: usize,
+    pub duplicates: usize,
+    pub held: usize,
+    /// `feed:seq reason` of every rejected block.
+    pub rejected: Vec<String>,
+}
+
+/// Verify, store and apply blocks from a peer.
+#[derive(Message)]
+#[rtype(result = "IngestReport")]
+pub struct IngestBlocks(pub Vec<Block>);
+
+impl Handler<IngestBlocks> for SpaceActor {
+    type Result = AtomicResponse<Self, IngestReport>;
+    fn handle(&mut self, msg: IngestBlocks, _: &mut Context<Self>) -> Self::Result {
+        let plan = self.core.plan(msg.0);
+        let mut report = IngestReport {
+            duplicates: plan.duplicates,
+            rejected: plan
+                .rejected
+                .iter()
+                .map(|(f, s, r)| format!("{}:{s} {r}", f.short()))
+                .collect(),
+            ..Default::default()
+        };
+        for (feed, seq, reason) in &plan.rejected {
+            tracing::warn!(space = %self.core.record().space_key.short(), feed = %feed.short(), seq, %reason, "block rejected");
+        }
+        for block in plan.hold {
+            if self.core.hold(block).is_ok() {
+                report.held += 1;
+            }
+        }
+        // Consecutive runs of one feed go to its actor as one batch (one flush each).
+        let mut runs: Vec<(Addr<FeedActor>, Vec<Block>)> = Vec::new();
+        for block in plan.accept {
+            match runs.last_mut() {
+                Some((_, run)) if run.last().is_some_and(|b| b.feed_key == block.feed_key) => {
+                    run.push(block)
+                }
+                _ => match self.feed_actor(block.feed_key) {
+                    Ok(addr) => runs.push((addr, vec![block])),
+                    Err(e) => {
+                        report.rejected.push(format!(
+                            "{}:{} {e}",
+                            block.feed_key.short(),
+                            block.seq
+                        ));
+                        break;
+                    }
+                },
+            }
+        }
+        let store = async move {
+            let mut stored = Vec::new();
+            for (addr, run) in runs {
+                match addr.send(IngestMany(run.clone())).await {
+                    Ok((n, err)) => {
+                        stored.extend(run.into_iter().take(n));
+                        if let Some(e) = err {
+                            tracing::warn!(error = %e, "peer block not stored");
+                            break;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+            stored
+        };
+        AtomicResponse::new(Box::pin(store.into_actor(self).map(move |stored, act, ctx| {
+            let mut changes = crate::db::Changes::default();
+            for block in &stored {
+                match act.core.apply(block) {
+                    Ok(c) => changes.extend(c),
+                    Err(e) => {
+                        tracing::warn!(feed = %block.feed_key.short(), seq = block.seq, error = %e, "stored block does not apply; passing over it");
+                        act.core.skip(block);
+                    }
+                }
+            }
+            report.stored = stored.len();
+            if !stored.is_empty() {
+                act.notify(&changes);
+                act.announce_heads();
+                ctx.notify(EnsureAdmitted);
+            }
+            let ready = act.core.take_ready();
+            if !ready.is_empty() {
+                ctx.notify(IngestBlocks(ready));
+            }
+            report
+        })))
+    }
+}
+
+/// Is the device on the other end of a connection, proving its identity with `auth`, a
+/// member of this space? Answers the member's role.
+#[derive(Message)]
+#[rtype(result = "Result<Role, String>")]
+pub struct AuthorizePeer {
+    pub device: PublicKey,
+    pub auth: Credential,
+}
+
+impl Handler<AuthorizePeer> for SpaceActor {
+    type Result = Result<Role, String>;
+    fn handle(&mut self, msg: AuthorizePeer, _: &mut Context<Self>) -> Self::Result {
+        msg.auth
+            .verify()
+            .map_err(|e| format!("device credential: {e}"))?;
+        let identity = match &msg.auth.subject.assertion {
+            Assertion::AuthorizedDevice {
+                identity_key,
+                device_key,
+            } if *device_key == msg.device && msg.auth.issuer == *identity_key => *identity_key,
+            _ => return Err("credential does not authorise this device".into()),
+        };
+        match self.core.state().role(&identity) {
+            Some(Role::Removed) | None => {
+                Err(format!("identity {} is not a member", identity.short()))
+            }
+            Some(role) => Ok(role),
+        }
+    }
+}
+
+/// The members and their roles.
+#[derive(Message)]
+#[rtype(result = "Vec<(PublicKey, Role)>")]
+pub struct ListMembers;
+
+impl Handler<ListMembers> for SpaceActor {
+    type Result = MessageResult<ListMembers>;
+    fn handle(&mut self, _: ListMembers, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(
+            self.core
+                .state()
+                .members()
+                .iter()
+                .map(|(k, m)| (*k, m.role))
+                .collect(),
+        )
+    }
+}
+
+impl SpaceActor {
+    /// Appends `credential` to our control feed, applies it, and answers once durable.
+    fn append_credential(
+        &mut self,
+        credential: Credential,
+    ) -> ResponseActFuture<Self, Result<(), NodeError>> {
+        let control = self.core.record().control_feed;
+        let Some(feed) = self.feeds.get(&control).cloned() else {
+            return Box::pin(fut::ready(Err(NodeError::Corrupt(
+                "our control feed has no actor".into(),
+            ))));
+        };
+        let append = Append {
+            timeframe: self.core.timeframe().clone(),
+            payload: Payload::Credential(Box::new(credential)),
+        };
+        Box::pin(feed.send(append).into_actor(self).map(|res, act, _| {
+            let block = res?.map_err(|e| NodeError::Storage(e.to_string()))?;
+            if let Err(e) = act.core.apply(&block) {
+                tracing::error!(error = %e, "our own credential does not apply");
+                act.core.skip(&block);
+            }
+            act.announce_heads();
+            Ok(())
+        }))
+    }
+}
+
+/// Add (or change the role of) a member by identity key. OWNER/ADMIN only.
+#[derive(Message)]
+#[rtype(result = "Result<(), NodeError>")]
+pub struct AddMember {
+    pub identity: PublicKey,
+    pub role: Role,
+}
+
+impl Handler<AddMember> for SpaceActor {
+    type Result = AtomicResponse<Self, Result<(), NodeError>>;
+    fn handle(&mut self, msg: AddMember, _: &mut Context<Self>) -> Self::Result {
+        let space_key = self.core.record().space_key;
+        let credential = self.signer.issue(
+            Subject {
+                id: msg.identity,
+                assertion: Assertion::SpaceMember {
+                    space_key,
+                    role: msg.role,
+                },
+            },
+            self.clock.now_ms(),
+            vec![],
+        );
+        // Check against the rules first, so that nothing is written when it is not allowed.
+        let mut trial = self.core.state().clone();
+        if let Err(e) = trial.apply(&credential) {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(NodeError::Invalid(format!(
+                "cannot add member: {e}"
+            ))))));
+        }
+        AtomicResponse::new(self.append_credential(credential))
+    }
+}
+
+/// Once our identity is a member, admit our own control and data feeds (a member that joined
+/// by key does this as soon as it has replicated its membership).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct EnsureAdmitted;
+
+impl Handler<EnsureAdmitted> for SpaceActor {
+    type Result = AtomicResponse<Self, ()>;
+    fn handle(&mut self, _: EnsureAdmitted, _: &mut Context<Self>) -> Self::Result {
+        let record = self.core.record().clone();
+        let state = self.core.state();
+        let member = state
+            .role(&self.signer.issuer)
+            .is_some_and(|r| r != Role::Removed);
+        let missing: Vec<(PublicKey, Designation)> = [
+            (record.control_feed, Designation::Control),
+            (record.data_feed, Designation::Data),
+        ]
+        .into_iter()
+        .filter(|(feed, _)| state.feed(feed).is_none())
+        .collect();
+        if !member || missing.is_empty() {
+            return AtomicResponse::new(Box::pin(fut::ready(())));
+        }
+        let now = self.clock.now_ms();
+        let admit: BTreeMap<u8, Credential> = missing
+            .into_iter()
+            .map(|(feed, designation)| {
+                let c = self.signer.issue(
+                    Subject {
+                        id: feed,
+                        assertion: Assertion::AdmittedFeed {
+                            space_key: record.space_key,
+                            identity_key: self.signer.issuer,
+                            device_key: self.signer.key.public(),
+                            designation,
+                        },
+                    },
+                    now,
+                    vec![],
+                );
+                (designation as u8, c)
+            })
+            .collect();
+        tracing::info!(space = %record.space_key.short(), feeds = admit.len(), "admitting our feeds");
+        let mut chain: ResponseActFuture<Self, Result<(), NodeError>> =
+            Box::pin(fut::ready(Ok(())));
+        for (_, credential) in admit {
+            chain = Box::pin(chain.then(
+                move |res, act, _| -> ResponseActFuture<Self, Result<(), NodeError>> {
+                    match res {
+                        Ok(()) => act.append_credential(credential),
+                        Err(e) => Box::pin(fut::ready(Err(e))),
+                    }
+                },
+            ));
+        }
+        AtomicResponse::new(Box::pin(chain.map(|res, _, _| {
+            if let Err(e) = res {
+                tracing::error!(error = %e, "cannot admit our feeds");
+            }
+        })))
+    }
+}

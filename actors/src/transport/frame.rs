@@ -1,0 +1,88 @@
+//! Length-prefixed frames on QUIC streams.
+//!
+//! Contract:
+//! - A frame is a `u32` big-endian length `n` followed by `n` bytes of
+//!   `crate::types::encode(value)`; `n` never exceeds [`MAX_FRAME_BYTES`].
+//! - [`read_frame`] gives `Ok(None)` when the stream ends cleanly before a frame starts,
+//!   [`FrameError::TooLarge`] for a length above the limit (checked before anything is
+//!   allocated; memory then grows only as bytes actually arrive),
+//!   [`FrameError::Truncated`] when the stream ends inside a frame,
+//!   [`FrameError::Malformed`] when the bytes do not decode, and [`FrameError::Io`] when
+//!   the stream or connection fails. It never panics on any input.
+//! - After any error the stream is out of sync: stop using it (close the channel, e.g.
+//!   with `close::BAD_FRAME`).
+//! - Neither function is cancel-safe: dropping one mid-frame loses stream position. In a
+//!   `select!`, keep the read in its own task or loop that is never cancelled mid-frame.
+
+use serde::{de::DeserializeOwned, Serialize};
+use thiserror::Error;
+
+use crate::types::{decode, encode, CodecError, MAX_FRAME_BYTES};
+
+/// Bytes reserved up front for a frame body; larger bodies grow as data arrives.
+const INITIAL_CAPACITY: usize = 64 * 1024;
+
+#[derive(Error, Debug)]
+pub enum FrameError {
+    #[error("frame of {0} bytes is larger than the {MAX_FRAME_BYTES}-byte limit")]
+    TooLarge(usize),
+    #[error("stream ended in the middle of a frame")]
+    Truncated,
+    #[error("frame does not decode: {0}")]
+    Malformed(String),
+    #[error("stream failed: {0}")]
+    Io(String),
+}
+
+impl From<CodecError> for FrameError {
+    fn from(e: CodecError) -> Self {
+        match e {
+            CodecError::TooLarge(n) => FrameError::TooLarge(n),
+            other => FrameError::Malformed(other.to_string()),
+        }
+    }
+}
+
+/// Writes `value` as one frame.
+pub async fn write_frame<T: Serialize>(
+    send: &mut quinn::SendStream,
+    value: &T,
+) -> Result<(), FrameError> {
+    let body = encode(value)?;
+    let len = u32::try_from(body.len()).map_err(|_| FrameError::TooLarge(body.len()))?;
+    send.write_all(&len.to_be_bytes())
+        .await
+        .map_err(|e| FrameError::Io(e.to_string()))?;
+    send.write_all(&body)
+        .await
+        .map_err(|e| FrameError::Io(e.to_string()))
+}
+
+/// Reads one frame; `Ok(None)` on a clean end of stream between frames.
+pub async fn read_frame<T: DeserializeOwned>(
+    recv: &mut quinn::RecvStream,
+) -> Result<Option<T>, FrameError> {
+    let mut header = [0u8; 4];
+    let mut filled = 0;
+    while filled < header.len() {
+        match recv.read(&mut header[filled..]).await {
+            Ok(Some(n)) => filled += n,
+            Ok(None) if filled == 0 => return Ok(None),
+            Ok(None) => return Err(FrameError::Truncated),
+            Err(e) => return Err(FrameError::Io(e.to_string())),
+        }
+    }
+    let len = usize::try_from(u32::from_be_bytes(header)).unwrap_or(usize::MAX);
+    if len > MAX_FRAME_BYTES {
+        return Err(FrameError::TooLarge(len));
+    }
+    let mut body = Vec::with_capacity(len.min(INITIAL_CAPACITY));
+    while body.len() < len {
+        match recv.read_chunk(len - body.len(), true).await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk.bytes),
+            Ok(None) => return Err(FrameError::Truncated),
+            Err(e) => return Err(FrameError::Io(e.to_string())),
+        }
+    }
+    decode(&body).map(Some).map_err(FrameError::from)
+}
