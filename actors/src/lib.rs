@@ -15,6 +15,8 @@ pub mod identity;
 pub mod mesh;
 pub mod node;
 pub mod replication;
+pub mod signal;
 pub mod space;
 pub mod store;
+pub mod transport;
 pub mod types;

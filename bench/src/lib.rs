@@ -100,6 +100,7 @@ pub fn node_writes(ops: usize, store: StoreKind) -> Result<Measured> {
                 rng_seed: [7; 32],
                 clock: Arc::new(WallClock),
                 listen: None,
+                network: None,
             })
             .await?;
             node.identity_create(None).await?;

@@ -37,6 +37,7 @@ pub fn run(dir: &DataDir, args: &RunArgs, json: bool) -> anyhow::Result<()> {
         rng_seed,
         clock: Arc::new(SystemClock),
         listen: Some(listen.to_string()),
+        network: None,
     };
     actix::System::new().block_on(serve(dir, config, ApiToken(token), api_addr, json))
 }

@@ -1,10 +1,19 @@
 //! The mesh: replication channels, connections and swarms.
 //!
 //! - [`channel`]: `ChannelActor`, one per (connection, space), driving a `ReplicationCore`.
+//! - [`network`]: `NetworkActor`: endpoint, accept/dial, static peers, swarms, status.
+//! - [`swarm`]: `SwarmCore`, the sans-IO topology of one space.
+//! - [`connection`]: `ConnectionActor`, one per QUIC connection: Hello exchange, channels.
 
 mod channel;
+mod connection;
+mod network;
+mod swarm;
 
 pub use channel::{ChannelActor, CloseChannel, Inbound};
+pub use connection::{CloseConnection, ConnectionActor, ConnectionEvent, LookupSpace, OpenChannel};
+pub use network::{MeshConfig, NetworkActor, NetworkStatus, PeerStatus, Shutdown};
+pub use swarm::{Dial, SwarmCore};
 
 #[cfg(test)]
 mod channel_tests;

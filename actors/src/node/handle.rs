@@ -16,12 +16,14 @@ use super::{
 use crate::credentials::Role;
 use crate::db::ObjectId;
 use crate::identity::{CreateIdentity, DeviceRecord, IdentityActor, IdentityRecord, ShowIdentity};
+use crate::mesh::{MeshConfig, NetworkActor, NetworkStatus, Shutdown};
 use crate::space::{
     parse_id, AddMember, CreateSpace, DirectoryStatus, GetObject, JoinSpace, ListMembers,
     ListSpaces, LocalOp, Mutate, QueryObjects, ResolveSpace, SpaceActor, SpaceDirectory, TextGet,
     Watch,
 };
 use crate::store::{Key, Store};
+use crate::transport::{self, NetEnv, TransportConfig};
 use crate::types::{decode, encode, Clock, PublicKey};
 
 /// How to build a node.
@@ -32,8 +34,18 @@ pub struct NodeConfig {
     pub rng_seed: [u8; 32],
     /// Wall clock for credential dates and ULID timestamps.
     pub clock: Arc<dyn Clock>,
-    /// The peer listen address, reported by `status` (networking comes later).
+    /// The peer listen address, reported by `status` when there is no network.
     pub listen: Option<String>,
+    /// Peer-to-peer networking; `None` for a node that only serves local clients.
+    pub network: Option<NetworkConfig>,
+}
+
+/// How a node reaches its peers.
+pub struct NetworkConfig {
+    /// Where the QUIC endpoint's UDP socket comes from (a real bound socket, or the
+    /// simulator's).
+    pub net: NetEnv,
+    pub mesh: MeshConfig,
 }
 
 /// Opens nodes.
@@ -58,6 +70,7 @@ impl Node {
             rng_seed,
             clock,
             listen,
+            network,
         } = config;
         let mut rng = ChaCha20Rng::from_seed(rng_seed);
         let device = match store.get(&Key::device()).map_err(storage)? {
@@ -81,6 +94,17 @@ impl Node {
             None => None,
         };
         let device_key = device.public();
+        let endpoint = match &network {
+            Some(net) => {
+                let mut seed = [0u8; 32];
+                rng.fill_bytes(&mut seed);
+                let endpoint =
+                    transport::endpoint(net.net.clone(), &device, &TransportConfig::new(seed))
+                        .map_err(|e| NodeError::Invalid(format!("cannot start networking: {e}")))?;
+                Some(endpoint)
+            }
+            None => None,
+        };
         let signer = identity.as_ref().map(|r| r.signer(&device));
         let identity = IdentityActor::new(
             device,
@@ -98,6 +122,20 @@ impl Node {
             child_rng(&mut rng),
         )?
         .start();
+        let network = match (network, endpoint) {
+            (Some(net), Some(endpoint)) => Some(
+                NetworkActor::new(
+                    endpoint,
+                    device_key,
+                    net.mesh,
+                    identity.clone(),
+                    directory.clone(),
+                    child_rng(&mut rng),
+                )
+                .start(),
+            ),
+            _ => None,
+        };
         tracing::info!(device = %device_key, "node open");
         Ok(NodeHandle {
             identity,
@@ -105,6 +143,7 @@ impl Node {
             store,
             device_key,
             listen,
+            network,
         })
     }
 }
@@ -117,6 +156,7 @@ pub struct NodeHandle {
     store: Arc<dyn Store>,
     device_key: PublicKey,
     listen: Option<String>,
+    network: Option<Addr<NetworkActor>>,
 }
 
 impl NodeHandle {
@@ -335,16 +375,29 @@ impl NodeHandle {
             Err(NodeError::NoIdentity) => None,
             Err(e) => return Err(e),
         };
+        let mut spaces = self.directory.send(DirectoryStatus).await??;
+        let mut listen = self.listen.clone();
+        if let Some(network) = &self.network {
+            let (addr, mut peers) = network.send(NetworkStatus).await?;
+            listen = addr.or(listen);
+            for space in &mut spaces {
+                space.peers = peers.remove(&space.space_key).unwrap_or_default();
+            }
+        }
         Ok(NodeStatus {
             device_key: self.device_key.to_hex(),
             identity_key,
-            listen: self.listen.clone(),
-            spaces: self.directory.send(DirectoryStatus).await??,
+            listen,
+            spaces,
         })
     }
 
-    /// Flushes the store. Actors stop with the runtime that hosts them.
+    /// Closes peer connections and flushes the store. Actors stop with the runtime that
+    /// hosts them.
     pub async fn shutdown(&self) -> Result<(), NodeError> {
+        if let Some(network) = &self.network {
+            let _ = network.send(Shutdown).await;
+        }
         self.store.flush().map_err(storage)
     }
 }

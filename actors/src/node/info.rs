@@ -91,6 +91,9 @@ pub struct SpaceStatus {
     pub space_key: String,
     pub name: Option<String>,
     pub feeds: Vec<FeedStatus>,
+    /// Peers with an open replication channel for this space.
+    #[serde(default)]
+    pub peers: Vec<crate::mesh::PeerStatus>,
 }
 
 /// What `echo-node status` shows.

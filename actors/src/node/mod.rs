@@ -10,7 +10,7 @@ mod handle;
 mod info;
 
 pub use error::{ErrorKind, NodeError};
-pub use handle::{Node, NodeConfig, NodeHandle};
+pub use handle::{NetworkConfig, Node, NodeConfig, NodeHandle};
 pub use info::{
     ChangeEvent, ChangeKind, CreatedIdentity, FeedStatus, IdentityInfo, MemberInfo, NodeStatus,
     QueryRequest, SpaceInfo, SpaceStatus, WhereEq,

@@ -8,6 +8,7 @@
 //! messages from an old connection are ignored. No threads, no system clock.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use actix::prelude::*;
 use rand_chacha::ChaCha20Rng;
@@ -19,6 +20,9 @@ use super::client_core::{ClientInput, ClientOutput, ConnState, PeerEvent, Signal
 use super::peer_merge::PeerMerge;
 use super::wire::{SignalEvent, SignalRequest, Topic};
 use crate::transport::{self, close, FrameError};
+
+/// A connection attempt (handshake + stream) that takes longer than this has failed.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The actor. Start it with `SignalClient::new(..).start()` inside a `LocalSet`.
 pub struct SignalClient {
@@ -103,11 +107,16 @@ impl SignalClient {
         let server = slot.core.server();
         let endpoint = self.endpoint.clone();
         let attempt = async move {
-            let (conn, key) = transport::connect(&endpoint, server)
+            let connecting = async {
+                let (conn, key) = transport::connect(&endpoint, server)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let streams = conn.open_bi().await.map_err(|e| e.to_string())?;
+                Ok::<_, String>((conn, key, streams))
+            };
+            tokio::time::timeout(CONNECT_TIMEOUT, connecting)
                 .await
-                .map_err(|e| e.to_string())?;
-            let streams = conn.open_bi().await.map_err(|e| e.to_string())?;
-            Ok::<_, String>((conn, key, streams))
+                .unwrap_or_else(|_| Err(format!("no answer within {CONNECT_TIMEOUT:?}")))
         };
         ctx.spawn(attempt.into_actor(self).map(move |result, act, ctx| {
             if act.slots[i].generation != generation {
@@ -226,6 +235,18 @@ impl Handler<LeaveTopic> for SignalClient {
             self.feed(i, ClientInput::Leave(msg.0), ctx);
         }
         self.merge.forget_topic(&msg.0);
+    }
+}
+
+/// Closes every server connection and stops the client (no `PeerEvent`s follow).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopClient;
+
+impl Handler<StopClient> for SignalClient {
+    type Result = ();
+    fn handle(&mut self, _: StopClient, ctx: &mut Self::Context) {
+        ctx.stop();
     }
 }
 

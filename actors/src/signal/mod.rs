@@ -21,7 +21,7 @@ mod net_tests;
 #[cfg(test)]
 mod server_core_tests;
 
-pub use client::{GetServers, JoinTopic, LeaveTopic, SignalClient};
+pub use client::{GetServers, JoinTopic, LeaveTopic, SignalClient, StopClient, CONNECT_TIMEOUT};
 pub use client_core::{
     ClientInput, ClientOutput, ConnState, PeerEvent, SignalClientCore, TimerKind,
 };

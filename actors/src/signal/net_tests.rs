@@ -31,13 +31,27 @@ impl Handler<PeerEvent> for Collector {
 }
 
 fn endpoint(seed: u8) -> (quinn::Endpoint, PublicKey) {
+    try_endpoint(seed, "127.0.0.1:0".parse().unwrap()).unwrap()
+}
+
+fn try_endpoint(seed: u8, bind: SocketAddr) -> Option<(quinn::Endpoint, PublicKey)> {
     let mut rng = ChaCha20Rng::seed_from_u64(u64::from(seed));
     let device = KeyPair::generate(&mut rng);
-    let net = NetEnv::Real {
-        bind: "127.0.0.1:0".parse().unwrap(),
-    };
-    let ep = transport::endpoint(net, &device, &TransportConfig::new([seed; 32])).unwrap();
-    (ep, device.public())
+    let ep = transport::endpoint(
+        NetEnv::Real { bind },
+        &device,
+        &TransportConfig::new([seed; 32]),
+    )
+    .ok()?;
+    Some((ep, device.public()))
+}
+
+fn run_local(test: impl std::future::Future<Output = ()>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tokio::task::LocalSet::new().block_on(&rt, test);
 }
 
 struct TestClient {
@@ -66,9 +80,13 @@ impl TestClient {
         }
     }
 
-    /// Applies events until the view of `topic` is exactly `want`; panics after 10 s.
+    /// Applies events until the view of `topic` is exactly `want`; panics after `secs`.
     async fn wait_for(&mut self, topic: Topic, want: &BTreeSet<PublicKey>) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        self.wait_for_within(topic, want, 10).await
+    }
+
+    async fn wait_for_within(&mut self, topic: Topic, want: &BTreeSet<PublicKey>, secs: u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         loop {
             let have: BTreeSet<PublicKey> = self
                 .view
@@ -97,12 +115,7 @@ impl TestClient {
 
 #[test]
 fn clients_find_each_other_and_a_garbage_client_is_closed() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, async {
+    run_local(async {
         let (server_ep, _) = endpoint(100);
         let server_addr = server_ep.local_addr().unwrap();
         let server = serve_signal(server_ep);
@@ -158,5 +171,56 @@ fn clients_find_each_other_and_a_garbage_client_is_closed() {
         assert_eq!(status.connections, 3);
         assert_eq!(status.topics[&topic].len(), 2);
         server.send(StopServer).await.unwrap();
+    });
+}
+
+#[test]
+fn clients_rejoin_a_restarted_server_and_drop_peers_that_left_meanwhile() {
+    run_local(async {
+        let (server_ep, _) = endpoint(101);
+        let server_addr = server_ep.local_addr().unwrap();
+        let server = serve_signal(server_ep);
+        let topic = [7u8; 32];
+        let mut clients: Vec<TestClient> = (11..=13)
+            .map(|i| TestClient::start(i, server_addr))
+            .collect();
+        for c in &clients {
+            c.addr.send(JoinTopic(topic)).await.unwrap();
+        }
+        let all: BTreeSet<PublicKey> = clients.iter().map(|c| c.key).collect();
+        for c in clients.iter_mut() {
+            let mut want = all.clone();
+            want.remove(&c.key);
+            c.wait_for(topic, &want).await;
+        }
+
+        // The server goes away; so does one client, while nobody can tell the others.
+        server.send(StopServer).await.unwrap();
+        let gone = clients.pop().unwrap();
+        gone.addr.send(StopClient).await.unwrap();
+        // Same address, same key, empty state once the old socket is released.
+        let mut restarted = None;
+        for _ in 0..200 {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            if let Some((ep, _)) = try_endpoint(101, server_addr) {
+                restarted = Some(serve_signal(ep));
+                break;
+            }
+        }
+        let server = restarted.expect("server address still taken after 5 s");
+
+        // The two left re-join on their own; the re-join's member list drops the third.
+        for c in clients.iter_mut() {
+            let mut want = all.clone();
+            want.remove(&c.key);
+            want.remove(&gone.key);
+            c.wait_for_within(topic, &want, 30).await;
+        }
+        let status = server.send(GetStatus).await.unwrap();
+        assert_eq!(status.topics[&topic].len(), 2);
+        for c in &clients {
+            let servers = c.addr.send(GetServers).await.unwrap();
+            assert_eq!(servers, vec![(server_addr, ConnState::Connected)]);
+        }
     });
 }

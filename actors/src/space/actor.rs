@@ -327,6 +327,7 @@ impl Handler<SpaceStatusRequest> for SpaceActor {
             space_key: record.space_key.to_hex(),
             name: record.name.clone(),
             feeds,
+            peers: Vec::new(),
         })
     }
 }

@@ -16,13 +16,18 @@
 //!   and connection ids all derive from [`TransportConfig::rng_seed`]; rustls handshake
 //!   randomness stays (it changes bytes, never sizes or timing). No session tickets, no
 //!   resumption, no 0-RTT, no address-validation tokens: every handshake is a full one.
+//!   (quinn's server clock, which reads system time, is consulted only for retry and
+//!   NEW_TOKEN tokens, which this endpoint never issues.)
 //! - Frames: `u32` big-endian length, then `crate::types::encode(value)`; see
 //!   [`write_frame`] / [`read_frame`]. Bad input gives a [`FrameError`], never a panic.
 
 mod frame;
 mod seeded;
+mod spki;
 mod tls;
 
+#[cfg(test)]
+mod foreign_tests;
 #[cfg(test)]
 mod tests;
 
@@ -106,7 +111,10 @@ impl std::fmt::Debug for TransportConfig {
             .field("keep_alive", &self.keep_alive)
             .field("idle_timeout", &self.idle_timeout)
             .field("rng_seed", &"<secret>")
-            .field("max_concurrent_bidi_streams", &self.max_concurrent_bidi_streams)
+            .field(
+                "max_concurrent_bidi_streams",
+                &self.max_concurrent_bidi_streams,
+            )
             .finish()
     }
 }
@@ -115,8 +123,12 @@ impl std::fmt::Debug for TransportConfig {
 /// simulator injects.
 #[derive(Clone)]
 pub enum NetEnv {
-    Real { bind: SocketAddr },
-    Injected { socket: Arc<dyn quinn::AsyncUdpSocket> },
+    Real {
+        bind: SocketAddr,
+    },
+    Injected {
+        socket: Arc<dyn quinn::AsyncUdpSocket>,
+    },
 }
 
 impl std::fmt::Debug for NetEnv {
@@ -165,10 +177,8 @@ pub fn endpoint(
 
     let server_tls = quinn::crypto::rustls::QuicServerConfig::try_from(identity.server_config()?)
         .map_err(|e| TransportError::Tls(e.to_string()))?;
-    let mut server = quinn::ServerConfig::new(
-        Arc::new(server_tls),
-        seeded::token_key(&config.rng_seed),
-    );
+    let mut server =
+        quinn::ServerConfig::new(Arc::new(server_tls), seeded::token_key(&config.rng_seed));
     server.transport_config(transport.clone());
     let mut tokens = quinn::ValidationTokenConfig::default();
     tokens.sent(0);
@@ -197,10 +207,13 @@ pub fn endpoint(
             quinn::Endpoint::new(endpoint_config, Some(server), socket, runtime)
                 .map_err(|e| TransportError::Bind(format!("UDP {bind}: {e}")))?
         }
-        NetEnv::Injected { socket } => {
-            quinn::Endpoint::new_with_abstract_socket(endpoint_config, Some(server), socket, runtime)
-                .map_err(|e| TransportError::Bind(format!("injected socket: {e}")))?
-        }
+        NetEnv::Injected { socket } => quinn::Endpoint::new_with_abstract_socket(
+            endpoint_config,
+            Some(server),
+            socket,
+            runtime,
+        )
+        .map_err(|e| TransportError::Bind(format!("injected socket: {e}")))?,
     };
     endpoint.set_default_client_config(client);
     Ok(endpoint)
@@ -214,7 +227,10 @@ fn quinn_transport(config: &TransportConfig) -> Result<quinn::TransportConfig, T
         )));
     }
     let idle = quinn::IdleTimeout::try_from(config.idle_timeout).map_err(|_| {
-        TransportError::Config(format!("idle_timeout {:?} is too large", config.idle_timeout))
+        TransportError::Config(format!(
+            "idle_timeout {:?} is too large",
+            config.idle_timeout
+        ))
     })?;
     let mut transport = quinn::TransportConfig::default();
     transport
@@ -225,6 +241,10 @@ fn quinn_transport(config: &TransportConfig) -> Result<quinn::TransportConfig, T
 }
 
 /// Connects to the peer at `addr` and returns the connection with the peer's device key.
+///
+/// In TLS 1.3 the client finishes its handshake before the server has checked the
+/// client's certificate, so a peer that refuses *us* may show up as the returned
+/// connection closing at once with a TLS alert (`ConnectionError::ConnectionClosed`).
 pub async fn connect(
     endpoint: &quinn::Endpoint,
     addr: SocketAddr,
@@ -256,22 +276,25 @@ pub async fn accept(
 /// The device key in the peer's certificate (already checked during the handshake).
 pub fn peer_device_key(conn: &quinn::Connection) -> Result<PublicKey, TransportError> {
     let addr = conn.remote_address();
-    let identity = conn.peer_identity().ok_or_else(|| {
-        TransportError::PeerKey(format!("{addr} presented no certificate"))
-    })?;
+    let identity = conn
+        .peer_identity()
+        .ok_or_else(|| TransportError::PeerKey(format!("{addr} presented no certificate")))?;
     let chain = identity
         .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
         .map_err(|_| TransportError::PeerKey(format!("{addr}: peer identity is not X.509")))?;
     let cert = chain.first().ok_or_else(|| {
         TransportError::PeerKey(format!("{addr} presented an empty certificate chain"))
     })?;
-    tls::device_key_from_cert(cert).map_err(|e| TransportError::PeerKey(format!("{addr}: {e}")))
+    spki::device_key_from_cert(cert).map_err(|e| TransportError::PeerKey(format!("{addr}: {e}")))
 }
 
 /// Reads the peer key after a handshake; a connection without one is closed.
 fn checked_key(conn: &quinn::Connection) -> Result<PublicKey, TransportError> {
     peer_device_key(conn).inspect_err(|_| {
-        conn.close(quinn::VarInt::from_u32(close::PROTOCOL), b"no ed25519 device key");
+        conn.close(
+            quinn::VarInt::from_u32(close::PROTOCOL),
+            b"no ed25519 device key",
+        );
     })
 }
 
@@ -292,6 +315,11 @@ fn describe(addr: SocketAddr, e: &quinn::ConnectionError) -> String {
             "{addr} closed the connection: {} ({})",
             c.error_code,
             close::name(c.error_code.into_inner())
+        ),
+        E::TransportError(t) if is_tls_alert(t.code) => format!(
+            "refused {addr}: {t}; echo-rs peers need TLS 1.3, ALPN {} and an ed25519 device \
+             certificate whose key signs the handshake",
+            String::from_utf8_lossy(ALPN)
         ),
         E::TransportError(t) => format!("with {addr}: {t}"),
         E::VersionMismatch => format!("{addr} speaks no QUIC version we support"),

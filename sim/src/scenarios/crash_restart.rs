@@ -41,6 +41,7 @@ impl Sim {
             rng_seed: seed,
             clock: self.clock.clone(),
             listen: None,
+            network: None,
         })
         .await;
         match node {

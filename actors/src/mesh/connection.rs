@@ -1,0 +1,443 @@
+//! `ConnectionActor`: one authenticated QUIC connection to one peer device, carrying one
+//! replication channel per shared space, each on its own bi-directional stream.
+//!
+//! Opening a channel: the opener sends `Hello { space_key, device_auth }`; the other side
+//! checks that the TLS device key belongs to a member of that space (via the credential and
+//! its own control state) and answers with its own `Hello`, which the opener checks the same
+//! way (a node still joining, with no control state yet, cannot check and relies on
+//! verifying every block instead). Refusals reset the stream with an application code and a
+//! log line. If both sides open the same space at once, the channel opened by the lower
+//! device key wins. A connection that ends up with no channel is closed `NOT_A_MEMBER`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use actix::prelude::*;
+use quinn::VarInt;
+use tokio::sync::mpsc;
+
+use super::{ChannelActor, CloseChannel, Inbound};
+use crate::credentials::Credential;
+use crate::replication::ReplMessage;
+use crate::space::{AuthorizePeer, SpaceActor};
+use crate::transport::{close, read_frame, write_frame};
+use crate::types::PublicKey;
+
+/// How long the other side has to answer a `Hello`.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection may stay without any channel before it is closed.
+const IDLE_NO_CHANNEL: Duration = Duration::from_secs(15);
+
+enum ChannelState {
+    /// We sent a Hello and wait for the answer.
+    Opening,
+    Open(Addr<ChannelActor>),
+}
+
+/// Reports from a connection to whoever started it (the network actor).
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub enum ConnectionEvent {
+    ChannelOpened {
+        device: PublicKey,
+        space_key: PublicKey,
+    },
+    ChannelClosed {
+        device: PublicKey,
+        space_key: PublicKey,
+    },
+    Closed {
+        device: PublicKey,
+        id: u64,
+    },
+}
+
+/// Finds a space's actor by key (the network actor answers).
+#[derive(Message)]
+#[rtype(result = "Option<Addr<SpaceActor>>")]
+pub struct LookupSpace(pub PublicKey);
+
+/// One peer connection.
+pub struct ConnectionActor {
+    id: u64,
+    conn: quinn::Connection,
+    peer: PublicKey,
+    me: PublicKey,
+    device_auth: Credential,
+    channels: BTreeMap<PublicKey, ChannelState>,
+    events: Recipient<ConnectionEvent>,
+    spaces: Recipient<LookupSpace>,
+}
+
+impl ConnectionActor {
+    pub fn new(
+        id: u64,
+        conn: quinn::Connection,
+        peer: PublicKey,
+        me: PublicKey,
+        device_auth: Credential,
+        events: Recipient<ConnectionEvent>,
+        spaces: Recipient<LookupSpace>,
+    ) -> Self {
+        ConnectionActor {
+            id,
+            conn,
+            peer,
+            me,
+            device_auth,
+            channels: BTreeMap::new(),
+            events,
+            spaces,
+        }
+    }
+
+    fn hello(&self, space_key: PublicKey) -> ReplMessage {
+        ReplMessage::Hello {
+            space_key,
+            device_auth: Box::new(self.device_auth.clone()),
+        }
+    }
+
+    /// Starts the channel actor and its reader and writer tasks on an accepted stream pair.
+    fn start_channel(
+        &mut self,
+        space_key: PublicKey,
+        space: Addr<SpaceActor>,
+        mut send: quinn::SendStream,
+        mut recv: quinn::RecvStream,
+        ctx: &mut Context<Self>,
+    ) {
+        let (out_tx, mut out_rx) = mpsc::unbounded_channel::<ReplMessage>();
+        let channel = ChannelActor::new(space, space_key, self.peer, out_tx).start();
+        actix::spawn(async move {
+            while let Some(msg) = out_rx.recv().await {
+                if let Err(e) = write_frame(&mut send, &msg).await {
+                    tracing::debug!(error = %e, "replication stream closed while writing");
+                    break;
+                }
+            }
+            let _ = send.finish();
+        });
+        let reader_channel = channel.clone();
+        let conn = self.conn.clone();
+        let me = ctx.address();
+        let peer = self.peer;
+        actix::spawn(async move {
+            loop {
+                match read_frame::<ReplMessage>(&mut recv).await {
+                    Ok(Some(msg)) => {
+                        if reader_channel.send(Inbound(msg)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(peer = %peer.short(), space = %space_key.short(), error = %e, "bad replication frame; closing the connection");
+                        conn.close(VarInt::from_u32(close::BAD_FRAME), b"bad frame");
+                        break;
+                    }
+                }
+            }
+            reader_channel.do_send(CloseChannel);
+            me.do_send(ChannelEnded(space_key));
+        });
+        self.channels.insert(space_key, ChannelState::Open(channel));
+        self.events.do_send(ConnectionEvent::ChannelOpened {
+            device: self.peer,
+            space_key,
+        });
+    }
+}
+
+impl Actor for ConnectionActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Incoming channels.
+        let conn = self.conn.clone();
+        let me = ctx.address();
+        actix::spawn(async move {
+            while let Ok((send, recv)) = conn.accept_bi().await {
+                if me.send(IncomingStream(send, recv)).await.is_err() {
+                    break;
+                }
+            }
+            me.do_send(ConnectionLost);
+        });
+        ctx.run_later(IDLE_NO_CHANNEL, |act, ctx| {
+            if act.channels.is_empty() {
+                tracing::info!(peer = %act.peer.short(), "no shared space with this peer; closing");
+                act.conn
+                    .close(VarInt::from_u32(close::NOT_A_MEMBER), b"no shared space");
+                ctx.stop();
+            }
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        for state in std::mem::take(&mut self.channels).into_values() {
+            if let ChannelState::Open(ch) = state {
+                ch.do_send(CloseChannel);
+            }
+        }
+        self.conn.close(VarInt::from_u32(close::NORMAL), b"bye");
+        self.events.do_send(ConnectionEvent::Closed {
+            device: self.peer,
+            id: self.id,
+        });
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct IncomingStream(quinn::SendStream, quinn::RecvStream);
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct ConnectionLost;
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct ChannelEnded(PublicKey);
+
+/// Our attempt to open a channel failed (the peer refused, or won the race).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct OpenFailed(PublicKey);
+
+impl Handler<OpenFailed> for ConnectionActor {
+    type Result = ();
+    fn handle(&mut self, msg: OpenFailed, _: &mut Context<Self>) {
+        if matches!(self.channels.get(&msg.0), Some(ChannelState::Opening)) {
+            self.channels.remove(&msg.0);
+        }
+    }
+}
+
+/// A Hello exchange finished: start the channel, or drop the stream.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct HelloDone {
+    space_key: PublicKey,
+    space: Addr<SpaceActor>,
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+    /// We opened this stream (rather than the peer).
+    ours: bool,
+}
+
+impl Handler<ConnectionLost> for ConnectionActor {
+    type Result = ();
+    fn handle(&mut self, _: ConnectionLost, ctx: &mut Context<Self>) {
+        tracing::info!(peer = %self.peer.short(), reason = ?self.conn.close_reason(), "connection closed");
+        ctx.stop();
+    }
+}
+
+impl Handler<ChannelEnded> for ConnectionActor {
+    type Result = ();
+    fn handle(&mut self, msg: ChannelEnded, _: &mut Context<Self>) {
+        if self.channels.remove(&msg.0).is_some() {
+            self.events.do_send(ConnectionEvent::ChannelClosed {
+                device: self.peer,
+                space_key: msg.0,
+            });
+        }
+    }
+}
+
+/// Refuses a stream with an application code.
+fn refuse(mut send: quinn::SendStream, code: u32) {
+    let _ = send.reset(VarInt::from_u32(code));
+}
+
+/// Checks the peer's Hello against our space: Ok if it is a member (or if we cannot tell yet).
+async fn authorize(
+    space: &Addr<SpaceActor>,
+    device: PublicKey,
+    auth: Credential,
+) -> Result<(), String> {
+    match space.send(AuthorizePeer { device, auth }).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(reason)) => Err(reason),
+        Err(_) => Err("space is shutting down".into()),
+    }
+}
+
+impl Handler<IncomingStream> for ConnectionActor {
+    type Result = ();
+    fn handle(&mut self, msg: IncomingStream, ctx: &mut Context<Self>) {
+        let IncomingStream(send, mut recv) = msg;
+        let peer = self.peer;
+        let spaces = self.spaces.clone();
+        let me = ctx.address();
+        actix::spawn(async move {
+            let hello =
+                tokio::time::timeout(HELLO_TIMEOUT, read_frame::<ReplMessage>(&mut recv)).await;
+            let (space_key, auth) = match hello {
+                Ok(Ok(Some(ReplMessage::Hello {
+                    space_key,
+                    device_auth,
+                }))) => (space_key, *device_auth),
+                other => {
+                    tracing::warn!(peer = %peer.short(), result = ?other.map(|r| r.map(|m| m.is_some())), "channel did not start with a Hello; refusing it");
+                    refuse(send, close::PROTOCOL);
+                    return;
+                }
+            };
+            let Ok(Some(space)) = spaces.send(LookupSpace(space_key)).await else {
+                tracing::info!(peer = %peer.short(), space = %space_key.short(), "peer asked for a space we do not have");
+                refuse(send, close::NOT_A_MEMBER);
+                return;
+            };
+            if let Err(reason) = authorize(&space, peer, auth).await {
+                tracing::warn!(peer = %peer.short(), space = %space_key.short(), %reason, "refusing channel");
+                refuse(send, close::NOT_A_MEMBER);
+                return;
+            }
+            me.do_send(HelloDone {
+                space_key,
+                space,
+                send,
+                recv,
+                ours: false,
+            });
+        });
+    }
+}
+
+/// Open a replication channel for a space (if there is none yet).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct OpenChannel {
+    pub space_key: PublicKey,
+    pub space: Addr<SpaceActor>,
+}
+
+impl Handler<OpenChannel> for ConnectionActor {
+    type Result = ();
+    fn handle(&mut self, msg: OpenChannel, ctx: &mut Context<Self>) {
+        if self.channels.contains_key(&msg.space_key) {
+            return;
+        }
+        self.channels.insert(msg.space_key, ChannelState::Opening);
+        let conn = self.conn.clone();
+        let hello = self.hello(msg.space_key);
+        let peer = self.peer;
+        let me = ctx.address();
+        actix::spawn(async move {
+            let opened = async {
+                let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+                write_frame(&mut send, &hello)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                match tokio::time::timeout(HELLO_TIMEOUT, read_frame::<ReplMessage>(&mut recv))
+                    .await
+                {
+                    Ok(Ok(Some(ReplMessage::Hello {
+                        space_key,
+                        device_auth,
+                    }))) if space_key == msg.space_key => {
+                        authorize(&msg.space, peer, *device_auth).await?;
+                        Ok((send, recv))
+                    }
+                    Ok(Ok(Some(_))) => {
+                        Err("peer answered with something other than Hello".to_string())
+                    }
+                    Ok(Ok(None)) => Err("peer closed the channel".to_string()),
+                    Ok(Err(e)) => Err(format!("peer refused the channel: {e}")),
+                    Err(_) => Err("peer did not answer in time".to_string()),
+                }
+            };
+            match opened.await {
+                Ok((send, recv)) => me.do_send(HelloDone {
+                    space_key: msg.space_key,
+                    space: msg.space,
+                    send,
+                    recv,
+                    ours: true,
+                }),
+                Err(reason) => {
+                    tracing::info!(peer = %peer.short(), space = %msg.space_key.short(), %reason, "channel not opened");
+                    me.do_send(OpenFailed(msg.space_key));
+                }
+            }
+        });
+    }
+}
+
+impl Handler<HelloDone> for ConnectionActor {
+    type Result = ();
+    fn handle(&mut self, msg: HelloDone, ctx: &mut Context<Self>) {
+        let HelloDone {
+            space_key,
+            space,
+            mut send,
+            recv,
+            ours,
+        } = msg;
+        match (self.channels.get(&space_key), ours) {
+            (Some(ChannelState::Open(_)), true) => {
+                // The peer's channel won the race; ours is not needed.
+                let _ = send.finish();
+            }
+            (Some(ChannelState::Open(_)), false) => refuse(send, close::DUPLICATE),
+            (Some(ChannelState::Opening), false) if self.me < self.peer => {
+                // We both opened; the lower device key's channel wins, and that is ours.
+                refuse(send, close::DUPLICATE);
+            }
+            (_, false) => {
+                let hello = self.hello(space_key);
+                let me = ctx.address();
+                actix::spawn(async move {
+                    match write_frame(&mut send, &hello).await {
+                        Ok(()) => me.do_send(ChannelReady {
+                            space_key,
+                            space,
+                            send,
+                            recv,
+                        }),
+                        Err(e) => tracing::info!(error = %e, "could not answer Hello"),
+                    }
+                });
+            }
+            (_, true) => self.start_channel(space_key, space, send, recv, ctx),
+        }
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct ChannelReady {
+    space_key: PublicKey,
+    space: Addr<SpaceActor>,
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+}
+
+impl Handler<ChannelReady> for ConnectionActor {
+    type Result = ();
+    fn handle(&mut self, msg: ChannelReady, ctx: &mut Context<Self>) {
+        if let Some(ChannelState::Open(old)) = self.channels.get(&msg.space_key) {
+            old.do_send(CloseChannel);
+        }
+        self.start_channel(msg.space_key, msg.space, msg.send, msg.recv, ctx);
+    }
+}
+
+/// Close the connection with an application code.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseConnection {
+    pub code: u32,
+    pub reason: String,
+}
+
+impl Handler<CloseConnection> for ConnectionActor {
+    type Result = ();
+    fn handle(&mut self, msg: CloseConnection, ctx: &mut Context<Self>) {
+        self.conn
+            .close(VarInt::from_u32(msg.code), msg.reason.as_bytes());
+        ctx.stop();
+    }
+}

@@ -1,0 +1,483 @@
+//! `NetworkActor`: the node's QUIC endpoint and everything above it. It accepts and dials
+//! connections (one `ConnectionActor` per peer device, duplicates resolved in favour of the
+//! connection started by the lower device key), opens a replication channel for every shared
+//! space, keeps static peers connected (reconnect with backoff), runs one [`SwarmCore`] per
+//! space over what signaling reports, and answers status queries.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::time::Instant;
+
+use super::swarm::SwarmCore;
+use super::{CloseConnection, ConnectionActor, ConnectionEvent, LookupSpace, OpenChannel};
+use crate::credentials::Credential;
+use crate::identity::{CurrentSigner, IdentityActor};
+use crate::signal::{space_topic, JoinTopic, PeerEvent, SignalClient, Topic};
+use crate::space::{SpaceActor, SpaceDirectory, SpaceOpened, WatchSpaces};
+use crate::transport::{accept, close, connect};
+use crate::types::PublicKey;
+
+const TICK: Duration = Duration::from_millis(250);
+const BACKOFF_START: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+/// How the node takes part in the network.
+#[derive(Debug, Clone)]
+pub struct MeshConfig {
+    /// Peers to keep connected to, whatever the space.
+    pub static_peers: Vec<SocketAddr>,
+    /// Signaling servers.
+    pub signal_servers: Vec<SocketAddr>,
+    /// Most connections this node starts per space swarm.
+    pub max_originated: usize,
+    /// Most connections this node accepts in all.
+    pub max_accepted: usize,
+}
+
+impl Default for MeshConfig {
+    fn default() -> Self {
+        MeshConfig {
+            static_peers: vec![],
+            signal_servers: vec![],
+            max_originated: 4,
+            max_accepted: 10,
+        }
+    }
+}
+
+struct Conn {
+    id: u64,
+    addr: Addr<ConnectionActor>,
+    remote: SocketAddr,
+    originated: bool,
+}
+
+struct StaticPeer {
+    addr: SocketAddr,
+    device: Option<PublicKey>,
+    retry_at: Instant,
+    backoff: Duration,
+    dialing: bool,
+}
+
+struct Space {
+    addr: Addr<SpaceActor>,
+    swarm: SwarmCore,
+    /// Devices with an open channel for this space.
+    peers: BTreeSet<PublicKey>,
+}
+
+/// One peer of a space, for `status`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PeerStatus {
+    pub device_key: String,
+    pub address: String,
+}
+
+/// The node's network.
+pub struct NetworkActor {
+    endpoint: quinn::Endpoint,
+    me: PublicKey,
+    config: MeshConfig,
+    identity: Addr<IdentityActor>,
+    directory: Addr<SpaceDirectory>,
+    device_auth: Option<Credential>,
+    spaces: BTreeMap<PublicKey, Space>,
+    topics: BTreeMap<Topic, PublicKey>,
+    conns: BTreeMap<PublicKey, Conn>,
+    statics: Vec<StaticPeer>,
+    signal: Option<Addr<SignalClient>>,
+    rng: rand_chacha::ChaCha20Rng,
+    next_id: u64,
+}
+
+impl NetworkActor {
+    pub fn new(
+        endpoint: quinn::Endpoint,
+        me: PublicKey,
+        config: MeshConfig,
+        identity: Addr<IdentityActor>,
+        directory: Addr<SpaceDirectory>,
+        rng: rand_chacha::ChaCha20Rng,
+    ) -> Self {
+        let now = Instant::now();
+        let statics = config
+            .static_peers
+            .iter()
+            .map(|addr| StaticPeer {
+                addr: *addr,
+                device: None,
+                retry_at: now,
+                backoff: BACKOFF_START,
+                dialing: false,
+            })
+            .collect();
+        NetworkActor {
+            endpoint,
+            me,
+            config,
+            identity,
+            directory,
+            device_auth: None,
+            spaces: BTreeMap::new(),
+            topics: BTreeMap::new(),
+            conns: BTreeMap::new(),
+            statics,
+            signal: None,
+            rng,
+            next_id: 0,
+        }
+    }
+
+    /// The addresses we tell signaling about.
+    fn advertised(&self) -> Vec<SocketAddr> {
+        match self.endpoint.local_addr() {
+            Ok(a) if !a.ip().is_unspecified() => vec![a],
+            _ => vec![],
+        }
+    }
+
+    fn dial(&mut self, addr: SocketAddr, expected: Option<PublicKey>, ctx: &mut Context<Self>) {
+        let endpoint = self.endpoint.clone();
+        async move { (addr, expected, connect(&endpoint, addr).await) }
+            .into_actor(self)
+            .map(|(addr, expected, result), act, ctx| {
+                let now = Instant::now();
+                match result {
+                    Ok((conn, device)) => {
+                        if let Some(s) = act.statics.iter_mut().find(|s| s.addr == addr) {
+                            s.dialing = false;
+                            s.device = Some(device);
+                            s.backoff = BACKOFF_START;
+                        }
+                        if expected.is_some_and(|e| e != device) {
+                            tracing::warn!(%addr, "peer at this address has another device key than signaling said");
+                        }
+                        act.add_connection(conn, device, true, ctx);
+                    }
+                    Err(e) => {
+                        tracing::debug!(%addr, error = %e, "dial failed");
+                        if let Some(s) = act.statics.iter_mut().find(|s| s.addr == addr) {
+                            s.dialing = false;
+                            s.retry_at = now + s.backoff;
+                            s.backoff = (s.backoff * 2).min(BACKOFF_MAX);
+                        }
+                        if let Some(device) = expected {
+                            for space in act.spaces.values_mut() {
+                                space.swarm.dial_failed(&device, now);
+                            }
+                        }
+                    }
+                }
+            })
+            .spawn(ctx);
+    }
+
+    fn add_connection(
+        &mut self,
+        conn: quinn::Connection,
+        device: PublicKey,
+        originated: bool,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(auth) = self.device_auth.clone() else {
+            conn.close(close::NOT_A_MEMBER.into(), b"no spaces yet");
+            return;
+        };
+        if device == self.me {
+            conn.close(close::PROTOCOL.into(), b"connected to ourselves");
+            return;
+        }
+        let initiator = |originated: bool| if originated { self.me } else { device };
+        let preferred = self.me.min(device);
+        if let Some(existing) = self.conns.get(&device) {
+            // Keep the connection started by the lower device key; if both were started by the
+            // same side, the newer one replaces a probably dead older one.
+            let keep_existing =
+                initiator(existing.originated) == preferred && initiator(originated) != preferred;
+            if keep_existing {
+                conn.close(close::DUPLICATE.into(), b"duplicate connection");
+                return;
+            }
+            existing.addr.do_send(CloseConnection {
+                code: close::DUPLICATE,
+                reason: "replaced".into(),
+            });
+        } else if !originated
+            && self.conns.values().filter(|c| !c.originated).count() >= self.config.max_accepted
+        {
+            conn.close(close::NORMAL.into(), b"too many connections");
+            return;
+        }
+        self.next_id += 1;
+        let id = self.next_id;
+        let remote = conn.remote_address();
+        let addr = ConnectionActor::new(
+            id,
+            conn,
+            device,
+            self.me,
+            auth,
+            ctx.address().recipient(),
+            ctx.address().recipient(),
+        )
+        .start();
+        tracing::info!(peer = %device.short(), %remote, originated, "connected");
+        for (space_key, space) in &mut self.spaces {
+            space.swarm.connected(device, originated);
+            addr.do_send(OpenChannel {
+                space_key: *space_key,
+                space: space.addr.clone(),
+            });
+        }
+        self.conns.insert(
+            device,
+            Conn {
+                id,
+                addr,
+                remote,
+                originated,
+            },
+        );
+    }
+}
+
+impl Actor for NetworkActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let endpoint = self.endpoint.clone();
+        let me = ctx.address();
+        actix::spawn(async move {
+            while let Some(incoming) = endpoint.accept().await {
+                let me = me.clone();
+                actix::spawn(async move {
+                    match accept(incoming).await {
+                        Ok((conn, device)) => me.do_send(Accepted(conn, device)),
+                        Err(e) => tracing::info!(error = %e, "incoming connection refused"),
+                    }
+                });
+            }
+        });
+        self.directory
+            .do_send(WatchSpaces(ctx.address().recipient()));
+        if !self.config.signal_servers.is_empty() {
+            use rand_core::{RngCore, SeedableRng};
+            let mut seed = [0u8; 32];
+            self.rng.fill_bytes(&mut seed);
+            let client = SignalClient::new(
+                self.endpoint.clone(),
+                self.config.signal_servers.clone(),
+                self.advertised(),
+                rand_chacha::ChaCha20Rng::from_seed(seed),
+                ctx.address().recipient(),
+            )
+            .start();
+            self.signal = Some(client);
+        }
+        ctx.run_interval(TICK, |act, ctx| {
+            let now = Instant::now();
+            let due: Vec<SocketAddr> = act
+                .statics
+                .iter_mut()
+                .filter(|s| {
+                    !s.dialing
+                        && s.retry_at <= now
+                        && s.device.is_none_or(|d| !act.conns.contains_key(&d))
+                })
+                .map(|s| {
+                    s.dialing = true;
+                    s.addr
+                })
+                .collect();
+            if act.device_auth.is_some() {
+                for addr in due {
+                    act.dial(addr, None, ctx);
+                }
+            } else {
+                for s in &mut act.statics {
+                    s.dialing = false;
+                }
+            }
+            let dials: Vec<_> = act
+                .spaces
+                .values_mut()
+                .flat_map(|s| s.swarm.tick(now))
+                .collect();
+            let mut seen = BTreeSet::new();
+            for d in dials {
+                if act.conns.contains_key(&d.device) || !seen.insert(d.device) {
+                    continue;
+                }
+                if let Some(addr) = d.addrs.first() {
+                    act.dial(*addr, Some(d.device), ctx);
+                }
+            }
+        });
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Accepted(quinn::Connection, PublicKey);
+
+impl Handler<Accepted> for NetworkActor {
+    type Result = ();
+    fn handle(&mut self, msg: Accepted, ctx: &mut Context<Self>) {
+        self.add_connection(msg.0, msg.1, false, ctx);
+    }
+}
+
+impl Handler<SpaceOpened> for NetworkActor {
+    type Result = ();
+    fn handle(&mut self, msg: SpaceOpened, ctx: &mut Context<Self>) {
+        let topic = space_topic(&msg.space_key);
+        let mut swarm = SwarmCore::new(self.me, self.config.max_originated);
+        for (device, conn) in &self.conns {
+            swarm.connected(*device, conn.originated);
+        }
+        self.spaces.insert(
+            msg.space_key,
+            Space {
+                addr: msg.addr.clone(),
+                swarm,
+                peers: BTreeSet::new(),
+            },
+        );
+        self.topics.insert(topic, msg.space_key);
+        if let Some(signal) = &self.signal {
+            signal.do_send(JoinTopic(topic));
+        }
+        if self.device_auth.is_none() {
+            // The first space: fetch our device credential, then connect.
+            self.identity
+                .send(CurrentSigner)
+                .into_actor(self)
+                .map(|res, act, _| {
+                    if let Ok(Ok(signer)) = res {
+                        act.device_auth = signer.chain;
+                    }
+                })
+                .wait(ctx);
+        }
+        for conn in self.conns.values() {
+            conn.addr.do_send(OpenChannel {
+                space_key: msg.space_key,
+                space: msg.addr.clone(),
+            });
+        }
+    }
+}
+
+impl Handler<LookupSpace> for NetworkActor {
+    type Result = Option<Addr<SpaceActor>>;
+    fn handle(&mut self, msg: LookupSpace, _: &mut Context<Self>) -> Self::Result {
+        self.spaces.get(&msg.0).map(|s| s.addr.clone())
+    }
+}
+
+impl Handler<ConnectionEvent> for NetworkActor {
+    type Result = ();
+    fn handle(&mut self, msg: ConnectionEvent, _: &mut Context<Self>) {
+        let now = Instant::now();
+        match msg {
+            ConnectionEvent::ChannelOpened { device, space_key } => {
+                if let Some(s) = self.spaces.get_mut(&space_key) {
+                    s.peers.insert(device);
+                }
+            }
+            ConnectionEvent::ChannelClosed { device, space_key } => {
+                if let Some(s) = self.spaces.get_mut(&space_key) {
+                    s.peers.remove(&device);
+                }
+            }
+            ConnectionEvent::Closed { device, id } => {
+                if self.conns.get(&device).is_some_and(|c| c.id == id) {
+                    self.conns.remove(&device);
+                    for s in self.spaces.values_mut() {
+                        s.peers.remove(&device);
+                        s.swarm.disconnected(&device, now);
+                    }
+                    for s in self.statics.iter_mut().filter(|s| s.device == Some(device)) {
+                        s.retry_at = now + s.backoff;
+                        s.backoff = (s.backoff * 2).min(BACKOFF_MAX);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Handler<PeerEvent> for NetworkActor {
+    type Result = ();
+    fn handle(&mut self, msg: PeerEvent, _: &mut Context<Self>) {
+        let Some(space_key) = self.topics.get(&msg.topic) else {
+            return;
+        };
+        let Some(space) = self.spaces.get_mut(space_key) else {
+            return;
+        };
+        if msg.available {
+            space.swarm.available(msg.peer.device_key, msg.peer.addrs);
+        } else {
+            space.swarm.left(&msg.peer.device_key);
+        }
+    }
+}
+
+/// Peers with an open channel, per space (hex key), and our peer address.
+#[derive(Message)]
+#[rtype(result = "(Option<String>, BTreeMap<String, Vec<PeerStatus>>)")]
+pub struct NetworkStatus;
+
+impl Handler<NetworkStatus> for NetworkActor {
+    type Result = MessageResult<NetworkStatus>;
+    fn handle(&mut self, _: NetworkStatus, _: &mut Context<Self>) -> Self::Result {
+        let peers = self
+            .spaces
+            .iter()
+            .map(|(key, s)| {
+                let list = s
+                    .peers
+                    .iter()
+                    .map(|d| PeerStatus {
+                        device_key: d.to_hex(),
+                        address: self
+                            .conns
+                            .get(d)
+                            .map(|c| c.remote.to_string())
+                            .unwrap_or_default(),
+                    })
+                    .collect();
+                (key.to_hex(), list)
+            })
+            .collect();
+        MessageResult((
+            self.endpoint.local_addr().ok().map(|a| a.to_string()),
+            peers,
+        ))
+    }
+}
+
+/// Close every connection (node shutdown).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+impl Handler<Shutdown> for NetworkActor {
+    type Result = ();
+    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
+        for conn in self.conns.values() {
+            conn.addr.do_send(CloseConnection {
+                code: close::SHUTDOWN,
+                reason: "shutting down".into(),
+            });
+        }
+        self.endpoint
+            .close(close::SHUTDOWN.into(), b"shutting down");
+        ctx.stop();
+    }
+}
