@@ -17,3 +17,5 @@ pub use swarm::{Dial, SwarmCore};
 
 #[cfg(test)]
 mod channel_tests;
+#[cfg(test)]
+mod net_tests;
