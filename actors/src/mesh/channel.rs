@@ -67,11 +67,14 @@ impl ChannelActor {
                     self.space
                         .send(IngestBlocks(blocks))
                         .into_actor(self)
-                        .map(|res, act, _| {
+                        .map(|res, act, ctx| {
                             if let Ok(report) = res {
                                 if !report.rejected.is_empty() {
+                                    // A peer only serves blocks it verified itself; one that
+                                    // sends invalid blocks is broken or hostile.
                                     tracing::warn!(peer = %act.peer.short(), space = %act.space_key.short(),
-                                        rejected = ?report.rejected, "peer sent blocks we do not accept");
+                                        rejected = ?report.rejected, "peer sent blocks we do not accept; closing the channel");
+                                    ctx.stop();
                                 }
                             }
                         })

@@ -200,6 +200,22 @@ struct ConnectionLost;
 #[rtype(result = "()")]
 struct ChannelEnded(PublicKey);
 
+/// We refused a peer's channel because it is not a member.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Refused;
+
+impl Handler<Refused> for ConnectionActor {
+    type Result = ();
+    fn handle(&mut self, _: Refused, ctx: &mut Context<Self>) {
+        if self.channels.is_empty() {
+            tracing::warn!(peer = %self.peer.short(), "closing connection to a device that is not a member of any space we share");
+            self.conn.close(VarInt::from_u32(close::NOT_A_MEMBER), b"not a member");
+            ctx.stop();
+        }
+    }
+}
+
 /// Our attempt to open a channel failed (the peer refused, or won the race).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -293,6 +309,7 @@ impl Handler<IncomingStream> for ConnectionActor {
             if let Err(reason) = authorize(&space, peer, auth).await {
                 tracing::warn!(peer = %peer.short(), space = %space_key.short(), %reason, "refusing channel");
                 refuse(send, close::NOT_A_MEMBER);
+                me.do_send(Refused);
                 return;
             }
             me.do_send(HelloDone {
