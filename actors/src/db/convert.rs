@@ -5,7 +5,7 @@
 //!   arrays, filled one entry at a time in sorted key / index order, so the bytes of an update
 //!   never depend on hash-map iteration order (yrs' `MapPrelim` is a `HashMap` and is only
 //!   ever inserted empty). References `{"@ref": id}` are stored atomically as a one-key
-//!   `Any::Map` holding the canonical id. Scalars become `Any`: integers that fit `i64` as
+//!   `Any::Map` holding the canonical id; `{"@text": s}` becomes a Y.Text holding `s`. Scalars become `Any`: integers that fit `i64` as
 //!   `Number::Int`, other numbers as `Number::Float`.
 //! * Rendering ([`render_out`], [`render_map`], [`render_object`]): every map is collected
 //!   through a `BTreeMap`, so output order is independent of yrs' hash maps. Numbers render
@@ -32,6 +32,25 @@ pub(crate) const RENDER_DEPTH: usize = 2 * MAX_DEPTH;
 
 /// The key of a weak reference.
 pub(crate) const REF_KEY: &str = "@ref";
+
+/// The key of a collaborative text value given in JSON: `{"@text": "initial content"}`.
+pub(crate) const TEXT_KEY: &str = "@text";
+
+/// If `value` is exactly `{"@text": "<string>"}`, the initial content of a Y.Text.
+pub(crate) fn text_content(value: &Value) -> Option<&str> {
+    let Value::Object(map) = value else {
+        return None;
+    };
+    if map.len() != 1 {
+        return None;
+    }
+    map.get(TEXT_KEY)?.as_str()
+}
+
+/// True for JSON objects that are values rather than nested maps (references and texts).
+pub(crate) fn is_atomic_object(value: &Value) -> bool {
+    ref_target(value).is_some() || text_content(value).is_some()
+}
 
 /// If `value` is exactly `{"@ref": "<valid ULID>"}`, the referenced id.
 pub(crate) fn ref_target(value: &Value) -> Option<ObjectId> {
@@ -71,6 +90,10 @@ fn scalar_any(value: &Value) -> Any {
 
 /// Sets `map[key]` to `value`, creating nested Y types for objects and arrays.
 pub(crate) fn insert_value(txn: &mut TransactionMut, map: &MapRef, key: &str, value: &Value) {
+    if let Some(text) = text_content(value) {
+        map.insert(txn, key, yrs::TextPrelim::new(text));
+        return;
+    }
     match value {
         Value::Object(fields) if ref_target(value).is_none() => {
             let child = map.insert(txn, key, MapPrelim::default());
@@ -105,6 +128,10 @@ fn fill_array(txn: &mut TransactionMut, array: &ArrayRef, items: &[Value]) {
 
 /// Appends `value` to `array`, creating nested Y types for objects and arrays.
 pub(crate) fn push_value(txn: &mut TransactionMut, array: &ArrayRef, value: &Value) {
+    if let Some(text) = text_content(value) {
+        array.push_back(txn, yrs::TextPrelim::new(text));
+        return;
+    }
     match value {
         Value::Object(fields) if ref_target(value).is_none() => {
             let child = array.push_back(txn, MapPrelim::default());
@@ -123,6 +150,9 @@ pub(crate) fn push_value(txn: &mut TransactionMut, array: &ArrayRef, value: &Val
 /// What `value` renders as after being written: numbers normalised as stored, references
 /// with their canonical id.
 pub(crate) fn canonical_json(value: &Value) -> Value {
+    if let Some(text) = text_content(value) {
+        return Value::String(text.to_owned());
+    }
     match value {
         Value::Array(items) => Value::Array(items.iter().map(canonical_json).collect()),
         Value::Object(fields) if ref_target(value).is_none() => Value::Object(

@@ -6,7 +6,8 @@
 //! * an object (other than a reference) recurses into an existing nested Y map, and otherwise
 //!   replaces the value with the object minus its `null` members (RFC 7386 applies a patch to
 //!   a non-object as if to `{}`);
-//! * a string patched onto a Y.Text edits the text minimally instead of replacing it;
+//! * a string or `{"@text": s}` patched onto a Y.Text edits the text minimally instead of
+//!   replacing it; `{"@text": s}` onto anything else creates a Y.Text;
 //! * anything else (scalars, arrays, references) replaces the value whole, unless the value
 //!   already renders equal, in which case nothing is written.
 //!
@@ -15,7 +16,7 @@
 use serde_json::Value;
 use yrs::{Map, MapRef, Out, TransactionMut};
 
-use super::convert::{canonical_json, insert_value, ref_target, render_out};
+use super::convert::{canonical_json, insert_value, is_atomic_object, render_out, text_content};
 use super::text;
 
 /// Applies patch member `key: patch` to `map`.
@@ -27,7 +28,14 @@ pub(crate) fn merge_entry(txn: &mut TransactionMut, map: &MapRef, key: &str, pat
                 map.remove(txn, key);
             }
         }
-        Value::Object(members) if ref_target(patch).is_none() => match current {
+        Value::Object(_) if text_content(patch).is_some() => {
+            let new = text_content(patch).unwrap_or_default();
+            match current {
+                Some(Out::YText(text)) => text::replace_minimal(txn, &text, new),
+                _ => insert_value(txn, map, key, patch),
+            }
+        }
+        Value::Object(members) if !is_atomic_object(patch) => match current {
             Some(Out::YMap(child)) => {
                 for (k, v) in members {
                     merge_entry(txn, &child, k, v);
@@ -75,7 +83,7 @@ fn replace_if_changed(
 /// removed, recursively through nested objects (arrays and references are values).
 pub(crate) fn strip_nulls(value: &Value) -> Value {
     match value {
-        Value::Object(members) if ref_target(value).is_none() => Value::Object(
+        Value::Object(members) if !is_atomic_object(value) => Value::Object(
             members
                 .iter()
                 .filter(|(_, v)| !v.is_null())

@@ -82,3 +82,49 @@ fn text_diff_is_minimal() {
     assert_eq!(text::diff("aaa", "aa"), (2, 1, ""));
     assert_eq!(text::diff("", "xy"), (0, 0, "xy"));
 }
+
+#[test]
+fn text_fields_can_be_created_with_the_object_so_concurrent_edits_merge() {
+    use serde_json::json;
+    let id = ObjectId::from_parts(1, 77);
+    let mut a = SpaceDoc::new(1);
+    let created = a
+        .add(
+            id,
+            &json!({"body": {"@text": "ac"}, "list": [{"@text": "x"}]}),
+        )
+        .unwrap();
+    assert_eq!(a.get(&id).unwrap()["body"], json!("ac"));
+    assert_eq!(a.get(&id).unwrap()["list"], json!(["x"]));
+    let mut b = SpaceDoc::new(2);
+    b.apply_update(&created.update).unwrap();
+    // Both edit the same text concurrently; neither edit is lost.
+    let ua = a.text_insert(&id, "body", 1, "b").unwrap().update;
+    let ub = b.text_insert(&id, "body", 2, "d").unwrap().update;
+    a.apply_update(&ub).unwrap();
+    b.apply_update(&ua).unwrap();
+    assert_eq!(a.text_get(&id, "body").unwrap(), "abcd");
+    assert_eq!(b.text_get(&id, "body").unwrap(), "abcd");
+    // A patch with {"@text": ...} edits the text minimally; onto a plain field it makes a text.
+    a.update(
+        &id,
+        &json!({"body": {"@text": "abXcd"}, "title": {"@text": "t"}}),
+    )
+    .unwrap();
+    assert_eq!(a.text_get(&id, "body").unwrap(), "abXcd");
+    a.text_insert(&id, "title", 1, "!").unwrap();
+    assert_eq!(a.get(&id).unwrap()["title"], json!("t!"));
+    // Malformed text values are rejected.
+    for bad in [
+        json!({"t": {"@text": 1}}),
+        json!({"t": {"@text": "x", "y": 1}}),
+    ] {
+        assert!(
+            matches!(
+                a.add(ObjectId::from_parts(2, 1), &bad),
+                Err(DbError::Invalid(_))
+            ),
+            "{bad}"
+        );
+    }
+}

@@ -16,7 +16,7 @@ use std::io;
 
 use serde_json::Value;
 
-use super::convert::{ref_target, REF_KEY};
+use super::convert::{ref_target, text_content, REF_KEY, TEXT_KEY};
 use super::id::shorten;
 use super::{DbError, MAX_DEPTH, MAX_VALUE_BYTES};
 
@@ -152,7 +152,7 @@ fn check_field(key: &str, value: &Value, prefix: &str) -> Result<(), DbError> {
     if key.starts_with('@') {
         return Err(DbError::Invalid(format!(
             "nested field `{prefix}{}` is reserved: below the top level only a reference \
-             {{\"@ref\": \"<object id>\"}} may use `@`",
+             {{\"@ref\": \"<object id>\"}} or a text {{\"@text\": \"...\"}} may use `@`",
             shorten(key)
         )));
     }
@@ -162,6 +162,17 @@ fn check_field(key: &str, value: &Value, prefix: &str) -> Result<(), DbError> {
 fn check_nested(value: &Value, prefix: &str) -> Result<(), DbError> {
     match value {
         Value::Object(fields) => {
+            if fields.contains_key(TEXT_KEY) {
+                return if text_content(value).is_some() {
+                    Ok(())
+                } else {
+                    Err(DbError::Invalid(format!(
+                        "bad text at `{}`: a collaborative text is exactly {{\"@text\": \"<content>\"}} \
+                         with no other keys",
+                        prefix.trim_end_matches('.')
+                    )))
+                };
+            }
             if fields.contains_key(REF_KEY) {
                 return if ref_target(value).is_some() {
                     Ok(())

@@ -210,7 +210,8 @@ impl Handler<Refused> for ConnectionActor {
     fn handle(&mut self, _: Refused, ctx: &mut Context<Self>) {
         if self.channels.is_empty() {
             tracing::warn!(peer = %self.peer.short(), "closing connection to a device that is not a member of any space we share");
-            self.conn.close(VarInt::from_u32(close::NOT_A_MEMBER), b"not a member");
+            self.conn
+                .close(VarInt::from_u32(close::NOT_A_MEMBER), b"not a member");
             ctx.stop();
         }
     }
