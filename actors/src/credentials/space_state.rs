@@ -123,6 +123,11 @@ impl SpaceState {
     pub fn feed(&self, feed: &PublicKey) -> Option<&FeedInfo> {
         self.feeds.get(feed)
     }
+    /// Number of credentials applied: changes whenever membership or feeds may have changed.
+    pub fn version(&self) -> usize {
+        self.seen.len()
+    }
+
     pub fn role(&self, identity: &PublicKey) -> Option<Role> {
         self.members.get(identity).map(|m| m.role)
     }

@@ -10,8 +10,11 @@
 use actix::prelude::*;
 use tokio::sync::mpsc;
 
+use crate::credentials::Credential;
 use crate::replication::{ReplInput, ReplMessage, ReplOutput, ReplicationCore};
-use crate::space::{GetHeads, HeadsChanged, IngestBlocks, ReadBlocks, SpaceActor, WatchHeads};
+use crate::space::{
+    AuthorizePeer, GetHeads, HeadsChanged, IngestBlocks, ReadBlocks, SpaceActor, WatchHeads,
+};
 use crate::types::PublicKey;
 
 /// One replication channel.
@@ -20,6 +23,9 @@ pub struct ChannelActor {
     space: Addr<SpaceActor>,
     space_key: PublicKey,
     peer: PublicKey,
+    /// The credential the peer proved its identity with (None in hand-wired tests).
+    peer_auth: Option<Credential>,
+    control_version: usize,
     outbound: mpsc::UnboundedSender<ReplMessage>,
 }
 
@@ -28,6 +34,7 @@ impl ChannelActor {
         space: Addr<SpaceActor>,
         space_key: PublicKey,
         peer: PublicKey,
+        peer_auth: Option<Credential>,
         outbound: mpsc::UnboundedSender<ReplMessage>,
     ) -> Self {
         ChannelActor {
@@ -35,6 +42,8 @@ impl ChannelActor {
             space,
             space_key,
             peer,
+            peer_auth,
+            control_version: 0,
             outbound,
         }
     }
@@ -90,6 +99,26 @@ impl ChannelActor {
     }
 }
 
+impl ChannelActor {
+    /// After a membership change: a peer that is no longer a member loses the channel.
+    fn recheck_peer(&mut self, ctx: &mut Context<Self>) {
+        let Some(auth) = self.peer_auth.clone() else {
+            return;
+        };
+        self.space
+            .send(AuthorizePeer { device: self.peer, auth })
+            .into_actor(self)
+            .map(|res, act, ctx| {
+                if let Ok(Err(reason)) = res {
+                    tracing::warn!(peer = %act.peer.short(), space = %act.space_key.short(), %reason,
+                        "peer is no longer a member; closing the channel");
+                    ctx.stop();
+                }
+            })
+            .wait(ctx);
+    }
+}
+
 impl Actor for ChannelActor {
     type Context = Context<Self>;
 
@@ -121,6 +150,10 @@ impl Handler<Inbound> for ChannelActor {
 impl Handler<HeadsChanged> for ChannelActor {
     type Result = ();
     fn handle(&mut self, msg: HeadsChanged, ctx: &mut Context<Self>) {
+        if msg.control_version != self.control_version {
+            self.control_version = msg.control_version;
+            self.recheck_peer(ctx);
+        }
         self.input(ReplInput::LocalHeads(msg.heads), ctx);
     }
 }

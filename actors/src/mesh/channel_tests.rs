@@ -45,6 +45,7 @@ async fn link(
         a.space_actor(space).await.unwrap(),
         key,
         b.device_key(),
+        None,
         a_out,
     )
     .start();
@@ -52,6 +53,7 @@ async fn link(
         b.space_actor(space).await.unwrap(),
         key,
         a.device_key(),
+        None,
         b_out,
     )
     .start();

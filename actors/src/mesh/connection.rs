@@ -103,12 +103,14 @@ impl ConnectionActor {
         &mut self,
         space_key: PublicKey,
         space: Addr<SpaceActor>,
+        peer_auth: Credential,
         mut send: quinn::SendStream,
         mut recv: quinn::RecvStream,
         ctx: &mut Context<Self>,
     ) {
         let (out_tx, mut out_rx) = mpsc::unbounded_channel::<ReplMessage>();
-        let channel = ChannelActor::new(space, space_key, self.peer, out_tx).start();
+        let channel =
+            ChannelActor::new(space, space_key, self.peer, Some(peer_auth), out_tx).start();
         actix::spawn(async move {
             while let Some(msg) = out_rx.recv().await {
                 if let Err(e) = write_frame(&mut send, &msg).await {
@@ -237,6 +239,8 @@ impl Handler<OpenFailed> for ConnectionActor {
 struct HelloDone {
     space_key: PublicKey,
     space: Addr<SpaceActor>,
+    /// The credential the peer proved its identity with.
+    peer_auth: Credential,
     send: quinn::SendStream,
     recv: quinn::RecvStream,
     /// We opened this stream (rather than the peer).
@@ -307,7 +311,7 @@ impl Handler<IncomingStream> for ConnectionActor {
                 refuse(send, close::NOT_A_MEMBER);
                 return;
             };
-            if let Err(reason) = authorize(&space, peer, auth).await {
+            if let Err(reason) = authorize(&space, peer, auth.clone()).await {
                 tracing::warn!(peer = %peer.short(), space = %space_key.short(), %reason, "refusing channel");
                 refuse(send, close::NOT_A_MEMBER);
                 me.do_send(Refused);
@@ -316,6 +320,7 @@ impl Handler<IncomingStream> for ConnectionActor {
             me.do_send(HelloDone {
                 space_key,
                 space,
+                peer_auth: auth,
                 send,
                 recv,
                 ours: false,
@@ -356,8 +361,8 @@ impl Handler<OpenChannel> for ConnectionActor {
                         space_key,
                         device_auth,
                     }))) if space_key == msg.space_key => {
-                        authorize(&msg.space, peer, *device_auth).await?;
-                        Ok((send, recv))
+                        authorize(&msg.space, peer, (*device_auth).clone()).await?;
+                        Ok((send, recv, *device_auth))
                     }
                     Ok(Ok(Some(_))) => {
                         Err("peer answered with something other than Hello".to_string())
@@ -368,9 +373,10 @@ impl Handler<OpenChannel> for ConnectionActor {
                 }
             };
             match opened.await {
-                Ok((send, recv)) => me.do_send(HelloDone {
+                Ok((send, recv, peer_auth)) => me.do_send(HelloDone {
                     space_key: msg.space_key,
                     space: msg.space,
+                    peer_auth,
                     send,
                     recv,
                     ours: true,
@@ -390,6 +396,7 @@ impl Handler<HelloDone> for ConnectionActor {
         let HelloDone {
             space_key,
             space,
+            peer_auth,
             mut send,
             recv,
             ours,
@@ -412,6 +419,7 @@ impl Handler<HelloDone> for ConnectionActor {
                         Ok(()) => me.do_send(ChannelReady {
                             space_key,
                             space,
+                            peer_auth,
                             send,
                             recv,
                         }),
@@ -419,7 +427,7 @@ impl Handler<HelloDone> for ConnectionActor {
                     }
                 });
             }
-            (_, true) => self.start_channel(space_key, space, send, recv, ctx),
+            (_, true) => self.start_channel(space_key, space, peer_auth, send, recv, ctx),
         }
     }
 }
@@ -429,6 +437,7 @@ impl Handler<HelloDone> for ConnectionActor {
 struct ChannelReady {
     space_key: PublicKey,
     space: Addr<SpaceActor>,
+    peer_auth: Credential,
     send: quinn::SendStream,
     recv: quinn::RecvStream,
 }
@@ -439,7 +448,14 @@ impl Handler<ChannelReady> for ConnectionActor {
         if let Some(ChannelState::Open(old)) = self.channels.get(&msg.space_key) {
             old.do_send(CloseChannel);
         }
-        self.start_channel(msg.space_key, msg.space, msg.send, msg.recv, ctx);
+        self.start_channel(
+            msg.space_key,
+            msg.space,
+            msg.peer_auth,
+            msg.send,
+            msg.recv,
+            ctx,
+        );
     }
 }
 

@@ -177,3 +177,41 @@ async fn three_nodes_converge_through_signaling() {
     })
     .await;
 }
+
+#[actix::test]
+async fn removing_a_member_closes_its_channel_and_stops_its_writes() {
+    let (a, a_addr) = node(7, MeshConfig::default()).await;
+    let (b, _) = node(
+        8,
+        MeshConfig {
+            static_peers: vec![a_addr],
+            ..Default::default()
+        },
+    )
+    .await;
+    let space = shared_space(&a, &[&b]).await;
+    eventually("b may write", || async {
+        b.object_add(&space, json!({"n": 1})).await.is_ok()
+    })
+    .await;
+    eventually("a sees b's write", || async {
+        count(&a, &space).await == 1
+    })
+    .await;
+    let b_identity = b.identity_show().await.unwrap().identity_key;
+    a.space_add_member(&space, &b_identity, Role::Removed)
+        .await
+        .unwrap();
+    eventually("a drops b's channel", || async {
+        a.status().await.unwrap().spaces[0].peers.is_empty()
+    })
+    .await;
+    // Whatever b writes now never reaches a.
+    let _ = b.object_add(&space, json!({"n": 2})).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(count(&a, &space).await, 1);
+    let members = a.space_members(&space).await.unwrap();
+    assert!(members
+        .iter()
+        .any(|m| m.identity_key == b_identity && m.role == "removed"));
+}

@@ -149,9 +149,10 @@ impl NetworkActor {
                 match result {
                     Ok((conn, device)) => {
                         if let Some(s) = act.statics.iter_mut().find(|s| s.addr == addr) {
+                            // The backoff resets only once a channel opens: a peer that
+                            // accepts connections but refuses us is not hammered.
                             s.dialing = false;
                             s.device = Some(device);
-                            s.backoff = BACKOFF_START;
                         }
                         if expected.is_some_and(|e| e != device) {
                             tracing::warn!(%addr, "peer at this address has another device key than signaling said");
@@ -387,6 +388,9 @@ impl Handler<ConnectionEvent> for NetworkActor {
             ConnectionEvent::ChannelOpened { device, space_key } => {
                 if let Some(s) = self.spaces.get_mut(&space_key) {
                     s.peers.insert(device);
+                }
+                for s in self.statics.iter_mut().filter(|s| s.device == Some(device)) {
+                    s.backoff = BACKOFF_START;
                 }
             }
             ConnectionEvent::ChannelClosed { device, space_key } => {

@@ -19,6 +19,9 @@ use crate::types::{encode, PublicKey};
 pub struct HeadsChanged {
     pub space_key: PublicKey,
     pub heads: Heads,
+    /// [`crate::credentials::SpaceState::version`]: when it changes, channels re-check
+    /// that their peer is still a member.
+    pub control_version: usize,
 }
 
 impl SpaceActor {
@@ -35,6 +38,7 @@ impl SpaceActor {
         let msg = HeadsChanged {
             space_key: self.core.record().space_key,
             heads: self.heads(),
+            control_version: self.core.state().version(),
         };
         self.head_watchers.retain(|w| w.connected());
         for w in &self.head_watchers {
