@@ -11,6 +11,7 @@ use actix::prelude::*;
 use serde_json::json;
 use tokio::sync::mpsc;
 
+use super::test_util::{count, eventually};
 use super::*;
 use crate::credentials::Role;
 use crate::node::{Node, NodeConfig, NodeHandle, QueryRequest};
@@ -73,27 +74,6 @@ fn pipe(mut rx: mpsc::UnboundedReceiver<ReplMessage>, to: Addr<ChannelActor>) {
             }
         }
     });
-}
-
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..200 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
-async fn count(node: &NodeHandle, space: &str) -> usize {
-    node.query(space, QueryRequest::default())
-        .await
-        .map(|v| v.len())
-        .unwrap_or(0)
 }
 
 #[actix::test]

@@ -19,3 +19,5 @@ pub use swarm::{Dial, SwarmCore};
 mod channel_tests;
 #[cfg(test)]
 mod net_tests;
+#[cfg(test)]
+mod test_util;

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::test_util::{count, eventually};
 use super::MeshConfig;
 use crate::credentials::Role;
-use crate::node::{NetworkConfig, Node, NodeConfig, NodeHandle, QueryRequest};
+use crate::node::{NetworkConfig, Node, NodeConfig, NodeHandle};
 use crate::store::MemStore;
 use crate::transport::NetEnv;
 use crate::types::FixedClock;
@@ -43,27 +44,6 @@ async fn node(seed: u8, mesh: MeshConfig) -> (NodeHandle, SocketAddr) {
         .parse()
         .unwrap();
     (node, addr)
-}
-
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..300 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
-async fn count(node: &NodeHandle, space: &str) -> usize {
-    node.query(space, QueryRequest::default())
-        .await
-        .map(|v| v.len())
-        .unwrap_or(0)
 }
 
 /// Makes `others` members of a new space on `owner` and has them join it.

@@ -9,7 +9,7 @@ use actix::prelude::*;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
-use super::{create_space, load_space, SpaceActor, SpaceRecord, SpaceStatusRequest};
+use super::{create_space, join_space, load_space, SpaceActor, SpaceRecord, SpaceStatusRequest};
 use crate::credentials::Signer;
 use crate::feed::FeedActor;
 use crate::identity::{CurrentSigner, IdentityActor};
@@ -111,6 +111,39 @@ impl SpaceDirectory {
         Ok(())
     }
 
+    /// Validates `name`, fetches the device signer, runs `make` (which writes a new space
+    /// record) and starts the space: the shared path of creating and joining.
+    fn with_signer<F>(
+        &mut self,
+        name: Option<String>,
+        make: F,
+    ) -> AtomicResponse<Self, Result<SpaceInfo, NodeError>>
+    where
+        F: FnOnce(&mut Self, Signer, Option<String>) -> Result<SpaceRecord, NodeError> + 'static,
+    {
+        if let Some(n) = &name {
+            if n.trim().is_empty() || n.chars().count() > MAX_NAME_CHARS {
+                let err = NodeError::Invalid(format!(
+                    "space name must be 1 to {MAX_NAME_CHARS} characters and not blank"
+                ));
+                return AtomicResponse::new(Box::pin(fut::ready(Err(err))));
+            }
+        }
+        AtomicResponse::new(Box::pin(
+            self.identity
+                .send(CurrentSigner)
+                .into_actor(self)
+                .map(move |signer, act, _| {
+                    let signer = signer??;
+                    act.signer = Some(signer.clone());
+                    let record = make(act, signer, name)?;
+                    let info = Self::info(&record);
+                    act.start_space(record)?;
+                    Ok(info)
+                }),
+        ))
+    }
+
     fn info(record: &SpaceRecord) -> SpaceInfo {
         SpaceInfo {
             space_key: record.space_key.to_hex(),
@@ -133,30 +166,11 @@ pub struct CreateSpace {
 impl Handler<CreateSpace> for SpaceDirectory {
     type Result = AtomicResponse<Self, Result<SpaceInfo, NodeError>>;
     fn handle(&mut self, msg: CreateSpace, _: &mut Context<Self>) -> Self::Result {
-        if let Some(name) = &msg.name {
-            if name.trim().is_empty() || name.chars().count() > MAX_NAME_CHARS {
-                let err = NodeError::Invalid(format!(
-                    "space name must be 1 to {MAX_NAME_CHARS} characters and not blank"
-                ));
-                return AtomicResponse::new(Box::pin(fut::ready(Err(err))));
-            }
-        }
-        AtomicResponse::new(Box::pin(
-            self.identity
-                .send(CurrentSigner)
-                .into_actor(self)
-                .map(move |signer, act, _| {
-                    let signer = signer??;
-                    act.signer = Some(signer.clone());
-                    let mut rng = act.child_rng();
-                    let now = act.clock.now_ms();
-                    let created =
-                        create_space(act.store.as_ref(), &signer, msg.name, &mut rng, now)?;
-                    let info = Self::info(&created.record);
-                    act.start_space(created.record)?;
-                    Ok(info)
-                }),
-        ))
+        self.with_signer(msg.name, |act, signer, name| {
+            let mut rng = act.child_rng();
+            let now = act.clock.now_ms();
+            Ok(create_space(act.store.as_ref(), &signer, name, &mut rng, now)?.record)
+        })
     }
 }
 
@@ -265,26 +279,10 @@ impl Handler<JoinSpace> for SpaceDirectory {
             let err = NodeError::Invalid(format!("this node already has space {}", msg.space_key));
             return AtomicResponse::new(Box::pin(fut::ready(Err(err))));
         }
-        AtomicResponse::new(Box::pin(
-            self.identity
-                .send(CurrentSigner)
-                .into_actor(self)
-                .map(move |signer, act, _| {
-                    let signer = signer??;
-                    act.signer = Some(signer);
-                    let mut rng = act.child_rng();
-                    let now = act.clock.now_ms();
-                    let record = super::create::join_space(
-                        act.store.as_ref(),
-                        msg.space_key,
-                        msg.name,
-                        &mut rng,
-                        now,
-                    )?;
-                    let info = Self::info(&record);
-                    act.start_space(record)?;
-                    Ok(info)
-                }),
-        ))
+        self.with_signer(msg.name, move |act, _, name| {
+            let mut rng = act.child_rng();
+            let now = act.clock.now_ms();
+            join_space(act.store.as_ref(), msg.space_key, name, &mut rng, now)
+        })
     }
 }
