@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use actix::prelude::*;
+// tokio's clock, not the OS clock: it is simulated (paused and advanced) under turmoil.
 use tokio::time::Instant;
 
 use super::swarm::SwarmCore;

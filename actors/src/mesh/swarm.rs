@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+// tokio's clock, not the OS clock: it is simulated (paused and advanced) under turmoil.
 use tokio::time::Instant;
 
 use crate::types::PublicKey;

@@ -13,6 +13,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use rand_chacha::ChaCha20Rng;
 use tokio::sync::mpsc;
+// tokio's clock, not the OS clock: it is simulated (paused and advanced) under turmoil.
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
