@@ -15,13 +15,13 @@ use crate::identity::{DeviceRecord, NewIdentity};
 use crate::store::MemStore;
 use crate::types::{KeyPair, Timeframe};
 
-struct Writer {
-    signer: Signer,
-    control: (FeedLog, KeyPair),
-    data: (FeedLog, KeyPair),
+pub(super) struct Writer {
+    pub signer: Signer,
+    pub control: (FeedLog, KeyPair),
+    pub data: (FeedLog, KeyPair),
 }
 
-fn writer(rng: &mut ChaCha20Rng) -> Writer {
+pub(super) fn writer(rng: &mut ChaCha20Rng) -> Writer {
     let device = DeviceRecord::generate(rng).key_pair();
     let id = NewIdentity::create(rng, &device, None, 1);
     let control = KeyPair::generate(rng);
@@ -33,7 +33,7 @@ fn writer(rng: &mut ChaCha20Rng) -> Writer {
     }
 }
 
-fn append(feed: &mut (FeedLog, KeyPair), tf: &Timeframe, payload: Payload) -> Block {
+pub(super) fn append(feed: &mut (FeedLog, KeyPair), tf: &Timeframe, payload: Payload) -> Block {
     let block = feed.0.next_block(&feed.1, tf.clone(), payload).unwrap();
     feed.0.commit(&block);
     block
@@ -49,7 +49,7 @@ fn setup() -> (ChaCha20Rng, Writer, SpaceCore) {
     (rng, owner, core)
 }
 
-fn update_adding(id: u128, client: u64) -> Vec<u8> {
+pub(super) fn update_adding(id: u128, client: u64) -> Vec<u8> {
     let mut doc = SpaceDoc::new(client);
     doc.add(ObjectId::from_parts(1, id), &json!({"k": 1}))
         .unwrap()
@@ -58,7 +58,7 @@ fn update_adding(id: u128, client: u64) -> Vec<u8> {
 
 /// The owner's control feed admits `who` with `role` and `who`'s data feed; returns the
 /// blocks the owner would have written, continuing from the owner's current feed.
-fn admit(
+pub(super) fn admit(
     core: &SpaceCore,
     owner_control: &mut (FeedLog, KeyPair),
     owner: &Writer,
@@ -94,11 +94,19 @@ fn admit(
     vec![a, b]
 }
 
-#[test]
-fn editor_blocks_apply_reader_blocks_are_denied_and_check_changes_nothing() {
-    let mut rng = ChaCha20Rng::seed_from_u64(6);
+/// A space built by hand, so that the test holds the owner's control feed; `blocks` are
+/// the genesis blocks, in order, already applied to `core`.
+pub(super) struct HandBuilt {
+    pub rng: ChaCha20Rng,
+    pub owner: Writer,
+    pub control: (FeedLog, KeyPair),
+    pub core: SpaceCore,
+    pub blocks: Vec<Block>,
+}
+
+pub(super) fn hand_built(seed: u64) -> HandBuilt {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let owner = writer(&mut rng);
-    // Build the space by hand so that the test holds the owner's control feed.
     let space = KeyPair::generate(&mut rng);
     let mut control = (
         FeedLog::new(owner.control.1.public()),
@@ -113,7 +121,7 @@ fn editor_blocks_apply_reader_blocks_are_denied_and_check_changes_nothing() {
         created_ms: 1,
     };
     let mut core = SpaceCore::new(record, 7);
-    let mut tf = Timeframe::new();
+    let mut blocks = Vec::new();
     for c in crate::credentials::space_genesis(&crate::credentials::SpaceGenesis {
         space: &space,
         creator: &owner.signer,
@@ -122,10 +130,29 @@ fn editor_blocks_apply_reader_blocks_are_denied_and_check_changes_nothing() {
         data_feed: owner.data.1.public(),
         now_ms: 1,
     }) {
+        let tf = core.timeframe().clone();
         let b = append(&mut control, &tf, Payload::Credential(Box::new(c)));
         core.apply(&b).unwrap();
-        tf.advance(b.feed_key, b.seq);
+        blocks.push(b);
     }
+    HandBuilt {
+        rng,
+        owner,
+        control,
+        core,
+        blocks,
+    }
+}
+
+#[test]
+fn editor_blocks_apply_reader_blocks_are_denied_and_check_changes_nothing() {
+    let HandBuilt {
+        mut rng,
+        owner,
+        mut control,
+        mut core,
+        ..
+    } = hand_built(6);
 
     let mut editor = writer(&mut rng);
     let mut reader = writer(&mut rng);

@@ -27,3 +27,5 @@ pub use remote::{
 
 #[cfg(test)]
 mod core_tests;
+#[cfg(test)]
+mod plan_tests;
