@@ -3,11 +3,14 @@
 //! Parsing only; nothing here talks to the daemon. Values that clap can check on its own
 //! (`--where` clauses, indices) are checked here so that mistakes are usage errors.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use echo_actors::credentials::Role;
 use echo_actors::node::WhereEq;
 
+use crate::net_args::{parse_bind_addr, parse_dial_addr, parse_key};
 use crate::where_arg::parse_where;
 
 /// What SPACE means, repeated in every command that takes one.
@@ -15,9 +18,10 @@ const SPACE_HELP: &str = "The space: its key (hex) or its name, if no other spac
 
 /// echo-node: a headless echo-rs peer.
 ///
-/// `echo-node run` starts the daemon for a data dir; every other command talks to that
-/// running daemon through its local API (address and bearer token are read from the data
-/// dir).
+/// `echo-node run` starts the daemon for a data dir; it replicates its spaces with other
+/// nodes over QUIC. `echo-node signal` runs a standalone signaling server. Every other
+/// command talks to the running daemon through its local API (address and bearer token are
+/// read from the data dir).
 #[derive(Debug, Parser)]
 #[command(
     name = "echo-node",
@@ -43,13 +47,21 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon in the foreground (stop it with Ctrl-C or SIGTERM)
     ///
-    /// Opens the store in DATA_DIR/store, serves the local API on a loopback address, writes
-    /// DATA_DIR/api.json and DATA_DIR/api-token, then prints a line containing `ready`.
+    /// Opens the store in DATA_DIR/store, listens for peers on QUIC (--listen), connects to
+    /// static peers (--peer) and finds more through signaling servers (--signal), serves the
+    /// local API on a loopback address, writes DATA_DIR/api.json and DATA_DIR/api-token, then
+    /// prints a line containing `ready` and the peer listen address.
     Run(RunArgs),
+    /// Run a standalone signaling server in the foreground (stop it with Ctrl-C or SIGTERM)
+    ///
+    /// Nodes started with `run --signal ADDR` register the spaces they are in here and learn
+    /// each other's addresses. Needs no data dir and no identity. Prints a line containing
+    /// `ready` and the bound address.
+    Signal(SignalArgs),
     /// Create or show this node's identity
     #[command(subcommand)]
     Identity(IdentityCommand),
-    /// Create and list spaces
+    /// Create, list and join spaces; add and list members
     #[command(subcommand)]
     Space(SpaceCommand),
     /// Add, read, update and delete objects
@@ -66,19 +78,77 @@ pub enum Command {
     /// id, kind = added|updated|deleted, and the object after the change). Once subscribed it
     /// says `watching space ...` on stderr; changes made before that are not shown.
     Watch(WatchArgs),
-    /// Show the device key, the peer listen address and every space with its feed heads
+    /// Show the device key, the peer listen address and every space with its feed heads and
+    /// connected peers
     Status,
 }
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Peer (QUIC) listen address; recorded and shown by `status` (peer networking arrives in a later release)
-    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:0")]
-    pub listen: String,
+    /// Peer (QUIC) listen address, IP:PORT (port 0 picks a free port; `status` shows the
+    /// bound one)
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:0", value_parser = parse_bind_addr)]
+    pub listen: SocketAddr,
 
     /// Local API address; must be a loopback address (port 0 picks a free port)
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     pub api: String,
+
+    /// Signaling server to register with and find peers through, IP:PORT; repeat for several
+    #[arg(long = "signal", value_name = "ADDR", value_parser = parse_dial_addr)]
+    pub signal: Vec<SocketAddr>,
+
+    /// Peer to keep connected to whatever the space (reconnected with backoff), IP:PORT;
+    /// repeat for several
+    #[arg(long = "peer", value_name = "ADDR", value_parser = parse_dial_addr)]
+    pub peer: Vec<SocketAddr>,
+
+    /// Also run a signaling server on its own QUIC endpoint at ADDR; this node registers
+    /// with it too, so other nodes only need `--signal` pointing here
+    #[arg(long, value_name = "ADDR", value_parser = parse_bind_addr)]
+    pub serve_signal: Option<SocketAddr>,
+
+    /// Most connections this node starts per space (to peers found through signaling)
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_originated: u16,
+
+    /// Most incoming connections this node accepts in all
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_accepted: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct SignalArgs {
+    /// Address to listen on, IP:PORT (port 0 picks a free port; the ready line shows it)
+    #[arg(long, value_name = "ADDR", value_parser = parse_bind_addr)]
+    pub listen: SocketAddr,
+}
+
+/// The roles `space add-member` can give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MemberRole {
+    /// May write and add or change members
+    Admin,
+    /// May write objects
+    Editor,
+    /// May only read
+    Reader,
+}
+
+impl MemberRole {
+    pub fn as_str(self) -> &'static str {
+        Role::from(self).as_str()
+    }
+}
+
+impl From<MemberRole> for Role {
+    fn from(role: MemberRole) -> Role {
+        match role {
+            MemberRole::Admin => Role::Admin,
+            MemberRole::Editor => Role::Editor,
+            MemberRole::Reader => Role::Reader,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,6 +175,36 @@ pub enum SpaceCommand {
     },
     /// List the spaces of this node
     List,
+    /// Make an identity a member of a space (or change its role); OWNER or ADMIN only
+    ///
+    /// Prints the member. The new member's node then runs `space join` with the space key.
+    AddMember {
+        #[arg(help = SPACE_HELP)]
+        space: String,
+        /// The new member's identity key (64 hex characters; see `identity show` on its node)
+        #[arg(value_name = "IDENTITY_KEY", value_parser = parse_key)]
+        identity_key: String,
+        /// The member's role
+        #[arg(long, value_enum, default_value_t = MemberRole::Editor)]
+        role: MemberRole,
+    },
+    /// Join a space that a member added this node's identity to
+    ///
+    /// The node then finds peers of the space (static peers, signaling), gets its feeds
+    /// admitted and replicates the space. Writes are accepted once the admission arrived.
+    Join {
+        /// The space key (64 hex characters)
+        #[arg(value_name = "SPACE_KEY", value_parser = parse_key)]
+        space_key: String,
+        /// A local name for the space (other commands accept it in place of the key)
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List the members of a space and their roles
+    Members {
+        #[arg(help = SPACE_HELP)]
+        space: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -228,6 +328,74 @@ mod tests {
             .expect("parses");
         assert!(cli.json);
         assert_eq!(cli.data_dir, Some(PathBuf::from("/x")));
+    }
+
+    #[test]
+    fn network_arguments_are_checked() {
+        let cli = Cli::try_parse_from([
+            "echo-node",
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--peer",
+            "127.0.0.1:7401",
+            "--peer",
+            "localhost:7402",
+            "--signal",
+            "127.0.0.1:7400",
+            "--max-accepted",
+            "3",
+        ])
+        .expect("parses");
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(args.peer.len(), 2);
+        assert_eq!(args.signal.len(), 1);
+        assert_eq!((args.max_originated, args.max_accepted), (4, 3));
+        for bad in [
+            ["--listen", "nowhere"],
+            ["--peer", "127.0.0.1:0"],
+            ["--peer", "0.0.0.0:7400"],
+            ["--signal", "x:1"],
+            ["--serve-signal", "1.2.3.4"],
+            ["--max-originated", "0"],
+        ] {
+            let err =
+                Cli::try_parse_from(["echo-node", "run", bad[0], bad[1]]).expect_err("must fail");
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{bad:?}"
+            );
+        }
+        let err = Cli::try_parse_from(["echo-node", "signal"]).expect_err("needs --listen");
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+    }
+
+    #[test]
+    fn member_commands() {
+        let key = "ab".repeat(32);
+        let cli =
+            Cli::try_parse_from(["echo-node", "space", "add-member", "s", &key]).expect("parses");
+        let Command::Space(SpaceCommand::AddMember { role, .. }) = cli.command else {
+            panic!("not add-member")
+        };
+        assert_eq!(role, MemberRole::Editor);
+        for role in ["owner", "removed"] {
+            assert!(Cli::try_parse_from([
+                "echo-node",
+                "space",
+                "add-member",
+                "s",
+                &key,
+                "--role",
+                role
+            ])
+            .is_err());
+        }
+        let err = Cli::try_parse_from(["echo-node", "space", "join", "abc"]).expect_err("bad key");
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
     }
 
     #[test]

@@ -67,6 +67,28 @@ pub fn plan(command: Command) -> Result<Plan, ExitError> {
             output::space,
         ),
         Command::Space(SpaceCommand::List) => plan(Call::Get("/v1/spaces".into()), output::spaces),
+        Command::Space(SpaceCommand::AddMember {
+            space,
+            identity_key,
+            role,
+        }) => plan(
+            Call::Post(
+                format!("/v1/spaces/{}/members", seg(&space)),
+                json!({ "identity_key": identity_key, "role": role.as_str() }),
+            ),
+            output::member,
+        ),
+        Command::Space(SpaceCommand::Join { space_key, name }) => plan(
+            Call::Post(
+                "/v1/spaces/join".into(),
+                json!({ "space_key": space_key, "name": name }),
+            ),
+            output::space,
+        ),
+        Command::Space(SpaceCommand::Members { space }) => plan(
+            Call::Get(format!("/v1/spaces/{}/members", seg(&space))),
+            output::members,
+        ),
         Command::Object(ObjectCommand::Add { space, object }) => {
             let object = object_arg(&object, "the object")?;
             plan(
@@ -127,7 +149,7 @@ pub fn plan(command: Command) -> Result<Plan, ExitError> {
             plan(Call::Get(text_path(&space, &id, &field)), output::text)
         }
         Command::Status => plan(Call::Get("/v1/status".into()), output::status),
-        Command::Run(_) | Command::Watch(_) => Err(ExitError::usage(
+        Command::Run(_) | Command::Signal(_) | Command::Watch(_) => Err(ExitError::usage(
             "this command does not make a single API call",
         )),
     }
@@ -221,6 +243,30 @@ mod tests {
             plan.call,
             Call::Get("/v1/spaces/My%20Space/objects/01A/text/body".into())
         );
+    }
+
+    #[test]
+    fn member_commands_make_their_calls() {
+        let key = "ab".repeat(32);
+        let plan =
+            plan_of(&["space", "add-member", "My Team", &key, "--role", "reader"]).expect("plan");
+        assert_eq!(
+            plan.call,
+            Call::Post(
+                "/v1/spaces/My%20Team/members".into(),
+                json!({"identity_key": key, "role": "reader"})
+            )
+        );
+        let plan = plan_of(&["space", "join", &key.to_uppercase()]).expect("plan");
+        assert_eq!(
+            plan.call,
+            Call::Post(
+                "/v1/spaces/join".into(),
+                json!({"space_key": key, "name": null})
+            )
+        );
+        let plan = plan_of(&["space", "members", "t"]).expect("plan");
+        assert_eq!(plan.call, Call::Get("/v1/spaces/t/members".into()));
     }
 
     #[test]

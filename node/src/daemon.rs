@@ -1,14 +1,19 @@
-//! `echo-node run`: the foreground daemon. Opens the store and the node, serves the local
-//! API, writes `api-token` then `api.json`, prints a `ready` line, and on SIGINT/SIGTERM
-//! stops serving, flushes the node, removes `api.json` and returns.
+//! `echo-node run`: the foreground daemon. Opens the store and the node with networking
+//! (QUIC on `--listen`, static peers, signaling servers, optionally an embedded signaling
+//! server), serves the local API, writes `api-token` then `api.json`, prints a `ready` line
+//! with the API URL and the bound peer address, and on SIGINT/SIGTERM stops serving, closes
+//! peer connections, flushes the node, removes `api.json` and returns.
 
+use std::future::Future;
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
-use echo_actors::node::{Node, NodeConfig};
+use echo_actors::mesh::MeshConfig;
+use echo_actors::node::{NetworkConfig, Node, NodeConfig};
 use echo_actors::store::{SledStore, Store};
+use echo_actors::transport::NetEnv;
 use serde_json::json;
 
 use crate::api::{self, ApiToken};
@@ -16,14 +21,11 @@ use crate::cli::RunArgs;
 use crate::clock::SystemClock;
 use crate::exit::ExitError;
 use crate::paths::{ApiInfo, DataDir};
+use crate::signal::{self, Signaling};
 
 /// Runs the daemon until a signal stops it.
 pub fn run(dir: &DataDir, args: &RunArgs, json: bool) -> anyhow::Result<()> {
     let api_addr = loopback_addr(&args.api).map_err(ExitError::usage)?;
-    let listen: SocketAddr = args
-        .listen
-        .parse()
-        .map_err(|e| ExitError::usage(format!("--listen `{}` is not IP:PORT: {e}", args.listen)))?;
     // Everything the daemon creates (sled files, token, api.json) is private to the owner:
     // the store holds secret keys.
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
@@ -31,15 +33,61 @@ pub fn run(dir: &DataDir, args: &RunArgs, json: bool) -> anyhow::Result<()> {
     let store = SledStore::open(&dir.store()).map_err(|e| store_error(dir, &e.to_string()))?;
     let store: Arc<dyn Store> = Arc::new(store);
     let rng_seed: [u8; 32] = random_bytes()?;
-    let token = hex::encode(random_bytes::<32>()?);
-    let config = NodeConfig {
-        store,
-        rng_seed,
-        clock: Arc::new(SystemClock),
-        listen: Some(listen.to_string()),
-        network: None,
+    let token = ApiToken(hex::encode(random_bytes::<32>()?));
+    actix::System::new().block_on(async move {
+        // The embedded signaling server comes first: the node registers with it too.
+        let signaling = args.serve_signal.map(signal::start).transpose()?;
+        let mut mesh = mesh_config(args);
+        if let Some(own) = signaling
+            .as_ref()
+            .map(|s| dialable(s.addr, args.listen.ip()))
+        {
+            if !mesh.signal_servers.contains(&own) {
+                mesh.signal_servers.push(own);
+            }
+        }
+        let config = NodeConfig {
+            store,
+            rng_seed,
+            clock: Arc::new(SystemClock),
+            listen: Some(args.listen.to_string()),
+            network: Some(NetworkConfig {
+                net: NetEnv::Real { bind: args.listen },
+                mesh,
+            }),
+        };
+        let served = serve(dir, config, token, api_addr, signaling.as_ref(), json).await;
+        if let Some(signaling) = &signaling {
+            signaling.stop().await;
+        }
+        served
+    })
+}
+
+/// The mesh settings from the command line.
+fn mesh_config(args: &RunArgs) -> MeshConfig {
+    MeshConfig {
+        static_peers: args.peer.clone(),
+        signal_servers: args.signal.clone(),
+        max_originated: args.max_originated.into(),
+        max_accepted: args.max_accepted.into(),
+    }
+}
+
+/// The address this node registers with its own signaling server bound at `bound`. The
+/// server tells other nodes the address it sees us connect from, so a wildcard bind is
+/// reached through our concrete `--listen` IP when there is one, else through loopback.
+fn dialable(bound: SocketAddr, listen_ip: IpAddr) -> SocketAddr {
+    if !bound.ip().is_unspecified() {
+        return bound;
+    }
+    let ip = match (bound.ip(), listen_ip) {
+        (IpAddr::V4(_), IpAddr::V4(ip)) if !ip.is_unspecified() => IpAddr::V4(ip),
+        (IpAddr::V6(_), IpAddr::V6(ip)) if !ip.is_unspecified() => IpAddr::V6(ip),
+        (IpAddr::V4(_), _) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        (IpAddr::V6(_), _) => IpAddr::V6(Ipv6Addr::LOCALHOST),
     };
-    actix::System::new().block_on(serve(dir, config, ApiToken(token), api_addr, json))
+    SocketAddr::new(ip, bound.port())
 }
 
 async fn serve(
@@ -47,30 +95,48 @@ async fn serve(
     config: NodeConfig,
     token: ApiToken,
     api_addr: SocketAddr,
+    signaling: Option<&Signaling>,
     json: bool,
 ) -> anyhow::Result<()> {
     let node = Node::open(config).await.context("cannot open the node")?;
+    let listen = node
+        .status()
+        .await
+        .context("cannot read the node's status")?
+        .listen
+        .unwrap_or_default();
     dir.write_token(&token.0)?;
     let (server, bound) = api::bind(node.clone(), token, api_addr)?;
     // Signal handlers are in place before anyone is told we are ready, so a SIGTERM at any
     // moment after `ready` still flushes and exits 0.
-    stop_on_signal(server.handle())?;
+    let stop = wait_for_stop_signal()?;
+    let handle = server.handle();
+    actix::spawn(async move {
+        stop.await;
+        handle.stop(true).await;
+    });
     let info = ApiInfo {
         url: format!("http://{bound}"),
         pid: std::process::id(),
     };
+    let ready = Ready {
+        info: &info,
+        listen: &listen,
+        signal: signaling.map(|s| s.addr),
+    };
     if let Err(e) = dir
         .write_api_info(&info)
-        .and_then(|()| announce_ready(dir, &info, json))
+        .and_then(|()| announce_ready(dir, &ready, json))
     {
         server.handle().stop(false).await;
+        let _ = node.shutdown().await;
         let _ = dir.remove_api_info();
         return Err(e);
     }
-    tracing::info!(url = %info.url, "serving the local API");
+    tracing::info!(url = %info.url, %listen, "serving the local API and listening for peers");
 
     let served = server.await;
-    tracing::info!("local API stopped; flushing the node");
+    tracing::info!("local API stopped; closing peer connections and flushing the node");
     let flushed = node.shutdown().await;
     let removed = dir.remove_api_info();
     served.context("the local API server failed")?;
@@ -80,20 +146,19 @@ async fn serve(
     Ok(())
 }
 
-/// Stops the API server (gracefully) on the first SIGINT or SIGTERM.
-fn stop_on_signal(handle: actix_web::dev::ServerHandle) -> anyhow::Result<()> {
+/// Installs SIGINT and SIGTERM handlers now; the returned future resolves on the first of
+/// them. Call inside the actix system.
+pub fn wait_for_stop_signal() -> anyhow::Result<impl Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    actix::spawn(async move {
+    Ok(async move {
         tokio::select! {
             biased;
             _ = term.recv() => tracing::info!("SIGTERM: stopping"),
             _ = int.recv() => tracing::info!("SIGINT: stopping"),
         }
-        handle.stop(true).await;
-    });
-    Ok(())
+    })
 }
 
 /// A clear error for a store that cannot be opened, above all one that another daemon holds.
@@ -120,15 +185,39 @@ fn is_lock_conflict(reason: &str) -> bool {
     .any(|needle| reason.contains(needle))
 }
 
+/// What the ready line reports.
+struct Ready<'a> {
+    info: &'a ApiInfo,
+    /// The bound peer (QUIC) address.
+    listen: &'a str,
+    /// The embedded signaling server's address, if any.
+    signal: Option<SocketAddr>,
+}
+
 /// Prints the line that tells supervisors and tests the daemon is serving.
-fn announce_ready(dir: &DataDir, info: &ApiInfo, json: bool) -> anyhow::Result<()> {
+fn announce_ready(dir: &DataDir, ready: &Ready<'_>, json: bool) -> anyhow::Result<()> {
+    let info = ready.info;
     let line = if json {
-        json!({ "status": "ready", "url": info.url, "pid": info.pid, "data_dir": dir.root() })
-            .to_string()
+        let mut line = json!({
+            "status": "ready",
+            "url": info.url,
+            "pid": info.pid,
+            "data_dir": dir.root(),
+            "listen": ready.listen,
+        });
+        if let Some(signal) = ready.signal {
+            line["signal"] = json!(signal.to_string());
+        }
+        line.to_string()
     } else {
+        let signal = ready
+            .signal
+            .map(|s| format!(", signaling server on {s}"))
+            .unwrap_or_default();
         format!(
-            "echo-node ready: local API at {} (data dir {})",
+            "echo-node ready: local API at {}, peers on {}{signal} (data dir {})",
             info.url,
+            ready.listen,
             dir.root().display()
         )
     };
@@ -157,7 +246,7 @@ pub fn loopback_addr(arg: &str) -> Result<SocketAddr, String> {
     Ok(addr)
 }
 
-fn random_bytes<const N: usize>() -> anyhow::Result<[u8; N]> {
+pub fn random_bytes<const N: usize>() -> anyhow::Result<[u8; N]> {
     let mut bytes = [0u8; N];
     getrandom::getrandom(&mut bytes).map_err(|e| anyhow!("cannot read OS randomness: {e}"))?;
     Ok(bytes)
@@ -173,6 +262,28 @@ mod tests {
             r#"IO error: could not acquire lock on "db": Os { code: 11, kind: WouldBlock }"#
         ));
         assert!(!is_lock_conflict("permission denied"));
+    }
+
+    #[test]
+    fn the_own_signaling_server_is_dialled_at_a_concrete_address() {
+        let addr = |s: &str| s.parse::<SocketAddr>().expect("addr");
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        assert_eq!(
+            dialable(addr("0.0.0.0:7400"), ip("0.0.0.0")),
+            addr("127.0.0.1:7400")
+        );
+        assert_eq!(
+            dialable(addr("0.0.0.0:7400"), ip("192.168.1.5")),
+            addr("192.168.1.5:7400")
+        );
+        assert_eq!(
+            dialable(addr("[::]:7400"), ip("0.0.0.0")),
+            addr("[::1]:7400")
+        );
+        assert_eq!(
+            dialable(addr("10.1.2.3:7400"), ip("192.168.1.5")),
+            addr("10.1.2.3:7400")
+        );
     }
 
     #[test]

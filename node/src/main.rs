@@ -1,6 +1,7 @@
-//! `echo-node`: the headless echo-rs peer. `run` is the daemon; every other subcommand is a
-//! client of that daemon's local API. This file parses the command line, sets up logging,
-//! dispatches, and turns errors into a message on stderr and an exit code (see `exit.rs`).
+//! `echo-node`: the headless echo-rs peer. `run` is the daemon, `signal` a standalone
+//! signaling server; every other subcommand is a client of the daemon's local API. This file
+//! parses the command line, sets up logging, dispatches, and turns errors into a message on
+//! stderr and an exit code (see `exit.rs`).
 
 mod api;
 mod cli;
@@ -9,8 +10,10 @@ mod clock;
 mod commands;
 mod daemon;
 mod exit;
+mod net_args;
 mod output;
 mod paths;
+mod signal;
 mod where_arg;
 
 use std::io::IsTerminal;
@@ -23,7 +26,7 @@ use paths::DataDir;
 
 fn main() {
     let cli = Cli::parse();
-    init_logging(matches!(cli.command, Command::Run(_)));
+    init_logging(matches!(cli.command, Command::Run(_) | Command::Signal(_)));
     match run(cli) {
         Ok(()) => {}
         Err(err) if is_broken_pipe(&err) => {}
@@ -35,6 +38,10 @@ fn main() {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    // The signaling server keeps nothing on disk: no data dir needed.
+    if let Command::Signal(args) = &cli.command {
+        return signal::run(args, cli.json);
+    }
     let root = paths::resolve_data_dir(
         cli.data_dir,
         std::env::var_os("XDG_DATA_HOME"),

@@ -91,6 +91,25 @@ pub fn spaces(v: &Value) -> String {
     table(&["SPACE_KEY", "NAME"], &rows)
 }
 
+pub fn member(v: &Value) -> String {
+    key_values(&[
+        ("identity_key", field(v, "identity_key")),
+        ("role", field(v, "role")),
+    ])
+}
+
+pub fn members(v: &Value) -> String {
+    let list = v.as_array().map(Vec::as_slice).unwrap_or_default();
+    if list.is_empty() {
+        return "no members\n".to_string();
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|m| vec![field(m, "identity_key"), field(m, "role")])
+        .collect();
+    table(&["IDENTITY_KEY", "ROLE"], &rows)
+}
+
 pub fn object_id(v: &Value) -> String {
     key_values(&[("id", field(v, "id"))])
 }
@@ -200,6 +219,20 @@ pub fn status(v: &Value) -> String {
             })
             .collect();
         out.push_str(&table(&["FEED", "FEED_KEY", "DEVICE_KEY", "LENGTH"], &rows));
+        let peers = space
+            .get("peers")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        if peers.is_empty() {
+            out.push_str("no connected peers\n");
+        } else {
+            let rows: Vec<Vec<String>> = peers
+                .iter()
+                .map(|p| vec![field(p, "device_key"), field(p, "address")])
+                .collect();
+            out.push_str(&table(&["PEER_DEVICE_KEY", "ADDRESS"], &rows));
+        }
     }
     out
 }
@@ -270,6 +303,27 @@ mod tests {
         assert!(out.contains("identity_key:  -"));
         assert!(out.contains("space s (-)"));
         assert!(out.contains("control  f         d           2"));
+        assert!(out.contains("no connected peers"));
+        let out = status(&json!({
+            "device_key": "d", "identity_key": "i", "listen": "127.0.0.1:5",
+            "spaces": [{"space_key": "s", "name": "n", "feeds": [],
+                "peers": [{"device_key": "p", "address": "127.0.0.1:6"}]}]
+        }));
+        assert!(
+            out.contains("PEER_DEVICE_KEY  ADDRESS\np                127.0.0.1:6\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn members_table() {
+        assert_eq!(
+            members(
+                &json!([{"identity_key": "ab", "role": "owner"}, {"identity_key": "cd", "role": "editor"}])
+            ),
+            "IDENTITY_KEY  ROLE\nab            owner\ncd            editor\n"
+        );
+        assert_eq!(members(&json!([])), "no members\n");
     }
 
     #[test]

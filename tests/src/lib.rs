@@ -7,8 +7,9 @@
 
 #![allow(clippy::unwrap_used)] // test support: a failed unwrap is a failed test
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -81,13 +82,13 @@ fn append(log: &Log, line: &str) {
     log.push('\n');
 }
 
-/// Copies `reader` into `log` line by line, prefixed by `tag`; sends `()` on `ready` for
-/// the first line that contains "ready" (if a sender is given).
+/// Copies `reader` into `log` line by line, prefixed by `tag`; sends the first line that
+/// contains "ready" on `ready` (if a sender is given).
 fn drain<R: Read + Send + 'static>(
     reader: R,
     log: Log,
     tag: &'static str,
-    ready: Option<mpsc::Sender<()>>,
+    ready: Option<mpsc::Sender<String>>,
 ) {
     thread::spawn(move || {
         let mut reader = BufReader::new(reader);
@@ -103,7 +104,7 @@ fn drain<R: Read + Send + 'static>(
                     append(&log, &format!("[{tag}] {line}"));
                     if line.contains("ready") {
                         if let Some(tx) = ready.take() {
-                            let _ = tx.send(());
+                            let _ = tx.send(line.to_owned());
                         }
                     }
                 }
@@ -236,6 +237,8 @@ fn shell_words(args: &[&str]) -> String {
 /// A running daemon process and its ready state.
 struct Daemon {
     child: Child,
+    /// The line containing `ready` that this run printed.
+    ready_line: String,
 }
 
 /// A node under test: a private data dir (inside a temp dir deleted on drop) and at most
@@ -342,9 +345,9 @@ impl Node {
         );
         drain(child.stderr.take().unwrap(), self.log.clone(), "err", None);
         let start = Instant::now();
-        loop {
+        let ready_line = loop {
             match rx.recv_timeout(Duration::from_millis(50)) {
-                Ok(()) => break,
+                Ok(line) => break line,
                 Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {}
             }
             if let Some(status) = child.try_wait().expect("try_wait") {
@@ -358,13 +361,107 @@ impl Node {
                 let _ = child.wait();
                 self.fail_with(&format!("daemon not ready within {READY_TIMEOUT:?}"));
             }
+        };
+        self.daemon = Some(Daemon { child, ready_line });
+    }
+
+    /// The `ready` line the running daemon printed.
+    pub fn ready_line(&self) -> &str {
+        &self.daemon.as_ref().expect("daemon running").ready_line
+    }
+
+    /// Starts the daemon with peer networking on loopback (`--listen 127.0.0.1:0`, or the
+    /// `--listen` in `extra`) and the other `run` flags in `extra`.
+    pub fn start_net(&mut self, extra: &[&str]) {
+        let mut args: Vec<&str> = Vec::new();
+        if !extra.contains(&"--listen") {
+            args.extend(["--listen", "127.0.0.1:0"]);
         }
-        self.daemon = Some(Daemon { child });
+        args.extend_from_slice(extra);
+        self.start_with(&args);
+    }
+
+    /// A networked node (see [`Node::start_net`]) with an identity named `name`.
+    pub fn networked(name: &str, extra: &[&str]) -> Node {
+        let mut node = Node::new();
+        node.start_net(extra);
+        node.ok(&["identity", "create", "--name", name]);
+        node
+    }
+
+    /// The bound peer (QUIC) address, from `status`.
+    pub fn listen_addr(&self) -> SocketAddr {
+        let status = self.status();
+        status["listen"]
+            .as_str()
+            .and_then(|l| l.parse().ok())
+            .unwrap_or_else(|| self.fail_with(&format!("status has no usable `listen`: {status}")))
+    }
+
+    /// This node's identity key (`identity show`).
+    pub fn identity_key(&self) -> String {
+        let v = self.ok(&["identity", "show"]);
+        v["identity_key"]
+            .as_str()
+            .unwrap_or_else(|| self.fail_with(&format!("identity show: {v}")))
+            .to_owned()
+    }
+
+    /// This node's device key (`status`).
+    pub fn device_key(&self) -> String {
+        let v = self.status();
+        v["device_key"]
+            .as_str()
+            .unwrap_or_else(|| self.fail_with(&format!("status without device_key: {v}")))
+            .to_owned()
+    }
+
+    /// Device keys of the peers with an open channel for `space_key` (`status`).
+    pub fn peers(&self, space_key: &str) -> Vec<String> {
+        let status = self.status();
+        let Some(space) = status["spaces"]
+            .as_array()
+            .and_then(|spaces| spaces.iter().find(|s| s["space_key"] == space_key))
+        else {
+            return vec![];
+        };
+        space["peers"]
+            .as_array()
+            .map(|peers| {
+                peers
+                    .iter()
+                    .filter_map(|p| p["device_key"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Ids of the (non-deleted) objects of `space`.
+    pub fn ids(&self, space: &str) -> BTreeSet<String> {
+        self.query(space, &[])
+            .iter()
+            .filter_map(|o| o["@id"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// A client of this node's local API (no CLI process per request): for many cheap
+    /// requests, from any thread.
+    pub fn api(&self) -> Api {
+        Api {
+            url: self.api_url(),
+            token: self.api_token(),
+        }
     }
 
     /// Starts the daemon (`run` with no options).
     pub fn start(&mut self) {
         self.start_with(&[]);
+    }
+
+    /// Stops (SIGTERM, asserting exit 0) and starts again with peer networking and `extra`.
+    pub fn restart_net(&mut self, extra: &[&str]) {
+        self.stop();
+        self.start_net(extra);
     }
 
     /// Sends SIGTERM and asserts a clean exit (status 0) within [`STOP_TIMEOUT`].
@@ -808,4 +905,230 @@ pub fn mode(path: &Path) -> u32 {
 /// Parses a JSON literal (test convenience).
 pub fn json(s: &str) -> Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("bad JSON literal {s}: {e}"))
+}
+
+/// Polls `check` every `every` until it gives `Some`, for at most `timeout`; panics with
+/// `what` (and the last value seen by `describe`) past that.
+pub fn eventually<T>(
+    what: &str,
+    timeout: Duration,
+    every: Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        thread::sleep(every);
+    }
+}
+
+/// A free UDP port on 127.0.0.1 (bound and released; fine for tests on one machine).
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("bind a UDP socket")
+        .port()
+}
+
+/// A node's local API, for tests that need many cheap requests (no CLI process each).
+#[derive(Debug, Clone)]
+pub struct Api {
+    pub url: String,
+    pub token: String,
+}
+
+impl Api {
+    /// `POST /v1/spaces/{space}/objects`; returns the new id (panics unless 201).
+    pub fn add(&self, space: &str, object: &Value) -> String {
+        let body = object.to_string();
+        let path = format!("/v1/spaces/{space}/objects");
+        let res = http(
+            &self.url,
+            "POST",
+            &path,
+            Some(&self.token),
+            Some(body.as_bytes()),
+        );
+        assert_eq!(res.status, 201, "POST {path}: {}", res.body);
+        res.json()
+            .and_then(|v| v["id"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| panic!("POST {path}: no id in {}", res.body))
+    }
+
+    /// Whether `GET /v1/spaces/{space}/objects/{id}` finds the object.
+    pub fn has(&self, space: &str, id: &str) -> bool {
+        let path = format!("/v1/spaces/{space}/objects/{id}");
+        let res = http(&self.url, "GET", &path, Some(&self.token), None);
+        match res.status {
+            200 => true,
+            404 => false,
+            other => panic!("GET {path}: {other} {}", res.body),
+        }
+    }
+}
+
+/// A standalone signaling server (`echo-node signal --listen 127.0.0.1:0 --json`), killed on
+/// drop.
+pub struct Signal {
+    child: Option<Child>,
+    addr: SocketAddr,
+    log: Log,
+}
+
+impl Default for Signal {
+    fn default() -> Self {
+        Self::start()
+    }
+}
+
+impl Signal {
+    /// Starts the server and waits for its ready line.
+    pub fn start() -> Signal {
+        let log: Log = Arc::new(Mutex::new(String::new()));
+        let mut child = Command::new(echo_node())
+            .args(["signal", "--listen", "127.0.0.1:0", "--json"])
+            .env_remove("ECHO_DATA_DIR")
+            .env("RUST_BACKTRACE", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn echo-node signal");
+        let (tx, rx) = mpsc::channel();
+        drain(child.stdout.take().unwrap(), log.clone(), "out", Some(tx));
+        drain(child.stderr.take().unwrap(), log.clone(), "err", None);
+        let line = match rx.recv_timeout(READY_TIMEOUT) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "echo-node signal not ready within {READY_TIMEOUT:?}:\n{}",
+                    log.lock().unwrap_or_else(|e| e.into_inner())
+                );
+            }
+        };
+        let ready: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("signal ready line is not JSON ({e}): {line}"));
+        let addr = ready["signal"]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("signal ready line has no `signal` address: {line}"));
+        Signal {
+            child: Some(child),
+            addr,
+            log,
+        }
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `--signal ADDR` as a string, for `run` flags.
+    pub fn arg(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Sends `SIG<signal>` and returns the exit status (bounded wait).
+    pub fn terminate(&mut self, signal: &str) -> ExitStatus {
+        let mut child = self.child.take().expect("signal server running");
+        let pid = child.id().to_string();
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), pid.as_str()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -{signal} {pid} failed");
+        wait_bounded(&mut child, STOP_TIMEOUT).unwrap_or_else(|| {
+            panic!("echo-node signal did not exit within {STOP_TIMEOUT:?} after SIG{signal}")
+        })
+    }
+
+    /// What the server printed so far.
+    pub fn logs(&self) -> String {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Drop for Signal {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if thread::panicking() {
+            eprintln!(
+                "===== signal server logs =====\n{}===== end of signal server logs =====",
+                self.logs()
+            );
+        }
+    }
+}
+
+/// How long replication may take to show a write on another node.
+pub const CONVERGE: Duration = Duration::from_secs(40);
+/// Poll interval while waiting for replication.
+pub const POLL: Duration = Duration::from_millis(100);
+
+/// `owner` creates a space and makes every node of `members` an editor; they join it.
+/// Returns the space key.
+pub fn share(owner: &Node, members: &[&Node]) -> String {
+    let space = owner.ok(&["space", "create", "--name", "shared"]);
+    let key = space["space_key"].as_str().unwrap().to_owned();
+    for member in members {
+        let identity = member.identity_key();
+        let added = owner.ok(&["space", "add-member", &key, &identity]);
+        assert_eq!(added["identity_key"], identity.as_str(), "{added}");
+        assert_eq!(added["role"], "editor", "{added}");
+        let joined = member.ok(&["space", "join", &key]);
+        assert_eq!(joined["space_key"], key.as_str(), "{joined}");
+    }
+    key
+}
+
+/// Adds an object on `node`, retrying while the node's feeds are not admitted yet (a node
+/// that just joined may write once the admission has replicated to it).
+pub fn add_when_admitted(node: &Node, space: &str, object: &str) -> String {
+    eventually(
+        "the joined node to be allowed to write",
+        CONVERGE,
+        POLL,
+        || {
+            let out = node.cli(&["object", "add", space, object]);
+            if out.success() {
+                return out.json.and_then(|v| v["id"].as_str().map(str::to_owned));
+            }
+            assert!(!out.stderr.contains("panicked"), "{out}");
+            None
+        },
+    )
+}
+
+/// Waits (at most [`CONVERGE`] per node) until every node holds exactly `ids` in `space`.
+pub fn converge(nodes: &[(&str, &Node)], space: &str, ids: &BTreeSet<String>) {
+    for (name, node) in nodes {
+        let start = Instant::now();
+        loop {
+            let seen = node.ids(space);
+            if &seen == ids {
+                break;
+            }
+            if start.elapsed() > CONVERGE {
+                let missing: Vec<_> = ids.difference(&seen).collect();
+                let extra: Vec<_> = seen.difference(ids).collect();
+                node.fail_with(&format!(
+                    "node {name} did not converge within {CONVERGE:?}: missing {missing:?}, \
+                     unexpected {extra:?}; status {}",
+                    node.status()
+                ));
+            }
+            thread::sleep(POLL);
+        }
+    }
 }

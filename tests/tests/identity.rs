@@ -262,12 +262,14 @@ fn run_options_api_and_listen() {
         .local_addr()
         .unwrap()
         .port();
+    // The peer port is really bound now: take a free one.
+    let peer_port = echo_tests::free_udp_port();
     let mut node = Node::new();
     node.start_with(&[
         "--api",
         &format!("127.0.0.1:{port}"),
         "--listen",
-        "127.0.0.1:7777",
+        &format!("127.0.0.1:{peer_port}"),
     ]);
     assert_eq!(
         node.api_url().trim_end_matches('/'),
@@ -278,7 +280,7 @@ fn run_options_api_and_listen() {
     assert!(
         status["listen"]
             .as_str()
-            .is_some_and(|l| l.contains("7777")),
+            .is_some_and(|l| l == format!("127.0.0.1:{peer_port}")),
         "status must report the --listen address: {status}"
     );
     node.stop();

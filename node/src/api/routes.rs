@@ -2,6 +2,7 @@
 //! and one [`NodeHandle`] call. The watch stream lives in `watch.rs`.
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use echo_actors::credentials::Role;
 use echo_actors::node::{NodeHandle, QueryRequest, WhereEq};
 use serde::Deserialize;
 use serde_json::json;
@@ -29,6 +30,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 resource("/spaces")
                     .route(web::get().to(space_list))
                     .route(web::post().to(space_create)),
+            )
+            .service(resource("/spaces/join").route(web::post().to(space_join)))
+            .service(
+                resource(&format!("{space}/members"))
+                    .route(web::get().to(member_list))
+                    .route(web::post().to(member_add)),
             )
             .service(resource(&format!("{space}/objects")).route(web::post().to(object_add)))
             .service(
@@ -68,6 +75,34 @@ async fn method_not_allowed(req: HttpRequest) -> Result {
 #[serde(deny_unknown_fields)]
 struct NameBody {
     name: Option<String>,
+}
+
+/// Body of `POST /v1/spaces/join`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JoinBody {
+    space_key: String,
+    name: Option<String>,
+}
+
+/// Body of `POST /v1/spaces/{space}/members`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemberBody {
+    identity_key: String,
+    role: Option<String>,
+}
+
+/// The roles a member can be given through the API (OWNER exists only from genesis).
+fn member_role(role: Option<&str>) -> std::result::Result<Role, ApiError> {
+    match role {
+        None | Some("editor") => Ok(Role::Editor),
+        Some("admin") => Ok(Role::Admin),
+        Some("reader") => Ok(Role::Reader),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "role `{other}` cannot be given; use admin, editor or reader"
+        ))),
+    }
 }
 
 /// Body of `POST /v1/spaces/{space}/query`: like [`QueryRequest`], but a misspelt member
@@ -113,6 +148,57 @@ async fn space_list(node: Node) -> Result {
 async fn space_create(node: Node, req: HttpRequest, payload: web::Payload) -> Result {
     let body: NameBody = typed(read_json(&req, payload).await?)?;
     Ok(HttpResponse::Created().json(node.space_create(body.name).await?))
+}
+
+async fn space_join(node: Node, req: HttpRequest, payload: web::Payload) -> Result {
+    let body: JoinBody = typed_required(
+        read_json(&req, payload).await?,
+        r#"{"space_key": "<64 hex>", "name": "..."}"#,
+    )?;
+    Ok(HttpResponse::Created().json(node.space_join(&body.space_key, body.name).await?))
+}
+
+async fn member_list(node: Node, space: web::Path<String>) -> Result {
+    Ok(HttpResponse::Ok().json(node.space_members(&space).await?))
+}
+
+/// Adds a member (201) or changes an existing member's role (200); answers with the member.
+async fn member_add(
+    node: Node,
+    space: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result {
+    let body: MemberBody = typed_required(
+        read_json(&req, payload).await?,
+        r#"{"identity_key": "<64 hex>", "role": "editor"}"#,
+    )?;
+    let role = member_role(body.role.as_deref())?;
+    let key = body.identity_key.trim().to_ascii_lowercase();
+    let existed = node
+        .space_members(&space)
+        .await?
+        .iter()
+        .any(|m| m.identity_key == key);
+    node.space_add_member(&space, &key, role).await?;
+    let member = node
+        .space_members(&space)
+        .await?
+        .into_iter()
+        .find(|m| m.identity_key == key)
+        .ok_or_else(|| {
+            ApiError::new(
+                actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("member {key} was added but is not listed"),
+            )
+        })?;
+    let mut response = if existed {
+        HttpResponse::Ok()
+    } else {
+        HttpResponse::Created()
+    };
+    Ok(response.json(member))
 }
 
 async fn object_add(
