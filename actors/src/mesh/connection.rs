@@ -20,7 +20,7 @@ use super::{ChannelActor, CloseChannel, Inbound};
 use crate::credentials::Credential;
 use crate::replication::ReplMessage;
 use crate::space::{AuthorizePeer, SpaceActor};
-use crate::transport::{close, read_frame, write_frame};
+use crate::transport::{close, read_frame, write_frame, FrameError};
 use crate::types::PublicKey;
 
 /// How long the other side has to answer a `Hello`.
@@ -133,6 +133,12 @@ impl ConnectionActor {
                         }
                     }
                     Ok(None) => break,
+                    Err(FrameError::Io(e)) => {
+                        // The stream or connection went away (peer shut down, timeout): not
+                        // the peer's fault, and there is nothing left to close.
+                        tracing::debug!(peer = %peer.short(), space = %space_key.short(), error = %e, "replication stream ended");
+                        break;
+                    }
                     Err(e) => {
                         tracing::warn!(peer = %peer.short(), space = %space_key.short(), error = %e, "bad replication frame; closing the connection");
                         conn.close(VarInt::from_u32(close::BAD_FRAME), b"bad frame");

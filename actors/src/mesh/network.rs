@@ -141,41 +141,66 @@ impl NetworkActor {
         }
     }
 
-    fn dial(&mut self, addr: SocketAddr, expected: Option<PublicKey>, ctx: &mut Context<Self>) {
+    /// Dials a static peer; on failure it is retried with backoff.
+    fn dial_static(&mut self, addr: SocketAddr, ctx: &mut Context<Self>) {
         let endpoint = self.endpoint.clone();
-        async move { (addr, expected, connect(&endpoint, addr).await) }
+        async move { connect(&endpoint, addr).await }
             .into_actor(self)
-            .map(|(addr, expected, result), act, ctx| {
+            .map(move |result, act, ctx| {
                 let now = Instant::now();
+                let Some(s) = act.statics.iter_mut().find(|s| s.addr == addr) else {
+                    return;
+                };
+                s.dialing = false;
                 match result {
                     Ok((conn, device)) => {
-                        if let Some(s) = act.statics.iter_mut().find(|s| s.addr == addr) {
-                            // The backoff resets only once a channel opens: a peer that
-                            // accepts connections but refuses us is not hammered.
-                            s.dialing = false;
-                            s.device = Some(device);
-                        }
-                        if expected.is_some_and(|e| e != device) {
-                            tracing::warn!(%addr, "peer at this address has another device key than signaling said");
-                        }
+                        // The backoff resets only once a channel opens: a peer that accepts
+                        // connections but refuses us is not hammered.
+                        s.device = Some(device);
                         act.add_connection(conn, device, true, ctx);
                     }
                     Err(e) => {
                         tracing::debug!(%addr, error = %e, "dial failed");
-                        if let Some(s) = act.statics.iter_mut().find(|s| s.addr == addr) {
-                            s.dialing = false;
-                            s.retry_at = now + s.backoff;
-                            s.backoff = (s.backoff * 2).min(BACKOFF_MAX);
-                        }
-                        if let Some(device) = expected {
-                            for space in act.spaces.values_mut() {
-                                space.swarm.dial_failed(&device, now);
-                            }
-                        }
+                        s.retry_at = now + s.backoff;
+                        s.backoff = (s.backoff * 2).min(BACKOFF_MAX);
                     }
                 }
             })
             .spawn(ctx);
+    }
+
+    /// Dials a signaled peer at each of its addresses in turn until one answers.
+    fn dial_any(&mut self, addrs: Vec<SocketAddr>, device: PublicKey, ctx: &mut Context<Self>) {
+        let endpoint = self.endpoint.clone();
+        async move {
+            let mut last = None;
+            for addr in addrs {
+                match connect(&endpoint, addr).await {
+                    Ok(ok) => return Ok(ok),
+                    Err(e) => {
+                        tracing::debug!(%addr, error = %e, "dial failed; trying the next address");
+                        last = Some(e.to_string());
+                    }
+                }
+            }
+            Err(last.unwrap_or_else(|| "no address".into()))
+        }
+        .into_actor(self)
+        .map(move |result, act, ctx| match result {
+            Ok((conn, found)) => {
+                if found != device {
+                    tracing::warn!(expected = %device.short(), found = %found.short(), "peer has another device key than signaling said");
+                }
+                act.add_connection(conn, found, true, ctx);
+            }
+            Err(_) => {
+                let now = Instant::now();
+                for space in act.spaces.values_mut() {
+                    space.swarm.dial_failed(&device, now);
+                }
+            }
+        })
+        .spawn(ctx);
     }
 
     fn add_connection(
@@ -297,7 +322,7 @@ impl Actor for NetworkActor {
                 .collect();
             if act.device_auth.is_some() {
                 for addr in due {
-                    act.dial(addr, None, ctx);
+                    act.dial_static(addr, ctx);
                 }
             } else {
                 for s in &mut act.statics {
@@ -314,9 +339,7 @@ impl Actor for NetworkActor {
                 if act.conns.contains_key(&d.device) || !seen.insert(d.device) {
                     continue;
                 }
-                if let Some(addr) = d.addrs.first() {
-                    act.dial(*addr, Some(d.device), ctx);
-                }
+                act.dial_any(d.addrs, d.device, ctx);
             }
         });
     }

@@ -10,6 +10,8 @@ pub enum ErrorKind {
     BadRequest,
     /// The thing named does not exist: HTTP 404.
     NotFound,
+    /// This identity's role does not allow it: HTTP 403.
+    Forbidden,
     /// The request conflicts with current state (identity exists, object deleted): HTTP 409.
     Conflict,
     /// A value is larger than the node accepts: HTTP 413.
@@ -38,6 +40,10 @@ pub enum NodeError {
     ObjectDeleted(String),
     #[error("invalid request: {0}")]
     Invalid(String),
+    #[error("not allowed: {0}")]
+    Forbidden(String),
+    #[error("networking failed: {0}")]
+    Network(String),
     #[error("too large: {0}")]
     TooLarge(String),
     #[error("storage error: {0}")]
@@ -58,6 +64,8 @@ impl NodeError {
             NodeError::SpaceNotFound(_) | NodeError::ObjectNotFound(_) => ErrorKind::NotFound,
             NodeError::AmbiguousSpace(..) | NodeError::Invalid(_) => ErrorKind::BadRequest,
             NodeError::TooLarge(_) => ErrorKind::TooLarge,
+            NodeError::Forbidden(_) => ErrorKind::Forbidden,
+            NodeError::Network(_) => ErrorKind::Internal,
             NodeError::Storage(_) | NodeError::Corrupt(_) => ErrorKind::Internal,
             NodeError::Unavailable => ErrorKind::Unavailable,
         }
@@ -74,6 +82,8 @@ impl NodeError {
             NodeError::ObjectDeleted(_) => "object_deleted",
             NodeError::Invalid(_) => "invalid",
             NodeError::TooLarge(_) => "too_large",
+            NodeError::Forbidden(_) => "forbidden",
+            NodeError::Network(_) => "network",
             NodeError::Storage(_) => "storage",
             NodeError::Corrupt(_) => "corrupt",
             NodeError::Unavailable => "unavailable",

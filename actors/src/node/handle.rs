@@ -100,7 +100,7 @@ impl Node {
                 rng.fill_bytes(&mut seed);
                 let endpoint =
                     transport::endpoint(net.net.clone(), &device, &TransportConfig::new(seed))
-                        .map_err(|e| NodeError::Invalid(format!("cannot start networking: {e}")))?;
+                        .map_err(|e| NodeError::Network(e.to_string()))?;
                 Some(endpoint)
             }
             None => None,

@@ -143,7 +143,7 @@ pub(crate) fn db_error(e: DbError) -> NodeError {
 fn space_error(e: SpaceError) -> NodeError {
     match e {
         SpaceError::Db(e) => db_error(e),
-        SpaceError::Denied(d) => NodeError::Invalid(format!("not allowed: {d}")),
+        SpaceError::Denied(d) => NodeError::Forbidden(d.to_string()),
         other => NodeError::Invalid(other.to_string()),
     }
 }

@@ -331,7 +331,7 @@ impl Handler<AddMember> for SpaceActor {
         // Check against the rules first, so that nothing is written when it is not allowed.
         let mut trial = self.core.state().clone();
         if let Err(e) = trial.apply(&credential) {
-            return AtomicResponse::new(Box::pin(fut::ready(Err(NodeError::Invalid(format!(
+            return AtomicResponse::new(Box::pin(fut::ready(Err(NodeError::Forbidden(format!(
                 "cannot add member: {e}"
             ))))));
         }
