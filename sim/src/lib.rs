@@ -1,16 +1,22 @@
-//! echo-sim: deterministic simulation of echo-rs peers.
+//! echo-sim: deterministic simulation of whole echo-rs peers.
 //!
-//! A run is a scenario driven by one seed: every random choice (operations, faults, keys,
-//! ids) comes from RNGs seeded from it, time comes from a fixed clock, and actors run on a
-//! single-threaded tokio runtime with a `LocalSet` (the same host shape turmoil gives each
-//! simulated node). Every run records a trace whose blake3 hash must be identical for the
-//! same seed in a fresh process.
+//! A run is a scenario driven by one seed. Networked scenarios run the production actors
+//! (`echo_actors::node::Node`) inside turmoil hosts, over the real quinn + rustls transport
+//! on turmoil's simulated UDP, each on a `MemStore` with a crash model. Every random choice
+//! (operations, faults, keys, ids, turmoil's own RNG) comes from the seed, time is
+//! simulated, and every run records a trace whose blake3 hash is identical for the same
+//! seed in a fresh process.
 //!
-//! Layout: `scenarios/` (one story per file), `checkers/` (read-only invariants), `trace`.
-//! Networked scenarios under turmoil arrive with peer replication.
+//! Layout: `harness/` (turmoil cluster, UDP adapter, host software, client requests),
+//! `faults/` (network and host faults), `checkers/` (read-only invariants), `scenarios/`
+//! (one story per file), `schedule` (explicit fault/write schedules for proptest), `trace`.
 
+pub mod adversary;
 pub mod checkers;
+pub mod faults;
+pub mod harness;
 pub mod scenarios;
+pub mod schedule;
 pub mod trace;
 
-pub use scenarios::{run, Outcome, SCENARIOS};
+pub use scenarios::{run, run_with, Outcome, RunOptions, SCENARIOS};

@@ -4,7 +4,7 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use echo_sim::{run, Outcome, SCENARIOS};
+use echo_sim::{run_with, Outcome, RunOptions, SCENARIOS};
 
 #[derive(Parser)]
 #[command(
@@ -16,6 +16,9 @@ struct Cli {
     /// Print one JSON document per command instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// Print the actors' logs (filter with RUST_LOG, e.g. `echo_actors=debug`) to stderr.
+    #[arg(long, global = true)]
+    log: bool,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -33,6 +36,9 @@ enum Cmd {
         /// Also print every trace event.
         #[arg(long)]
         trace: bool,
+        /// Number of peers (scenarios with a variable cluster size).
+        #[arg(long)]
+        nodes: Option<usize>,
     },
     /// Run seeds A..B (end exclusive) of one scenario or `all`; prints a command that
     /// reproduces each failure.
@@ -42,13 +48,20 @@ enum Cmd {
         /// A range like `0..200`.
         #[arg(long)]
         seeds: String,
+        /// Number of peers (scenarios with a variable cluster size).
+        #[arg(long)]
+        nodes: Option<usize>,
     },
-    /// Run a scenario twice in fresh processes (and once here) and compare trace hashes.
+    /// Run a scenario (or `all`) twice in fresh processes and once here, and compare the
+    /// trace hashes.
     CheckDeterminism {
         #[arg(long)]
         scenario: String,
         #[arg(long)]
         seed: u64,
+        /// Number of peers (scenarios with a variable cluster size).
+        #[arg(long)]
+        nodes: Option<usize>,
     },
 }
 
@@ -81,12 +94,20 @@ fn outcome_json(o: &Outcome) -> serde_json::Value {
     serde_json::json!({
         "scenario": o.scenario, "seed": o.seed, "ok": o.ok(), "simulated_ms": o.simulated_ms,
         "trace_hash": o.trace_hash, "trace_events": o.trace_events,
+        "options": o.options,
         "violations": o.violations.iter().map(|v| format!("{}: {}", v.checker, v.detail)).collect::<Vec<_>>(),
     })
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.log {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .without_time()
+            .with_writer(std::io::stderr)
+            .init();
+    }
     match dispatch(&cli) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
@@ -117,15 +138,23 @@ fn dispatch(cli: &Cli) -> Result<bool> {
             scenario,
             seed,
             trace,
+            nodes,
         } => {
             scenario_names(scenario)?;
-            let o = run(scenario, *seed, *trace).context("unknown scenario")?;
+            let opts = RunOptions {
+                keep_trace: *trace,
+                nodes: *nodes,
+            };
+            let started = std::time::Instant::now();
+            let o = run_with(scenario, *seed, &opts).context("unknown scenario")?;
+            let wall = started.elapsed().as_secs_f64();
             if cli.json {
                 println!("{}", outcome_json(&o));
             } else {
                 for line in &o.trace {
                     println!("{line}");
                 }
+                println!("options: {}", o.options);
                 println!(
                     "{} seed={} {} simulated={:.1}s events={} trace_hash={}",
                     o.scenario,
@@ -135,13 +164,33 @@ fn dispatch(cli: &Cli) -> Result<bool> {
                     o.trace_events,
                     o.trace_hash
                 );
+                eprintln!(
+                    "wall={wall:.1}s speed={:.1} simulated s per wall s",
+                    o.simulated_ms as f64 / 1000.0 / wall.max(1e-9)
+                );
+                if !o.ok() {
+                    println!(
+                        "reproduce: echo-sim run --scenario {} --seed {}{} --trace",
+                        o.scenario,
+                        o.seed,
+                        nodes.map(|n| format!(" --nodes {n}")).unwrap_or_default()
+                    );
+                }
                 for v in &o.violations {
                     println!("  violation [{}] {}", v.checker, v.detail);
                 }
             }
             Ok(o.ok())
         }
-        Cmd::Sweep { scenario, seeds } => {
+        Cmd::Sweep {
+            scenario,
+            seeds,
+            nodes,
+        } => {
+            let opts = RunOptions {
+                keep_trace: false,
+                nodes: *nodes,
+            };
             let names = scenario_names(scenario)?;
             let range = parse_range(seeds)?;
             let total = names.len() as u64 * (range.end - range.start);
@@ -154,7 +203,7 @@ fn dispatch(cli: &Cli) -> Result<bool> {
             let mut simulated = 0u64;
             for name in &names {
                 for seed in range.clone() {
-                    let o = run(name, seed, false).context("unknown scenario")?;
+                    let o = run_with(name, seed, &opts).context("unknown scenario")?;
                     runs += 1;
                     simulated += o.simulated_ms;
                     if !o.ok() {
@@ -180,52 +229,76 @@ fn dispatch(cli: &Cli) -> Result<bool> {
                 );
                 for f in &failures {
                     println!(
-                        "reproduce: echo-sim run --scenario {} --seed {} --trace",
-                        f.scenario, f.seed
+                        "reproduce: echo-sim run --scenario {} --seed {}{} --trace",
+                        f.scenario,
+                        f.seed,
+                        nodes.map(|n| format!(" --nodes {n}")).unwrap_or_default()
                     );
                 }
             }
             Ok(failures.is_empty())
         }
-        Cmd::CheckDeterminism { scenario, seed } => {
-            scenario_names(scenario)?;
-            let here = run(scenario, *seed, false).context("unknown scenario")?;
-            let exe = std::env::current_exe().context("cannot find this executable")?;
-            let mut hashes = vec![here.trace_hash.clone()];
-            for _ in 0..2 {
-                let out = Command::new(&exe)
-                    .args([
-                        "--json",
-                        "run",
-                        "--scenario",
-                        scenario,
-                        "--seed",
-                        &seed.to_string(),
-                    ])
-                    .output()
-                    .context("cannot run echo-sim in a fresh process")?;
-                let v: serde_json::Value =
-                    serde_json::from_slice(&out.stdout).context("child printed no JSON")?;
-                hashes.push(v["trace_hash"].as_str().unwrap_or_default().to_string());
+        Cmd::CheckDeterminism {
+            scenario,
+            seed,
+            nodes,
+        } => {
+            let mut all_ok = true;
+            for name in scenario_names(scenario)? {
+                all_ok &= check_determinism(name, *seed, *nodes, cli.json)?;
             }
-            let same = hashes.iter().all(|h| *h == hashes[0]);
-            if cli.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"scenario": scenario, "seed": seed, "deterministic": same, "hashes": hashes})
-                );
-            } else {
-                println!(
-                    "{scenario} seed={seed}: {} ({})",
-                    if same {
-                        "deterministic"
-                    } else {
-                        "NOT deterministic"
-                    },
-                    hashes.join(" ")
-                );
-            }
-            Ok(same && here.ok())
+            Ok(all_ok)
         }
     }
+}
+
+/// Runs one scenario here and twice in fresh processes; true if all three trace hashes
+/// agree and the run had no violation.
+fn check_determinism(scenario: &str, seed: u64, nodes: Option<usize>, json: bool) -> Result<bool> {
+    let opts = RunOptions {
+        keep_trace: false,
+        nodes,
+    };
+    let here = run_with(scenario, seed, &opts).context("unknown scenario")?;
+    let exe = std::env::current_exe().context("cannot find this executable")?;
+    let mut hashes = vec![here.trace_hash.clone()];
+    for _ in 0..2 {
+        let mut args = vec![
+            "--json".to_string(),
+            "run".into(),
+            "--scenario".into(),
+            scenario.to_string(),
+            "--seed".into(),
+            seed.to_string(),
+        ];
+        if let Some(n) = nodes {
+            args.extend(["--nodes".to_string(), n.to_string()]);
+        }
+        let out = Command::new(&exe)
+            .args(&args)
+            .output()
+            .context("cannot run echo-sim in a fresh process")?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).context("child printed no JSON")?;
+        hashes.push(v["trace_hash"].as_str().unwrap_or_default().to_string());
+    }
+    let same = hashes.iter().all(|h| *h == hashes[0]);
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"scenario": scenario, "seed": seed, "deterministic": same, "ok": here.ok(), "hashes": hashes})
+        );
+    } else {
+        println!(
+            "{scenario} seed={seed}: {}{} ({})",
+            if same {
+                "deterministic"
+            } else {
+                "NOT deterministic"
+            },
+            if here.ok() { "" } else { ", with violations" },
+            hashes.join(" ")
+        );
+    }
+    Ok(same && here.ok())
 }

@@ -1,5 +1,6 @@
-//! The simulator's own guarantees: the same seed gives the same trace hash, different seeds
-//! explore different runs, and the durability checker finds nothing on a correct node.
+//! The simulator's own guarantees: the same seed gives the same trace hash (single-node and
+//! networked scenarios), different seeds explore different runs, and the durability checker
+//! finds nothing on a correct node but catches a lost write.
 
 #![allow(clippy::unwrap_used)]
 
@@ -18,6 +19,21 @@ fn same_seed_same_hash_and_no_violations() {
     let x = echo_sim::run("crash-restart", 100, false).expect("scenario exists");
     let y = echo_sim::run("crash-restart", 101, false).expect("scenario exists");
     assert_ne!(x.trace_hash, y.trace_hash);
+}
+
+#[test]
+fn networked_runs_are_deterministic_and_seeds_differ() {
+    for name in ["partition-heal", "bad-peer"] {
+        let a = echo_sim::run(name, 3, false).expect("scenario exists");
+        let b = echo_sim::run(name, 3, false).expect("scenario exists");
+        assert_eq!(
+            a.trace_hash, b.trace_hash,
+            "{name} seed 3 is not deterministic"
+        );
+        assert!(a.ok(), "{name} seed 3: {:?}", a.violations);
+        let c = echo_sim::run(name, 4, false).expect("scenario exists");
+        assert_ne!(a.trace_hash, c.trace_hash);
+    }
 }
 
 #[test]

@@ -1,9 +1,16 @@
 //! Read-only invariant checkers: they observe what clients were told and what nodes hold,
 //! and report violations; they never take part in the run.
+//!
+//! - [`durability`]: acknowledged writes survive (single-node model and cluster facts).
+//! - [`convergence`]: live members end with identical canonical state.
+//! - [`authorization`]: no stored block came from a writer not allowed to write it.
 
+mod authorization;
+pub mod convergence;
 mod durability;
 
-pub use durability::DurabilityModel;
+pub use authorization::AuthorizationChecker;
+pub use durability::{AckedFacts, DurabilityModel};
 
 /// One broken invariant, with enough context to debug it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use serde_json::{json, Value};
 
-use super::Outcome;
+use super::{Outcome, RunOptions};
 use crate::checkers::DurabilityModel;
 use crate::trace::Trace;
 
@@ -89,7 +89,8 @@ impl Sim {
 }
 
 /// Runs the scenario for `seed`.
-pub fn run(seed: u64, keep_trace: bool) -> Outcome {
+pub fn run(seed: u64, opts: &RunOptions) -> Outcome {
+    let keep_trace = opts.keep_trace;
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
@@ -214,5 +215,6 @@ async fn scenario(seed: u64, keep_trace: bool) -> Outcome {
         trace_events: sim.trace.len(),
         trace: sim.trace.lines().to_vec(),
         violations: sim.violations,
+        options: format!("steps={steps} crash_per_mille={crash_per_mille}"),
     }
 }

@@ -1,0 +1,120 @@
+//! What a node shows its clients about the shared space (feed heads, every object with
+//! deleted ones, text fields), and the liveness phase: heal every fault, restart every
+//! crashed node, and require that all live members converge within a bound.
+
+use std::collections::BTreeMap;
+
+use echo_actors::node::QueryRequest;
+use serde_json::Value;
+
+use super::Cluster;
+use crate::checkers::convergence;
+
+/// One node's view of the shared space.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeView {
+    /// Feed key -> length.
+    pub heads: BTreeMap<String, u64>,
+    /// `query` with `include_deleted`, ordered by id.
+    pub objects: Vec<Value>,
+    /// `id.field` -> text, for the scenario's text fields.
+    pub texts: BTreeMap<String, String>,
+}
+
+impl Cluster {
+    /// Views of `nodes` (`None` for a node that did not answer).
+    pub fn views(&mut self, nodes: &[usize], texts: &[String]) -> Vec<Option<NodeView>> {
+        let space = self.space.clone().unwrap_or_default();
+        let pending: Vec<_> = nodes
+            .iter()
+            .map(|&n| {
+                let (space, texts) = (space.clone(), texts.to_vec());
+                self.submit(n, move |h| async move {
+                    let status = h.status().await.ok()?;
+                    let heads = status
+                        .spaces
+                        .iter()
+                        .find(|s| s.space_key == space)?
+                        .feeds
+                        .iter()
+                        .map(|f| (f.feed_key.clone(), f.length))
+                        .collect();
+                    let query = QueryRequest {
+                        include_deleted: true,
+                        ..Default::default()
+                    };
+                    let objects = h.query(&space, query).await.ok()?;
+                    let mut text = BTreeMap::new();
+                    for id in texts {
+                        let body = h.text_get(&space, &id, "body").await.unwrap_or_default();
+                        text.insert(format!("{id}.body"), body);
+                    }
+                    Some(NodeView {
+                        heads,
+                        objects,
+                        texts: text,
+                    })
+                })
+            })
+            .collect();
+        self.wait_all(pending, 5_000)
+            .into_iter()
+            .map(Option::flatten)
+            .collect()
+    }
+
+    /// Live members of the shared space.
+    pub fn live_members(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].up && self.nodes[i].member)
+            .collect()
+    }
+
+    /// The liveness phase: heal the network, restart every node that is down (crashed, or
+    /// stopped: a member that left comes back, so that the writes it took away count), then
+    /// all live members must show identical state within `bound_ms`. Afterwards the
+    /// durability and authorization checkers run on the final state.
+    pub fn liveness(&mut self, bound_ms: u64, texts: &[String]) {
+        self.event("liveness: heal all faults, restart crashed nodes");
+        self.heal_network();
+        for i in 0..self.nodes.len() {
+            if !self.nodes[i].up {
+                self.restart(i);
+            }
+        }
+        let start = self.now();
+        let members = self.live_members();
+        let names: Vec<String> = members
+            .iter()
+            .map(|&i| self.nodes[i].name.clone())
+            .collect();
+        let mut last_diff: String;
+        loop {
+            self.run_for(500);
+            let views = self.views(&members, texts);
+            match convergence::compare(&names, &views) {
+                Ok(digest) => {
+                    let took = self.now() - start;
+                    self.event(format!("converged after {took} ms: state {digest}"));
+                    for (i, view) in members.iter().zip(&views) {
+                        if let Some(view) = view {
+                            let name = self.nodes[*i].name.clone();
+                            let found = self.facts.check(&name, view);
+                            for v in found {
+                                self.violation(v.checker, v.detail);
+                            }
+                        }
+                    }
+                    break;
+                }
+                Err(diff) => last_diff = diff,
+            }
+            if self.now() - start > bound_ms {
+                let detail = format!("no convergence within {bound_ms} ms: {last_diff}");
+                self.violation("convergence", detail);
+                break;
+            }
+        }
+        self.safety_check();
+    }
+}
