@@ -75,7 +75,7 @@ impl BadPeer {
             self.data.public()
         };
         ReplMessage::Hello {
-            space_key: self.space,
+            topic: echo_actors::signal::space_topic(&self.space),
             device_auth: Box::new(authorize_device(&self.identity, device, now)),
         }
     }

@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use echo_actors::credentials::{authorize_device, Assertion, Credential};
 use echo_actors::replication::ReplMessage;
+use echo_actors::signal::space_topic;
 use echo_actors::transport::{self, close, connect, read_frame, write_frame, NetEnv};
 use echo_actors::types::{KeyPair, PublicKey};
 use echo_tests::{add_when_admitted, converge, share, Node};
@@ -120,7 +121,7 @@ fn endpoint(device: &KeyPair, seed: u8) -> quinn::Endpoint {
 
 fn hello(space_key: PublicKey, device_auth: Credential) -> ReplMessage {
     ReplMessage::Hello {
-        space_key,
+        topic: space_topic(&space_key),
         device_auth: Box::new(device_auth),
     }
 }
@@ -187,16 +188,25 @@ fn a_non_member_device_is_refused() {
     runtime().block_on(async move {
         let device = KeyPair::from_secret([11; 32]);
         let ep = endpoint(&device, 11);
-        let (conn, key) = timeout(ANSWER, connect(&ep, a_addr))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(key.to_hex(), a_device, "we reached A");
+        // A refused Hello on a connection with no other channel closes the connection, so
+        // each attempt connects anew.
+        let attempt = |hello: ReplMessage| {
+            let ep = ep.clone();
+            let a_device = a_device.clone();
+            async move {
+                let (conn, key) = timeout(ANSWER, connect(&ep, a_addr))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(key.to_hex(), a_device, "we reached A");
+                hello_refusal(&conn, &hello).await.unwrap()
+            }
+        };
 
         // A valid credential, from an identity that is no member.
         let stranger = KeyPair::from_secret([12; 32]);
         let auth = authorize_device(&stranger, device.public(), now_ms());
-        let code = hello_refusal(&conn, &hello(space_key, auth)).await.unwrap();
+        let code = attempt(hello(space_key, auth)).await;
         assert_eq!(u64::from(close::NOT_A_MEMBER), code, "non-member Hello");
 
         // A forged credential claiming member B's identity (signed by someone else).
@@ -206,20 +216,14 @@ fn a_non_member_device_is_refused() {
             identity_key: b_identity,
             device_key: device.public(),
         };
-        let code = hello_refusal(&conn, &hello(space_key, forged))
-            .await
-            .unwrap();
+        let code = attempt(hello(space_key, forged)).await;
         assert_eq!(u64::from(close::NOT_A_MEMBER), code, "forged credential");
 
         // A Hello for a space A does not have.
         let other_space = KeyPair::from_secret([13; 32]).public();
         let auth = authorize_device(&stranger, device.public(), now_ms());
-        let code = hello_refusal(&conn, &hello(other_space, auth))
-            .await
-            .unwrap();
+        let code = attempt(hello(other_space, auth)).await;
         assert_eq!(u64::from(close::NOT_A_MEMBER), code, "unknown space");
-
-        conn.close(0u32.into(), b"done");
         ep.wait_idle().await;
     });
     assert_eq!(
@@ -235,8 +239,9 @@ fn a_non_member_device_is_refused() {
     good.still_serving("a non-member Hello");
 }
 
-/// A client whose identity A made a member: it completes the Hello exchange on the channel
-/// A opens to it, then sends `bad` on that channel. Returns how A closed the connection.
+/// A client whose identity A made a member: A, which does not know this device yet, opens
+/// no channel to it (and so reveals nothing); the client opens one, completes the Hello
+/// exchange, then sends `bad` on that channel. Returns how A closed the connection.
 async fn member_sends(
     identity: &KeyPair,
     seed: u8,
@@ -250,28 +255,24 @@ async fn member_sends(
         .await
         .unwrap()
         .unwrap();
-    // A opens a channel for its space on every new connection: answer it as a member.
-    let (mut send, mut recv) = timeout(ANSWER, conn.accept_bi()).await.unwrap().unwrap();
-    let first = timeout(ANSWER, read_frame::<ReplMessage>(&mut recv))
-        .await
-        .unwrap()
-        .unwrap();
     assert!(
-        matches!(first, Some(ReplMessage::Hello { space_key: k, .. }) if k == space_key),
-        "A's channel starts with a Hello for its space: {first:?}"
+        timeout(Duration::from_millis(300), conn.accept_bi())
+            .await
+            .is_err(),
+        "A opened a channel (revealing its space) to a device it does not know as a member"
     );
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
     let auth = authorize_device(identity, device.public(), now_ms());
     write_frame(&mut send, &hello(space_key, auth))
         .await
         .unwrap();
-    // The channel is open once A sends replication traffic (its heads).
-    let next = timeout(ANSWER, read_frame::<ReplMessage>(&mut recv))
+    let answer = timeout(ANSWER, read_frame::<ReplMessage>(&mut recv))
         .await
         .unwrap()
         .unwrap();
     assert!(
-        matches!(next, Some(ReplMessage::Heads(_))),
-        "A accepted us as a member and sent its heads: {next:?}"
+        matches!(&answer, Some(ReplMessage::Hello { topic, .. }) if *topic == space_topic(&space_key)),
+        "A accepted us as a member and answered with its Hello: {answer:?}"
     );
     send.write_all(bad).await.unwrap();
     let closed = timeout(ANSWER, conn.closed()).await.unwrap();

@@ -19,7 +19,8 @@ use tokio::sync::mpsc;
 use super::{ChannelActor, CloseChannel, Inbound};
 use crate::credentials::Credential;
 use crate::replication::ReplMessage;
-use crate::space::{AuthorizePeer, SpaceActor};
+use crate::signal::{space_topic, Topic};
+use crate::space::{AuthorizePeer, MayOpenTo, SpaceActor};
 use crate::transport::{close, read_frame, write_frame, FrameError};
 use crate::types::PublicKey;
 
@@ -52,10 +53,10 @@ pub enum ConnectionEvent {
     },
 }
 
-/// Finds a space's actor by key (the network actor answers).
+/// Finds a space (key and actor) by its swarm topic (the network actor answers).
 #[derive(Message)]
-#[rtype(result = "Option<Addr<SpaceActor>>")]
-pub struct LookupSpace(pub PublicKey);
+#[rtype(result = "Option<(PublicKey, Addr<SpaceActor>)>")]
+pub struct LookupSpace(pub Topic);
 
 /// One peer connection.
 pub struct ConnectionActor {
@@ -93,7 +94,7 @@ impl ConnectionActor {
 
     fn hello(&self, space_key: PublicKey) -> ReplMessage {
         ReplMessage::Hello {
-            space_key,
+            topic: space_topic(&space_key),
             device_auth: Box::new(self.device_auth.clone()),
         }
     }
@@ -301,20 +302,18 @@ impl Handler<IncomingStream> for ConnectionActor {
         actix::spawn(async move {
             let hello =
                 tokio::time::timeout(HELLO_TIMEOUT, read_frame::<ReplMessage>(&mut recv)).await;
-            let (space_key, auth) = match hello {
-                Ok(Ok(Some(ReplMessage::Hello {
-                    space_key,
-                    device_auth,
-                }))) => (space_key, *device_auth),
+            let (topic, auth) = match hello {
+                Ok(Ok(Some(ReplMessage::Hello { topic, device_auth }))) => (topic, *device_auth),
                 other => {
                     tracing::warn!(peer = %peer.short(), result = ?other.map(|r| r.map(|m| m.is_some())), "channel did not start with a Hello; refusing it");
                     refuse(send, close::PROTOCOL);
                     return;
                 }
             };
-            let Ok(Some(space)) = spaces.send(LookupSpace(space_key)).await else {
-                tracing::info!(peer = %peer.short(), space = %space_key.short(), "peer asked for a space we do not have");
+            let Ok(Some((space_key, space))) = spaces.send(LookupSpace(topic)).await else {
+                tracing::info!(peer = %peer.short(), "peer asked for a space we do not have");
                 refuse(send, close::NOT_A_MEMBER);
+                me.do_send(Refused);
                 return;
             };
             if let Err(reason) = authorize(&space, peer, auth.clone()).await {
@@ -352,9 +351,16 @@ impl Handler<OpenChannel> for ConnectionActor {
         self.channels.insert(msg.space_key, ChannelState::Opening);
         let conn = self.conn.clone();
         let hello = self.hello(msg.space_key);
+        let topic = space_topic(&msg.space_key);
         let peer = self.peer;
         let me = ctx.address();
         actix::spawn(async move {
+            // We reveal that we hold this space (and our identity) only to a device we know as
+            // a member, or while we are joining and know nobody yet.
+            if !matches!(msg.space.send(MayOpenTo(peer)).await, Ok(true)) {
+                me.do_send(OpenFailed(msg.space_key));
+                return;
+            }
             let opened = async {
                 let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
                 write_frame(&mut send, &hello)
@@ -364,9 +370,9 @@ impl Handler<OpenChannel> for ConnectionActor {
                     .await
                 {
                     Ok(Ok(Some(ReplMessage::Hello {
-                        space_key,
+                        topic: t,
                         device_auth,
-                    }))) if space_key == msg.space_key => {
+                    }))) if t == topic => {
                         authorize(&msg.space, peer, (*device_auth).clone()).await?;
                         Ok((send, recv, *device_auth))
                     }

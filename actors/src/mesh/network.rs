@@ -22,6 +22,7 @@ use crate::transport::{accept, close, connect};
 use crate::types::PublicKey;
 
 const TICK: Duration = Duration::from_millis(250);
+const REOFFER: Duration = Duration::from_secs(2);
 const BACKOFF_START: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
@@ -305,6 +306,18 @@ impl Actor for NetworkActor {
             .start();
             self.signal = Some(client);
         }
+        // Channels that could not open yet (we did not know the peer as a member, or it did
+        // not know us) are offered again as control states replicate.
+        ctx.run_interval(REOFFER, |act, _| {
+            for conn in act.conns.values() {
+                for (space_key, space) in &act.spaces {
+                    conn.addr.do_send(OpenChannel {
+                        space_key: *space_key,
+                        space: space.addr.clone(),
+                    });
+                }
+            }
+        });
         ctx.run_interval(TICK, |act, ctx| {
             let now = Instant::now();
             let due: Vec<SocketAddr> = act
@@ -398,9 +411,10 @@ impl Handler<SpaceOpened> for NetworkActor {
 }
 
 impl Handler<LookupSpace> for NetworkActor {
-    type Result = Option<Addr<SpaceActor>>;
+    type Result = Option<(PublicKey, Addr<SpaceActor>)>;
     fn handle(&mut self, msg: LookupSpace, _: &mut Context<Self>) -> Self::Result {
-        self.spaces.get(&msg.0).map(|s| s.addr.clone())
+        let key = self.topics.get(&msg.0)?;
+        self.spaces.get(key).map(|s| (*key, s.addr.clone()))
     }
 }
 

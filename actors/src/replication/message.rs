@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::credentials::Credential;
 use crate::feed::Block;
+use crate::signal::Topic;
 use crate::types::PublicKey;
 
 /// Feed key -> number of blocks held.
@@ -14,10 +15,11 @@ pub type Heads = BTreeMap<PublicKey, u64>;
 /// One frame on a replication channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReplMessage {
-    /// First frame from each side: which space, and the sender's `AuthorizedDevice`
-    /// credential (identity -> the TLS device key).
+    /// First frame from each side: which space (by its swarm topic, a hash of the space
+    /// key, so that a peer who does not know the space learns nothing), and the sender's
+    /// `AuthorizedDevice` credential (identity -> the TLS device key).
     Hello {
-        space_key: PublicKey,
+        topic: Topic,
         device_auth: Box<Credential>,
     },
     /// The sender's feed lengths.

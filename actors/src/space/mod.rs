@@ -22,7 +22,7 @@ pub use load::{load_space, LoadedSpace};
 pub use record::{FeedRecord, SpaceRecord};
 pub use remote::{
     AddMember, AuthorizePeer, EnsureAdmitted, GetHeads, HeadsChanged, IngestBlocks, IngestReport,
-    ListMembers, ReadBlocks, WatchHeads,
+    ListMembers, MayOpenTo, ReadBlocks, WatchHeads,
 };
 
 #[cfg(test)]

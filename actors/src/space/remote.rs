@@ -258,6 +258,27 @@ impl Handler<AuthorizePeer> for SpaceActor {
     }
 }
 
+/// May we open a channel for this space to `0` (a device key)? Yes if that device writes
+/// admitted feeds of a member that is not REMOVED, or if we are still joining (no control
+/// state yet, so we know nobody).
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct MayOpenTo(pub PublicKey);
+
+impl Handler<MayOpenTo> for SpaceActor {
+    type Result = bool;
+    fn handle(&mut self, msg: MayOpenTo, _: &mut Context<Self>) -> bool {
+        let state = self.core.state();
+        !state.has_genesis()
+            || state.feeds().values().any(|f| {
+                f.device_key == msg.0
+                    && state
+                        .role(&f.identity_key)
+                        .is_some_and(|r| r != Role::Removed)
+            })
+    }
+}
+
 /// The members and their roles.
 #[derive(Message)]
 #[rtype(result = "Vec<(PublicKey, Role)>")]
