@@ -16,15 +16,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use echo_actors::credentials::{authorize_device, Assertion, Credential};
 use echo_actors::replication::ReplMessage;
 use echo_actors::signal::space_topic;
+use echo_actors::transport::rogue::{Presents, TrustAnyServer};
 use echo_actors::transport::{self, close, connect, read_frame, write_frame, NetEnv};
 use echo_actors::types::{KeyPair, PublicKey};
 use echo_tests::{add_when_admitted, converge, share, Node};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::ResolvesClientCert;
-use rustls::crypto::WebPkiSupportedAlgorithms;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
-use rustls::{DigitallySignedStruct, SignatureScheme};
 use tokio::time::timeout;
 
 /// How long the node has to answer or refuse the attacker.
@@ -347,55 +344,6 @@ fn a_credential_for_another_device_is_refused() {
         ep.wait_idle().await;
     });
     good.still_serving("a credential for another device");
-}
-
-/// Trusts any server certificate but still checks handshake signatures.
-#[derive(Debug)]
-struct TrustAnyServer(WebPkiSupportedAlgorithms);
-
-impl ServerCertVerifier for TrustAnyServer {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_schemes()
-    }
-}
-
-/// Always presents one certificate with one signing key.
-#[derive(Debug)]
-struct Presents(Arc<CertifiedKey>);
-
-impl ResolvesClientCert for Presents {
-    fn resolve(&self, _: &[&[u8]], _: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
-        Some(self.0.clone())
-    }
-    fn has_certs(&self) -> bool {
-        true
-    }
 }
 
 /// A quinn client presenting `cert`, signing the handshake with `signer` (PKCS#8 DER).

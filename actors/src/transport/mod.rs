@@ -39,6 +39,8 @@ use thiserror::Error;
 
 use crate::types::{KeyPair, PublicKey};
 
+pub mod rogue;
+
 pub use frame::{read_frame, write_frame, FrameError};
 
 /// ALPN protocol id spoken by echo-rs peers; a peer offering anything else is refused.
