@@ -97,7 +97,8 @@ impl Handler<Ingest> for FeedActor {
     }
 }
 
-/// Verify several consecutive blocks from elsewhere and store them with one flush; answered
+/// Store several consecutive blocks from elsewhere, whose signatures the space has verified
+/// (`SpaceCore::plan`), with one flush, after checking key, order and hash chain; answered
 /// with how many were stored (all of them, or those before the first bad one, with its error).
 #[derive(Message)]
 #[rtype(result = "(usize, Option<FeedError>)")]
@@ -111,7 +112,7 @@ impl Handler<IngestMany> for FeedActor {
         let mut error = None;
         let mut count = 0;
         for block in &msg.0 {
-            if let Err(e) = log.check_next(block) {
+            if let Err(e) = log.check_next_presigned(block) {
                 error = Some(e);
                 break;
             }
