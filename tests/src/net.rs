@@ -1,0 +1,164 @@
+//! Networking helpers: a standalone signaling server, shared spaces, convergence.
+
+use super::*;
+
+/// A standalone signaling server (`echo-node signal --listen 127.0.0.1:0 --json`), killed on
+/// drop.
+pub struct Signal {
+    child: Option<Child>,
+    addr: SocketAddr,
+    log: Log,
+}
+
+impl Default for Signal {
+    fn default() -> Self {
+        Self::start()
+    }
+}
+
+impl Signal {
+    /// Starts the server and waits for its ready line.
+    pub fn start() -> Signal {
+        let log: Log = Arc::new(Mutex::new(String::new()));
+        let mut child = Command::new(echo_node())
+            .args(["signal", "--listen", "127.0.0.1:0", "--json"])
+            .env_remove("ECHO_DATA_DIR")
+            .env("RUST_BACKTRACE", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn echo-node signal");
+        let (tx, rx) = mpsc::channel();
+        drain(child.stdout.take().unwrap(), log.clone(), "out", Some(tx));
+        drain(child.stderr.take().unwrap(), log.clone(), "err", None);
+        let line = match rx.recv_timeout(READY_TIMEOUT) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "echo-node signal not ready within {READY_TIMEOUT:?}:\n{}",
+                    log.lock().unwrap_or_else(|e| e.into_inner())
+                );
+            }
+        };
+        let ready: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("signal ready line is not JSON ({e}): {line}"));
+        let addr = ready["signal"]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("signal ready line has no `signal` address: {line}"));
+        Signal {
+            child: Some(child),
+            addr,
+            log,
+        }
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `--signal ADDR` as a string, for `run` flags.
+    pub fn arg(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Sends `SIG<signal>` and returns the exit status (bounded wait).
+    pub fn terminate(&mut self, signal: &str) -> ExitStatus {
+        let mut child = self.child.take().expect("signal server running");
+        let pid = child.id().to_string();
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), pid.as_str()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -{signal} {pid} failed");
+        wait_bounded(&mut child, STOP_TIMEOUT).unwrap_or_else(|| {
+            panic!("echo-node signal did not exit within {STOP_TIMEOUT:?} after SIG{signal}")
+        })
+    }
+
+    /// What the server printed so far.
+    pub fn logs(&self) -> String {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Drop for Signal {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if thread::panicking() {
+            eprintln!(
+                "===== signal server logs =====\n{}===== end of signal server logs =====",
+                self.logs()
+            );
+        }
+    }
+}
+
+/// How long replication may take to show a write on another node.
+pub const CONVERGE: Duration = Duration::from_secs(40);
+/// Poll interval while waiting for replication.
+pub const POLL: Duration = Duration::from_millis(100);
+
+/// `owner` creates a space and makes every node of `members` an editor; they join it.
+/// Returns the space key.
+pub fn share(owner: &Node, members: &[&Node]) -> String {
+    let space = owner.ok(&["space", "create", "--name", "shared"]);
+    let key = space["space_key"].as_str().unwrap().to_owned();
+    for member in members {
+        let identity = member.identity_key();
+        let added = owner.ok(&["space", "add-member", &key, &identity]);
+        assert_eq!(added["identity_key"], identity.as_str(), "{added}");
+        assert_eq!(added["role"], "editor", "{added}");
+        let joined = member.ok(&["space", "join", &key]);
+        assert_eq!(joined["space_key"], key.as_str(), "{joined}");
+    }
+    key
+}
+
+/// Adds an object on `node`, retrying while the node's feeds are not admitted yet (a node
+/// that just joined may write once the admission has replicated to it).
+pub fn add_when_admitted(node: &Node, space: &str, object: &str) -> String {
+    eventually(
+        "the joined node to be allowed to write",
+        CONVERGE,
+        POLL,
+        || {
+            let out = node.cli(&["object", "add", space, object]);
+            if out.success() {
+                return out.json.and_then(|v| v["id"].as_str().map(str::to_owned));
+            }
+            assert!(!out.stderr.contains("panicked"), "{out}");
+            None
+        },
+    )
+}
+
+/// Waits (at most [`CONVERGE`] per node) until every node holds exactly `ids` in `space`.
+pub fn converge(nodes: &[(&str, &Node)], space: &str, ids: &BTreeSet<String>) {
+    for (name, node) in nodes {
+        let start = Instant::now();
+        loop {
+            let seen = node.ids(space);
+            if &seen == ids {
+                break;
+            }
+            if start.elapsed() > CONVERGE {
+                let missing: Vec<_> = ids.difference(&seen).collect();
+                let extra: Vec<_> = seen.difference(ids).collect();
+                node.fail_with(&format!(
+                    "node {name} did not converge within {CONVERGE:?}: missing {missing:?}, \
+                     unexpected {extra:?}; status {}",
+                    node.status()
+                ));
+            }
+            thread::sleep(POLL);
+        }
+    }
+}
