@@ -22,6 +22,12 @@ use super::udp::TurmoilUdp;
 /// The UDP port every simulated peer listens on.
 pub const PEER_PORT: u16 = 4433;
 
+/// The turmoil host name of the signaling server (`Topology::Signaling`).
+pub const SIGNAL_HOST: &str = "signal";
+
+/// The UDP port the signaling server listens on.
+pub const SIGNAL_PORT: u16 = 4434;
+
 /// Unix time (ms) at which every simulation starts (turmoil's `Builder::epoch`).
 pub const EPOCH_MS: u64 = 1_700_000_000_000;
 

@@ -48,6 +48,9 @@ pub enum Topology {
     Mesh,
     /// Node i dials node i-1 only: data must cross intermediaries.
     Line,
+    /// No static peers: every node finds the others through the signaling server at
+    /// [`host::SIGNAL_HOST`] (a host the scenario runs itself).
+    Signaling,
 }
 
 /// Shape of a cluster.
@@ -193,6 +196,14 @@ impl Cluster {
         let static_peers = match self.config.topology {
             Topology::Mesh => self.nodes.iter().map(|n| n.addr).collect(),
             Topology::Line => self.nodes.last().map(|n| n.addr).into_iter().collect(),
+            Topology::Signaling => vec![],
+        };
+        let signal_servers = match self.config.topology {
+            Topology::Signaling => vec![SocketAddr::new(
+                self.sim.lookup(host::SIGNAL_HOST),
+                host::SIGNAL_PORT,
+            )],
+            Topology::Mesh | Topology::Line => vec![],
         };
         let mut base_seed = [0u8; 32];
         self.rng.fill_bytes(&mut base_seed);
@@ -201,7 +212,7 @@ impl Cluster {
             store: Arc::new(MemStore::new()),
             mesh: MeshConfig {
                 static_peers,
-                signal_servers: vec![],
+                signal_servers,
                 max_originated: 4,
                 max_accepted: 16,
             },

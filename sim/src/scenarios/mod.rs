@@ -11,6 +11,7 @@ mod offline_writer;
 mod partition_heal;
 mod partitioned_add;
 mod random_schedule;
+mod signaling;
 
 use crate::checkers::Violation;
 use crate::harness::{Cluster, ClusterConfig, Topology};
@@ -102,6 +103,11 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "random-schedule",
         about: "a random schedule of writes, partitions, crashes and restarts (the proptest's generator, driven by the seed)",
         run: random_schedule::run,
+    },
+    Scenario {
+        name: "signaling",
+        about: "peers with only a signaling server (no static peers) form a space and write; partitions (one cuts a peer off from the server), a peer crash and a crash of the server itself; all must re-join and converge",
+        run: signaling::run,
     },
 ];
 
