@@ -145,6 +145,7 @@ fn dispatch(cli: &Cli) -> Result<bool> {
                 keep_trace: *trace,
                 nodes: *nodes,
             };
+            // Wall time for the speed report only; it never enters the trace.
             let started = std::time::Instant::now();
             let o = run_with(scenario, *seed, &opts).context("unknown scenario")?;
             let wall = started.elapsed().as_secs_f64();

@@ -223,6 +223,20 @@ pub fn run_cli_bounded(
     })
 }
 
+/// Starts `echo-node ARGS` (a long-running process) with stdout and stderr piped, no stdin,
+/// and no `ECHO_DATA_DIR` from the test's environment.
+pub fn spawn_piped(args: &[&str]) -> Child {
+    Command::new(echo_node())
+        .args(args)
+        .env_remove("ECHO_DATA_DIR")
+        .env("RUST_BACKTRACE", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start echo-node {}: {e}", shell_words(args)))
+}
+
 /// Quotes args for display (not for a shell to run; just readable repro lines).
 fn shell_words(args: &[&str]) -> String {
     args.iter()

@@ -20,15 +20,7 @@ impl Signal {
     /// Starts the server and waits for its ready line.
     pub fn start() -> Signal {
         let log: Log = Arc::new(Mutex::new(String::new()));
-        let mut child = Command::new(echo_node())
-            .args(["signal", "--listen", "127.0.0.1:0", "--json"])
-            .env_remove("ECHO_DATA_DIR")
-            .env("RUST_BACKTRACE", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn echo-node signal");
+        let mut child = spawn_piped(&["signal", "--listen", "127.0.0.1:0", "--json"]);
         let (tx, rx) = mpsc::channel();
         drain(child.stdout.take().unwrap(), log.clone(), "out", Some(tx));
         drain(child.stderr.take().unwrap(), log.clone(), "err", None);

@@ -95,15 +95,7 @@ impl Node {
         append(&self.log, &format!("===== run #{} =====", self.runs));
         let mut args = vec!["--data-dir", self.data_dir.to_str().unwrap(), "run"];
         args.extend_from_slice(extra);
-        let mut child = Command::new(echo_node())
-            .args(&args)
-            .env_remove("ECHO_DATA_DIR")
-            .env("RUST_BACKTRACE", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn echo-node run");
+        let mut child = spawn_piped(&args);
         let (tx, rx) = mpsc::channel();
         drain(
             child.stdout.take().unwrap(),
