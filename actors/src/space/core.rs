@@ -2,10 +2,10 @@
 //! object database (Yrs) and the applied timeframe, and decides for every block whether it
 //! may be applied now.
 //!
-//! Call order: `check(block)` answers without changing anything (ready? admitted? allowed?
-//! well-formed?); `apply(block)` checks and then applies; blocks that are not ready yet
-//! (their writer had seen blocks we have not applied) can wait in a bounded quarantine
-//! (`hold`, then `take_ready`). Local mutations go through `local`, and once their block is
+//! Call order: `plan(blocks)` decides, without changing anything, what of a peer's batch to
+//! store (signature, order, readiness, authorisation); `apply(block)` checks readiness and
+//! authorisation again and applies; blocks that are not ready yet (their writer had seen
+//! blocks we have not applied) can wait in a bounded quarantine (`hold`, then `take_ready`). Local mutations go through `local`, and once their block is
 //! durable, `record_local` advances the timeframe.
 
 use std::collections::BTreeMap;
@@ -117,53 +117,13 @@ impl SpaceCore {
         &self.applied
     }
 
-    /// Is `block` the next one of its feed, with all its dependencies applied?
-    fn ready(&self, block: &Block) -> Result<(), SpaceError> {
-        let applied = self.applied.get(&block.feed_key);
-        let next = applied.map_or(0, |s| s + 1);
-        if block.seq != next {
-            return Err(SpaceError::NotNext {
-                feed: block.feed_key,
-                seq: block.seq,
-                applied,
-            });
-        }
-        if !self.applied.covers(&block.timeframe) {
-            return Err(SpaceError::NotReady {
-                feed: block.feed_key,
-                seq: block.seq,
-            });
-        }
-        Ok(())
-    }
-
-    /// Everything `apply` would check, without changing anything.
-    pub fn check(&self, block: &Block) -> Result<(), SpaceError> {
-        self.ready(block)?;
-        match &block.payload {
-            Payload::Credential(c) => {
-                self.state.check_control_writer(&block.feed_key, c)?;
-                // Rules are checked on a copy so that a rejected credential changes nothing.
-                self.state.clone().apply(c)?;
-            }
-            Payload::Mutation(_) => self.state.check_data_writer(&block.feed_key)?,
-        }
-        Ok(())
-    }
-
     /// Checks and applies `block`; returns the objects it changed.
     pub fn apply(&mut self, block: &Block) -> Result<Changes, SpaceError> {
-        self.ready(block)?;
+        readiness(&self.applied, block)?;
+        authorize(&mut self.state, block)?;
         let changes = match &block.payload {
-            Payload::Credential(c) => {
-                self.state.check_control_writer(&block.feed_key, c)?;
-                self.state.apply(c)?;
-                Changes::default()
-            }
-            Payload::Mutation(update) => {
-                self.state.check_data_writer(&block.feed_key)?;
-                self.doc.apply_update(update)?
-            }
+            Payload::Credential(_) => Changes::default(),
+            Payload::Mutation(update) => self.doc.apply_update(update)?,
         };
         self.applied.advance(block.feed_key, block.seq);
         Ok(changes)
@@ -183,29 +143,25 @@ impl SpaceCore {
             let mut progressed = false;
             let mut rest = Vec::with_capacity(blocks.len());
             for block in blocks {
-                let next = applied.get(&block.feed_key).map_or(0, |s| s + 1);
-                if block.seq < next {
-                    plan.duplicates += 1;
-                    continue;
-                }
-                if block.seq > next || !applied.covers(&block.timeframe) {
-                    rest.push(block);
-                    continue;
+                match readiness(&applied, &block) {
+                    Err(SpaceError::NotNext { applied: a, .. })
+                        if a.is_some_and(|a| block.seq <= a) =>
+                    {
+                        plan.duplicates += 1;
+                        continue;
+                    }
+                    Err(_) => {
+                        rest.push(block);
+                        continue;
+                    }
+                    Ok(()) => {}
                 }
                 if !block.signature_ok() {
                     plan.rejected
                         .push((block.feed_key, block.seq, "bad signature".into()));
                     continue;
                 }
-                let allowed = match &block.payload {
-                    Payload::Credential(c) => state
-                        .check_control_writer(&block.feed_key, c)
-                        .map_err(|e| e.to_string())
-                        .and_then(|()| state.apply(c).map(|_| ()).map_err(|e| e.to_string())),
-                    Payload::Mutation(_) => state
-                        .check_data_writer(&block.feed_key)
-                        .map_err(|e| e.to_string()),
-                };
+                let allowed = authorize(&mut state, &block).map_err(|e| e.to_string());
                 match allowed {
                     Ok(()) => {
                         applied.advance(block.feed_key, block.seq);
@@ -244,7 +200,7 @@ impl SpaceCore {
         let ready: Vec<_> = self
             .quarantine
             .iter()
-            .filter(|(_, b)| self.ready(b).is_ok())
+            .filter(|(_, b)| readiness(&self.applied, b).is_ok())
             .map(|(k, _)| *k)
             .collect();
         ready
@@ -283,4 +239,36 @@ impl SpaceCore {
     pub fn record_local(&mut self, block: &Block) {
         self.applied.advance(block.feed_key, block.seq);
     }
+}
+
+/// Is `block` the next one of its feed, with all its dependencies in `applied`?
+fn readiness(applied: &Timeframe, block: &Block) -> Result<(), SpaceError> {
+    let last = applied.get(&block.feed_key);
+    if block.seq != last.map_or(0, |s| s + 1) {
+        return Err(SpaceError::NotNext {
+            feed: block.feed_key,
+            seq: block.seq,
+            applied: last,
+        });
+    }
+    if !applied.covers(&block.timeframe) {
+        return Err(SpaceError::NotReady {
+            feed: block.feed_key,
+            seq: block.seq,
+        });
+    }
+    Ok(())
+}
+
+/// May `block`'s writer write it under `state`? A credential that may is applied to `state`
+/// (a rejected one changes nothing); a mutation needs an admitted EDITOR+ data feed.
+fn authorize(state: &mut SpaceState, block: &Block) -> Result<(), SpaceError> {
+    match &block.payload {
+        Payload::Credential(c) => {
+            state.check_control_writer(&block.feed_key, c)?;
+            state.apply(c)?;
+        }
+        Payload::Mutation(_) => state.check_data_writer(&block.feed_key)?,
+    }
+    Ok(())
 }

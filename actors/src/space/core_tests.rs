@@ -181,7 +181,11 @@ fn editor_blocks_apply_reader_blocks_are_denied_and_check_changes_nothing() {
     );
     let before = core.doc().canonical_state();
     let tf_before = core.timeframe().clone();
-    assert!(matches!(core.check(&bad), Err(SpaceError::Denied(_))));
+    let plan = core.plan(vec![bad.clone()]);
+    assert!(
+        plan.accept.is_empty() && plan.rejected.len() == 1,
+        "{plan:?}"
+    );
     assert!(matches!(core.apply(&bad), Err(SpaceError::Denied(_))));
     assert_eq!(core.doc().canonical_state(), before);
     assert_eq!(core.timeframe(), &tf_before);
