@@ -12,7 +12,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, Context};
 use echo_actors::mesh::MeshConfig;
 use echo_actors::node::{NetworkConfig, Node, NodeConfig};
-use echo_actors::store::{SledStore, Store};
+use echo_actors::store::{SledStore, Store, StoreError};
 use echo_actors::transport::NetEnv;
 use serde_json::json;
 
@@ -30,7 +30,7 @@ pub fn run(dir: &DataDir, args: &RunArgs, json: bool) -> anyhow::Result<()> {
     // the store holds secret keys.
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     dir.create()?;
-    let store = SledStore::open(&dir.store()).map_err(|e| store_error(dir, &e.to_string()))?;
+    let store = SledStore::open(&dir.store()).map_err(|e| store_error(dir, &e))?;
     let store: Arc<dyn Store> = Arc::new(store);
     let rng_seed: [u8; 32] = random_bytes()?;
     let token = ApiToken(hex::encode(random_bytes::<32>()?));
@@ -162,27 +162,15 @@ pub fn wait_for_stop_signal() -> anyhow::Result<impl Future<Output = ()>> {
 }
 
 /// A clear error for a store that cannot be opened, above all one that another daemon holds.
-fn store_error(dir: &DataDir, reason: &str) -> anyhow::Error {
+fn store_error(dir: &DataDir, error: &StoreError) -> anyhow::Error {
     let root = dir.root().display();
-    if is_lock_conflict(reason) {
-        anyhow!(
+    match error {
+        StoreError::Locked { .. } => anyhow!(
             "another echo-node daemon is already running for data dir {root} (its store is locked); \
              stop it first or use another --data-dir"
-        )
-    } else {
-        anyhow!("cannot start a daemon for data dir {root}: {reason}")
+        ),
+        other => anyhow!("cannot start a daemon for data dir {root}: {other}"),
     }
-}
-
-/// Whether a store-open failure means the store's lock is held by another process.
-fn is_lock_conflict(reason: &str) -> bool {
-    [
-        "could not acquire lock",
-        "WouldBlock",
-        "in use by another process",
-    ]
-    .iter()
-    .any(|needle| reason.contains(needle))
 }
 
 /// What the ready line reports.
@@ -255,14 +243,6 @@ pub fn random_bytes<const N: usize>() -> anyhow::Result<[u8; N]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lock_conflicts_are_recognised() {
-        assert!(is_lock_conflict(
-            r#"IO error: could not acquire lock on "db": Os { code: 11, kind: WouldBlock }"#
-        ));
-        assert!(!is_lock_conflict("permission denied"));
-    }
 
     #[test]
     fn the_own_signaling_server_is_dialled_at_a_concrete_address() {

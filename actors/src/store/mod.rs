@@ -24,6 +24,8 @@ use thiserror::Error;
 pub enum StoreError {
     #[error("cannot open store at {path}: {reason}")]
     Open { path: String, reason: String },
+    #[error("store at {path} is in use by another process (is a daemon already running on this data dir?)")]
+    Locked { path: String },
     #[error("store I/O failed: {0}")]
     Io(String),
     #[error("stored value under {key} is corrupt: {reason}")]

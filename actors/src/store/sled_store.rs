@@ -24,9 +24,10 @@ impl SledStore {
         fs::create_dir_all(path).map_err(|e| open_err(e.to_string()))?;
         restrict(path).map_err(|e| open_err(e.to_string()))?;
         let db = sled::Config::new().path(path).open().map_err(|e| {
-            // sled reports a held file lock only in its message.
-            if e.to_string().contains("could not acquire lock") {
-                open_err("it is in use by another process (is a daemon already running on this data dir?)".into())
+            if is_lock_error(&e.to_string()) {
+                StoreError::Locked {
+                    path: path.display().to_string(),
+                }
             } else {
                 open_err(e.to_string())
             }
@@ -41,6 +42,11 @@ impl SledStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// sled reports a file lock held by another process only in its error message.
+fn is_lock_error(message: &str) -> bool {
+    message.contains("could not acquire lock")
 }
 
 /// Directories 0700, files 0600, recursively.
@@ -87,5 +93,16 @@ impl Store for SledStore {
 
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map(|_| ()).map_err(io)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sleds_lock_message_is_recognised() {
+        assert!(super::is_lock_error(
+            r#"IO error: could not acquire lock on "db": Os { code: 11, kind: WouldBlock }"#
+        ));
+        assert!(!super::is_lock_error("permission denied"));
     }
 }
