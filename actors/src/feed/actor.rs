@@ -83,20 +83,6 @@ impl Handler<Append> for FeedActor {
     }
 }
 
-/// Verify a block from elsewhere as this feed's next one and store it; answered once durable.
-/// Admission and the writer's role are checked by the space before this.
-#[derive(Message)]
-#[rtype(result = "Result<(), FeedError>")]
-pub struct Ingest(pub Block);
-
-impl Handler<Ingest> for FeedActor {
-    type Result = Result<(), FeedError>;
-    fn handle(&mut self, msg: Ingest, _: &mut Context<Self>) -> Self::Result {
-        self.log.check_next(&msg.0)?;
-        self.persist(&msg.0)
-    }
-}
-
 /// Store several consecutive blocks from elsewhere, whose signatures the space has verified
 /// (`SpaceCore::plan`), with one flush, after checking key, order and hash chain; answered
 /// with how many were stored (all of them, or those before the first bad one, with its error).
@@ -163,17 +149,5 @@ impl Handler<ReadRange> for FeedActor {
                 decode(&bytes).map_err(|e| FeedError::Storage(e.to_string()))
             })
             .collect()
-    }
-}
-
-/// The feed's length.
-#[derive(Message)]
-#[rtype(result = "u64")]
-pub struct FeedLength;
-
-impl Handler<FeedLength> for FeedActor {
-    type Result = u64;
-    fn handle(&mut self, _: FeedLength, _: &mut Context<Self>) -> u64 {
-        self.log.len()
     }
 }

@@ -8,6 +8,6 @@ mod actor;
 mod block;
 mod log;
 
-pub use actor::{Append, FeedActor, FeedLength, Ingest, IngestMany, ReadRange};
+pub use actor::{Append, FeedActor, IngestMany, ReadRange};
 pub use block::{Block, Payload};
 pub use log::{FeedError, FeedLog};

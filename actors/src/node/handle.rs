@@ -169,11 +169,6 @@ impl NodeHandle {
         self.space(space).await
     }
 
-    /// The directory of spaces (the mesh watches it to join swarms).
-    pub fn directory(&self) -> &Addr<SpaceDirectory> {
-        &self.directory
-    }
-
     /// Joins a space by key: our feeds are created now and admitted once a member has added
     /// our identity (`add_member`) and we have replicated that from a peer.
     pub async fn space_join(

@@ -67,16 +67,6 @@ impl ReplicationCore {
         Self::default()
     }
 
-    /// Blocks we still expect from outstanding wants.
-    pub fn in_flight(&self) -> usize {
-        self.wants.len()
-    }
-
-    /// What we believe the peer holds.
-    pub fn peer_heads(&self) -> &Heads {
-        &self.peer
-    }
-
     pub fn handle(&mut self, input: ReplInput) -> Vec<ReplOutput> {
         let mut out = Vec::new();
         match input {
