@@ -64,6 +64,7 @@ pub(crate) fn ref_target(value: &Value) -> Option<ObjectId> {
 }
 
 fn ref_any(id: ObjectId) -> Any {
+    // yrs' Any::Map is a HashMap; with exactly one entry its iteration order cannot vary.
     let mut map = std::collections::HashMap::with_capacity(1);
     map.insert(REF_KEY.to_owned(), Any::String(Arc::from(id.to_string())));
     Any::Map(Arc::new(map))
