@@ -4,10 +4,13 @@
 //! - [`credential`]: the types, signing, and stand-alone verification (signature + chain).
 //! - [`space_state`]: the sans-IO rules that turn a sequence of credentials into members,
 //!   roles and admitted feeds, and decide who may write what.
+//! - [`history`]: the accepted credentials with their causal order, and the state derived
+//!   from them as a pure function of the set (concurrent role changes resolved by rule).
 //! - [`genesis`]: the credentials that create a space.
 
 mod credential;
 mod genesis;
+mod history;
 mod space_state;
 
 pub use credential::{
@@ -15,6 +18,7 @@ pub use credential::{
     Subject,
 };
 pub use genesis::{space_genesis, SpaceGenesis};
+pub use history::{ControlHistory, Position};
 pub use space_state::{Applied, FeedInfo, Member, RuleError, SpaceState, WriteDenied};
 
 #[cfg(test)]

@@ -135,7 +135,16 @@ impl SpaceState {
     /// Verifies `credential` and applies it if the rules allow.
     pub fn apply(&mut self, credential: &Credential) -> Result<Applied, RuleError> {
         credential.verify()?;
-        let id = credential.id();
+        self.apply_verified(credential, credential.id())
+    }
+
+    /// [`Self::apply`] for a credential whose signature and chain were already verified and
+    /// whose id is `id`: the rules only.
+    pub(crate) fn apply_verified(
+        &mut self,
+        credential: &Credential,
+        id: Hash,
+    ) -> Result<Applied, RuleError> {
         if self.seen.contains(&id) {
             return Ok(Applied::Duplicate);
         }

@@ -25,7 +25,7 @@ pub struct ChannelActor {
     peer: PublicKey,
     /// The credential the peer proved its identity with (None in hand-wired tests).
     peer_auth: Option<Credential>,
-    control_version: usize,
+    control_version: u64,
     outbound: mpsc::UnboundedSender<ReplMessage>,
 }
 
@@ -82,7 +82,7 @@ impl ChannelActor {
                                     // A peer only serves blocks it verified itself; one that
                                     // sends invalid blocks is broken or hostile.
                                     tracing::warn!(peer = %act.peer.short(), space = %act.space_key.short(),
-                                        rejected = ?report.rejected, "peer sent blocks we do not accept; closing the channel");
+                                        rejected = ?report.rejected, "peer sent blocks that are not part of the space; closing the channel");
                                     ctx.stop();
                                 }
                             }

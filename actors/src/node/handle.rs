@@ -11,16 +11,16 @@ use rand_core::{RngCore, SeedableRng};
 
 use super::{
     ChangeEvent, CreatedIdentity, IdentityInfo, MemberInfo, NodeError, NodeStatus, QueryRequest,
-    SpaceInfo,
+    SpaceInfo, SpaceVerdicts,
 };
 use crate::credentials::Role;
 use crate::db::ObjectId;
 use crate::identity::{CreateIdentity, DeviceRecord, IdentityActor, IdentityRecord, ShowIdentity};
 use crate::mesh::{MeshConfig, NetworkActor, NetworkStatus, Shutdown};
 use crate::space::{
-    parse_id, AddMember, CreateSpace, DirectoryStatus, GetObject, JoinSpace, ListMembers,
-    ListSpaces, LocalOp, Mutate, QueryObjects, ResolveSpace, SpaceActor, SpaceDirectory, TextGet,
-    Watch,
+    parse_id, AddMember, CreateSpace, DirectoryStatus, GetObject, GetVerdicts, JoinSpace,
+    ListMembers, ListSpaces, LocalOp, Mutate, QueryObjects, ResolveSpace, SpaceActor,
+    SpaceDirectory, TextGet, Watch,
 };
 use crate::store::{Key, Store};
 use crate::transport::{self, NetEnv, TransportConfig};
@@ -224,6 +224,11 @@ impl NodeHandle {
                 role: role.as_str().to_string(),
             })
             .collect())
+    }
+
+    /// Heads, denied blocks and derived control state of a space (see [`SpaceVerdicts`]).
+    pub async fn space_verdicts(&self, space: &str) -> Result<SpaceVerdicts, NodeError> {
+        Ok(self.space(space).await?.send(GetVerdicts).await?)
     }
 
     async fn mutate(&self, space: &str, op: Mutate) -> Result<ObjectId, NodeError> {

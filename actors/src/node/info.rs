@@ -34,6 +34,21 @@ pub struct MemberInfo {
     pub role: String,
 }
 
+/// What a node decided about every block of a space: its heads, the blocks it stored but
+/// denied, and the control state derived from the accepted credentials. Honest peers that
+/// hold the same blocks show the same verdicts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SpaceVerdicts {
+    /// Feed key -> length (blocks stored, accepted or denied).
+    pub heads: std::collections::BTreeMap<String, u64>,
+    /// `feedkey:seq` -> why it was denied.
+    pub denied: std::collections::BTreeMap<String, String>,
+    /// Identity key -> role.
+    pub members: std::collections::BTreeMap<String, String>,
+    /// Admitted feed key -> `identity key:designation`.
+    pub feeds: std::collections::BTreeMap<String, String>,
+}
+
 /// A query over one space's objects.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct QueryRequest {

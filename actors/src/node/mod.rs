@@ -13,7 +13,7 @@ pub use error::{ErrorKind, NodeError};
 pub use handle::{NetworkConfig, Node, NodeConfig, NodeHandle};
 pub use info::{
     ChangeEvent, ChangeKind, CreatedIdentity, FeedStatus, IdentityInfo, MemberInfo, NodeStatus,
-    QueryRequest, SpaceInfo, SpaceStatus, WhereEq,
+    QueryRequest, SpaceInfo, SpaceStatus, SpaceVerdicts, WhereEq,
 };
 
 #[cfg(test)]

@@ -1,19 +1,29 @@
-//! `SpaceCore`: the sans-IO heart of a space. It owns the control state (credentials), the
-//! object database (Yrs) and the applied timeframe, and decides for every block whether it
-//! may be applied now.
+//! `SpaceCore`: the sans-IO heart of a space. It owns the control history (credentials),
+//! the object database (Yrs) and the applied timeframe, and gives every block its verdict.
+//!
+//! The verdict rule: a ready block (the next of its feed, its writer's timeframe applied) is
+//! judged against the control state derived from the credentials in its own causal past
+//! ([`ControlHistory::state_before`]), never against whatever this peer holds now. So the
+//! verdict is the same on every peer, in every arrival order and after every restart:
+//! - **accepted**: its payload is applied (a credential joins the history);
+//! - **denied**: a signature-valid block of an admitted feed whose writer was not allowed to
+//!   write it. It is stored and its feed advances (so it is never asked for again and the
+//!   writer's later blocks are judged in turn), but its payload is never applied;
+//! - **foreign**: its feed was not admitted in its past. It is not part of the space: not
+//!   stored, and whoever sent it is not an honest relayer.
 //!
 //! Call order: `plan(blocks)` decides, without changing anything, what of a peer's batch to
-//! store (signature, order, readiness, authorisation); `apply(block)` checks readiness and
-//! authorisation again and applies; blocks that are not ready yet (their writer had seen
-//! blocks we have not applied) can wait in a bounded quarantine (`hold`, then `take_ready`). Local mutations go through `local`, and once their block is
-//! durable, `record_local` advances the timeframe.
+//! store (signature, order, readiness, verdict); `apply(block)` checks readiness, judges
+//! again and applies; blocks that are not ready yet (their writer had seen blocks we have not
+//! applied) can wait in a bounded quarantine (`hold`, then `take_ready`). Local mutations go
+//! through `local`, and once their block is durable, `record_local` advances the timeframe.
 
 use std::collections::BTreeMap;
 
 use thiserror::Error;
 
 use super::SpaceRecord;
-use crate::credentials::{RuleError, SpaceState, WriteDenied};
+use crate::credentials::{Applied, ControlHistory, Position, RuleError, SpaceState, WriteDenied};
 use crate::db::{Changes, DbError, Mutation, ObjectId, SpaceDoc};
 use crate::feed::{Block, Payload};
 use crate::types::{PublicKey, Timeframe};
@@ -39,6 +49,21 @@ pub enum SpaceError {
     Db(#[from] DbError),
     #[error("quarantine is full ({QUARANTINE_LIMIT} blocks)")]
     QuarantineFull,
+    #[error("block {seq} of feed {feed:?} is not part of this space: {reason}")]
+    Foreign {
+        feed: PublicKey,
+        seq: u64,
+        reason: String,
+    },
+}
+
+/// What [`SpaceCore::apply`] did with a ready block.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Applied; these objects changed.
+    Accepted(Changes),
+    /// Stored and passed over: the writer was not allowed to write it.
+    Denied(String),
 }
 
 /// What to do with a batch of blocks from a peer, decided by [`SpaceCore::plan`].
@@ -50,7 +75,10 @@ pub struct Plan {
     pub hold: Vec<Block>,
     /// Already applied.
     pub duplicates: usize,
-    /// Bad signature, or not allowed: `(feed, seq, reason)`.
+    /// Of `accept`, how many will be denied (stored, never applied).
+    pub denied: usize,
+    /// Bad signature, or not part of the space: `(feed, seq, reason)`. An honest peer never
+    /// serves these.
     pub rejected: Vec<(PublicKey, u64, String)>,
 }
 
@@ -85,9 +113,11 @@ pub enum LocalOp {
 /// Control state + database + timeframe of one space.
 pub struct SpaceCore {
     record: SpaceRecord,
-    state: SpaceState,
+    control: ControlHistory,
     doc: SpaceDoc,
     applied: Timeframe,
+    /// Blocks stored but denied: `(feed, seq) -> reason`.
+    denied: BTreeMap<(PublicKey, u64), String>,
     quarantine: BTreeMap<(PublicKey, u64), Block>,
 }
 
@@ -95,10 +125,11 @@ impl SpaceCore {
     /// An empty space; `client_id` is this session's Yrs client id (fresh per open).
     pub fn new(record: SpaceRecord, client_id: u64) -> Self {
         SpaceCore {
-            state: SpaceState::new(record.space_key),
+            control: ControlHistory::new(record.space_key),
             record,
             doc: SpaceDoc::new(client_id),
             applied: Timeframe::new(),
+            denied: BTreeMap::new(),
             quarantine: BTreeMap::new(),
         }
     }
@@ -106,8 +137,16 @@ impl SpaceCore {
     pub fn record(&self) -> &SpaceRecord {
         &self.record
     }
+    /// The control state derived from every accepted credential.
     pub fn state(&self) -> &SpaceState {
-        &self.state
+        self.control.state()
+    }
+    pub fn control(&self) -> &ControlHistory {
+        &self.control
+    }
+    /// Blocks that were stored but denied, with the reason.
+    pub fn denied(&self) -> &BTreeMap<(PublicKey, u64), String> {
+        &self.denied
     }
     pub fn doc(&self) -> &SpaceDoc {
         &self.doc
@@ -117,25 +156,36 @@ impl SpaceCore {
         &self.applied
     }
 
-    /// Checks and applies `block`; returns the objects it changed.
-    pub fn apply(&mut self, block: &Block) -> Result<Changes, SpaceError> {
+    /// Judges a ready `block` and applies it if it is accepted; a denied block is recorded
+    /// and its feed advances all the same. Errors leave everything unchanged.
+    pub fn apply(&mut self, block: &Block) -> Result<Verdict, SpaceError> {
         readiness(&self.applied, block)?;
-        authorize(&mut self.state, block)?;
-        let changes = match &block.payload {
-            Payload::Credential(_) => Changes::default(),
-            Payload::Mutation(update) => self.doc.apply_update(update)?,
+        let verdict = match judge(&mut self.control, block)? {
+            Ok(()) => match &block.payload {
+                Payload::Credential(_) => Verdict::Accepted(Changes::default()),
+                Payload::Mutation(update) => match self.doc.apply_update(update) {
+                    Ok(changes) => Verdict::Accepted(changes),
+                    Err(e) => Verdict::Denied(format!("update does not apply: {e}")),
+                },
+            },
+            Err(reason) => Verdict::Denied(reason),
         };
+        if let Verdict::Denied(reason) = &verdict {
+            self.denied
+                .insert((block.feed_key, block.seq), reason.clone());
+        }
         self.applied.advance(block.feed_key, block.seq);
-        Ok(changes)
+        Ok(verdict)
     }
 
     /// Decides, without changing anything, which of `blocks` (from a peer) to store and
     /// apply: each must carry a valid signature, be the next of its feed, have its writer's
-    /// timeframe covered, and be allowed by the control state as it will be after the
-    /// blocks accepted before it (credentials in the batch count for later blocks).
+    /// timeframe covered, and belong to the space (its feed admitted in its past). Blocks
+    /// that will be denied are stored too; credentials accepted earlier in the batch count
+    /// for later blocks.
     pub fn plan(&self, mut blocks: Vec<Block>) -> Plan {
         let mut plan = Plan::default();
-        let mut state = self.state.clone();
+        let mut control = self.control.clone();
         let mut applied = self.applied.clone();
         blocks.sort_by_key(|b| (b.feed_key, b.seq));
         blocks.dedup_by_key(|b| (b.feed_key, b.seq));
@@ -161,14 +211,18 @@ impl SpaceCore {
                         .push((block.feed_key, block.seq, "bad signature".into()));
                     continue;
                 }
-                let allowed = authorize(&mut state, &block).map_err(|e| e.to_string());
-                match allowed {
-                    Ok(()) => {
+                match judge(&mut control, &block) {
+                    Ok(verdict) => {
+                        if verdict.is_err() {
+                            plan.denied += 1;
+                        }
                         applied.advance(block.feed_key, block.seq);
                         plan.accept.push(block);
                         progressed = true;
                     }
-                    Err(reason) => plan.rejected.push((block.feed_key, block.seq, reason)),
+                    Err(e) => plan
+                        .rejected
+                        .push((block.feed_key, block.seq, e.to_string())),
                 }
             }
             blocks = rest;
@@ -215,7 +269,9 @@ impl SpaceCore {
 
     /// Runs a local mutation against the database, if our data feed may write.
     pub fn local(&mut self, op: LocalOp) -> Result<Mutation, SpaceError> {
-        self.state.check_data_writer(&self.record.data_feed)?;
+        self.control
+            .state()
+            .check_data_writer(&self.record.data_feed)?;
         Ok(match op {
             LocalOp::Add { id, object } => self.doc.add(id, &object)?,
             LocalOp::Update { id, patch } => self.doc.update(&id, &patch)?,
@@ -260,15 +316,56 @@ fn readiness(applied: &Timeframe, block: &Block) -> Result<(), SpaceError> {
     Ok(())
 }
 
-/// May `block`'s writer write it under `state`? A credential that may is applied to `state`
-/// (a rejected one changes nothing); a mutation needs an admitted EDITOR+ data feed.
-fn authorize(state: &mut SpaceState, block: &Block) -> Result<(), SpaceError> {
-    match &block.payload {
-        Payload::Credential(c) => {
-            state.check_control_writer(&block.feed_key, c)?;
-            state.apply(c)?;
+/// The verdict on a ready `block`, from the credentials in its causal past only:
+/// `Ok(Ok(()))` accepted (an accepted credential joins `control`), `Ok(Err(reason))`
+/// denied, `Err` foreign (its feed was not admitted in its past).
+fn judge(control: &mut ControlHistory, block: &Block) -> Result<Result<(), String>, SpaceError> {
+    let pos = Position {
+        feed: block.feed_key,
+        seq: block.seq,
+        timeframe: &block.timeframe,
+    };
+    let foreign = |reason: String| SpaceError::Foreign {
+        feed: block.feed_key,
+        seq: block.seq,
+        reason,
+    };
+    let past = control.state_before(&pos);
+    let admitted = past.feed(&block.feed_key).is_some();
+    let credential = match &block.payload {
+        Payload::Mutation(_) => {
+            return match past.check_data_writer(&block.feed_key) {
+                Ok(()) => Ok(Ok(())),
+                Err(e @ WriteDenied::FeedNotAdmitted(_)) => Err(foreign(e.to_string())),
+                Err(e) => Ok(Err(e.to_string())),
+            };
         }
-        Payload::Mutation(_) => state.check_data_writer(&block.feed_key)?,
+        Payload::Credential(c) => c,
+    };
+    match past.check_control_writer(&block.feed_key, credential) {
+        Ok(()) => {}
+        Err(e @ WriteDenied::FeedNotAdmitted(_)) => return Err(foreign(e.to_string())),
+        Err(e) => return Ok(Err(e.to_string())),
     }
-    Ok(())
+    if let Err(e) = credential.verify() {
+        return if admitted {
+            Ok(Err(e.to_string()))
+        } else {
+            Err(foreign(e.to_string()))
+        };
+    }
+    let id = credential.id();
+    let mut trial: SpaceState = past.clone();
+    match trial.apply_verified(credential, id) {
+        Ok(Applied::Changed) => {
+            control.insert(&pos, (**credential).clone(), id);
+            Ok(Ok(()))
+        }
+        // A copy of a credential we hold changes nothing; on a feed that is not admitted
+        // (only the space key's genesis credentials may stand there) it is not ours to keep.
+        Ok(Applied::Duplicate) if admitted => Ok(Ok(())),
+        Ok(Applied::Duplicate) => Err(foreign("a copy of a genesis credential".into())),
+        Err(e) if admitted => Ok(Err(e.to_string())),
+        Err(e) => Err(foreign(e.to_string())),
+    }
 }

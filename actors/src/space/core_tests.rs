@@ -145,7 +145,7 @@ pub(super) fn hand_built(seed: u64) -> HandBuilt {
 }
 
 #[test]
-fn editor_blocks_apply_reader_blocks_are_denied_and_check_changes_nothing() {
+fn editor_blocks_apply_reader_blocks_are_denied_strangers_are_foreign() {
     let HandBuilt {
         mut rng,
         owner,
@@ -170,34 +170,49 @@ fn editor_blocks_apply_reader_blocks_are_denied_and_check_changes_nothing() {
         &tf,
         Payload::Mutation(update_adding(1, 100)),
     );
-    let changes = core.apply(&good).unwrap();
-    assert_eq!(changes.len(), 1);
+    match core.apply(&good).unwrap() {
+        Verdict::Accepted(changes) => assert_eq!(changes.len(), 1),
+        v => panic!("editor block not accepted: {v:?}"),
+    }
 
-    // A reader's data block is denied and changes nothing.
+    // A reader's data block is planned for storage as a denial, and applying it changes
+    // the doc not at all but advances its feed (it is never asked for again).
     let bad = append(
         &mut reader.data,
         &tf,
         Payload::Mutation(update_adding(2, 200)),
     );
     let before = core.doc().canonical_state();
-    let tf_before = core.timeframe().clone();
     let plan = core.plan(vec![bad.clone()]);
     assert!(
-        plan.accept.is_empty() && plan.rejected.len() == 1,
+        plan.accept.len() == 1 && plan.denied == 1 && plan.rejected.is_empty(),
         "{plan:?}"
     );
-    assert!(matches!(core.apply(&bad), Err(SpaceError::Denied(_))));
+    match core.apply(&bad).unwrap() {
+        Verdict::Denied(reason) => assert!(reason.contains("reader"), "{reason}"),
+        v => panic!("reader block not denied: {v:?}"),
+    }
     assert_eq!(core.doc().canonical_state(), before);
-    assert_eq!(core.timeframe(), &tf_before);
+    assert_eq!(core.timeframe().get(&bad.feed_key), Some(bad.seq));
+    assert_eq!(
+        core.denied().keys().collect::<Vec<_>>(),
+        vec![&(bad.feed_key, bad.seq)]
+    );
 
-    // A block from a feed nobody admitted is denied.
+    // A block from a feed nobody admitted is not part of the space: rejected, not stored.
     let mut stranger = writer(&mut rng);
     let forged = append(
         &mut stranger.data,
         &tf,
         Payload::Mutation(update_adding(3, 300)),
     );
-    assert!(matches!(core.apply(&forged), Err(SpaceError::Denied(_))));
+    let plan = core.plan(vec![forged.clone()]);
+    assert!(plan.accept.is_empty() && plan.rejected.len() == 1, "{plan:?}");
+    assert!(matches!(
+        core.apply(&forged),
+        Err(SpaceError::Foreign { .. })
+    ));
+    assert_eq!(core.timeframe().get(&forged.feed_key), None);
 
     // A block whose writer had seen more than we have waits in quarantine, then applies.
     let mut ahead_tf = core.timeframe().clone();

@@ -2,13 +2,14 @@
 //! replay of every block into a fresh [`SpaceCore`] in causal order.
 //!
 //! Replay applies, round after round, the next block of every feed whose dependencies are
-//! met, until no feed can move. A stored block that fails to apply (it was accepted under
-//! rules it no longer meets, or the store was damaged) is logged and passed over, so that
-//! one bad block never hides the rest of the space.
+//! met, until no feed can move. Verdicts depend only on each block's causal past, so a
+//! block denied before is denied again and an accepted one is accepted again. A stored
+//! block that fails to apply at all (the store was damaged) is logged and passed over, so
+//! that one bad block never hides the rest of the space.
 
 use std::collections::BTreeMap;
 
-use super::{FeedRecord, SpaceCore, SpaceError, SpaceRecord};
+use super::{FeedRecord, SpaceCore, SpaceError, SpaceRecord, Verdict};
 use crate::feed::{Block, FeedActor, FeedLog};
 use crate::node::NodeError;
 use crate::store::{Key, Store};
@@ -75,7 +76,10 @@ fn replay(core: &mut SpaceCore, blocks: &BTreeMap<PublicKey, Vec<Block>>) {
             let cursor = next.entry(*feed).or_default();
             while let Some(block) = feed_blocks.get(*cursor) {
                 match core.apply(block) {
-                    Ok(_) => {}
+                    Ok(Verdict::Accepted(_)) => {}
+                    Ok(Verdict::Denied(reason)) => {
+                        tracing::debug!(feed = %feed, seq = block.seq, %reason, "stored block stays denied");
+                    }
                     Err(SpaceError::NotReady { .. }) => break,
                     Err(e) => {
                         tracing::warn!(space = %core.record().space_key, feed = %feed, seq = block.seq, error = %e,

@@ -10,7 +10,7 @@ mod load;
 mod record;
 mod remote;
 
-pub use self::core::{LocalOp, Plan, SpaceCore, SpaceError, QUARANTINE_LIMIT};
+pub use self::core::{LocalOp, Plan, SpaceCore, SpaceError, Verdict, QUARANTINE_LIMIT};
 pub(crate) use actor::parse_id;
 pub use actor::{GetObject, Mutate, QueryObjects, SpaceActor, SpaceStatusRequest, TextGet, Watch};
 pub use create::{create_space, join_space, CreatedSpace};
@@ -21,8 +21,8 @@ pub use directory::{
 pub use load::{load_space, LoadedSpace};
 pub use record::{FeedRecord, SpaceRecord};
 pub use remote::{
-    AddMember, AuthorizePeer, EnsureAdmitted, GetHeads, HeadsChanged, IngestBlocks, IngestReport,
-    ListMembers, MayOpenTo, ReadBlocks, WatchHeads,
+    AddMember, AuthorizePeer, EnsureAdmitted, GetHeads, GetVerdicts, HeadsChanged, IngestBlocks,
+    IngestReport, ListMembers, MayOpenTo, ReadBlocks, WatchHeads,
 };
 
 #[cfg(test)]

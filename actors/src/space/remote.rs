@@ -5,7 +5,7 @@
 use actix::prelude::*;
 use std::collections::BTreeMap;
 
-use super::{FeedRecord, SpaceActor};
+use super::{FeedRecord, SpaceActor, Verdict};
 use crate::credentials::{Assertion, Credential, Designation, Role, Subject};
 use crate::feed::{Append, Block, FeedActor, FeedLog, IngestMany, Payload, ReadRange};
 use crate::node::NodeError;
@@ -19,9 +19,9 @@ use crate::types::{encode, PublicKey};
 pub struct HeadsChanged {
     pub space_key: PublicKey,
     pub heads: Heads,
-    /// [`crate::credentials::SpaceState::version`]: when it changes, channels re-check
+    /// [`crate::credentials::ControlHistory::version`]: when it changes, channels re-check
     /// that their peer is still a member.
-    pub control_version: usize,
+    pub control_version: u64,
 }
 
 impl SpaceActor {
@@ -38,7 +38,7 @@ impl SpaceActor {
         let msg = HeadsChanged {
             space_key: self.core.record().space_key,
             heads: self.heads(),
-            control_version: self.core.state().version(),
+            control_version: self.core.control().version(),
         };
         self.head_watchers.retain(|w| w.connected());
         for w in &self.head_watchers {
@@ -128,10 +128,15 @@ impl Handler<ReadBlocks> for SpaceActor {
 /// What happened to a batch of blocks from a peer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IngestReport {
+    /// Stored, whatever their verdict.
     pub stored: usize,
+    /// Of `stored`, denied (their writer was not allowed to write them in their causal
+    /// past): kept and passed over, as on every peer. No fault of the peer that sent them.
+    pub denied: usize,
     pub duplicates: usize,
     pub held: usize,
-    /// `feed:seq reason` of every rejected block.
+    /// `feed:seq reason` of every rejected block: a bad signature, or not part of the space.
+    /// An honest peer never sends these.
     pub rejected: Vec<String>,
 }
 
@@ -201,7 +206,12 @@ impl Handler<IngestBlocks> for SpaceActor {
             let mut changes = crate::db::Changes::default();
             for block in &stored {
                 match act.core.apply(block) {
-                    Ok(c) => changes.extend(c),
+                    Ok(Verdict::Accepted(c)) => changes.extend(c),
+                    Ok(Verdict::Denied(reason)) => {
+                        report.denied += 1;
+                        tracing::info!(space = %act.core.record().space_key.short(), feed = %block.feed_key.short(),
+                            seq = block.seq, %reason, "block denied (kept, never applied)");
+                    }
                     Err(e) => {
                         tracing::warn!(feed = %block.feed_key.short(), seq = block.seq, error = %e, "stored block does not apply; passing over it");
                         act.core.skip(block);
@@ -279,6 +289,40 @@ impl Handler<MayOpenTo> for SpaceActor {
     }
 }
 
+/// Heads, denied blocks and derived control state, for checkers and `space verdicts`.
+#[derive(Message)]
+#[rtype(result = "crate::node::SpaceVerdicts")]
+pub struct GetVerdicts;
+
+impl Handler<GetVerdicts> for SpaceActor {
+    type Result = MessageResult<GetVerdicts>;
+    fn handle(&mut self, _: GetVerdicts, _: &mut Context<Self>) -> Self::Result {
+        let state = self.core.state();
+        MessageResult(crate::node::SpaceVerdicts {
+            heads: self.heads().iter().map(|(k, n)| (k.to_hex(), *n)).collect(),
+            denied: self
+                .core
+                .denied()
+                .iter()
+                .map(|((f, s), r)| (format!("{}:{s}", f.to_hex()), r.clone()))
+                .collect(),
+            members: state
+                .members()
+                .iter()
+                .map(|(k, m)| (k.to_hex(), m.role.as_str().to_string()))
+                .collect(),
+            feeds: state
+                .feeds()
+                .iter()
+                .map(|(k, f)| {
+                    let who = format!("{}:{}", f.identity_key.to_hex(), f.designation.as_str());
+                    (k.to_hex(), who)
+                })
+                .collect(),
+        })
+    }
+}
+
 /// The members and their roles.
 #[derive(Message)]
 #[rtype(result = "Vec<(PublicKey, Role)>")]
@@ -316,9 +360,15 @@ impl SpaceActor {
         };
         Box::pin(feed.send(append).into_actor(self).map(|res, act, _| {
             let block = res?.map_err(|e| NodeError::Storage(e.to_string()))?;
-            if let Err(e) = act.core.apply(&block) {
-                tracing::error!(error = %e, "our own credential does not apply");
-                act.core.skip(&block);
+            match act.core.apply(&block) {
+                Ok(Verdict::Accepted(_)) => {}
+                Ok(Verdict::Denied(reason)) => {
+                    tracing::error!(%reason, "our own credential was denied")
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "our own credential does not apply");
+                    act.core.skip(&block);
+                }
             }
             act.announce_heads();
             Ok(())
