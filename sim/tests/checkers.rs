@@ -73,7 +73,9 @@ fn an_unadmitted_writer_is_caught() {
     store_block(&store, &space_key, &block);
     let found = AuthorizationChecker::default().check("n0", &store);
     assert!(
-        found.iter().any(|v| v.detail.contains("not allowed")),
+        found
+            .iter()
+            .any(|v| v.detail.contains("not part of the space")),
         "{found:?}"
     );
 }

@@ -85,7 +85,7 @@ impl Entry {
 }
 
 /// The accepted credentials of a space and the state derived from them.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ControlHistory {
     space_key: PublicKey,
     entries: Vec<Entry>,
@@ -96,6 +96,21 @@ pub struct ControlHistory {
     version: u64,
     /// Derived states of past subsets, keyed by the highest seq included per feed.
     past: BTreeMap<BTreeMap<PublicKey, u64>, SpaceState>,
+}
+
+impl Clone for ControlHistory {
+    /// A copy without the cache of past states (a trial copy rarely needs them).
+    fn clone(&self) -> Self {
+        ControlHistory {
+            space_key: self.space_key,
+            entries: self.entries.clone(),
+            heads: self.heads.clone(),
+            state: self.state.clone(),
+            void: self.void.clone(),
+            version: self.version,
+            past: BTreeMap::new(),
+        }
+    }
 }
 
 impl ControlHistory {

@@ -207,7 +207,10 @@ fn editor_blocks_apply_reader_blocks_are_denied_strangers_are_foreign() {
         Payload::Mutation(update_adding(3, 300)),
     );
     let plan = core.plan(vec![forged.clone()]);
-    assert!(plan.accept.is_empty() && plan.rejected.len() == 1, "{plan:?}");
+    assert!(
+        plan.accept.is_empty() && plan.rejected.len() == 1,
+        "{plan:?}"
+    );
     assert!(matches!(
         core.apply(&forged),
         Err(SpaceError::Foreign { .. })

@@ -19,6 +19,16 @@ use crate::types::{decode, KeyPair, PublicKey};
 pub struct LoadedSpace {
     pub core: SpaceCore,
     pub feeds: BTreeMap<PublicKey, (FeedRecord, FeedLog, Option<KeyPair>)>,
+    pub replay: Replayed,
+}
+
+/// What the replay could not use. Both stay empty for a store written by this node.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Replayed {
+    /// Stored blocks that do not apply at all (not part of the space): `(feed, seq, why)`.
+    pub passed_over: Vec<(PublicKey, u64, String)>,
+    /// Stored blocks whose dependencies are not stored.
+    pub waiting: usize,
 }
 
 fn storage(e: impl std::fmt::Display) -> NodeError {
@@ -63,12 +73,17 @@ pub fn load_space(
         feeds.insert(feed.feed_key, (feed, log, key));
     }
     let mut core = SpaceCore::new(record.clone(), client_id);
-    replay(&mut core, &blocks);
-    Ok(LoadedSpace { core, feeds })
+    let replay = replay(&mut core, &blocks);
+    Ok(LoadedSpace {
+        core,
+        feeds,
+        replay,
+    })
 }
 
 /// Applies stored blocks in causal order; see the module doc.
-fn replay(core: &mut SpaceCore, blocks: &BTreeMap<PublicKey, Vec<Block>>) {
+fn replay(core: &mut SpaceCore, blocks: &BTreeMap<PublicKey, Vec<Block>>) -> Replayed {
+    let mut report = Replayed::default();
     let mut next: BTreeMap<PublicKey, usize> = blocks.keys().map(|k| (*k, 0)).collect();
     loop {
         let mut progressed = false;
@@ -84,6 +99,7 @@ fn replay(core: &mut SpaceCore, blocks: &BTreeMap<PublicKey, Vec<Block>>) {
                     Err(e) => {
                         tracing::warn!(space = %core.record().space_key, feed = %feed, seq = block.seq, error = %e,
                             "stored block does not apply; passing over it");
+                        report.passed_over.push((*feed, block.seq, e.to_string()));
                         core.skip(block);
                     }
                 }
@@ -102,4 +118,6 @@ fn replay(core: &mut SpaceCore, blocks: &BTreeMap<PublicKey, Vec<Block>>) {
     if stuck > 0 {
         tracing::warn!(space = %core.record().space_key, blocks = stuck, "stored blocks wait for missing dependencies");
     }
+    report.waiting = stuck;
+    report
 }

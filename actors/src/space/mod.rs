@@ -18,7 +18,7 @@ pub use directory::{
     CreateSpace, DirectoryStatus, JoinSpace, ListSpaces, ResolveSpace, SpaceDirectory, SpaceOpened,
     WatchSpaces,
 };
-pub use load::{load_space, LoadedSpace};
+pub use load::{load_space, LoadedSpace, Replayed};
 pub use record::{FeedRecord, SpaceRecord};
 pub use remote::{
     AddMember, AuthorizePeer, EnsureAdmitted, GetHeads, GetVerdicts, HeadsChanged, IngestBlocks,
@@ -29,3 +29,5 @@ pub use remote::{
 mod core_tests;
 #[cfg(test)]
 mod plan_tests;
+#[cfg(test)]
+mod verdict_tests;

@@ -1,21 +1,21 @@
-//! Authorization: no peer ever stores (let alone applies) a block from a writer that was
-//! not allowed to write it at that point.
+//! Authorization: no peer ever stores a block that is not part of its space, and what a
+//! peer stores is judged the same way whenever it is replayed.
 //!
 //! Re-derived from each node's `MemStore` alone: every stored feed must be hash-chained
-//! from seq 0 with valid signatures, and walking all stored blocks of a space in causal
-//! order (a block after every block its timeframe names) through a fresh `SpaceState`,
-//! every credential block must pass `check_control_writer` + the credential rules, and
-//! every data block's feed must be admitted to an EDITOR or better. A stored block that can
-//! never be reached (its dependencies are not stored) is a violation too. Blocks of feeds
-//! known to belong to a bad peer must never be stored at all.
+//! from seq 0 with valid signatures, and a fresh replay of the stored blocks in causal order
+//! (`load_space`, which judges every block by the credentials in its own causal past) must
+//! find every block reachable (its dependencies stored) and every block part of the space
+//! (its feed admitted in its past). Blocks that were stored but denied (a writer acting
+//! beyond its role) are allowed: they are kept and never applied, on every peer alike; the
+//! `verdicts` checker compares them across peers. Blocks of feeds known to belong to a bad
+//! peer must never be stored at all.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use echo_actors::credentials::SpaceState;
-use echo_actors::feed::{Block, FeedLog, Payload};
-use echo_actors::space::{FeedRecord, SpaceRecord};
+use echo_actors::feed::{Block, FeedLog};
+use echo_actors::space::{load_space, FeedRecord, SpaceRecord};
 use echo_actors::store::{Key, MemStore, Store};
-use echo_actors::types::{decode, Hash, PublicKey, Timeframe};
+use echo_actors::types::{decode, Hash, PublicKey};
 
 use super::Violation;
 
@@ -89,7 +89,6 @@ impl AuthorizationChecker {
                 out.push(violation(node, "corrupt space record".into()));
                 continue;
             };
-            let mut feeds: BTreeMap<PublicKey, Vec<Block>> = BTreeMap::new();
             for (_, v) in store
                 .scan_prefix(&Key::feeds(&record.space_key))
                 .unwrap_or_default()
@@ -99,14 +98,11 @@ impl AuthorizationChecker {
                     continue;
                 };
                 owned_feeds.insert(feed.feed_key);
-                match self.load_feed(store, feed.feed_key) {
-                    Ok(blocks) => {
-                        feeds.insert(feed.feed_key, blocks);
-                    }
-                    Err(e) => out.push(violation(node, e)),
+                if let Err(e) = self.load_feed(store, feed.feed_key) {
+                    out.push(violation(node, e));
                 }
             }
-            out.extend(walk(node, record.space_key, &feeds));
+            out.extend(replay(node, store, &record));
         }
         let block_table = Key::blocks(&PublicKey::from_bytes([0; 32]));
         for (k, _) in store.scan_prefix(&block_table[..1]).unwrap_or_default() {
@@ -155,61 +151,34 @@ impl AuthorizationChecker {
     }
 }
 
-/// Applies every stored block in causal order through a fresh control state.
-fn walk(node: &str, space: PublicKey, feeds: &BTreeMap<PublicKey, Vec<Block>>) -> Vec<Violation> {
-    let mut out = Vec::new();
-    let mut state = SpaceState::new(space);
-    let mut applied = Timeframe::new();
-    let mut cursor: BTreeMap<PublicKey, usize> = BTreeMap::new();
-    loop {
-        let mut progressed = false;
-        for (feed, blocks) in feeds {
-            let at = cursor.entry(*feed).or_default();
-            while let Some(block) = blocks.get(*at) {
-                if !applied.covers(&block.timeframe) {
-                    break;
-                }
-                let allowed = match &block.payload {
-                    Payload::Credential(c) => state
-                        .check_control_writer(feed, c)
-                        .map_err(|e| e.to_string())
-                        .and_then(|()| state.apply(c).map(|_| ()).map_err(|e| e.to_string())),
-                    Payload::Mutation(_) => {
-                        state.check_data_writer(feed).map_err(|e| e.to_string())
-                    }
-                };
-                if let Err(reason) = allowed {
-                    out.push(violation(
-                        node,
-                        format!(
-                            "stored {} block {}:{} not allowed: {reason}",
-                            block.payload.kind(),
-                            feed.short(),
-                            block.seq
-                        ),
-                    ));
-                }
-                applied.advance(*feed, block.seq);
-                *at += 1;
-                progressed = true;
-            }
-        }
-        if !progressed {
-            break;
-        }
-    }
-    for (feed, blocks) in feeds {
-        let at = cursor.get(feed).copied().unwrap_or(0);
-        if at < blocks.len() {
-            out.push(violation(
+/// Replays the space's stored blocks the way a restart does; see the module doc.
+fn replay(node: &str, store: &MemStore, record: &SpaceRecord) -> Vec<Violation> {
+    let loaded = match load_space(store, record, 0) {
+        Ok(loaded) => loaded,
+        Err(e) => return vec![violation(node, format!("space does not load: {e}"))],
+    };
+    let mut out: Vec<Violation> = loaded
+        .replay
+        .passed_over
+        .iter()
+        .map(|(feed, seq, why)| {
+            violation(
                 node,
                 format!(
-                    "{} stored blocks of {} wait for dependencies that are not stored",
-                    blocks.len() - at,
+                    "stored block {}:{seq} is not part of the space: {why}",
                     feed.short()
                 ),
-            ));
-        }
+            )
+        })
+        .collect();
+    if loaded.replay.waiting > 0 {
+        out.push(violation(
+            node,
+            format!(
+                "{} stored blocks wait for dependencies that are not stored",
+                loaded.replay.waiting
+            ),
+        ));
     }
     out
 }
