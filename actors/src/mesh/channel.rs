@@ -5,7 +5,9 @@
 //!
 //! The channel starts after both `Hello`s were exchanged and checked. It stops on a
 //! protocol violation, when `outbound` is closed, or when told to; dropping it closes the
-//! stream.
+//! stream. When the peer loses its membership, the channel serves it for a short grace
+//! period (so that it learns of its removal or demotion from the credentials themselves)
+//! and takes no more blocks from it, then stops.
 
 use actix::prelude::*;
 use tokio::sync::mpsc;
@@ -27,7 +29,13 @@ pub struct ChannelActor {
     peer_auth: Option<Credential>,
     control_version: u64,
     outbound: mpsc::UnboundedSender<ReplMessage>,
+    /// The peer is no longer a member: it is being told so, and nothing it sends is taken.
+    leaving: bool,
 }
+
+/// How long a channel to a peer that lost its membership stays open so that the peer can
+/// fetch the credentials that tell it so (it is served, never heard).
+const LEAVE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl ChannelActor {
     pub fn new(
@@ -45,6 +53,7 @@ impl ChannelActor {
             peer_auth,
             control_version: 0,
             outbound,
+            leaving: false,
         }
     }
 
@@ -110,9 +119,12 @@ impl ChannelActor {
             .into_actor(self)
             .map(|res, act, ctx| {
                 if let Ok(Err(reason)) = res {
-                    tracing::warn!(peer = %act.peer.short(), space = %act.space_key.short(), %reason,
-                        "peer is no longer a member; closing the channel");
-                    ctx.stop();
+                    if !act.leaving {
+                        tracing::warn!(peer = %act.peer.short(), space = %act.space_key.short(), %reason,
+                            "peer is no longer a member; closing the channel once it was told");
+                        act.leaving = true;
+                        ctx.run_later(LEAVE_GRACE, |_, ctx| ctx.stop());
+                    }
                 }
             })
             .wait(ctx);
@@ -143,6 +155,9 @@ pub struct Inbound(pub ReplMessage);
 impl Handler<Inbound> for ChannelActor {
     type Result = ();
     fn handle(&mut self, msg: Inbound, ctx: &mut Context<Self>) {
+        if self.leaving && matches!(msg.0, ReplMessage::Blocks(_)) {
+            return;
+        }
         self.input(ReplInput::Received(msg.0), ctx);
     }
 }

@@ -1,29 +1,36 @@
 //! Whole nodes over real QUIC on loopback: a line of static peers (A - B - C, A and C never
-//! connect), and three nodes that find each other through a signaling server.
+//! connect), three nodes that find each other through a signaling server, and a removed
+//! member's blocks relayed by an honest member.
 
 #![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::json;
 
 use super::test_util::{count, eventually};
 use super::MeshConfig;
 use crate::credentials::Role;
-use crate::node::{NetworkConfig, Node, NodeConfig, NodeHandle};
-use crate::store::MemStore;
+use crate::db::{ObjectId, SpaceDoc};
+use crate::feed::{Block, Payload};
+use crate::node::{NetworkConfig, Node, NodeConfig, NodeError, NodeHandle};
+use crate::space::{GetHeads, IngestBlocks, SpaceRecord};
+use crate::store::{Key, MemStore, Store};
 use crate::transport::NetEnv;
-use crate::types::FixedClock;
+use crate::types::{decode, FixedClock, Hash, KeyPair, PublicKey, Timeframe};
 
 fn loopback() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
 async fn node(seed: u8, mesh: MeshConfig) -> (NodeHandle, SocketAddr) {
+    node_on(seed, Arc::new(MemStore::new()), mesh).await
+}
+
+async fn node_on(seed: u8, store: Arc<MemStore>, mesh: MeshConfig) -> (NodeHandle, SocketAddr) {
     let node = Node::open(NodeConfig {
-        store: Arc::new(MemStore::new()),
+        store,
         rng_seed: [seed; 32],
         clock: Arc::new(FixedClock::new(1_700_000_000_000)),
         listen: None,
@@ -158,23 +165,78 @@ async fn three_nodes_converge_through_signaling() {
     .await;
 }
 
+/// A block of `space` that `store`'s node signs with its own data feed key, bypassing its
+/// role check: what a modified node of a removed member could send.
+fn rogue_block(store: &MemStore, space: &str, heads: &crate::replication::Heads) -> Block {
+    let space_key: PublicKey = space.parse().unwrap();
+    let record: SpaceRecord =
+        decode(&store.get(&Key::space(&space_key)).unwrap().unwrap()).unwrap();
+    let feed = record.data_feed;
+    let secret: [u8; 32] = store
+        .get(&Key::feed_secret(&feed))
+        .unwrap()
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let seq = heads.get(&feed).copied().unwrap_or(0);
+    let prev = match seq.checked_sub(1) {
+        Some(last) => decode::<Block>(&store.get(&Key::block(&feed, last)).unwrap().unwrap())
+            .unwrap()
+            .hash(),
+        None => Hash::default(),
+    };
+    let mut timeframe = Timeframe::new();
+    for (f, len) in heads {
+        if *len > 0 {
+            timeframe.advance(*f, len - 1);
+        }
+    }
+    let mut doc = SpaceDoc::new(4242);
+    let update = doc
+        .add(ObjectId::from_parts(9, 9), &json!({"rogue": true}))
+        .unwrap()
+        .update;
+    Block::sign(
+        &KeyPair::from_secret(secret),
+        seq,
+        prev,
+        timeframe,
+        Payload::Mutation(update),
+    )
+    .unwrap()
+}
+
+/// B reaches A only through C. A removes B: B learns it and its own node refuses its next
+/// write; C closes B's channel. A block B signs all the same after its removal (a modified
+/// node) is denied by C, kept, and relayed to A, which denies it too: nobody applies it, and
+/// A keeps its channel with C, the honest relayer, whose next write still reaches A.
 #[actix::test]
-async fn removing_a_member_closes_its_channel_and_stops_its_writes() {
+async fn a_removed_members_blocks_are_denied_everywhere_and_relayers_keep_their_channels() {
     let (a, a_addr) = node(7, MeshConfig::default()).await;
-    let (b, _) = node(
-        8,
+    let (c, c_addr) = node(
+        9,
         MeshConfig {
             static_peers: vec![a_addr],
             ..Default::default()
         },
     )
     .await;
-    let space = shared_space(&a, &[&b]).await;
+    let b_store = Arc::new(MemStore::new());
+    let (b, _) = node_on(
+        8,
+        b_store.clone(),
+        MeshConfig {
+            static_peers: vec![c_addr],
+            ..Default::default()
+        },
+    )
+    .await;
+    let space = shared_space(&a, &[&b, &c]).await;
     eventually("b may write", || async {
         b.object_add(&space, json!({"n": 1})).await.is_ok()
     })
     .await;
-    eventually("a sees b's write", || async {
+    eventually("a sees b's write through c", || async {
         count(&a, &space).await == 1
     })
     .await;
@@ -182,16 +244,57 @@ async fn removing_a_member_closes_its_channel_and_stops_its_writes() {
     a.space_add_member(&space, &b_identity, Role::Removed)
         .await
         .unwrap();
-    eventually("a drops b's channel", || async {
-        a.status().await.unwrap().spaces[0].peers.is_empty()
+    eventually("b learns it was removed", || async {
+        let verdicts = b.space_verdicts(&space).await.unwrap();
+        verdicts.members.get(&b_identity).map(String::as_str) == Some("removed")
     })
     .await;
-    // Whatever b writes now never reaches a.
-    let _ = b.object_add(&space, json!({"n": 2})).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(count(&a, &space).await, 1);
-    let members = a.space_members(&space).await.unwrap();
-    assert!(members
+    let refused = b.object_add(&space, json!({"n": 2})).await;
+    assert!(
+        matches!(refused, Err(NodeError::Forbidden(_))),
+        "{refused:?}"
+    );
+
+    // A modified node would sign anyway; the block goes to C as B's node would send it.
+    let b_space = b.space_actor(&space).await.unwrap();
+    let heads = b_space.send(GetHeads).await.unwrap();
+    let rogue = rogue_block(&b_store, &space, &heads);
+    let rogue_key = format!("{}:{}", rogue.feed_key.to_hex(), rogue.seq);
+    let report = c
+        .space_actor(&space)
+        .await
+        .unwrap()
+        .send(IngestBlocks(vec![rogue]))
+        .await
+        .unwrap();
+    assert_eq!((report.stored, report.denied), (1, 1), "{report:?}");
+    assert!(report.rejected.is_empty(), "{report:?}");
+    eventually("a holds the rogue block as denied", || async {
+        let verdicts = a.space_verdicts(&space).await.unwrap();
+        verdicts.denied.contains_key(&rogue_key)
+    })
+    .await;
+    assert_eq!(count(&a, &space).await, 1, "a never applies it");
+    assert_eq!(count(&c, &space).await, 1, "c never applies it");
+    assert_eq!(
+        a.space_verdicts(&space).await.unwrap(),
+        c.space_verdicts(&space).await.unwrap(),
+        "a and c reach the same verdicts"
+    );
+    c.object_add(&space, json!({"from": "c"})).await.unwrap();
+    eventually("c's next write reaches a", || async {
+        count(&a, &space).await == 2
+    })
+    .await;
+    let status = a.status().await.unwrap();
+    let peers: Vec<_> = status.spaces[0]
+        .peers
         .iter()
-        .any(|m| m.identity_key == b_identity && m.role == "removed"));
+        .map(|p| &p.device_key)
+        .collect();
+    assert_eq!(
+        peers,
+        vec![&c.device_key().to_hex()],
+        "a kept its channel with c"
+    );
 }
