@@ -31,6 +31,7 @@
 //! block's causal past: the one that decides that block's verdict.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use super::{Assertion, Credential, Role, SpaceState};
 use crate::types::{Hash, PublicKey, Timeframe};
@@ -88,7 +89,8 @@ impl Entry {
 #[derive(Debug)]
 pub struct ControlHistory {
     space_key: PublicKey,
-    entries: Vec<Entry>,
+    /// Shared, so that a trial copy of the history (every batch from a peer) is cheap.
+    entries: Vec<Arc<Entry>>,
     /// Highest accepted credential seq per control feed.
     heads: BTreeMap<PublicKey, u64>,
     state: SpaceState,
@@ -175,6 +177,7 @@ impl ControlHistory {
                 .entries
                 .iter()
                 .filter(|e| key.get(&e.feed).is_some_and(|&b| e.seq <= b))
+                .map(|e| &**e)
                 .collect();
             let (state, _) = derive(self.space_key, subset);
             self.past.insert(key.clone(), state);
@@ -211,10 +214,10 @@ impl ControlHistory {
             if let Err(e) = self.state.apply_verified(&entry.credential, entry.id) {
                 tracing::error!(error = %e, "a credential valid in its past fails on the whole history");
             }
-            self.entries.push(entry);
+            self.entries.push(Arc::new(entry));
         } else {
-            self.entries.push(entry);
-            let (state, void) = derive(self.space_key, self.entries.iter().collect());
+            self.entries.push(Arc::new(entry));
+            let (state, void) = derive(self.space_key, self.entries.iter().map(|e| &**e).collect());
             self.state = state;
             self.void = void;
         }
