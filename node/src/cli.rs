@@ -205,6 +205,16 @@ pub enum SpaceCommand {
         #[arg(help = SPACE_HELP)]
         space: String,
     },
+    /// Show what this node decided about the space's blocks
+    ///
+    /// Feed lengths, the blocks it keeps but never applied (their writer was not allowed to
+    /// write them in the block's causal past, e.g. after its demotion) with the reason, and
+    /// the members and feeds derived from the accepted credentials. Honest peers that hold
+    /// the same blocks show the same verdicts.
+    Verdicts {
+        #[arg(help = SPACE_HELP)]
+        space: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

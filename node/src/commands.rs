@@ -89,6 +89,10 @@ pub fn plan(command: Command) -> Result<Plan, ExitError> {
             Call::Get(format!("/v1/spaces/{}/members", seg(&space))),
             output::members,
         ),
+        Command::Space(SpaceCommand::Verdicts { space }) => plan(
+            Call::Get(format!("/v1/spaces/{}/verdicts", seg(&space))),
+            output::verdicts,
+        ),
         Command::Object(ObjectCommand::Add { space, object }) => {
             let object = object_arg(&object, "the object")?;
             plan(

@@ -110,6 +110,34 @@ pub fn members(v: &Value) -> String {
     table(&["IDENTITY_KEY", "ROLE"], &rows)
 }
 
+/// `space verdicts`: feeds, denied blocks, members.
+pub fn verdicts(v: &Value) -> String {
+    let rows = |key: &str| -> Vec<Vec<String>> {
+        v.get(key)
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| {
+                        vec![
+                            k.clone(),
+                            v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                        ]
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut out = table(&["FEED", "LENGTH"], &rows("heads"));
+    let denied = rows("denied");
+    if denied.is_empty() {
+        out.push_str("no denied blocks\n");
+    } else {
+        out.push_str(&table(&["DENIED_BLOCK", "REASON"], &denied));
+    }
+    out.push_str(&table(&["IDENTITY_KEY", "ROLE"], &rows("members")));
+    out
+}
+
 pub fn object_id(v: &Value) -> String {
     key_values(&[("id", field(v, "id"))])
 }
@@ -324,6 +352,22 @@ mod tests {
             "IDENTITY_KEY  ROLE\nab            owner\ncd            editor\n"
         );
         assert_eq!(members(&json!([])), "no members\n");
+    }
+
+    #[test]
+    fn verdicts_tables() {
+        let v = json!({
+            "heads": {"f1": 3},
+            "denied": {"f1:2": "member x is reader and may not write data"},
+            "members": {"ab": "owner"},
+            "feeds": {}
+        });
+        assert_eq!(
+            verdicts(&v),
+            "FEED  LENGTH\nf1    3\nDENIED_BLOCK  REASON\nf1:2          member x is reader and may not write data\nIDENTITY_KEY  ROLE\nab            owner\n"
+        );
+        let none = json!({"heads": {}, "denied": {}, "members": {}, "feeds": {}});
+        assert!(verdicts(&none).contains("no denied blocks\n"));
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::get().to(member_list))
                     .route(web::post().to(member_add)),
             )
+            .service(resource(&format!("{space}/verdicts")).route(web::get().to(verdicts)))
             .service(resource(&format!("{space}/objects")).route(web::post().to(object_add)))
             .service(
                 resource(object)
@@ -156,6 +157,10 @@ async fn space_join(node: Node, req: HttpRequest, payload: web::Payload) -> Resu
         r#"{"space_key": "<64 hex>", "name": "..."}"#,
     )?;
     Ok(HttpResponse::Created().json(node.space_join(&body.space_key, body.name).await?))
+}
+
+async fn verdicts(node: Node, space: web::Path<String>) -> Result {
+    Ok(HttpResponse::Ok().json(node.space_verdicts(&space).await?))
 }
 
 async fn member_list(node: Node, space: web::Path<String>) -> Result {
