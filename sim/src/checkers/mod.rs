@@ -4,10 +4,12 @@
 //! - [`durability`]: acknowledged writes survive (single-node model and cluster facts).
 //! - [`convergence`]: live members end with identical canonical state.
 //! - [`authorization`]: no stored block came from a writer not allowed to write it.
+//! - [`verdicts`]: live members end with the same blocks, denied blocks and control state.
 
 mod authorization;
 pub mod convergence;
 mod durability;
+pub mod verdicts;
 
 pub use authorization::AuthorizationChecker;
 pub use durability::{AckedFacts, DurabilityModel};

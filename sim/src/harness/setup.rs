@@ -55,16 +55,22 @@ impl Cluster {
 
     /// `by` adds `node`'s identity as EDITOR; true once acknowledged.
     pub fn add_member(&mut self, by: usize, node: usize) -> bool {
+        self.set_role(by, node, Role::Editor)
+    }
+
+    /// `by` adds `node`'s identity with `role`, or changes its role to `role` (a demotion,
+    /// a removal or a promotion); true once acknowledged.
+    pub fn set_role(&mut self, by: usize, node: usize, role: Role) -> bool {
         let (Some(space), Some(identity)) = (self.space.clone(), self.nodes[node].identity.clone())
         else {
             return false;
         };
         let answer = self.call(by, move |h| async move {
-            h.space_add_member(&space, &identity, Role::Editor).await
+            h.space_add_member(&space, &identity, role).await
         });
         let ok = matches!(answer, Some(Ok(())));
         let detail = format!(
-            "{} adds {} as editor -> {answer:?}",
+            "{} adds {} as {role} -> {answer:?}",
             self.nodes[by].name, self.nodes[node].name
         );
         self.event(detail);

@@ -1,6 +1,7 @@
 //! What a node shows its clients about the shared space (feed heads, every object with
-//! deleted ones, text fields), and the liveness phase: heal every fault, restart every
-//! crashed node, and require that all live members converge within a bound.
+//! deleted ones, text fields; its verdicts on blocks and its members), and the liveness
+//! phase: heal every fault, restart every crashed node, and require that all live members
+//! converge, and reach the same verdicts, within a bound.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +9,8 @@ use echo_actors::node::QueryRequest;
 use serde_json::Value;
 
 use super::Cluster;
-use crate::checkers::convergence;
+use crate::checkers::verdicts::{self, Verdicts};
+use crate::checkers::{convergence, Violation};
 
 /// One node's view of the shared space.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,6 +65,49 @@ impl Cluster {
             .collect()
     }
 
+    /// Verdicts of `nodes` on the shared space (`None` for a node that did not answer).
+    pub fn verdicts(&mut self, nodes: &[usize]) -> Vec<Option<Verdicts>> {
+        let space = self.space.clone().unwrap_or_default();
+        let pending: Vec<_> = nodes
+            .iter()
+            .map(|&n| {
+                let space = space.clone();
+                self.submit(
+                    n,
+                    move |h| async move { h.space_verdicts(&space).await.ok() },
+                )
+            })
+            .collect();
+        self.wait_all(pending, 5_000)
+            .into_iter()
+            .map(Option::flatten)
+            .collect()
+    }
+
+    /// Every member's verdicts survive a restart: its space rebuilt from its store alone
+    /// reaches exactly the verdicts the running node reports.
+    fn check_replay(&mut self, members: &[usize], decided: &[Option<Verdicts>]) {
+        let space = self.space.clone().unwrap_or_default();
+        for (&i, live) in members.iter().zip(decided) {
+            let Some(live) = live else { continue };
+            let name = self.nodes[i].name.clone();
+            let found = match verdicts::replayed(&self.nodes[i].shared.store, &space) {
+                Ok(replayed) => {
+                    let restarted = format!("{name} replayed from its store");
+                    verdicts::differ(&name, live, &restarted, &replayed)
+                }
+                Err(e) => vec![e],
+            };
+            if !found.is_empty() {
+                let detail = format!(
+                    "a restart would change {name}'s verdicts: {}",
+                    found.join(" | ")
+                );
+                self.violation("verdicts", detail);
+            }
+        }
+    }
+
     /// Live members of the shared space.
     pub fn live_members(&self) -> Vec<usize> {
         (0..self.nodes.len())
@@ -72,8 +117,9 @@ impl Cluster {
 
     /// The liveness phase: heal the network, restart every node that is down (crashed, or
     /// stopped: a member that left comes back, so that the writes it took away count), then
-    /// all live members must show identical state within `bound_ms`. Afterwards the
-    /// durability and authorization checkers run on the final state.
+    /// all live members must show identical state and identical verdicts within `bound_ms`.
+    /// Afterwards the durability checker runs, every member's verdicts are compared with a
+    /// replay of its store, and the authorization checker runs on the final state.
     pub fn liveness(&mut self, bound_ms: u64, texts: &[String]) {
         self.event("liveness: heal all faults, restart crashed nodes");
         self.heal_network();
@@ -88,30 +134,44 @@ impl Cluster {
             .iter()
             .map(|&i| self.nodes[i].name.clone())
             .collect();
-        let mut last_diff: String;
         loop {
             self.run_for(500);
             let views = self.views(&members, texts);
-            match convergence::compare(&names, &views) {
-                Ok(digest) => {
-                    let took = self.now() - start;
-                    self.event(format!("converged after {took} ms: state {digest}"));
-                    for (i, view) in members.iter().zip(&views) {
-                        if let Some(view) = view {
-                            let name = self.nodes[*i].name.clone();
-                            let found = self.facts.check(&name, view);
-                            for v in found {
-                                self.violation(v.checker, v.detail);
-                            }
+            let decided = self.verdicts(&members);
+            let converged = convergence::compare(&names, &views);
+            let agreed = verdicts::compare(&names, &decided);
+            if let (Ok(digest), Ok(summary)) = (&converged, &agreed) {
+                let took = self.now() - start;
+                self.event(format!("converged after {took} ms: state {digest}"));
+                self.event(format!("verdicts agree: {summary}"));
+                for (i, view) in members.iter().zip(&views) {
+                    if let Some(view) = view {
+                        let name = self.nodes[*i].name.clone();
+                        let found = self.facts.check(&name, view);
+                        for v in found {
+                            self.violation(v.checker, v.detail);
                         }
                     }
-                    break;
                 }
-                Err(diff) => last_diff = diff,
+                self.check_replay(&members, &decided);
+                break;
             }
+            let last: Vec<Violation> = [
+                ("convergence", "no convergence", converged),
+                ("verdicts", "no agreement on verdicts", agreed),
+            ]
+            .into_iter()
+            .filter_map(|(checker, what, r)| {
+                r.err().map(|diff| Violation {
+                    checker,
+                    detail: format!("{what} within {bound_ms} ms: {diff}"),
+                })
+            })
+            .collect();
             if self.now() - start > bound_ms {
-                let detail = format!("no convergence within {bound_ms} ms: {last_diff}");
-                self.violation("convergence", detail);
+                for v in last {
+                    self.violation(v.checker, v.detail);
+                }
                 break;
             }
         }

@@ -11,6 +11,7 @@ mod offline_writer;
 mod partition_heal;
 mod partitioned_add;
 mod random_schedule;
+mod role_change;
 mod signaling;
 
 use crate::checkers::Violation;
@@ -108,6 +109,11 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "signaling",
         about: "peers with only a signaling server (no static peers) form a space and write; partitions (one cuts a peer off from the server), a peer crash and a crash of the server itself; all must re-join and converge",
         run: signaling::run,
+    },
+    Scenario {
+        name: "role-change",
+        about: "demotions, removals and promotions concurrent with writes, under partitions, through relays that saw the writes first; every peer must reach the same verdicts",
+        run: role_change::run,
     },
 ];
 
