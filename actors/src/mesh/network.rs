@@ -191,6 +191,11 @@ impl NetworkActor {
             Ok((conn, found)) => {
                 if found != device {
                     tracing::warn!(expected = %device.short(), found = %found.short(), "peer has another device key than signaling said");
+                    // The device we meant to dial is not there: free its dialing slot.
+                    let now = Instant::now();
+                    for space in act.spaces.values_mut() {
+                        space.swarm.dial_failed(&device, now);
+                    }
                 }
                 act.add_connection(conn, found, true, ctx);
             }
@@ -373,7 +378,9 @@ impl Handler<SpaceOpened> for NetworkActor {
     type Result = ();
     fn handle(&mut self, msg: SpaceOpened, ctx: &mut Context<Self>) {
         let topic = space_topic(&msg.space_key);
-        let mut swarm = SwarmCore::new(self.me, self.config.max_originated);
+        let mut salt = [0u8; 32];
+        rand_core::RngCore::fill_bytes(&mut self.rng, &mut salt);
+        let mut swarm = SwarmCore::new(self.me, self.config.max_originated, salt);
         for (device, conn) in &self.conns {
             swarm.connected(*device, conn.originated);
         }
@@ -426,6 +433,7 @@ impl Handler<ConnectionEvent> for NetworkActor {
             ConnectionEvent::ChannelOpened { device, space_key } => {
                 if let Some(s) = self.spaces.get_mut(&space_key) {
                     s.peers.insert(device);
+                    s.swarm.channel_opened(&device);
                 }
                 for s in self.statics.iter_mut().filter(|s| s.device == Some(device)) {
                     s.backoff = BACKOFF_START;
