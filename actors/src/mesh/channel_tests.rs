@@ -1,6 +1,7 @@
 //! Two (or three) whole nodes in one runtime, their channels wired by in-memory pipes
 //! instead of QUIC: membership by key, admission of the joiner's feeds, replication both
-//! ways, and multi-hop relay through an intermediary.
+//! ways, and multi-hop relay through an intermediary. A hand-wired pipe skips the
+//! connection layer's membership guard; `guard_tests` checks that guard over real QUIC.
 
 #![allow(clippy::unwrap_used)]
 
@@ -146,19 +147,4 @@ async fn blocks_cross_an_intermediary_and_readers_cannot_write() {
     // c is a reader: its writes are refused locally.
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(c.object_add(&space, json!({"x": 1})).await.is_err());
-}
-
-#[actix::test]
-async fn non_members_cannot_join_by_key_alone() {
-    let a = node(6).await;
-    let m = node(7).await;
-    let space = a.space_create(None).await.unwrap().space_key;
-    a.object_add(&space, json!({"secret": true})).await.unwrap();
-    m.space_join(&space, None).await.unwrap();
-    link(&a, &m, &space).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    // m replicates what a serves (the connection layer refuses non-members; here the pipe
-    // is wired by hand), but m's feeds are never admitted, so m cannot write.
-    assert!(m.object_add(&space, json!({"x": 1})).await.is_err());
-    assert_eq!(a.space_members(&space).await.unwrap().len(), 1);
 }

@@ -18,6 +18,8 @@ pub use swarm::{Dial, SwarmCore};
 #[cfg(test)]
 mod channel_tests;
 #[cfg(test)]
+mod guard_tests;
+#[cfg(test)]
 mod net_tests;
 #[cfg(test)]
 mod test_util;
