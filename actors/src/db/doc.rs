@@ -45,7 +45,7 @@ use super::validate::{validate_field_name, validate_text, validate_top, Mode};
 use super::{text, ChangeKind, Changes, DbError, Mutation, ObjectId, Query};
 
 /// Name of the root map holding all objects.
-const OBJECTS: &str = "objects";
+pub(super) const OBJECTS: &str = "objects";
 /// Origin key of the change observer.
 const OBSERVER: &str = "echo-db-changes";
 /// yrs client ids are 53-bit (JavaScript-safe) integers.
@@ -122,6 +122,16 @@ impl SpaceDoc {
     /// The yrs client id in use (already masked to 53 bits).
     pub fn client_id(&self) -> u64 {
         self.doc.client_id().get()
+    }
+
+    /// The underlying yrs document (for the Yjs bridge in `yjs.rs`).
+    pub(super) fn ydoc(&self) -> &Doc {
+        &self.doc
+    }
+
+    /// The underlying yrs document, mutably (to attach the bridge's update observer).
+    pub(super) fn ydoc_mut(&mut self) -> &mut Doc {
+        &mut self.doc
     }
 
     /// Applies a remote or replayed v1 update. Returns the objects it changed (including

@@ -28,6 +28,8 @@ mod query;
 mod text;
 mod updates;
 mod validate;
+mod yjs;
+mod yjs_validate;
 
 #[cfg(test)]
 mod tests_prop;
@@ -35,12 +37,15 @@ mod tests_prop;
 mod tests_text;
 #[cfg(test)]
 mod tests_unit;
+#[cfg(test)]
+mod tests_yjs;
 
 pub use changes::{ChangeKind, Changes, Mutation};
 pub use doc::SpaceDoc;
 pub use error::DbError;
 pub use id::ObjectId;
 pub use query::Query;
+pub use yjs::UpdateSink;
 
 /// Deepest nesting of objects/arrays accepted in an add or patch (the top level counts 1).
 pub const MAX_DEPTH: usize = 32;

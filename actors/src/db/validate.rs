@@ -130,7 +130,7 @@ pub(crate) fn validate_text(text: &str) -> Result<(), DbError> {
     Ok(())
 }
 
-fn check_key(key: &str, prefix: &str) -> Result<(), DbError> {
+pub(crate) fn check_key(key: &str, prefix: &str) -> Result<(), DbError> {
     if key.is_empty() {
         return Err(DbError::Invalid(format!(
             "empty field name under `{prefix}`: every field needs a name"

@@ -39,6 +39,8 @@ pub struct SpaceActor {
     subscribers: Vec<Subscriber>,
     /// Replication channels that want to hear when our heads change.
     pub(super) head_watchers: Vec<Recipient<HeadsChanged>>,
+    /// Yjs bridge clients (raw updates).
+    pub(super) bridge: super::bridge::Bridge,
     /// This device signing for its identity (spaces exist only once there is an identity).
     pub(super) signer: Signer,
     pub(super) store: Arc<dyn Store>,
@@ -60,6 +62,7 @@ impl SpaceActor {
             feeds,
             subscribers: Vec::new(),
             head_watchers: Vec::new(),
+            bridge: Default::default(),
             signer,
             store,
             clock,
@@ -81,7 +84,10 @@ impl SpaceActor {
     pub(super) fn rebuild(&mut self) {
         let client_id = self.fresh_client_id();
         match load_space(self.store.as_ref(), self.core.record(), client_id) {
-            Ok(loaded) => self.core = loaded.core,
+            Ok(loaded) => {
+                self.core = loaded.core;
+                self.bridge.reattach(&mut self.core);
+            }
             Err(e) => {
                 tracing::error!(space = %self.core.record().space_key, error = %e, "rebuild after failed write failed")
             }
@@ -89,6 +95,7 @@ impl SpaceActor {
     }
 
     pub(super) fn notify(&mut self, changes: &Changes) {
+        self.bridge.flush();
         if self.subscribers.is_empty() {
             return;
         }

@@ -291,6 +291,28 @@ impl SpaceCore {
         })
     }
 
+    /// Runs a local Yjs client's update (the bridge) against the database: refused if it
+    /// would break the object model; a no-op if it brings nothing new (also for a READER);
+    /// otherwise applied if our data feed may write. See `db/yjs.rs`.
+    pub fn client_update(&mut self, update_v1: &[u8]) -> Result<Mutation, SpaceError> {
+        if !self.doc.check_client_update(update_v1)? {
+            return Ok(Mutation::default());
+        }
+        self.control
+            .state()
+            .check_data_writer(&self.record.data_feed)?;
+        let changes = self.doc.apply_update(update_v1)?;
+        Ok(Mutation {
+            update: update_v1.to_vec(),
+            changes,
+        })
+    }
+
+    /// The database, mutably (the bridge attaches its update sink).
+    pub(super) fn doc_mut(&mut self) -> &mut SpaceDoc {
+        &mut self.doc
+    }
+
     /// Records that our own `block` (already applied locally) is durable.
     pub fn record_local(&mut self, block: &Block) {
         self.applied.advance(block.feed_key, block.seq);

@@ -3,6 +3,7 @@
 //! `SpaceDirectory` (the actor that creates, lists and finds spaces).
 
 mod actor;
+mod bridge;
 mod core;
 mod create;
 mod directory;
@@ -10,6 +11,7 @@ mod load;
 mod record;
 mod remote;
 
+pub use bridge::{YjsApply, YjsDiff, YjsSubscribe, YjsSubscription, YJS_CAPACITY};
 pub use self::core::{LocalOp, Plan, SpaceCore, SpaceError, Verdict, QUARANTINE_LIMIT};
 pub(crate) use actor::parse_id;
 pub use actor::{GetObject, Mutate, QueryObjects, SpaceActor, SpaceStatusRequest, TextGet, Watch};

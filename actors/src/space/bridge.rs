@@ -1,0 +1,198 @@
+//! The space actor's side of the Yjs bridge: a raw-update subscription beside the rendered
+//! JSON watch, sync step 2 material, and client updates made into local mutations.
+//!
+//! Contract:
+//! * [`YjsSubscribe`] answers, atomically with respect to the mailbox, the document's state
+//!   vector, whether our data feed may write now, and a receiver of every v1 update committed
+//!   afterwards (local writes once durable, peer blocks once stored, other clients' updates),
+//!   so nothing falls between the state vector and the stream. A subscriber more than
+//!   [`YJS_CAPACITY`] updates behind is dropped (its receiver closes), never buffered
+//!   without bound.
+//! * [`YjsDiff`] answers what a client with a given state vector lacks.
+//! * [`YjsApply`] runs a client's update through [`SpaceCore::client_update`] (object model
+//!   checked on a trial copy, role checked) and, if it brings anything, makes it durable as
+//!   one signed block on our data feed before answering, exactly like a local write; on a
+//!   failed append the core is rebuilt from the store, so memory never runs ahead of feeds.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use tokio::sync::mpsc;
+
+use super::actor::db_error;
+use super::{SpaceActor, SpaceError};
+use crate::db::{DbError, UpdateSink};
+use crate::feed::{Append, Payload};
+use crate::node::NodeError;
+
+/// Capacity of one raw-update stream.
+pub const YJS_CAPACITY: usize = 4096;
+
+/// The raw-update subscribers of one space and the sink their updates come through.
+#[derive(Default)]
+pub struct Bridge {
+    sink: UpdateSink,
+    subscribers: Vec<mpsc::Sender<Arc<[u8]>>>,
+}
+
+impl Bridge {
+    /// Sends what the document committed since the last call to every subscriber.
+    pub(super) fn flush(&mut self) {
+        let updates = std::mem::take(
+            &mut *self
+                .sink
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if updates.is_empty() || self.subscribers.is_empty() {
+            return;
+        }
+        for update in updates {
+            let update: Arc<[u8]> = update.into();
+            self.subscribers
+                .retain(|tx| match tx.try_send(Arc::clone(&update)) {
+                    Ok(()) => true,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        tracing::warn!(
+                            "a Yjs client fell {YJS_CAPACITY} updates behind; dropping it"
+                        );
+                        false
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => false,
+                });
+        }
+    }
+
+    fn attach(&self, core: &mut super::SpaceCore) {
+        if let Err(e) = core.doc_mut().set_update_sink(Some(Arc::clone(&self.sink))) {
+            tracing::error!(error = %e, "cannot attach the Yjs bridge to the document");
+        }
+    }
+
+    /// After the core was rebuilt: forget what the old document committed and attach the
+    /// sink to the new one if anybody listens.
+    pub(super) fn reattach(&mut self, core: &mut super::SpaceCore) {
+        self.sink
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+        if !self.subscribers.is_empty() {
+            self.attach(core);
+        }
+    }
+}
+
+/// What a Yjs client session starts from.
+#[derive(Debug)]
+pub struct YjsSubscription {
+    /// The space key (hex).
+    pub space_key: String,
+    /// The document's v1 state vector when the stream started.
+    pub state_vector: Vec<u8>,
+    /// Whether our data feed may write now (false for a READER or a member not admitted yet).
+    pub writable: bool,
+    /// Every v1 update committed after `state_vector`.
+    pub updates: mpsc::Receiver<Arc<[u8]>>,
+}
+
+/// Subscribe to the raw updates of the space.
+#[derive(Message)]
+#[rtype(result = "YjsSubscription")]
+pub struct YjsSubscribe;
+
+impl Handler<YjsSubscribe> for SpaceActor {
+    type Result = MessageResult<YjsSubscribe>;
+    fn handle(&mut self, _: YjsSubscribe, _: &mut Context<Self>) -> Self::Result {
+        self.bridge.flush();
+        let (tx, rx) = mpsc::channel(YJS_CAPACITY);
+        self.bridge.subscribers.retain(|s| !s.is_closed());
+        if self.bridge.subscribers.is_empty() {
+            self.bridge.attach(&mut self.core);
+        }
+        self.bridge.subscribers.push(tx);
+        let record = self.core.record();
+        MessageResult(YjsSubscription {
+            space_key: record.space_key.to_hex(),
+            state_vector: self.core.doc().state_vector_v1(),
+            writable: self
+                .core
+                .state()
+                .check_data_writer(&record.data_feed)
+                .is_ok(),
+            updates: rx,
+        })
+    }
+}
+
+/// What a client with this v1 state vector lacks (sync step 2).
+#[derive(Message)]
+#[rtype(result = "Result<Vec<u8>, NodeError>")]
+pub struct YjsDiff(pub Vec<u8>);
+
+impl Handler<YjsDiff> for SpaceActor {
+    type Result = Result<Vec<u8>, NodeError>;
+    fn handle(&mut self, msg: YjsDiff, _: &mut Context<Self>) -> Self::Result {
+        self.core.doc().diff_v1(&msg.0).map_err(client_error)
+    }
+}
+
+/// A Yjs client's v1 update, to become a local mutation.
+#[derive(Message)]
+#[rtype(result = "Result<(), NodeError>")]
+pub struct YjsApply(pub Vec<u8>);
+
+/// Errors of a client's update as the client should see them (bad bytes are its fault).
+fn client_error(e: DbError) -> NodeError {
+    match e {
+        DbError::BadUpdate(m) => NodeError::Invalid(m),
+        other => db_error(other),
+    }
+}
+
+impl Handler<YjsApply> for SpaceActor {
+    type Result = AtomicResponse<Self, Result<(), NodeError>>;
+
+    fn handle(&mut self, msg: YjsApply, _: &mut Context<Self>) -> Self::Result {
+        let ready = |r| AtomicResponse::new(Box::pin(fut::ready(r)));
+        let mutation = match self.core.client_update(&msg.0) {
+            Ok(m) => m,
+            Err(SpaceError::Db(e)) => return ready(Err(client_error(e))),
+            Err(SpaceError::Denied(d)) => {
+                return ready(Err(NodeError::Forbidden(format!(
+                    "this node may not write to the space ({d}); its Yjs bridge is read-only"
+                ))))
+            }
+            Err(e) => return ready(Err(NodeError::Invalid(e.to_string()))),
+        };
+        if mutation.update.is_empty() {
+            return ready(Ok(()));
+        }
+        let Some(feed) = self.feeds.get(&self.core.record().data_feed).cloned() else {
+            self.rebuild();
+            return ready(Err(NodeError::Corrupt("our data feed has no actor".into())));
+        };
+        let append = Append {
+            timeframe: self.core.timeframe().clone(),
+            payload: Payload::Mutation(mutation.update),
+        };
+        let changes = mutation.changes;
+        AtomicResponse::new(Box::pin(feed.send(append).into_actor(self).map(
+            move |res, act, _| match res {
+                Ok(Ok(block)) => {
+                    act.core.record_local(&block);
+                    act.notify(&changes);
+                    act.announce_heads();
+                    Ok(())
+                }
+                Ok(Err(e)) => {
+                    act.rebuild();
+                    Err(NodeError::Storage(format!("update not saved: {e}")))
+                }
+                Err(_) => {
+                    act.rebuild();
+                    Err(NodeError::Unavailable)
+                }
+            },
+        )))
+    }
+}
