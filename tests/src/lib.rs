@@ -25,6 +25,7 @@ mod net;
 mod node;
 mod stream;
 mod util;
+mod yjs;
 
 pub use api::*;
 pub use http::*;
@@ -32,6 +33,7 @@ pub use net::*;
 pub use node::*;
 pub use stream::*;
 pub use util::*;
+pub use yjs::*;
 /// How long a daemon may take to print its `ready` line.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a daemon may take to exit after SIGTERM.

@@ -1,5 +1,7 @@
 //! Bearer-token check for every request of the local API. The token is compared in
 //! constant time; a missing or wrong token is a 401 JSON error before any handler runs.
+//! Browsers cannot set headers on a WebSocket, so the Yjs bridge (`/v1/yjs/...`) also
+//! accepts the token as the `token` query parameter. Nothing here logs the request.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -27,6 +29,18 @@ pub fn bearer_matches(authorization: Option<&[u8]>, token: &str) -> bool {
     !token.is_empty() && bool::from(presented.ct_eq(token.as_bytes()))
 }
 
+/// The `token` query parameter (of a WebSocket URL), compared in constant time.
+pub fn query_token_matches(query: &str, token: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Params {
+        token: Option<String>,
+    }
+    let presented = web::Query::<Params>::from_query(query)
+        .ok()
+        .and_then(|q| q.into_inner().token);
+    presented.is_some_and(|p| !token.is_empty() && bool::from(p.as_bytes().ct_eq(token.as_bytes())))
+}
+
 /// Middleware: rejects requests without the right bearer token.
 pub async fn require_token(
     req: ServiceRequest,
@@ -38,7 +52,8 @@ pub async fn require_token(
                 .get(header::AUTHORIZATION)
                 .map(|v| v.as_bytes()),
             &token.0,
-        )
+        ) || (req.path().starts_with("/v1/yjs/")
+            && query_token_matches(req.query_string(), &token.0))
     });
     if !authorized {
         return Err(ApiError::unauthorized().into());
@@ -61,5 +76,14 @@ mod tests {
         assert!(!bearer_matches(Some(b"abc123"), "abc123"));
         assert!(!bearer_matches(None, "abc123"));
         assert!(!bearer_matches(Some(b"Bearer "), ""));
+    }
+
+    #[test]
+    fn query_token() {
+        assert!(query_token_matches("token=abc123", "abc123"));
+        assert!(query_token_matches("x=1&token=abc123", "abc123"));
+        assert!(!query_token_matches("token=abc12", "abc123"));
+        assert!(!query_token_matches("", "abc123"));
+        assert!(!query_token_matches("token=", ""));
     }
 }

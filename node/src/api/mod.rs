@@ -1,13 +1,16 @@
 //! The local API: HTTP/JSON on a loopback address, bearer-token auth, JSON errors only.
 //! [`bind`] builds and binds the actix-web server (one worker, short shutdown timeout; the
-//! daemon stops it on SIGINT/SIGTERM); routes, auth, bodies, errors and the watch stream are in the
-//! submodules. The reference is docs/api.md.
+//! daemon stops it on SIGINT/SIGTERM); routes, auth, bodies, errors, the watch stream and the Yjs bridge
+//! (`yjs*.rs`) are in the submodules. The reference is docs/api.md.
 
 mod auth;
 mod body;
 mod error;
 mod routes;
 mod watch;
+mod yjs;
+mod yjs_room;
+mod yjs_session;
 
 use std::net::SocketAddr;
 
@@ -32,6 +35,9 @@ pub fn bind(
 ) -> anyhow::Result<(Server, SocketAddr)> {
     let server = HttpServer::new(move || {
         App::new()
+            // Per worker (yrs' Awareness is not Send); the server has one worker, so every
+            // Yjs socket of the node shares it.
+            .app_data(web::Data::new(yjs_room::Rooms::default()))
             .app_data(web::Data::new(node.clone()))
             .app_data(web::Data::new(token.clone()))
             .app_data(web::PathConfig::default().error_handler(error::path_error))

@@ -50,6 +50,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(resource(&format!("{text}/insert")).route(web::post().to(text_insert)))
             .service(resource(&format!("{text}/delete")).route(web::post().to(text_delete)))
             .service(resource(&format!("{space}/watch")).route(web::get().to(watch)))
+            .service(resource("/yjs/{space}").route(web::get().to(super::yjs::yjs)))
             .service(resource("/status").route(web::get().to(status))),
     );
 }

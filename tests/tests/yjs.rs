@@ -1,0 +1,211 @@
+//! The Yjs bridge with real clients (npm `yjs` + `y-websocket`, unmodified, run by Node.js):
+//! two clients on one node (with awareness), clients on two nodes of one space, CLI writes
+//! to clients and client writes to the CLI, an invalid update refused with nothing stored,
+//! a READER's read-only socket, a missing token refused, and a node restarted under a
+//! connected client.
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::TcpListener;
+
+use echo_tests::{eventually, http, share, Node, Signal, YjsClient, CONVERGE, POLL};
+use serde_json::{json, Value};
+
+const ID: &str = "01JYJS00000000000000000001";
+
+fn note(text: &str) -> Value {
+    json!({"@type": "Note", "title": {"@text": text}, "count": 41, "tags": ["a"]})
+}
+
+#[test]
+fn two_clients_on_one_node_share_text_awareness_and_the_cli() {
+    let (node, space) = Node::with_space("yjs");
+    let mut a = YjsClient::connect(&node, "yjs");
+    let mut b = YjsClient::connect(&node, &space);
+    a.ok(json!({"cmd": "synced"}));
+    b.ok(json!({"cmd": "synced"}));
+
+    a.ok(json!({"cmd": "add", "id": ID, "object": note("hello")}));
+    b.ok(json!({"cmd": "wait", "id": ID, "field": "title", "equals": "hello"}));
+    b.ok(json!({"cmd": "insert", "id": ID, "field": "title", "index": 5, "text": " world"}));
+    a.ok(json!({"cmd": "wait", "id": ID, "field": "title", "equals": "hello world"}));
+
+    // Client writes are the node's objects, integers included.
+    let object = eventually("the CLI to see the client's edit", CONVERGE, POLL, || {
+        let out = node.cli(&["object", "get", &space, ID]);
+        out.json.filter(|o| o["title"] == "hello world")
+    });
+    assert_eq!(object["count"], 41, "{object}");
+    assert_eq!(object["@type"], "Note", "{object}");
+    assert_eq!(object["tags"], json!(["a"]), "{object}");
+
+    // CLI writes reach the clients.
+    node.ok(&["text", "insert", &space, ID, "title", "0", ">> "]);
+    node.ok(&["object", "update", &space, ID, r#"{"count": 42}"#]);
+    a.ok(json!({"cmd": "wait", "id": ID, "field": "title", "equals": ">> hello world"}));
+    b.ok(json!({"cmd": "wait", "id": ID, "field": "count", "equals": 42}));
+    let added = node.add(&space, r#"{"@type": "Note", "from": "cli"}"#);
+    b.ok(json!({"cmd": "wait", "id": added, "field": "from", "equals": "cli"}));
+
+    // Awareness is relayed between the node's clients and cleared when one goes.
+    a.ok(json!({"cmd": "presence", "state": {"user": "ada"}}));
+    b.ok(json!({"cmd": "wait_peers", "count": 1}));
+    a.ok(json!({"cmd": "quit"}));
+    drop(a);
+    b.ok(json!({"cmd": "wait_peers", "count": 0}));
+}
+
+#[test]
+fn an_invalid_update_is_refused_and_nothing_is_stored() {
+    let (node, space) = Node::with_space("bad");
+    let mut a = YjsClient::connect(&node, &space);
+    a.ok(json!({"cmd": "synced"}));
+    a.ok(json!({"cmd": "add", "id": ID, "object": note("x")}));
+    eventually("the object to be stored", CONVERGE, POLL, || {
+        node.cli(&["object", "get", &space, ID])
+            .json
+            .filter(|o| o["title"] == "x")
+    });
+    let length = node.feed_length(&space, "data");
+
+    a.ok(json!({"cmd": "set", "id": ID, "field": "@bogus", "value": 1}));
+    let closed = a.ok(json!({"cmd": "wait_close"}));
+    assert_eq!(closed["code"], 4400, "{closed}");
+    assert!(
+        closed["reason"].as_str().unwrap().contains("@bogus"),
+        "{closed}"
+    );
+    a.ok(json!({"cmd": "quit"}));
+
+    // Hard deletes are refused too.
+    let mut b = YjsClient::connect(&node, &space);
+    b.ok(json!({"cmd": "synced"}));
+    b.ok(json!({"cmd": "remove_entry", "id": ID}));
+    let closed = b.ok(json!({"cmd": "wait_close"}));
+    assert_eq!(closed["code"], 4400, "{closed}");
+    b.ok(json!({"cmd": "quit"}));
+
+    let object = node.ok(&["object", "get", &space, ID]);
+    assert!(object.get("@bogus").is_none(), "{object}");
+    assert_eq!(
+        node.feed_length(&space, "data"),
+        length,
+        "nothing was written"
+    );
+    // The node keeps serving.
+    let mut c = YjsClient::connect(&node, &space);
+    c.ok(json!({"cmd": "synced"}));
+    c.ok(json!({"cmd": "wait", "id": ID, "field": "title", "equals": "x"}));
+    assert!(!node.logs().contains("panicked"));
+}
+
+#[test]
+fn a_missing_or_wrong_token_is_refused() {
+    let (node, space) = Node::with_space("auth");
+    let url = node.api_url();
+    let path = format!("/v1/yjs/{space}");
+    assert_eq!(http(&url, "GET", &path, None, None).status, 401);
+    let wrong = format!("{path}?token={}", "0".repeat(64));
+    assert_eq!(http(&url, "GET", &wrong, None, None).status, 401);
+    // The token in the query string is accepted (a GET that is not an upgrade is a 400).
+    let right = format!("{path}?token={}", node.api_token());
+    assert_eq!(http(&url, "GET", &right, None, None).status, 400);
+    assert_eq!(
+        http(&url, "GET", "/v1/yjs/nope", Some(&node.api_token()), None).status,
+        404
+    );
+    assert!(
+        !node.logs().contains(&node.api_token()),
+        "the token is never logged"
+    );
+}
+
+fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn a_restarted_node_resyncs_its_client_without_duplicates() {
+    let api = format!("127.0.0.1:{}", free_tcp_port());
+    let mut node = Node::new();
+    node.start_with(&["--api", &api]);
+    node.ok(&["identity", "create"]);
+    let space = node.ok(&["space", "create", "--name", "r"])["space_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut a = YjsClient::connect(&node, &space);
+    a.ok(json!({"cmd": "synced"}));
+    a.ok(json!({"cmd": "add", "id": ID, "object": note("hello")}));
+    eventually("the object to be stored", CONVERGE, POLL, || {
+        node.cli(&["object", "get", &space, ID])
+            .json
+            .filter(|o| o["title"] == "hello")
+    });
+    node.stop();
+    // An edit while the node is down is sent when the provider reconnects.
+    a.ok(json!({"cmd": "insert", "id": ID, "field": "title", "index": 5, "text": " again"}));
+    node.start_with(&["--api", &api]);
+    // The daemon made a new token; the app gives it to its provider (which rebuilds its URL
+    // from `params` on every reconnect).
+    a.ok(json!({"cmd": "token", "token": node.api_token()}));
+    a.ok(json!({"cmd": "synced"}));
+    let object = eventually("the offline edit to arrive", CONVERGE, POLL, || {
+        node.cli(&["object", "get", &space, ID])
+            .json
+            .filter(|o| o["title"] == "hello again")
+    });
+    assert_eq!(object["count"], 41, "{object}");
+    // No content was duplicated by the resync, on either side.
+    a.ok(json!({"cmd": "wait", "id": ID, "field": "title", "equals": "hello again"}));
+    let mut b = YjsClient::connect(&node, &space);
+    b.ok(json!({"cmd": "synced"}));
+    b.ok(json!({"cmd": "wait", "id": ID, "field": "tags", "equals": ["a"]}));
+    b.ok(json!({"cmd": "wait", "id": ID, "field": "title", "equals": "hello again"}));
+}
+
+/// Two networked nodes of one space (and a READER on a third): Yjs clients on different
+/// nodes see each other's edits; the reader's socket is read-only.
+#[test]
+fn clients_on_two_nodes_share_a_document_and_a_reader_is_read_only() {
+    let signal = Signal::start();
+    let flags = ["--signal", &signal.arg()];
+    let a = Node::networked("a", &flags);
+    let b = Node::networked("b", &flags);
+    let r = Node::networked("r", &flags);
+    let space = share(&a, &[&b]);
+    let reader = r.identity_key();
+    a.ok(&["space", "add-member", &space, &reader, "--role", "reader"]);
+    r.ok(&["space", "join", &space]);
+
+    let mut on_a = YjsClient::connect(&a, &space);
+    on_a.ok(json!({"cmd": "synced"}));
+    on_a.ok(json!({"cmd": "add", "id": ID, "object": note("from a")}));
+    let mut on_b = YjsClient::connect(&b, &space);
+    on_b.ok(json!({"cmd": "synced"}));
+    on_b.ok(json!({"cmd": "wait", "id": ID, "field": "title", "equals": "from a"}));
+    // b's feeds must be admitted before its client's edit can be stored.
+    eventually("b to be allowed to write", CONVERGE, POLL, || {
+        let out = b.cli(&["object", "add", &space, r#"{"probe": true}"#]);
+        out.success().then_some(())
+    });
+    on_b.ok(json!({"cmd": "insert", "id": ID, "field": "title", "index": 6, "text": " and b"}));
+    on_a.ok(json!({"cmd": "wait", "id": ID, "field": "title", "equals": "from a and b"}));
+
+    let mut on_r = YjsClient::connect(&r, &space);
+    on_r.ok(json!({"cmd": "synced"}));
+    on_r.ok(json!({"cmd": "wait", "id": ID, "field": "title", "equals": "from a and b"}));
+    on_r.ok(json!({"cmd": "set", "id": ID, "field": "hacked", "value": true}));
+    let closed = on_r.ok(json!({"cmd": "wait_close"}));
+    assert_eq!(closed["code"], 4403, "{closed}");
+    on_r.ok(json!({"cmd": "quit"}));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let object = a.ok(&["object", "get", &space, ID]);
+    assert!(object.get("hacked").is_none(), "{object}");
+    let object = r.ok(&["object", "get", &space, ID]);
+    assert!(object.get("hacked").is_none(), "{object}");
+}
