@@ -1,8 +1,9 @@
 //! The Yjs bridge with real clients (npm `yjs` + `y-websocket`, unmodified, run by Node.js):
 //! two clients on one node (with awareness), clients on two nodes of one space, CLI writes
 //! to clients and client writes to the CLI, an invalid update refused with nothing stored,
-//! a READER's read-only socket, a missing token refused, and a node restarted under a
-//! connected client.
+//! a READER's read-only socket, a missing token refused, a node restarted under a
+//! connected client, and bad input (200 dropped sockets, malformed frames, unknown
+//! message types, an oversized frame, a flood).
 
 #![allow(clippy::unwrap_used)]
 
@@ -208,4 +209,114 @@ fn clients_on_two_nodes_share_a_document_and_a_reader_is_read_only() {
     assert!(object.get("hacked").is_none(), "{object}");
     let object = r.ok(&["object", "get", &space, ID]);
     assert!(object.get("hacked").is_none(), "{object}");
+}
+
+/// Opens a WebSocket to the bridge by hand (for bad input); returns the stream after `101`.
+fn raw_socket(node: &Node, space: &str) -> std::net::TcpStream {
+    use std::io::{Read, Write};
+    let authority = node.api_url().replacen("http://", "", 1);
+    let mut stream = std::net::TcpStream::connect(&authority).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /v1/yjs/{space}?token={} HTTP/1.1\r\nHost: {authority}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n",
+        node.api_token()
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    stream
+}
+
+/// A masked client frame (opcode 2, binary), with a 7-, 16- or 64-bit length.
+fn binary_frame(payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u64;
+    let mut frame = vec![0x82];
+    if len < 126 {
+        frame.push(0x80 | len as u8);
+    } else if len <= 0xffff {
+        frame.push(0x80 | 126);
+        frame.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        frame.push(0x80 | 127);
+        frame.extend_from_slice(&len.to_be_bytes());
+    }
+    let mask = [1u8, 2, 3, 4];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+/// Reads server frames until a close frame; returns its code.
+fn close_code(stream: &mut std::net::TcpStream) -> u16 {
+    use std::io::Read;
+    loop {
+        let mut head = [0u8; 2];
+        stream.read_exact(&mut head).unwrap();
+        let mut len = u64::from(head[1] & 0x7f);
+        if len == 126 {
+            let mut b = [0u8; 2];
+            stream.read_exact(&mut b).unwrap();
+            len = u64::from(u16::from_be_bytes(b));
+        } else if len == 127 {
+            let mut b = [0u8; 8];
+            stream.read_exact(&mut b).unwrap();
+            len = u64::from_be_bytes(b);
+        }
+        let mut payload = vec![0u8; len as usize];
+        stream.read_exact(&mut payload).unwrap();
+        if head[0] & 0x0f == 0x8 {
+            return u16::from_be_bytes([payload[0], payload[1]]);
+        }
+    }
+}
+
+#[test]
+fn bad_input_closes_the_socket_and_the_node_keeps_serving() {
+    use std::io::Write;
+    let (node, space) = Node::with_space("limits");
+    for _ in 0..200 {
+        drop(raw_socket(&node, &space));
+    }
+    let cases: [(Vec<u8>, u16); 4] = [
+        (binary_frame(&[0xff; 12]), 1007),
+        (binary_frame(&[0, 1, 200]), 1007),
+        (binary_frame(&[9, 1, 0]), 1003),
+        (binary_frame(&vec![0; 3 * 1024 * 1024]), 1009),
+    ];
+    for (frame, code) in cases {
+        let mut socket = raw_socket(&node, &space);
+        let _ = socket.write_all(&frame);
+        assert_eq!(
+            close_code(&mut socket),
+            code,
+            "frame {:?}",
+            &frame[..8.min(frame.len())]
+        );
+    }
+    // A flood of awareness queries.
+    let mut socket = raw_socket(&node, &space);
+    let flood: Vec<u8> = (0..3000).flat_map(|_| binary_frame(&[3])).collect();
+    let _ = socket.write_all(&flood);
+    assert_eq!(close_code(&mut socket), 1008);
+
+    let mut client = YjsClient::connect(&node, &space);
+    client.ok(json!({"cmd": "synced"}));
+    client.ok(json!({"cmd": "add", "id": ID, "object": note("still here")}));
+    eventually("the node to keep serving", CONVERGE, POLL, || {
+        node.cli(&["object", "get", &space, ID])
+            .json
+            .filter(|o| o["title"] == "still here")
+    });
+    assert!(!node.logs().contains("panicked"));
 }
