@@ -4,7 +4,8 @@
 
 use thiserror::Error;
 
-use super::{Block, Payload};
+use super::block::block_len;
+use super::{Block, Payload, MAX_BLOCK_BYTES};
 use crate::types::{CodecError, Hash, KeyPair, PublicKey, Timeframe};
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -23,6 +24,11 @@ pub enum FeedError {
     BadSignature { feed: PublicKey, seq: u64 },
     #[error("feed {0:?} is not ours to write")]
     NotWritable(PublicKey),
+    #[error(
+        "the change would make a block of {size} bytes, more than the {MAX_BLOCK_BYTES} bytes \
+         a block may hold; split it into smaller writes"
+    )]
+    TooLarge { size: usize },
     #[error("block cannot be encoded: {0}")]
     Encoding(#[from] CodecError),
     #[error("storage: {0}")]
@@ -75,7 +81,8 @@ impl FeedLog {
         self.head
     }
 
-    /// Builds the next block (not yet committed).
+    /// Builds the next block (not yet committed). A block whose encoding would exceed
+    /// [`MAX_BLOCK_BYTES`] is refused ([`FeedError::TooLarge`]) before it is signed.
     pub fn next_block(
         &self,
         key: &KeyPair,
@@ -84,6 +91,10 @@ impl FeedLog {
     ) -> Result<Block, FeedError> {
         if key.public() != self.key {
             return Err(FeedError::NotWritable(self.key));
+        }
+        let size = block_len(&self.key, self.len, &self.head, &timeframe, &payload)?;
+        if size > MAX_BLOCK_BYTES {
+            return Err(FeedError::TooLarge { size });
         }
         Ok(Block::sign(key, self.len, self.head, timeframe, payload)?)
     }
@@ -204,6 +215,56 @@ mod tests {
             Err(FeedError::BadSignature { .. })
         ));
         assert_eq!(log.check_next(&blocks[2]), Ok(()));
+    }
+
+    #[test]
+    fn a_block_over_the_limit_is_refused_before_it_is_signed() {
+        let kp = key(4);
+        let mut log = FeedLog::new(kp.public());
+        let first = log
+            .next_block(&kp, Timeframe::new(), Payload::Mutation(vec![1; 10]))
+            .unwrap();
+        log.commit(&first);
+        // The size is known exactly before signing: find the largest payload that fits.
+        let fixed = first.encoded_len().unwrap() - 11;
+        let fits = MAX_BLOCK_BYTES - fixed - 4;
+        let at_limit = log
+            .next_block(&kp, Timeframe::new(), Payload::Mutation(vec![7; fits]))
+            .unwrap();
+        assert_eq!(at_limit.encoded_len().unwrap(), MAX_BLOCK_BYTES);
+        assert_eq!(
+            crate::types::encode(&at_limit).unwrap().len(),
+            MAX_BLOCK_BYTES
+        );
+        let over = log.next_block(&kp, Timeframe::new(), Payload::Mutation(vec![7; fits + 1]));
+        assert_eq!(
+            over,
+            Err(FeedError::TooLarge {
+                size: MAX_BLOCK_BYTES + 1
+            })
+        );
+        assert!(over.unwrap_err().to_string().contains("split it"));
+        // Nothing moved: the next block is still seq 1.
+        assert_eq!(log.len(), 1);
+    }
+
+    #[test]
+    fn payload_bytes_encode_like_a_sequence_of_u8() {
+        // The byte-string encoding of `Payload::Mutation` is the wire format blocks always
+        // had: postcard writes a `Vec<u8>` and a byte string identically.
+        #[derive(serde::Serialize)]
+        enum Plain {
+            _Credential(()),
+            Mutation(Vec<u8>),
+        }
+        let bytes: Vec<u8> = (0..=255).cycle().take(1000).collect();
+        let ours = crate::types::encode(&Payload::Mutation(bytes.clone())).unwrap();
+        assert_eq!(
+            ours,
+            crate::types::encode(&Plain::Mutation(bytes.clone())).unwrap()
+        );
+        let back: Payload = crate::types::decode(&ours).unwrap();
+        assert_eq!(back, Payload::Mutation(bytes));
     }
 
     proptest! {

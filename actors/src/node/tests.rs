@@ -252,3 +252,34 @@ async fn watch_streams_changes_with_type_filter() {
     );
     assert!(tasks.try_recv().is_err());
 }
+
+#[actix::test]
+async fn the_largest_value_is_accepted_and_one_byte_more_refused() {
+    let store = Arc::new(MemStore::new());
+    let node = open(store.clone(), 5).await;
+    node.identity_create(None).await.unwrap();
+    node.space_create(Some("s".into())).await.unwrap();
+    let data_len = |status: &NodeStatus| -> u64 {
+        status
+            .spaces
+            .iter()
+            .flat_map(|s| &s.feeds)
+            .filter(|f| f.designation == "data")
+            .map(|f| f.length)
+            .sum()
+    };
+    let fill = crate::db::MAX_VALUE_BYTES - json!({ "b": "" }).to_string().len();
+    let over = json!({ "b": "y".repeat(fill + 1) });
+    let err = node.object_add("s", over).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TooLarge, "{err}");
+    assert_eq!(data_len(&node.status().await.unwrap()), 0);
+    // Exactly at the limit: one block of about 1 MiB, well within the block limit.
+    let largest = json!({ "b": "y".repeat(fill) });
+    assert_eq!(largest.to_string().len(), crate::db::MAX_VALUE_BYTES);
+    let id = node.object_add("s", largest.clone()).await.unwrap();
+    assert_eq!(data_len(&node.status().await.unwrap()), 1);
+    drop(node);
+    let node = open(store, 5).await;
+    let got = node.object_get("s", &id.to_string()).await.unwrap();
+    assert_eq!(got["b"], largest["b"]);
+}

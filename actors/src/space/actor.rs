@@ -19,7 +19,7 @@ use super::remote::HeadsChanged;
 use super::{load_space, LocalOp, SpaceCore, SpaceError};
 use crate::credentials::Signer;
 use crate::db::{ChangeKind as DbChangeKind, Changes, DbError, ObjectId, Query};
-use crate::feed::{Append, FeedActor, Payload};
+use crate::feed::{Append, FeedActor, FeedError, Payload};
 use crate::node::{ChangeEvent, ChangeKind, FeedStatus, NodeError, QueryRequest, SpaceStatus};
 use crate::store::Store;
 use crate::types::{Clock, PublicKey};
@@ -219,8 +219,10 @@ impl Handler<Mutate> for SpaceActor {
                     Ok(id)
                 }
                 Ok(Err(e)) => {
+                    // Nothing was stored (a block over the limit is refused before it is
+                    // even signed): undo the change in memory.
                     act.rebuild();
-                    Err(NodeError::Storage(format!("write not saved: {e}")))
+                    Err(append_error(e))
                 }
                 Err(_) => {
                     act.rebuild();
@@ -228,6 +230,14 @@ impl Handler<Mutate> for SpaceActor {
                 }
             },
         )))
+    }
+}
+
+/// What the caller of a mutation sees when its block could not be appended.
+fn append_error(e: FeedError) -> NodeError {
+    match e {
+        FeedError::TooLarge { .. } => NodeError::TooLarge(e.to_string()),
+        other => NodeError::Storage(format!("write not saved: {other}")),
     }
 }
 
@@ -336,5 +346,25 @@ impl Handler<SpaceStatusRequest> for SpaceActor {
             feeds,
             peers: Vec::new(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::ErrorKind;
+
+    #[test]
+    fn a_block_over_the_limit_is_a_too_large_error() {
+        let e = append_error(FeedError::TooLarge { size: 4 << 20 });
+        assert_eq!(e.kind(), ErrorKind::TooLarge);
+        assert_eq!(e.code(), "too_large");
+        let text = e.to_string();
+        assert!(
+            text.contains("4194304") && text.contains("split it"),
+            "{text}"
+        );
+        let e = append_error(FeedError::Storage("disk full".into()));
+        assert_eq!(e.kind(), ErrorKind::Internal);
     }
 }

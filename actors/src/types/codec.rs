@@ -33,6 +33,14 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
     Ok(out)
 }
 
+/// The length of `encode(value)`, computed without building it (no allocation; a large
+/// byte string costs nothing to measure).
+pub fn encoded_len<T: Serialize>(value: &T) -> Result<usize, CodecError> {
+    let body = postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default())
+        .map_err(|e| CodecError::Malformed(e.to_string()))?;
+    Ok(1 + body)
+}
+
 /// Decodes what [`encode`] wrote. Trailing bytes are an error.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     if bytes.len() > MAX_FRAME_BYTES {
@@ -72,6 +80,13 @@ mod tests {
             decode::<(u64, String, Vec<u8>)>(&long),
             Err(CodecError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn encoded_len_is_the_length_of_the_encoding() {
+        let v = (7u64, "x".repeat(300), vec![1u8; 70_000]);
+        assert_eq!(encoded_len(&v).unwrap(), encode(&v).unwrap().len());
+        assert_eq!(encoded_len(&()).unwrap(), 1);
     }
 
     proptest! {

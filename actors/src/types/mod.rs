@@ -7,6 +7,6 @@ mod keys;
 mod timeframe;
 
 pub use clock::{Clock, FixedClock};
-pub use codec::{decode, encode, CodecError, MAX_FRAME_BYTES};
+pub use codec::{decode, encode, encoded_len, CodecError, MAX_FRAME_BYTES};
 pub use keys::{Hash, KeyError, KeyPair, PublicKey, Signature};
 pub use timeframe::Timeframe;
