@@ -1,5 +1,6 @@
 //! `FeedActor`: one per feed. Owns the feed's [`FeedLog`] and, for our own feeds, its key
-//! pair. Appends and ingests are durable (written and flushed) before they are answered.
+//! pair. Appends and ingests are durable (written and flushed) before they are answered;
+//! range reads for peers are bounded in bytes as well as in blocks.
 
 use std::sync::Arc;
 
@@ -125,29 +126,36 @@ impl Handler<IngestMany> for FeedActor {
     }
 }
 
-/// Blocks `from..to` (clamped to the feed's length).
+/// Blocks `from..to` (clamped to the feed's length), stopping before the block that would
+/// take the total of their encoded sizes past `max_bytes` (the first block is always
+/// included): what is read for one frame never holds more than it may carry.
 #[derive(Message)]
 #[rtype(result = "Result<Vec<Block>, FeedError>")]
 pub struct ReadRange {
     pub from: u64,
     pub to: u64,
+    pub max_bytes: usize,
 }
 
 impl Handler<ReadRange> for FeedActor {
     type Result = Result<Vec<Block>, FeedError>;
     fn handle(&mut self, msg: ReadRange, _: &mut Context<Self>) -> Self::Result {
         let feed = self.log.key();
-        (msg.from..msg.to.min(self.log.len()))
-            .map(|seq| {
-                let bytes = self
-                    .store
-                    .get(&Key::block(&feed, seq))
-                    .map_err(|e| FeedError::Storage(e.to_string()))?
-                    .ok_or_else(|| {
-                        FeedError::Storage(format!("block {seq} of {feed:?} is missing"))
-                    })?;
-                decode(&bytes).map_err(|e| FeedError::Storage(e.to_string()))
-            })
-            .collect()
+        let mut blocks = Vec::new();
+        let mut total = 0usize;
+        for seq in msg.from..msg.to.min(self.log.len()) {
+            let bytes = self
+                .store
+                .get(&Key::block(&feed, seq))
+                .map_err(|e| FeedError::Storage(e.to_string()))?
+                .ok_or_else(|| FeedError::Storage(format!("block {seq} of {feed:?} is missing")))?;
+            // Stored values are exactly `encode(block)`.
+            total = total.saturating_add(bytes.len());
+            if total > msg.max_bytes && !blocks.is_empty() {
+                break;
+            }
+            blocks.push(decode(&bytes).map_err(|e| FeedError::Storage(e.to_string()))?);
+        }
+        Ok(blocks)
     }
 }

@@ -1,25 +1,49 @@
 //! `ReplicationCore`: what to ask for, what to serve and what to push on one channel.
 //!
 //! Inputs: `Opened` (after Hellos), `Received(msg)`, `LocalHeads(heads)` (the space's feed
-//! lengths changed), `BlocksRead { feed, blocks }` (answer to a `ReadBlocks` output),
-//! `Ingested { heads }` (a received batch was processed). Outputs: `Send(msg)`,
-//! `ReadBlocks { feed, from, to }`, `Ingest(blocks)`, `Close(reason)`.
-//! Call order per input: `handle`, then carry out every output in order.
+//! lengths changed), `BlocksRead(blocks)` (the answer to the last `ReadBlocks` output).
+//! Outputs: `Send(msg)`, `ReadBlocks { feed, from, to }`, `Ingest(blocks)`, `Close(reason)`.
+//! Call order per input: `handle`, then carry out every output in order, and feed the
+//! answer of every `ReadBlocks` back as `BlocksRead` (empty if the read failed). At most
+//! one read is outstanding at a time.
 //!
-//! Flow control: at most [`MAX_IN_FLIGHT`] wants outstanding, each for at most
-//! [`MAX_BATCH`] blocks; a want is cleared when its blocks arrive (or a `Heads` says the
-//! peer no longer has them).
+//! Frames are bounded in bytes as well as in blocks: a `Blocks` frame holds at most
+//! [`MAX_BATCH`] blocks and at most [`MAX_BLOCKS_BYTES`] of encoded blocks, or a single
+//! block that is larger than that by itself (a block never exceeds
+//! [`crate::feed::MAX_BLOCK_BYTES`]), so no frame exceeds `MAX_FRAME_BYTES`.
+//!
+//! Asking: at most [`MAX_IN_FLIGHT`] wants outstanding (one per feed), each for at most
+//! [`MAX_BATCH`] blocks, starting after what we hold *or have received on this channel*
+//! (blocks still being ingested are never asked for again). A want is done when a `Blocks`
+//! frame of its feed arrives: one that ends short of the want (the other side stopped at
+//! its byte budget) is followed by a want for the rest, from where it stopped.
+//!
+//! Serving: wanted and pushed ranges wait per feed and are read one batch at a time,
+//! round-robin over feeds, until done. A block already sent on this channel is not sent
+//! again: the stream is ordered, so the peer receives it before any later answer.
+//!
+//! Pushing: new blocks of a feed go straight to a peer that will hold exactly what it knows
+//! we hold. Such a feed is then left out of our next `Heads`: the blocks themselves tell
+//! the peer our new length, and no announcement overtakes them (one would make the peer
+//! want what is already on its way). A `Heads` frame carries the feeds that grew beyond
+//! what the peer knows we hold and beyond what it holds itself (every feed, at first).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 
 use super::{Heads, ReplMessage};
 use crate::feed::Block;
-use crate::types::PublicKey;
+use crate::types::{PublicKey, MAX_FRAME_BYTES};
 
 /// Most blocks asked for or served in one `Want`/`Blocks`.
 pub const MAX_BATCH: u64 = 256;
 /// Most wants outstanding on one channel.
 pub const MAX_IN_FLIGHT: usize = 16;
+/// Most encoded bytes of blocks in one `Blocks` frame (1 MiB), unless the frame holds a
+/// single larger block. Well below `MAX_FRAME_BYTES`, so that a frame has room for its own
+/// overhead and one full frame never holds up the stream for long.
+pub const MAX_BLOCKS_BYTES: usize = 1 << 20;
+const _: () = assert!(MAX_BLOCKS_BYTES + (64 << 10) <= MAX_FRAME_BYTES);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplInput {
@@ -30,14 +54,15 @@ pub enum ReplInput {
     Received(ReplMessage),
     /// Our heads changed (a local write or blocks from any peer).
     LocalHeads(Heads),
-    /// Blocks read from our feeds for a `ReadBlocks` output.
+    /// Blocks read from our feeds for the last `ReadBlocks` output.
     BlocksRead(Vec<Block>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplOutput {
     Send(ReplMessage),
-    /// Read blocks `from..to` of `feed` from storage and feed them back as `BlocksRead`.
+    /// Read blocks `from..to` of `feed` from storage (at most [`MAX_BLOCKS_BYTES`] of them
+    /// by encoded size, at least one) and feed them back as `BlocksRead`.
     ReadBlocks {
         feed: PublicKey,
         from: u64,
@@ -54,12 +79,25 @@ pub enum ReplOutput {
 pub struct ReplicationCore {
     opened: bool,
     local: Heads,
-    /// What we believe the peer holds.
+    /// What the peer holds, or will hold once the blocks we sent it arrive.
     peer: Heads,
-    /// What we last announced.
+    /// What the peer knows we hold: what we announced, and what our blocks tell it.
     announced: Heads,
     /// Outstanding wants: feed -> (from, to).
     wants: BTreeMap<PublicKey, (u64, u64)>,
+    /// Per feed, the end of the blocks received in order on this channel, stored yet or
+    /// not: never asked for again. Dropped once our heads reach it.
+    received: Heads,
+    /// Ranges still to send, per feed: `from..to`.
+    serve: BTreeMap<PublicKey, (u64, u64)>,
+    /// The read in progress: feed, from, to.
+    reading: Option<(PublicKey, u64, u64)>,
+    /// The feed read last (serving goes round-robin from there).
+    last_read: Option<PublicKey>,
+}
+
+fn get(heads: &Heads, feed: &PublicKey) -> u64 {
+    heads.get(feed).copied().unwrap_or(0)
 }
 
 impl ReplicationCore {
@@ -78,7 +116,7 @@ impl ReplicationCore {
             ReplInput::Received(msg) if !self.opened => {
                 out.push(ReplOutput::Close(format!(
                     "{} before the channel opened",
-                    kind(&msg)
+                    msg.kind()
                 )));
             }
             ReplInput::Received(ReplMessage::Hello { .. }) => {
@@ -99,8 +137,8 @@ impl ReplicationCore {
                 if to <= from {
                     out.push(ReplOutput::Close(format!("empty want {from}..{to}")));
                 } else {
-                    let to = to.min(from.saturating_add(MAX_BATCH));
-                    out.push(ReplOutput::ReadBlocks { feed, from, to });
+                    self.serve_range(feed, from, to.min(from.saturating_add(MAX_BATCH)));
+                    self.pump(&mut out);
                 }
             }
             ReplInput::Received(ReplMessage::Blocks(blocks)) => {
@@ -111,75 +149,186 @@ impl ReplicationCore {
                     )));
                     return out;
                 }
-                for b in &blocks {
-                    let known = self.peer.entry(b.feed_key).or_insert(0);
-                    *known = (*known).max(b.seq + 1);
-                    if let Some((_, to)) = self.wants.get(&b.feed_key) {
-                        if b.seq + 1 >= *to {
-                            self.wants.remove(&b.feed_key);
-                        }
-                    }
-                }
+                self.receive(&blocks);
                 if !blocks.is_empty() {
                     out.push(ReplOutput::Ingest(blocks));
                 }
+                self.want_more(&mut out);
             }
             ReplInput::LocalHeads(heads) => {
                 self.local = heads;
                 if self.opened {
                     // Wants for what we now hold anyway are satisfied.
                     let local = &self.local;
-                    self.wants
-                        .retain(|feed, (_, to)| local.get(feed).is_none_or(|l| l < to));
-                    self.push(&mut out);
+                    self.wants.retain(|feed, (_, to)| get(local, feed) < *to);
+                    self.received.retain(|feed, end| get(local, feed) < *end);
+                    self.push();
                     self.announce(&mut out);
                     self.want_more(&mut out);
+                    self.pump(&mut out);
                 }
             }
-            ReplInput::BlocksRead(blocks) => {
-                if let Some(last) = blocks.last() {
-                    let known = self.peer.entry(last.feed_key).or_insert(0);
-                    *known = (*known).max(last.seq + 1);
-                    out.push(ReplOutput::Send(ReplMessage::Blocks(blocks)));
-                }
-            }
+            ReplInput::BlocksRead(blocks) => self.read_done(blocks, &mut out),
         }
         out
     }
 
-    /// Sends our heads if they changed since the last announcement.
-    fn announce(&mut self, out: &mut Vec<ReplOutput>) {
-        if self.local != self.announced {
-            self.announced = self.local.clone();
-            out.push(ReplOutput::Send(ReplMessage::Heads(self.local.clone())));
+    /// What the peer will hold of `feed` once everything we sent or queued has arrived.
+    fn promised(&self, feed: &PublicKey) -> u64 {
+        let queued = self.serve.get(feed).map_or(0, |(_, to)| *to);
+        let reading = match self.reading {
+            Some((f, _, to)) if f == *feed => to,
+            _ => 0,
+        };
+        get(&self.peer, feed).max(queued).max(reading)
+    }
+
+    /// Records blocks from the peer; settles the wants of their feeds (a short answer is
+    /// wanted again from where it stopped, by `want_more`).
+    fn receive(&mut self, blocks: &[Block]) {
+        let mut feeds = BTreeSet::new();
+        for b in blocks {
+            let next = b.seq.saturating_add(1);
+            let known = self.peer.entry(b.feed_key).or_insert(0);
+            *known = (*known).max(next);
+            let ours = get(&self.local, &b.feed_key).max(get(&self.received, &b.feed_key));
+            if b.seq <= ours {
+                self.received.insert(b.feed_key, ours.max(next));
+            }
+            feeds.insert(b.feed_key);
+        }
+        for feed in feeds {
+            self.wants.remove(&feed);
         }
     }
 
-    /// Pushes new blocks of feeds the peer holds exactly up to where we were.
-    fn push(&mut self, out: &mut Vec<ReplOutput>) {
-        for (feed, &ours) in &self.local {
-            let Some(&theirs) = self.peer.get(feed) else {
-                continue;
+    /// Queues `from..to` of `feed` to send, without what the peer holds or was sent
+    /// already and without what we do not hold.
+    fn serve_range(&mut self, feed: PublicKey, from: u64, to: u64) {
+        let from = from.max(get(&self.peer, &feed));
+        let to = to.min(get(&self.local, &feed));
+        if from >= to {
+            return;
+        }
+        let range = self.serve.entry(feed).or_insert((from, to));
+        range.0 = range.0.min(from);
+        range.1 = range.1.max(to);
+    }
+
+    /// Starts the next read, if none is in progress: the next feed with something to send
+    /// after the one read last.
+    fn pump(&mut self, out: &mut Vec<ReplOutput>) {
+        if !self.opened || self.reading.is_some() {
+            return;
+        }
+        loop {
+            let after = match self.last_read {
+                Some(f) => self
+                    .serve
+                    .range((Bound::Excluded(f), Bound::Unbounded))
+                    .next(),
+                None => None,
             };
-            let announced = self.announced.get(feed).copied().unwrap_or(0);
-            if theirs == announced && theirs < ours {
-                let to = ours.min(theirs + MAX_BATCH);
-                out.push(ReplOutput::ReadBlocks {
-                    feed: *feed,
-                    from: theirs,
-                    to,
-                });
+            let Some((&feed, &(from, to))) = after.or_else(|| self.serve.iter().next()) else {
+                return;
+            };
+            let from = from.max(get(&self.peer, &feed));
+            let to = to.min(get(&self.local, &feed));
+            if from >= to {
+                self.serve.remove(&feed);
+                continue;
+            }
+            self.serve.insert(feed, (from, to));
+            let end = to.min(from.saturating_add(MAX_BATCH));
+            self.reading = Some((feed, from, end));
+            self.last_read = Some(feed);
+            out.push(ReplOutput::ReadBlocks {
+                feed,
+                from,
+                to: end,
+            });
+            return;
+        }
+    }
+
+    /// The answer to our read: sends what fits in one frame, and goes on serving.
+    fn read_done(&mut self, blocks: Vec<Block>, out: &mut Vec<ReplOutput>) {
+        let Some((feed, from, to)) = self.reading.take() else {
+            return;
+        };
+        let frame = fit_frame(blocks, feed, from, to);
+        match frame.last().map(|b| b.seq + 1) {
+            Some(end) => {
+                let known = self.peer.entry(feed).or_insert(0);
+                *known = (*known).max(end);
+                let told = self.announced.entry(feed).or_insert(0);
+                *told = (*told).max(end);
+                if let Some(range) = self.serve.get_mut(&feed) {
+                    range.0 = range.0.max(end);
+                    if range.0 >= range.1 {
+                        self.serve.remove(&feed);
+                    }
+                }
+                out.push(ReplOutput::Send(ReplMessage::Blocks(frame)));
+            }
+            None => {
+                // Nothing could be read: give the range up. If it was a push, the peer
+                // has not learnt our length from it; announce it instead.
+                self.serve.remove(&feed);
+                let peer = get(&self.peer, &feed);
+                if get(&self.announced, &feed) > peer {
+                    self.announced.insert(feed, peer);
+                }
+                self.announce(out);
+            }
+        }
+        self.pump(out);
+    }
+
+    /// Sends the feeds that grew beyond what the peer knows we hold and holds itself.
+    fn announce(&mut self, out: &mut Vec<ReplOutput>) {
+        let grew: Heads = self
+            .local
+            .iter()
+            .filter(|(feed, &len)| len > get(&self.announced, feed).max(get(&self.peer, feed)))
+            .map(|(feed, len)| (*feed, *len))
+            .collect();
+        if grew.is_empty() {
+            return;
+        }
+        for (feed, len) in &grew {
+            self.announced.insert(*feed, *len);
+        }
+        out.push(ReplOutput::Send(ReplMessage::Heads(grew)));
+    }
+
+    /// Queues new blocks of feeds the peer will hold exactly up to what it knows we hold;
+    /// they count as announced (the blocks tell the peer).
+    fn push(&mut self) {
+        let feeds: Vec<(PublicKey, u64)> = self
+            .local
+            .iter()
+            .filter(|(feed, _)| self.peer.contains_key(feed))
+            .map(|(feed, len)| (*feed, *len))
+            .collect();
+        for (feed, ours) in feeds {
+            let theirs = self.promised(&feed);
+            if theirs == get(&self.announced, &feed) && theirs < ours {
+                let range = self.serve.entry(feed).or_insert((theirs, ours));
+                range.1 = range.1.max(ours);
+                self.announced.insert(feed, ours);
             }
         }
     }
 
-    /// Asks for what the peer has and we lack, within the in-flight limit.
+    /// Asks for what the peer has and we neither hold nor have received, within the
+    /// in-flight limit.
     fn want_more(&mut self, out: &mut Vec<ReplOutput>) {
         for (feed, &theirs) in &self.peer {
             if self.wants.len() >= MAX_IN_FLIGHT {
                 break;
             }
-            let ours = self.local.get(feed).copied().unwrap_or(0);
+            let ours = get(&self.local, feed).max(get(&self.received, feed));
             if theirs > ours && !self.wants.contains_key(feed) {
                 let to = theirs.min(ours + MAX_BATCH);
                 self.wants.insert(*feed, (ours, to));
@@ -193,11 +342,20 @@ impl ReplicationCore {
     }
 }
 
-fn kind(msg: &ReplMessage) -> &'static str {
-    match msg {
-        ReplMessage::Hello { .. } => "Hello",
-        ReplMessage::Heads(_) => "Heads",
-        ReplMessage::Want { .. } => "Want",
-        ReplMessage::Blocks(_) => "Blocks",
+/// Of what a read returned, the consecutive blocks `from..to` of `feed` that fit in one
+/// frame: up to [`MAX_BLOCKS_BYTES`] of encoded blocks, or the first block alone.
+pub fn fit_frame(blocks: Vec<Block>, feed: PublicKey, from: u64, to: u64) -> Vec<Block> {
+    let mut frame = Vec::new();
+    let mut total = 0usize;
+    for (seq, b) in (from..to).zip(blocks) {
+        if b.feed_key != feed || b.seq != seq {
+            break;
+        }
+        total = total.saturating_add(b.encoded_len().unwrap_or(usize::MAX));
+        if total > MAX_BLOCKS_BYTES && !frame.is_empty() {
+            break;
+        }
+        frame.push(b);
     }
+    frame
 }

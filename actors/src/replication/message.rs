@@ -29,3 +29,15 @@ pub enum ReplMessage {
     /// Blocks, in feed order.
     Blocks(Vec<Block>),
 }
+
+impl ReplMessage {
+    /// The frame's kind, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ReplMessage::Hello { .. } => "Hello",
+            ReplMessage::Heads(_) => "Heads",
+            ReplMessage::Want { .. } => "Want",
+            ReplMessage::Blocks(_) => "Blocks",
+        }
+    }
+}

@@ -5,14 +5,17 @@
 //! Protocol (docs/protocol.md): each side opens with `Hello` (space key + the
 //! AuthorizedDevice credential that proves which identity its TLS device key belongs to),
 //! then both exchange `Heads` (feed lengths). A side that sees the peer ahead on a feed
-//! sends `Want { feed, from, to }`; the answer is `Blocks`. New local blocks are pushed to a
+//! sends `Want { feed, from, to }`; the answer is `Blocks`, bounded in blocks and bytes (a
+//! short answer is wanted again from where it stopped). New local blocks are pushed to a
 //! peer known to be exactly behind, and announced with `Heads` otherwise. Every block is
 //! verified (signature, chain, admission, writer's role) by the space before it is stored.
 
 mod core;
 mod message;
 
-pub use self::core::{ReplInput, ReplOutput, ReplicationCore, MAX_BATCH, MAX_IN_FLIGHT};
+pub use self::core::{
+    fit_frame, ReplInput, ReplOutput, ReplicationCore, MAX_BATCH, MAX_BLOCKS_BYTES, MAX_IN_FLIGHT,
+};
 pub use message::{Heads, ReplMessage};
 
 #[cfg(test)]

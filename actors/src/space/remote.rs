@@ -95,7 +95,9 @@ impl Handler<WatchHeads> for SpaceActor {
     }
 }
 
-/// Blocks `from..to` of `feed`, for a peer (empty if we do not hold the feed).
+/// Blocks `from..to` of `feed`, for a peer (empty if we do not hold the feed): at most
+/// [`crate::replication::MAX_BLOCKS_BYTES`] of them by encoded size (always at least one),
+/// so that one read fills at most one `Blocks` frame.
 #[derive(Message)]
 #[rtype(result = "Vec<Block>")]
 pub struct ReadBlocks {
@@ -114,6 +116,7 @@ impl Handler<ReadBlocks> for SpaceActor {
                     .send(ReadRange {
                         from: msg.from,
                         to: msg.to,
+                        max_bytes: crate::replication::MAX_BLOCKS_BYTES,
                     })
                     .await
                     .ok()
@@ -186,6 +189,9 @@ impl Handler<IngestBlocks> for SpaceActor {
                 },
             }
         }
+        let diag_tf = self.core.timeframe().clone();
+        let diag_own = (self.core.record().control_feed, self.core.record().data_feed);
+        let diag_q = self.core.quarantined();
         let store = async move {
             let mut stored = Vec::new();
             for (addr, run) in runs {
@@ -193,7 +199,7 @@ impl Handler<IngestBlocks> for SpaceActor {
                     Ok((n, err)) => {
                         stored.extend(run.into_iter().take(n));
                         if let Some(e) = err {
-                            tracing::warn!(error = %e, "peer block not stored");
+                            tracing::warn!(error = %e, ?diag_own, q = diag_q, applied = ?diag_tf, "peer block not stored");
                             break;
                         }
                     }
