@@ -8,13 +8,16 @@
 //! verifying every block instead). Refusals reset the stream with an application code and a
 //! log line. If both sides open the same space at once, the channel opened by the lower
 //! device key wins. A connection that ends up with no channel is closed `NOT_A_MEMBER`.
+//! A frame that cannot be written (for any reason) is logged at WARN with the peer, the
+//! space and the reason, and resets the channel's stream both ways (`BAD_FRAME`): the
+//! channel ends, and the network actor offers it again.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use actix::prelude::*;
 use quinn::VarInt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{ChannelActor, CloseChannel, Inbound};
 use crate::credentials::Credential;
@@ -112,11 +115,18 @@ impl ConnectionActor {
         let (out_tx, mut out_rx) = mpsc::unbounded_channel::<ReplMessage>();
         let channel =
             ChannelActor::new(space, space_key, self.peer, Some(peer_auth), out_tx).start();
+        let peer = self.peer;
+        // A frame that cannot be written leaves the stream useless: the writer resets it and
+        // tells the reader to stop, so that the channel ends and is opened again.
+        let (write_failed, mut failed) = oneshot::channel::<()>();
         actix::spawn(async move {
             while let Some(msg) = out_rx.recv().await {
                 if let Err(e) = write_frame(&mut send, &msg).await {
-                    tracing::debug!(error = %e, "replication stream closed while writing");
-                    break;
+                    tracing::warn!(peer = %peer.short(), space = %space_key.short(), frame = msg.kind(), error = %e,
+                        "cannot write a replication frame; resetting the channel, to be opened again");
+                    let _ = send.reset(VarInt::from_u32(close::BAD_FRAME));
+                    let _ = write_failed.send(());
+                    return;
                 }
             }
             let _ = send.finish();
@@ -124,10 +134,31 @@ impl ConnectionActor {
         let reader_channel = channel.clone();
         let conn = self.conn.clone();
         let me = ctx.address();
-        let peer = self.peer;
         actix::spawn(async move {
+            let mut writer_running = true;
+            let mut reset = false;
             loop {
-                match read_frame::<ReplMessage>(&mut recv).await {
+                // The read is never dropped mid-frame except when the writer failed (the
+                // stream is given up then): the writer merely finishing does not cancel it.
+                let read = read_frame::<ReplMessage>(&mut recv);
+                tokio::pin!(read);
+                let frame = loop {
+                    tokio::select! {
+                        biased;
+                        result = &mut failed, if writer_running => {
+                            writer_running = false;
+                            if result.is_ok() {
+                                break None;
+                            }
+                        }
+                        frame = &mut read => break Some(frame),
+                    }
+                };
+                let Some(frame) = frame else {
+                    reset = true;
+                    break;
+                };
+                match frame {
                     Ok(Some(msg)) => {
                         if reader_channel.send(Inbound(msg)).await.is_err() {
                             break;
@@ -146,6 +177,9 @@ impl ConnectionActor {
                         break;
                     }
                 }
+            }
+            if reset {
+                let _ = recv.stop(VarInt::from_u32(close::BAD_FRAME));
             }
             reader_channel.do_send(CloseChannel);
             me.do_send(ChannelEnded(space_key));
