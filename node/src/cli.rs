@@ -223,7 +223,8 @@ pub enum ObjectCommand {
     Add {
         #[arg(help = SPACE_HELP)]
         space: String,
-        /// The object as a JSON object, e.g. '{"@type":"Task","title":"Buy milk"}'
+        /// The object as a JSON object, e.g. '{"@type":"Task","title":"Buy milk"}', or
+        /// @FILE to read it from a file
         #[arg(value_name = "JSON")]
         object: String,
     },
@@ -240,7 +241,7 @@ pub enum ObjectCommand {
         space: String,
         /// Object id
         id: String,
-        /// The merge patch as a JSON object; a null value removes that field
+        /// The merge patch as a JSON object (or @FILE); a null value removes that field
         #[arg(value_name = "JSON")]
         patch: String,
     },

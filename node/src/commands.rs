@@ -167,8 +167,22 @@ fn text_path(space: &str, id: &str, field: &str) -> String {
     format!("{}/text/{}", object_path(space, id), seg(field))
 }
 
-/// A command-line argument that must be a JSON object.
+/// A command-line argument that must be a JSON object: given inline, or as `@FILE` (JSON
+/// never starts with `@`), for values larger than one argument may be (128 KiB on Linux).
 fn object_arg(raw: &str, what: &str) -> Result<Value, ExitError> {
+    if let Some(path) = raw.strip_prefix('@') {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ExitError::usage(format!("cannot read {what} from `{path}`: {e}")))?;
+        return match serde_json::from_str::<Value>(&text) {
+            Ok(value @ Value::Object(_)) => Ok(value),
+            Ok(_) => Err(ExitError::usage(format!(
+                "{what} in `{path}` must be a JSON object"
+            ))),
+            Err(e) => Err(ExitError::usage(format!(
+                "{what} in `{path}` is not valid JSON ({e})"
+            ))),
+        };
+    }
     match serde_json::from_str::<Value>(raw) {
         Ok(value @ Value::Object(_)) => Ok(value),
         Ok(_) => Err(ExitError::usage(format!(
@@ -238,6 +252,41 @@ mod tests {
             .err()
             .expect("not an object");
         assert!(err.message.contains("must be a JSON object"));
+    }
+
+    #[test]
+    fn object_arguments_may_come_from_a_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("object.json");
+        std::fs::write(&path, r#"{"title": "from a file"}"#).expect("write");
+        let arg = format!("@{}", path.display());
+        let plan = plan_of(&["object", "add", "s", &arg]).expect("plan");
+        assert_eq!(
+            plan.call,
+            Call::Post(
+                "/v1/spaces/s/objects".into(),
+                serde_json::json!({"title": "from a file"})
+            )
+        );
+        let missing = format!("@{}", dir.path().join("nope.json").display());
+        let err = plan_of(&["object", "add", "s", &missing])
+            .err()
+            .expect("no such file");
+        assert_eq!(err.code, crate::exit::USAGE);
+        assert!(
+            err.message.contains("cannot read the object"),
+            "{}",
+            err.message
+        );
+        std::fs::write(&path, "[1]").expect("write");
+        let err = plan_of(&["object", "update", "s", "id", &arg])
+            .err()
+            .expect("not an object");
+        assert!(
+            err.message.contains("must be a JSON object"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
