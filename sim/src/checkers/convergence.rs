@@ -65,12 +65,15 @@ pub fn digest(view: &NodeView) -> String {
 /// `Ok(digest)` if every view is present and all are identical; otherwise what differs.
 pub fn compare(names: &[String], views: &[Option<NodeView>]) -> Result<String, String> {
     let mut first: Option<(&String, &NodeView)> = None;
+    // The first view's canonical objects, computed once (large objects are costly).
+    let mut a: Vec<String> = Vec::new();
     for (name, view) in names.iter().zip(views) {
         let Some(view) = view else {
             return Err(format!("{name} did not answer"));
         };
         let Some((first_name, first_view)) = first else {
             first = Some((name, view));
+            a = view.objects.iter().map(canonical).collect();
             continue;
         };
         if view.heads != first_view.heads {
@@ -80,7 +83,6 @@ pub fn compare(names: &[String], views: &[Option<NodeView>]) -> Result<String, S
                 view.heads.values().collect::<Vec<_>>()
             ));
         }
-        let a: Vec<String> = first_view.objects.iter().map(canonical).collect();
         let b: Vec<String> = view.objects.iter().map(canonical).collect();
         if a != b {
             let mut detail = format!(
@@ -89,7 +91,8 @@ pub fn compare(names: &[String], views: &[Option<NodeView>]) -> Result<String, S
                 b.len()
             );
             if let Some((x, y)) = a.iter().zip(&b).find(|(x, y)| x != y) {
-                let _ = write!(detail, "; first difference {x} vs {y}");
+                let cut = |s: &String| s.chars().take(300).collect::<String>();
+                let _ = write!(detail, "; first difference {} vs {}", cut(x), cut(y));
             }
             return Err(detail);
         }

@@ -5,6 +5,7 @@
 mod bad_peer;
 mod churn;
 mod crash_restart;
+mod large_values;
 mod late_joiner;
 mod line_topology;
 mod offline_writer;
@@ -114,6 +115,11 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "role-change",
         about: "demotions, removals and promotions concurrent with writes, under partitions, through relays that saw the writes first; every peer must reach the same verdicts",
         run: role_change::run,
+    },
+    Scenario {
+        name: "large-values",
+        about: "a member is away while one peer writes hundreds of 20 KB objects and values at the 1 MiB limit; the member returns and a newcomer joins; all must catch up and converge",
+        run: large_values::run,
     },
 ];
 
