@@ -189,9 +189,6 @@ impl Handler<IngestBlocks> for SpaceActor {
                 },
             }
         }
-        let diag_tf = self.core.timeframe().clone();
-        let diag_own = (self.core.record().control_feed, self.core.record().data_feed);
-        let diag_q = self.core.quarantined();
         let store = async move {
             let mut stored = Vec::new();
             for (addr, run) in runs {
@@ -199,7 +196,7 @@ impl Handler<IngestBlocks> for SpaceActor {
                     Ok((n, err)) => {
                         stored.extend(run.into_iter().take(n));
                         if let Some(e) = err {
-                            tracing::warn!(error = %e, ?diag_own, q = diag_q, applied = ?diag_tf, "peer block not stored");
+                            tracing::warn!(error = %e, "peer block not stored");
                             break;
                         }
                     }
