@@ -84,9 +84,23 @@ impl Handler<Append> for FeedActor {
     }
 }
 
+impl FeedActor {
+    /// True if the store holds exactly `block` at its seq.
+    fn held(&self, block: &Block) -> Result<bool, FeedError> {
+        let stored = self
+            .store
+            .get(&Key::block(&block.feed_key, block.seq))
+            .map_err(|e| FeedError::Storage(e.to_string()))?;
+        Ok(stored.is_some_and(|bytes| {
+            decode::<Block>(&bytes).is_ok_and(|held| held.hash() == block.hash())
+        }))
+    }
+}
+
 /// Store several consecutive blocks from elsewhere, whose signatures the space has verified
 /// (`SpaceCore::plan`), with one flush, after checking key, order and hash chain; answered
 /// with how many were stored (all of them, or those before the first bad one, with its error).
+/// A block the feed already holds, byte for byte, counts as stored without being written.
 #[derive(Message)]
 #[rtype(result = "(usize, Option<FeedError>)")]
 pub struct IngestMany(pub Vec<Block>);
@@ -99,6 +113,22 @@ impl Handler<IngestMany> for FeedActor {
         let mut error = None;
         let mut count = 0;
         for block in &msg.0 {
+            if block.seq < log.len() {
+                // Already held: the space may ask to store a block it has not applied yet
+                // (say, a copy that arrived from a second peer while the first was being
+                // stored). The same block counts as stored; a different one is a fork.
+                match self.held(block) {
+                    Ok(true) => {
+                        count += 1;
+                        continue;
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        error = Some(e);
+                        break;
+                    }
+                }
+            }
             if let Err(e) = log.check_next_presigned(block) {
                 error = Some(e);
                 break;
@@ -157,5 +187,56 @@ impl Handler<ReadRange> for FeedActor {
             blocks.push(decode(&bytes).map_err(|e| FeedError::Storage(e.to_string()))?);
         }
         Ok(blocks)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use rand_chacha::rand_core::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+
+    use super::*;
+    use crate::store::MemStore;
+
+    fn chain(key: &KeyPair, n: usize, tag: u8) -> Vec<Block> {
+        let mut log = FeedLog::new(key.public());
+        (0..n)
+            .map(|i| {
+                let b = log
+                    .next_block(key, Timeframe::new(), Payload::Mutation(vec![tag, i as u8]))
+                    .unwrap();
+                log.commit(&b);
+                b
+            })
+            .collect()
+    }
+
+    /// A block the feed already holds counts as stored (the space may not have applied it
+    /// yet); a different block at a held seq is refused.
+    #[actix::test]
+    async fn ingest_counts_held_blocks_and_refuses_forks() {
+        let key = KeyPair::generate(&mut ChaCha20Rng::seed_from_u64(1));
+        let blocks = chain(&key, 3, 0);
+        let store = Arc::new(MemStore::new());
+        let feed = FeedActor::new(FeedLog::new(key.public()), None, store.clone()).start();
+        let first = feed.send(IngestMany(blocks[..2].to_vec())).await.unwrap();
+        assert_eq!((first.0, first.1.is_none()), (2, true));
+        let again = feed.send(IngestMany(blocks[1..].to_vec())).await.unwrap();
+        assert_eq!((again.0, again.1.is_none()), (2, true), "{:?}", again.1);
+        let read = feed
+            .send(ReadRange {
+                from: 0,
+                to: 10,
+                max_bytes: usize::MAX,
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(read, blocks);
+        let fork = chain(&key, 2, 9);
+        let (n, err) = feed.send(IngestMany(fork[1..].to_vec())).await.unwrap();
+        assert_eq!(n, 0);
+        assert!(matches!(err, Some(FeedError::OutOfOrder { .. })), "{err:?}");
     }
 }

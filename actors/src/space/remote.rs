@@ -5,7 +5,7 @@
 use actix::prelude::*;
 use std::collections::BTreeMap;
 
-use super::{FeedRecord, SpaceActor, Verdict};
+use super::{FeedRecord, SpaceActor, SpaceError, Verdict};
 use crate::credentials::{Assertion, Credential, Designation, Role, Subject};
 use crate::feed::{Append, Block, FeedActor, FeedLog, IngestMany, Payload, ReadRange};
 use crate::node::NodeError;
@@ -215,6 +215,10 @@ impl Handler<IngestBlocks> for SpaceActor {
                         tracing::info!(space = %act.core.record().space_key.short(), feed = %block.feed_key.short(),
                             seq = block.seq, %reason, "block denied (kept, never applied)");
                     }
+                    // Applied meanwhile (a copy stored by an earlier batch): nothing to do.
+                    Err(SpaceError::NotNext {
+                        applied: Some(a), ..
+                    }) if block.seq <= a => {}
                     Err(e) => {
                         tracing::warn!(feed = %block.feed_key.short(), seq = block.seq, error = %e, "stored block does not apply; passing over it");
                         act.core.skip(block);
@@ -222,14 +226,20 @@ impl Handler<IngestBlocks> for SpaceActor {
                 }
             }
             report.stored = stored.len();
+            // Through the mailbox, not `ctx.notify`: actix runs notified items in the same
+            // poll as a mailbox message whose atomic future it has not yet started waiting
+            // on, so a notified `IngestBlocks` could plan against a state that another batch
+            // is about to change (seen in a 32-peer simulation: two batches storing the same
+            // block). Mailbox messages wait for every atomic handler before them.
+            let me = ctx.address();
             if !stored.is_empty() {
                 act.notify(&changes);
                 act.announce_heads();
-                ctx.notify(EnsureAdmitted);
+                me.do_send(EnsureAdmitted);
             }
             let ready = act.core.take_ready();
             if !ready.is_empty() {
-                ctx.notify(IngestBlocks(ready));
+                me.do_send(IngestBlocks(ready));
             }
             report
         })))
