@@ -11,10 +11,10 @@ mod load;
 mod record;
 mod remote;
 
-pub use bridge::{YjsApply, YjsDiff, YjsSubscribe, YjsSubscription, YJS_CAPACITY};
 pub use self::core::{LocalOp, Plan, SpaceCore, SpaceError, Verdict, QUARANTINE_LIMIT};
 pub(crate) use actor::parse_id;
 pub use actor::{GetObject, Mutate, QueryObjects, SpaceActor, SpaceStatusRequest, TextGet, Watch};
+pub use bridge::{YjsApply, YjsDiff, YjsSubscribe, YjsSubscription, YJS_CAPACITY};
 pub use create::{create_space, join_space, CreatedSpace};
 pub use directory::{
     CreateSpace, DirectoryStatus, JoinSpace, ListSpaces, ResolveSpace, SpaceDirectory, SpaceOpened,
