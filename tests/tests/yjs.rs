@@ -320,3 +320,139 @@ fn bad_input_closes_the_socket_and_the_node_keeps_serving() {
     });
     assert!(!node.logs().contains("panicked"));
 }
+
+/// Builds the release `echo-node` for the benchmark (unless `ECHO_NODE_BIN` names one) and
+/// points [`echo_tests::echo_node`] at it, before any node starts.
+fn use_release_echo_node() {
+    if std::env::var_os("ECHO_NODE_BIN").is_some() {
+        return;
+    }
+    let root = echo_tests::workspace_root();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "echo-node",
+            "--bin",
+            "echo-node",
+        ])
+        .current_dir(&root)
+        .status()
+        .expect("failed to run cargo build");
+    assert!(
+        status.success(),
+        "cargo build --release -p echo-node failed"
+    );
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .map(|t| if t.is_absolute() { t } else { root.join(t) })
+        .unwrap_or_else(|| root.join("target"));
+    // Only this (ignored, filtered) test runs in the process, so nothing reads it meanwhile.
+    std::env::set_var("ECHO_NODE_BIN", target.join("release").join("echo-node"));
+}
+
+/// The reference y-websocket server (`@y/websocket-server`, in-memory) on a free port.
+struct ReferenceServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl ReferenceServer {
+    fn start() -> ReferenceServer {
+        let port = free_tcp_port();
+        let child = std::process::Command::new("node")
+            .arg("node_modules/@y/websocket-server/src/server.js")
+            .current_dir(echo_tests::js_dir())
+            .env("HOST", "127.0.0.1")
+            .env("PORT", port.to_string())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("cannot start node (Node.js)");
+        eventually("the reference server to listen", CONVERGE, POLL, || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        ReferenceServer { child, port }
+    }
+}
+
+impl Drop for ReferenceServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `tests/js/bench-latency.mjs` between two endpoints; returns its summary.
+fn bench_latency(url_a: &str, url_b: &str, edits: usize) -> Value {
+    let out = std::process::Command::new("node")
+        .args([
+            "bench-latency.mjs",
+            url_a,
+            url_b,
+            "--edits",
+            &edits.to_string(),
+        ])
+        .current_dir(echo_tests::js_dir())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("cannot start node (Node.js)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "bench-latency.mjs failed: {stderr}");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("bad summary: {e}; {stderr}"))
+}
+
+/// Benchmark (docs/benchmarks.md), not part of the suite: the time from a Yjs client's edit
+/// on node A to its arrival at a Yjs client on node B (two release daemons on loopback, B
+/// with A as its static peer), beside the same edits between two clients of one reference
+/// `@y/websocket-server`, in the same run. `YJS_LATENCY_EDITS` sets the count (200).
+#[test]
+#[ignore = "benchmark: cargo test --release -p echo-tests --test yjs -- --ignored yjs_latency --nocapture"]
+fn yjs_latency() {
+    let edits: usize = std::env::var("YJS_LATENCY_EDITS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(200);
+    use_release_echo_node();
+    let a = Node::networked("a", &[]);
+    let a_addr = a.listen_addr().to_string();
+    let b = Node::networked("b", &["--peer", &a_addr]);
+    let space = share(&a, &[&b]);
+    eventually("B to connect to A", CONVERGE, POLL, || {
+        (!b.peers(&space).is_empty()).then_some(())
+    });
+    let url = |node: &Node| format!("{}/{space}?token={}", node.yjs_url(), node.api_token());
+    let echo = bench_latency(&url(&a), &url(&b), edits);
+
+    let reference = ReferenceServer::start();
+    let room = format!("ws://127.0.0.1:{}/bench", reference.port);
+    let baseline = bench_latency(&room, &room, edits);
+
+    println!(
+        "\nyjs-latency: {edits} single Y.Text inserts, edit on client A to observe on client B (ms)"
+    );
+    println!(
+        "{:<44} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "side", "median", "p90", "p99", "max", "mean"
+    );
+    for (name, row) in [
+        ("reference @y/websocket-server, 1 process", &baseline),
+        ("echo: client -> node A -> node B -> client", &echo),
+    ] {
+        let ms = |k: &str| row[k].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "{name:<44} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+            ms("median_ms"),
+            ms("p90_ms"),
+            ms("p99_ms"),
+            ms("max_ms"),
+            ms("mean_ms")
+        );
+    }
+    println!(
+        "json: {}",
+        json!({"edits": edits, "reference": baseline, "echo": echo})
+    );
+}

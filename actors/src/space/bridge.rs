@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use super::actor::db_error;
 use super::{SpaceActor, SpaceError};
 use crate::db::{DbError, UpdateSink};
-use crate::feed::{Append, Payload};
+use crate::feed::{Append, FeedError, Payload};
 use crate::node::NodeError;
 
 /// Capacity of one raw-update stream.
@@ -186,7 +186,7 @@ impl Handler<YjsApply> for SpaceActor {
                 }
                 Ok(Err(e)) => {
                     act.rebuild();
-                    Err(NodeError::Storage(format!("update not saved: {e}")))
+                    Err(append_error(e))
                 }
                 Err(_) => {
                     act.rebuild();
@@ -194,5 +194,30 @@ impl Handler<YjsApply> for SpaceActor {
                 }
             },
         )))
+    }
+}
+
+/// What a client sees when its update's block could not be appended: a block over the
+/// limit is the client's "too large" refusal (closed 4413), anything else a storage error.
+fn append_error(e: FeedError) -> NodeError {
+    match e {
+        FeedError::TooLarge { .. } => NodeError::TooLarge(e.to_string()),
+        other => NodeError::Storage(format!("update not saved: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::ErrorKind;
+
+    #[test]
+    fn a_client_block_over_the_limit_is_refused_as_too_large() {
+        let e = append_error(FeedError::TooLarge { size: 4 << 20 });
+        assert_eq!(e.kind(), ErrorKind::TooLarge, "{e}");
+        assert!(e.to_string().contains("4194304"), "{e}");
+        let e = append_error(FeedError::Storage("disk full".into()));
+        assert_eq!(e.kind(), ErrorKind::Internal, "{e}");
+        assert!(e.to_string().contains("update not saved"), "{e}");
     }
 }
