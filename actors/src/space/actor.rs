@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use super::remote::HeadsChanged;
 use super::{load_space, LocalOp, SpaceCore, SpaceError};
 use crate::credentials::Signer;
-use crate::db::{ChangeKind as DbChangeKind, Changes, DbError, ObjectId, Query};
+use crate::db::{ChangeKind as DbChangeKind, Changes, DbError, Mutation, ObjectId, Query};
 use crate::feed::{Append, FeedActor, FeedError, Payload};
 use crate::node::{ChangeEvent, ChangeKind, FeedStatus, NodeError, QueryRequest, SpaceStatus};
 use crate::store::Store;
@@ -199,45 +199,64 @@ impl Handler<Mutate> for SpaceActor {
         if mutation.changes.is_empty() {
             return AtomicResponse::new(Box::pin(fut::ready(Ok(id))));
         }
+        AtomicResponse::new(Box::pin(
+            self.commit_mutation(mutation, "write")
+                .map(move |res, _, _| res.map(|()| id)),
+        ))
+    }
+}
+
+impl SpaceActor {
+    /// Signs `mutation` (already applied in memory) into our data feed and answers once it
+    /// is durable; then subscribers and channels hear of it. If nothing could be stored (a
+    /// block over the limit is refused before it is even signed), the change is undone in
+    /// memory by rebuilding from the store. `what` names it in errors ("write", "update").
+    pub(super) fn commit_mutation(
+        &mut self,
+        mutation: Mutation,
+        what: &'static str,
+    ) -> ResponseActFuture<Self, Result<(), NodeError>> {
         let Some(feed) = self.feeds.get(&self.core.record().data_feed).cloned() else {
             self.rebuild();
-            return AtomicResponse::new(Box::pin(fut::ready(Err(NodeError::Corrupt(
+            return Box::pin(fut::ready(Err(NodeError::Corrupt(
                 "our data feed has no actor".into(),
-            )))));
+            ))));
         };
         let append = Append {
             timeframe: self.core.timeframe().clone(),
             payload: Payload::Mutation(mutation.update),
         };
         let changes = mutation.changes;
-        AtomicResponse::new(Box::pin(feed.send(append).into_actor(self).map(
-            move |res, act, _| match res {
-                Ok(Ok(block)) => {
-                    act.core.record_local(&block);
-                    act.notify(&changes);
-                    act.announce_heads();
-                    Ok(id)
-                }
-                Ok(Err(e)) => {
-                    // Nothing was stored (a block over the limit is refused before it is
-                    // even signed): undo the change in memory.
-                    act.rebuild();
-                    Err(append_error(e))
-                }
-                Err(_) => {
-                    act.rebuild();
-                    Err(NodeError::Unavailable)
-                }
-            },
-        )))
+        Box::pin(
+            feed.send(append)
+                .into_actor(self)
+                .map(move |res, act, _| match res {
+                    Ok(Ok(block)) => {
+                        act.core.record_local(&block);
+                        act.notify(&changes);
+                        act.announce_heads();
+                        Ok(())
+                    }
+                    Ok(Err(e)) => {
+                        act.rebuild();
+                        Err(append_error(e, what))
+                    }
+                    Err(_) => {
+                        act.rebuild();
+                        Err(NodeError::Unavailable)
+                    }
+                }),
+        )
     }
 }
 
-/// What the caller of a mutation sees when its block could not be appended.
-fn append_error(e: FeedError) -> NodeError {
+/// What the caller of a mutation sees when its block could not be appended: a block over
+/// the limit is "too large" (413; a Yjs client's socket closes 4413), anything else a
+/// storage error.
+pub(super) fn append_error(e: FeedError, what: &str) -> NodeError {
     match e {
         FeedError::TooLarge { .. } => NodeError::TooLarge(e.to_string()),
-        other => NodeError::Storage(format!("write not saved: {other}")),
+        other => NodeError::Storage(format!("{what} not saved: {other}")),
     }
 }
 
@@ -356,7 +375,7 @@ mod tests {
 
     #[test]
     fn a_block_over_the_limit_is_a_too_large_error() {
-        let e = append_error(FeedError::TooLarge { size: 4 << 20 });
+        let e = append_error(FeedError::TooLarge { size: 4 << 20 }, "write");
         assert_eq!(e.kind(), ErrorKind::TooLarge);
         assert_eq!(e.code(), "too_large");
         let text = e.to_string();
@@ -364,7 +383,7 @@ mod tests {
             text.contains("4194304") && text.contains("split it"),
             "{text}"
         );
-        let e = append_error(FeedError::Storage("disk full".into()));
+        let e = append_error(FeedError::Storage("disk full".into()), "write");
         assert_eq!(e.kind(), ErrorKind::Internal);
     }
 }

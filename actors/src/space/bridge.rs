@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use super::actor::db_error;
 use super::{SpaceActor, SpaceError};
 use crate::db::{DbError, UpdateSink};
-use crate::feed::{Append, FeedError, Payload};
+
 use crate::node::NodeError;
 
 /// Capacity of one raw-update stream.
@@ -167,57 +167,6 @@ impl Handler<YjsApply> for SpaceActor {
         if mutation.update.is_empty() {
             return ready(Ok(()));
         }
-        let Some(feed) = self.feeds.get(&self.core.record().data_feed).cloned() else {
-            self.rebuild();
-            return ready(Err(NodeError::Corrupt("our data feed has no actor".into())));
-        };
-        let append = Append {
-            timeframe: self.core.timeframe().clone(),
-            payload: Payload::Mutation(mutation.update),
-        };
-        let changes = mutation.changes;
-        AtomicResponse::new(Box::pin(feed.send(append).into_actor(self).map(
-            move |res, act, _| match res {
-                Ok(Ok(block)) => {
-                    act.core.record_local(&block);
-                    act.notify(&changes);
-                    act.announce_heads();
-                    Ok(())
-                }
-                Ok(Err(e)) => {
-                    act.rebuild();
-                    Err(append_error(e))
-                }
-                Err(_) => {
-                    act.rebuild();
-                    Err(NodeError::Unavailable)
-                }
-            },
-        )))
-    }
-}
-
-/// What a client sees when its update's block could not be appended: a block over the
-/// limit is the client's "too large" refusal (closed 4413), anything else a storage error.
-fn append_error(e: FeedError) -> NodeError {
-    match e {
-        FeedError::TooLarge { .. } => NodeError::TooLarge(e.to_string()),
-        other => NodeError::Storage(format!("update not saved: {other}")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::node::ErrorKind;
-
-    #[test]
-    fn a_client_block_over_the_limit_is_refused_as_too_large() {
-        let e = append_error(FeedError::TooLarge { size: 4 << 20 });
-        assert_eq!(e.kind(), ErrorKind::TooLarge, "{e}");
-        assert!(e.to_string().contains("4194304"), "{e}");
-        let e = append_error(FeedError::Storage("disk full".into()));
-        assert_eq!(e.kind(), ErrorKind::Internal, "{e}");
-        assert!(e.to_string().contains("update not saved"), "{e}");
+        AtomicResponse::new(self.commit_mutation(mutation, "update"))
     }
 }
