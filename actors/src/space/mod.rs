@@ -23,8 +23,8 @@ pub use directory::{
 pub use load::{load_space, LoadedSpace, Replayed};
 pub use record::{FeedRecord, SpaceRecord};
 pub use remote::{
-    AddMember, AuthorizePeer, EnsureAdmitted, GetHeads, GetVerdicts, HeadsChanged, IngestBlocks,
-    IngestReport, ListMembers, MayOpenTo, ReadBlocks, WatchHeads,
+    verdicts_of, AddMember, AuthorizePeer, EnsureAdmitted, GetHeads, GetVerdicts, HeadsChanged,
+    IngestBlocks, IngestReport, ListMembers, MayOpenTo, ReadBlocks, WatchHeads,
 };
 
 #[cfg(test)]

@@ -310,29 +310,37 @@ pub struct GetVerdicts;
 impl Handler<GetVerdicts> for SpaceActor {
     type Result = MessageResult<GetVerdicts>;
     fn handle(&mut self, _: GetVerdicts, _: &mut Context<Self>) -> Self::Result {
-        let state = self.core.state();
-        MessageResult(crate::node::SpaceVerdicts {
-            heads: self.heads().iter().map(|(k, n)| (k.to_hex(), *n)).collect(),
-            denied: self
-                .core
-                .denied()
-                .iter()
-                .map(|((f, s), r)| (format!("{}:{s}", f.to_hex()), r.clone()))
-                .collect(),
-            members: state
-                .members()
-                .iter()
-                .map(|(k, m)| (k.to_hex(), m.role.as_str().to_string()))
-                .collect(),
-            feeds: state
-                .feeds()
-                .iter()
-                .map(|(k, f)| {
-                    let who = format!("{}:{}", f.identity_key.to_hex(), f.designation.as_str());
-                    (k.to_hex(), who)
-                })
-                .collect(),
-        })
+        MessageResult(verdicts_of(&self.core))
+    }
+}
+
+/// A core's verdicts in their plain form (the live actor and a replay use the same).
+pub fn verdicts_of(core: &super::SpaceCore) -> crate::node::SpaceVerdicts {
+    let state = core.state();
+    crate::node::SpaceVerdicts {
+        heads: core
+            .timeframe()
+            .iter()
+            .map(|(k, s)| (k.to_hex(), s + 1))
+            .collect(),
+        denied: core
+            .denied()
+            .iter()
+            .map(|((f, s), r)| (format!("{}:{s}", f.to_hex()), r.clone()))
+            .collect(),
+        members: state
+            .members()
+            .iter()
+            .map(|(k, m)| (k.to_hex(), m.role.as_str().to_string()))
+            .collect(),
+        feeds: state
+            .feeds()
+            .iter()
+            .map(|(k, f)| {
+                let who = format!("{}:{}", f.identity_key.to_hex(), f.designation.as_str());
+                (k.to_hex(), who)
+            })
+            .collect(),
     }
 }
 

@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Display;
 
-use echo_actors::space::{load_space, SpaceRecord};
+use echo_actors::space::{load_space, verdicts_of, SpaceRecord};
 use echo_actors::store::{Key, MemStore, Store};
 use echo_actors::types::{decode, PublicKey};
 
@@ -147,34 +147,7 @@ pub fn replayed(store: &MemStore, space_key: &str) -> Result<Verdicts, String> {
         .ok_or_else(|| format!("no record of space {}", short(space_key)))?;
     let record: SpaceRecord = decode(&raw).map_err(|e| format!("corrupt space record: {e}"))?;
     let loaded = load_space(store, &record, 1).map_err(|e| format!("space does not load: {e}"))?;
-    let state = loaded.core.state();
-    Ok(Verdicts {
-        heads: loaded
-            .core
-            .timeframe()
-            .iter()
-            .map(|(k, s)| (k.to_hex(), s + 1))
-            .collect(),
-        denied: loaded
-            .core
-            .denied()
-            .iter()
-            .map(|((f, s), r)| (format!("{}:{s}", f.to_hex()), r.clone()))
-            .collect(),
-        members: state
-            .members()
-            .iter()
-            .map(|(k, m)| (k.to_hex(), m.role.as_str().to_string()))
-            .collect(),
-        feeds: state
-            .feeds()
-            .iter()
-            .map(|(k, f)| {
-                let who = format!("{}:{}", f.identity_key.to_hex(), f.designation.as_str());
-                (k.to_hex(), who)
-            })
-            .collect(),
-    })
+    Ok(verdicts_of(&loaded.core))
 }
 
 #[cfg(test)]
