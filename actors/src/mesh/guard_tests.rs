@@ -14,48 +14,22 @@ use std::time::Duration;
 use quinn::VarInt;
 use serde_json::json;
 
-use super::test_util::{count, eventually};
+use super::test_util::{count, eventually, loopback, real_node, NOW_MS};
 use super::MeshConfig;
 use crate::credentials::{authorize_device, Role};
-use crate::node::{NetworkConfig, Node, NodeConfig, NodeHandle};
+use crate::node::NodeHandle;
 use crate::replication::ReplMessage;
 use crate::signal::space_topic;
 use crate::store::MemStore;
 use crate::transport::{self, close, write_frame, NetEnv, TransportConfig};
-use crate::types::{FixedClock, KeyPair, PublicKey};
-
-const NOW_MS: u64 = 1_700_000_000_000;
-
-fn loopback() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
-}
+use crate::types::{KeyPair, PublicKey};
 
 async fn node(seed: u8, static_peers: Vec<SocketAddr>) -> (NodeHandle, SocketAddr) {
-    let node = Node::open(NodeConfig {
-        store: Arc::new(MemStore::new()),
-        rng_seed: [seed; 32],
-        clock: Arc::new(FixedClock::new(NOW_MS)),
-        listen: None,
-        network: Some(NetworkConfig {
-            net: NetEnv::Real { bind: loopback() },
-            mesh: MeshConfig {
-                static_peers,
-                ..Default::default()
-            },
-        }),
-    })
-    .await
-    .unwrap();
-    node.identity_create(None).await.unwrap();
-    let addr = node
-        .status()
-        .await
-        .unwrap()
-        .listen
-        .unwrap()
-        .parse()
-        .unwrap();
-    (node, addr)
+    let mesh = MeshConfig {
+        static_peers,
+        ..Default::default()
+    };
+    real_node(seed, Arc::new(MemStore::new()), mesh).await
 }
 
 /// Device keys of the peers `node` has an open channel with in `space`, and the total length

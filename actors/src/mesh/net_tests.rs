@@ -9,48 +9,19 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::test_util::{count, eventually};
+use super::test_util::{count, eventually, loopback, real_node};
 use super::MeshConfig;
 use crate::credentials::Role;
 use crate::db::{ObjectId, SpaceDoc};
 use crate::feed::{Block, Payload};
-use crate::node::{NetworkConfig, Node, NodeConfig, NodeError, NodeHandle};
+use crate::node::{NodeError, NodeHandle};
 use crate::space::{GetHeads, IngestBlocks, SpaceRecord};
 use crate::store::{Key, MemStore, Store};
 use crate::transport::NetEnv;
-use crate::types::{decode, FixedClock, Hash, KeyPair, PublicKey, Timeframe};
-
-fn loopback() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
-}
+use crate::types::{decode, Hash, KeyPair, PublicKey, Timeframe};
 
 async fn node(seed: u8, mesh: MeshConfig) -> (NodeHandle, SocketAddr) {
-    node_on(seed, Arc::new(MemStore::new()), mesh).await
-}
-
-async fn node_on(seed: u8, store: Arc<MemStore>, mesh: MeshConfig) -> (NodeHandle, SocketAddr) {
-    let node = Node::open(NodeConfig {
-        store,
-        rng_seed: [seed; 32],
-        clock: Arc::new(FixedClock::new(1_700_000_000_000)),
-        listen: None,
-        network: Some(NetworkConfig {
-            net: NetEnv::Real { bind: loopback() },
-            mesh,
-        }),
-    })
-    .await
-    .unwrap();
-    node.identity_create(None).await.unwrap();
-    let addr = node
-        .status()
-        .await
-        .unwrap()
-        .listen
-        .unwrap()
-        .parse()
-        .unwrap();
-    (node, addr)
+    real_node(seed, Arc::new(MemStore::new()), mesh).await
 }
 
 /// Makes `others` members of a new space on `owner` and has them join it.
@@ -222,7 +193,7 @@ async fn a_removed_members_blocks_are_denied_everywhere_and_relayers_keep_their_
     )
     .await;
     let b_store = Arc::new(MemStore::new());
-    let (b, _) = node_on(
+    let (b, _) = real_node(
         8,
         b_store.clone(),
         MeshConfig {

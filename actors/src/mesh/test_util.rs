@@ -1,8 +1,52 @@
 //! Helpers shared by the mesh tests.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::node::{NodeHandle, QueryRequest};
+use super::MeshConfig;
+use crate::node::{NetworkConfig, Node, NodeConfig, NodeHandle, QueryRequest};
+use crate::store::MemStore;
+use crate::transport::NetEnv;
+use crate::types::FixedClock;
+
+/// The fixed wall clock of test nodes (ms since the Unix epoch).
+pub const NOW_MS: u64 = 1_700_000_000_000;
+
+/// Any free port on loopback.
+pub fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// A whole node with an identity, on real QUIC over loopback, and the address it listens on.
+pub async fn real_node(
+    seed: u8,
+    store: Arc<MemStore>,
+    mesh: MeshConfig,
+) -> (NodeHandle, SocketAddr) {
+    let node = Node::open(NodeConfig {
+        store,
+        rng_seed: [seed; 32],
+        clock: Arc::new(FixedClock::new(NOW_MS)),
+        listen: None,
+        network: Some(NetworkConfig {
+            net: NetEnv::Real { bind: loopback() },
+            mesh,
+        }),
+    })
+    .await
+    .unwrap();
+    node.identity_create(None).await.unwrap();
+    let addr = node
+        .status()
+        .await
+        .unwrap()
+        .listen
+        .unwrap()
+        .parse()
+        .unwrap();
+    (node, addr)
+}
 
 /// Polls `check` every 20 ms for up to 6 s; panics naming `what` if it never holds.
 pub async fn eventually<F, Fut>(what: &str, mut check: F)
