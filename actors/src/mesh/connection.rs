@@ -7,7 +7,12 @@
 //! way (a node still joining, with no control state yet, cannot check and relies on
 //! verifying every block instead). Refusals reset the stream with an application code and a
 //! log line. If both sides open the same space at once, the channel opened by the lower
-//! device key wins. A connection that ends up with no channel is closed `NOT_A_MEMBER`.
+//! device key wins. A connection that ends up with no channel is closed `NOT_A_MEMBER`: an
+//! accepted one if no channel opened within [`STRANGER_DEADLINE`] (a peer that shares a
+//! space answers a Hello in one round trip), one we dialed after [`IDLE_NO_CHANNEL`], and
+//! either one at once when the peer's first frame on a stream is not a Hello while no
+//! channel is open (on a connection with channels, only that stream is reset, `PROTOCOL`).
+//! Such a close is reported as `stranger`, so that the network actor penalizes the address.
 //! A frame that cannot be written (for any reason) is logged at WARN with the peer, the
 //! space and the reason, and resets the channel's stream both ways (`BAD_FRAME`): the
 //! channel ends, and the network actor offers it again.
@@ -29,8 +34,11 @@ use crate::types::PublicKey;
 
 /// How long the other side has to answer a `Hello`.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a connection may stay without any channel before it is closed.
+/// How long a connection we dialed may stay without any channel before it is closed (we
+/// dialed it because signaling or the configuration named the peer).
 const IDLE_NO_CHANNEL: Duration = Duration::from_secs(15);
+/// How long a connection we accepted has to show a shared space (an open channel).
+pub const STRANGER_DEADLINE: Duration = Duration::from_secs(2);
 
 enum ChannelState {
     /// We sent a Hello and wait for the answer.
@@ -53,6 +61,9 @@ pub enum ConnectionEvent {
     Closed {
         device: PublicKey,
         id: u64,
+        /// Closed because the peer showed no shared space (deadline, refused Hello, or a
+        /// first frame that was not a Hello).
+        stranger: bool,
     },
 }
 
@@ -67,18 +78,24 @@ pub struct ConnectionActor {
     conn: quinn::Connection,
     peer: PublicKey,
     me: PublicKey,
+    /// We dialed this connection (rather than accepted it).
+    originated: bool,
     device_auth: Credential,
     channels: BTreeMap<PublicKey, ChannelState>,
     events: Recipient<ConnectionEvent>,
     spaces: Recipient<LookupSpace>,
+    /// Set when we close because the peer showed no shared space.
+    stranger: bool,
 }
 
 impl ConnectionActor {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         id: u64,
         conn: quinn::Connection,
         peer: PublicKey,
         me: PublicKey,
+        originated: bool,
         device_auth: Credential,
         events: Recipient<ConnectionEvent>,
         spaces: Recipient<LookupSpace>,
@@ -88,11 +105,21 @@ impl ConnectionActor {
             conn,
             peer,
             me,
+            originated,
             device_auth,
             channels: BTreeMap::new(),
             events,
             spaces,
+            stranger: false,
         }
+    }
+
+    /// Closes the whole connection because the peer showed no shared space.
+    fn close_stranger(&mut self, reason: &'static str, ctx: &mut Context<Self>) {
+        self.stranger = true;
+        self.conn
+            .close(VarInt::from_u32(close::NOT_A_MEMBER), reason.as_bytes());
+        ctx.stop();
     }
 
     fn hello(&self, space_key: PublicKey) -> ReplMessage {
@@ -207,12 +234,19 @@ impl Actor for ConnectionActor {
             }
             me.do_send(ConnectionLost);
         });
-        ctx.run_later(IDLE_NO_CHANNEL, |act, ctx| {
-            if act.channels.is_empty() {
-                tracing::info!(peer = %act.peer.short(), "no shared space with this peer; closing");
-                act.conn
-                    .close(VarInt::from_u32(close::NOT_A_MEMBER), b"no shared space");
-                ctx.stop();
+        let deadline = if self.originated {
+            IDLE_NO_CHANNEL
+        } else {
+            STRANGER_DEADLINE
+        };
+        ctx.run_later(deadline, |act, ctx| {
+            let open = act
+                .channels
+                .values()
+                .any(|c| matches!(c, ChannelState::Open(_)));
+            if !open {
+                tracing::info!(peer = %act.peer.short(), originated = act.originated, "no shared space shown with this peer in time; closing");
+                act.close_stranger("no shared space", ctx);
             }
         });
     }
@@ -227,6 +261,7 @@ impl Actor for ConnectionActor {
         self.events.do_send(ConnectionEvent::Closed {
             device: self.peer,
             id: self.id,
+            stranger: self.stranger,
         });
     }
 }
@@ -253,9 +288,34 @@ impl Handler<Refused> for ConnectionActor {
     fn handle(&mut self, _: Refused, ctx: &mut Context<Self>) {
         if self.channels.is_empty() {
             tracing::warn!(peer = %self.peer.short(), "closing connection to a device that is not a member of any space we share");
-            self.conn
-                .close(VarInt::from_u32(close::NOT_A_MEMBER), b"not a member");
-            ctx.stop();
+            self.close_stranger("not a member", ctx);
+        }
+    }
+}
+
+/// A peer's stream started with something other than a Hello.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct NotHello {
+    send: quinn::SendStream,
+    what: String,
+}
+
+impl Handler<NotHello> for ConnectionActor {
+    type Result = ();
+    fn handle(&mut self, msg: NotHello, ctx: &mut Context<Self>) {
+        let open = self
+            .channels
+            .values()
+            .any(|c| matches!(c, ChannelState::Open(_)));
+        if open {
+            tracing::warn!(peer = %self.peer.short(), what = %msg.what, "stream did not start with a Hello; resetting it");
+            refuse(msg.send, close::PROTOCOL);
+        } else {
+            // A peer that shares no space with us and breaks the protocol: the documented
+            // answer is the connection's close, not only the stream's reset.
+            tracing::warn!(peer = %self.peer.short(), what = %msg.what, "first frame from a peer with no shared space is not a Hello; closing the connection");
+            self.close_stranger("not a member", ctx);
         }
     }
 }
@@ -338,8 +398,24 @@ impl Handler<IncomingStream> for ConnectionActor {
                 tokio::time::timeout(HELLO_TIMEOUT, read_frame::<ReplMessage>(&mut recv)).await;
             let (topic, auth) = match hello {
                 Ok(Ok(Some(ReplMessage::Hello { topic, device_auth }))) => (topic, *device_auth),
+                Ok(Ok(Some(other))) => {
+                    me.do_send(NotHello {
+                        send,
+                        what: format!("a {} frame", other.kind()),
+                    });
+                    return;
+                }
+                Ok(Err(e)) if !matches!(e, FrameError::Io(_)) => {
+                    me.do_send(NotHello {
+                        send,
+                        what: format!("a malformed frame ({e})"),
+                    });
+                    return;
+                }
                 other => {
-                    tracing::warn!(peer = %peer.short(), result = ?other.map(|r| r.map(|m| m.is_some())), "channel did not start with a Hello; refusing it");
+                    // The stream ended, broke or stayed silent: nothing the peer did wrong
+                    // that we can tell; the stream alone is refused.
+                    tracing::info!(peer = %peer.short(), result = ?other.map(|r| r.map(|m| m.is_some())), "channel did not start with a Hello; refusing it");
                     refuse(send, close::PROTOCOL);
                     return;
                 }

@@ -3,16 +3,19 @@
 //! - [`channel`]: `ChannelActor`, one per (connection, space), driving a `ReplicationCore`.
 //! - [`network`]: `NetworkActor`: endpoint, accept/dial, static peers, swarms, status.
 //! - [`swarm`]: `SwarmCore`, the sans-IO topology of one space.
+//! - [`slots`]: `AcceptSlots`, the sans-IO rules for who holds accepted connections.
 //! - [`connection`]: `ConnectionActor`, one per QUIC connection: Hello exchange, channels.
 
 mod channel;
 mod connection;
 mod network;
+mod slots;
 mod swarm;
 
 pub use channel::{ChannelActor, CloseChannel, Inbound};
 pub use connection::{CloseConnection, ConnectionActor, ConnectionEvent, LookupSpace, OpenChannel};
 pub use network::{MeshConfig, NetworkActor, NetworkStatus, PeerStatus, Shutdown};
+pub use slots::{AcceptSlots, Admission, Refusal, SlotLimits};
 pub use swarm::{Dial, SwarmCore};
 
 #[cfg(test)]
@@ -21,5 +24,7 @@ mod channel_tests;
 mod guard_tests;
 #[cfg(test)]
 mod net_tests;
+#[cfg(test)]
+mod stranger_tests;
 #[cfg(test)]
 mod test_util;

@@ -2,7 +2,10 @@
 //! connections (one `ConnectionActor` per peer device, duplicates resolved in favour of the
 //! connection started by the lower device key), opens a replication channel for every shared
 //! space, keeps static peers connected (reconnect with backoff), runs one [`SwarmCore`] per
-//! space over what signaling reports, and answers status queries.
+//! space over what signaling reports, and answers status queries. Accepted connections hold
+//! the slots of an [`AcceptSlots`]: strangers get at most half of them, a member's device
+//! evicts an unproven stranger when they are all taken, and addresses whose connections
+//! showed no shared space are refused before the TLS handshake for a while.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -12,14 +15,15 @@ use actix::prelude::*;
 // tokio's clock, not the OS clock: it is simulated (paused and advanced) under turmoil.
 use tokio::time::Instant;
 
+use super::slots::{AcceptSlots, Admission, Refusal, SlotLimits};
 use super::swarm::SwarmCore;
 use super::{CloseConnection, ConnectionActor, ConnectionEvent, LookupSpace, OpenChannel};
 use crate::credentials::Credential;
 use crate::identity::{CurrentSigner, IdentityActor};
 use crate::signal::{space_topic, JoinTopic, PeerEvent, SignalClient, Topic};
-use crate::space::{SpaceActor, SpaceDirectory, SpaceOpened, WatchSpaces};
+use crate::space::{KnowsDevice, SpaceActor, SpaceDirectory, SpaceOpened, WatchSpaces};
 use crate::transport::{accept, close, connect};
-use crate::types::PublicKey;
+use crate::types::{Backoff, PublicKey};
 
 const TICK: Duration = Duration::from_millis(250);
 const REOFFER: Duration = Duration::from_secs(2);
@@ -61,7 +65,7 @@ struct StaticPeer {
     addr: SocketAddr,
     device: Option<PublicKey>,
     retry_at: Instant,
-    backoff: Duration,
+    backoff: Backoff,
     dialing: bool,
 }
 
@@ -90,6 +94,9 @@ pub struct NetworkActor {
     spaces: BTreeMap<PublicKey, Space>,
     topics: BTreeMap<Topic, PublicKey>,
     conns: BTreeMap<PublicKey, Conn>,
+    slots: AcceptSlots,
+    /// Devices a channel has opened with (members of a space we share): preferred for slots.
+    members_seen: BTreeSet<PublicKey>,
     statics: Vec<StaticPeer>,
     signal: Option<Addr<SignalClient>>,
     rng: rand_chacha::ChaCha20Rng,
@@ -113,13 +120,16 @@ impl NetworkActor {
                 addr: *addr,
                 device: None,
                 retry_at: now,
-                backoff: BACKOFF_START,
+                backoff: Backoff::new(BACKOFF_START, BACKOFF_MAX),
                 dialing: false,
             })
             .collect();
+        let slots = AcceptSlots::new(SlotLimits::new(config.max_accepted));
         NetworkActor {
             endpoint,
             me,
+            slots,
+            members_seen: BTreeSet::new(),
             config,
             identity,
             directory,
@@ -158,12 +168,11 @@ impl NetworkActor {
                         // The backoff resets only once a channel opens: a peer that accepts
                         // connections but refuses us is not hammered.
                         s.device = Some(device);
-                        act.add_connection(conn, device, true, ctx);
+                        act.add_connection(conn, device, true, true, ctx);
                     }
                     Err(e) => {
                         tracing::debug!(%addr, error = %e, "dial failed");
-                        s.retry_at = now + s.backoff;
-                        s.backoff = (s.backoff * 2).min(BACKOFF_MAX);
+                        s.retry_at = now + s.backoff.fail();
                     }
                 }
             })
@@ -197,7 +206,7 @@ impl NetworkActor {
                         space.swarm.dial_failed(&device, now);
                     }
                 }
-                act.add_connection(conn, found, true, ctx);
+                act.add_connection(conn, found, true, true, ctx);
             }
             Err(_) => {
                 let now = Instant::now();
@@ -209,11 +218,53 @@ impl NetworkActor {
         .spawn(ctx);
     }
 
+    /// Whether `device` is one we prefer for accepted slots without asking the spaces.
+    fn remembered(&self, device: &PublicKey) -> bool {
+        self.members_seen.contains(device) || self.statics.iter().any(|s| s.device == Some(*device))
+    }
+
+    /// An accepted connection from `device` (`known`: as a member's device): takes a slot,
+    /// makes room by evicting a stranger, or is refused.
+    fn admit(
+        &mut self,
+        conn: quinn::Connection,
+        device: PublicKey,
+        known: bool,
+        ctx: &mut Context<Self>,
+    ) {
+        if !self.conns.contains_key(&device) {
+            let remote = conn.remote_address();
+            match self.slots.admit(known) {
+                Admission::Accept => {}
+                Admission::AcceptEvicting(id) => {
+                    self.slots.remove(id);
+                    if let Some(c) = self.conns.values().find(|c| c.id == id) {
+                        tracing::info!(peer = %device.short(), evicted = %c.remote, "all accepted slots taken; closing a stranger's connection for a member");
+                        c.addr.do_send(CloseConnection {
+                            code: close::NORMAL,
+                            reason: "making room for a member".into(),
+                        });
+                    }
+                }
+                Admission::Refuse(why) => {
+                    tracing::info!(peer = %device.short(), %remote, ?why, "refusing connection: no accepted slot for it");
+                    if why == Refusal::Busy {
+                        self.slots.penalize(Instant::now(), remote);
+                    }
+                    conn.close(close::NORMAL.into(), b"too many connections");
+                    return;
+                }
+            }
+        }
+        self.add_connection(conn, device, false, known, ctx);
+    }
+
     fn add_connection(
         &mut self,
         conn: quinn::Connection,
         device: PublicKey,
         originated: bool,
+        known: bool,
         ctx: &mut Context<Self>,
     ) {
         let Some(auth) = self.device_auth.clone() else {
@@ -239,20 +290,20 @@ impl NetworkActor {
                 code: close::DUPLICATE,
                 reason: "replaced".into(),
             });
-        } else if !originated
-            && self.conns.values().filter(|c| !c.originated).count() >= self.config.max_accepted
-        {
-            conn.close(close::NORMAL.into(), b"too many connections");
-            return;
+            self.slots.remove(existing.id);
         }
         self.next_id += 1;
         let id = self.next_id;
         let remote = conn.remote_address();
+        if !originated {
+            self.slots.insert(id, device, remote, known, Instant::now());
+        }
         let addr = ConnectionActor::new(
             id,
             conn,
             device,
             self.me,
+            originated,
             auth,
             ctx.address().recipient(),
             ctx.address().recipient(),
@@ -286,6 +337,13 @@ impl Actor for NetworkActor {
         let me = ctx.address();
         actix::spawn(async move {
             while let Some(incoming) = endpoint.accept().await {
+                let remote = incoming.remote_address();
+                if !matches!(me.send(MayHandshake(remote)).await, Ok(true)) {
+                    // A penalized address: refused before any TLS work.
+                    tracing::debug!(%remote, "refusing a connection from a penalized address");
+                    incoming.refuse();
+                    continue;
+                }
                 let me = me.clone();
                 actix::spawn(async move {
                     match accept(incoming).await {
@@ -370,7 +428,41 @@ struct Accepted(quinn::Connection, PublicKey);
 impl Handler<Accepted> for NetworkActor {
     type Result = ();
     fn handle(&mut self, msg: Accepted, ctx: &mut Context<Self>) {
-        self.add_connection(msg.0, msg.1, false, ctx);
+        let Accepted(conn, device) = msg;
+        let known = self.remembered(&device);
+        if known
+            || self.conns.contains_key(&device)
+            || !matches!(self.slots.admit(false), Admission::Refuse(_))
+        {
+            self.admit(conn, device, known, ctx);
+            return;
+        }
+        // Slots are contested and we have not met this device: the spaces say whether it
+        // is a member's device.
+        let spaces: Vec<Addr<SpaceActor>> = self.spaces.values().map(|s| s.addr.clone()).collect();
+        async move {
+            for space in spaces {
+                if matches!(space.send(KnowsDevice(device)).await, Ok(true)) {
+                    return true;
+                }
+            }
+            false
+        }
+        .into_actor(self)
+        .map(move |known, act, ctx| act.admit(conn, device, known, ctx))
+        .spawn(ctx);
+    }
+}
+
+/// May an incoming connection from this address start its TLS handshake?
+#[derive(Message)]
+#[rtype(result = "bool")]
+struct MayHandshake(SocketAddr);
+
+impl Handler<MayHandshake> for NetworkActor {
+    type Result = bool;
+    fn handle(&mut self, msg: MayHandshake, _: &mut Context<Self>) -> bool {
+        self.slots.may_handshake(Instant::now(), msg.0)
     }
 }
 
@@ -435,8 +527,10 @@ impl Handler<ConnectionEvent> for NetworkActor {
                     s.peers.insert(device);
                     s.swarm.channel_opened(&device);
                 }
+                self.slots.proven(&device);
+                self.members_seen.insert(device);
                 for s in self.statics.iter_mut().filter(|s| s.device == Some(device)) {
-                    s.backoff = BACKOFF_START;
+                    s.backoff.reset();
                 }
             }
             ConnectionEvent::ChannelClosed { device, space_key } => {
@@ -444,7 +538,16 @@ impl Handler<ConnectionEvent> for NetworkActor {
                     s.peers.remove(&device);
                 }
             }
-            ConnectionEvent::Closed { device, id } => {
+            ConnectionEvent::Closed {
+                device,
+                id,
+                stranger,
+            } => {
+                if let Some(remote) = self.slots.remove(id) {
+                    if stranger {
+                        self.slots.penalize(now, remote);
+                    }
+                }
                 if self.conns.get(&device).is_some_and(|c| c.id == id) {
                     self.conns.remove(&device);
                     for s in self.spaces.values_mut() {
@@ -452,8 +555,7 @@ impl Handler<ConnectionEvent> for NetworkActor {
                         s.swarm.disconnected(&device, now);
                     }
                     for s in self.statics.iter_mut().filter(|s| s.device == Some(device)) {
-                        s.retry_at = now + s.backoff;
-                        s.backoff = (s.backoff * 2).min(BACKOFF_MAX);
+                        s.retry_at = now + s.backoff.fail();
                     }
                 }
             }

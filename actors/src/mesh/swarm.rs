@@ -26,7 +26,7 @@ use std::time::Duration;
 // tokio's clock, not the OS clock: it is simulated (paused and advanced) under turmoil.
 use tokio::time::Instant;
 
-use crate::types::PublicKey;
+use crate::types::{Backoff, PublicKey};
 
 const BACKOFF_START: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
@@ -37,8 +37,9 @@ struct Candidate {
     /// Position in this swarm's random order (lower first).
     rank: [u8; 32],
     retry_at: Option<Instant>,
-    /// Dials failed, or connections closed before a channel opened, since the last channel.
-    failures: u32,
+    /// Grows with dials that failed, or connections closed before a channel opened, since
+    /// the last channel.
+    backoff: Backoff,
     dialing: bool,
 }
 
@@ -68,12 +69,6 @@ fn distance(a: &PublicKey, b: &PublicKey) -> [u8; 32] {
     d
 }
 
-fn backoff(failures: u32) -> Duration {
-    BACKOFF_START
-        .saturating_mul(1 << failures.min(6))
-        .min(BACKOFF_MAX)
-}
-
 impl SwarmCore {
     /// `salt` orders the random half of the preferences; draw it from the node's RNG.
     pub fn new(me: PublicKey, max_originated: usize, salt: [u8; 32]) -> Self {
@@ -95,7 +90,7 @@ impl SwarmCore {
             addrs: vec![],
             rank,
             retry_at: None,
-            failures: 0,
+            backoff: Backoff::new(BACKOFF_START, BACKOFF_MAX),
             dialing: false,
         });
         c.addrs = addrs;
@@ -116,7 +111,7 @@ impl SwarmCore {
     /// A replication channel of this space opened with `device`: it is a good peer.
     pub fn channel_opened(&mut self, device: &PublicKey) {
         if let Some(c) = self.candidates.get_mut(device) {
-            c.failures = 0;
+            c.backoff.reset();
         }
     }
 
@@ -125,16 +120,14 @@ impl SwarmCore {
         if let Some(c) = self.candidates.get_mut(device) {
             // Give the peer a moment before redialling (it may be restarting); longer each
             // time if it keeps closing on us before any channel opens.
-            c.retry_at = Some(now + backoff(c.failures));
-            c.failures = c.failures.saturating_add(1);
+            c.retry_at = Some(now + c.backoff.fail());
         }
     }
 
     pub fn dial_failed(&mut self, device: &PublicKey, now: Instant) {
         if let Some(c) = self.candidates.get_mut(device) {
             c.dialing = false;
-            c.failures = c.failures.saturating_add(1);
-            c.retry_at = Some(now + backoff(c.failures));
+            c.retry_at = Some(now + c.backoff.fail());
         }
     }
 
@@ -272,10 +265,10 @@ mod tests {
         let last = devices(&s.tick(now));
         assert_eq!(last.len(), 1);
         s.dial_failed(&last[0], now);
-        // Everyone else is backing off (500 ms after one failure).
+        // Everyone else is backing off (250 ms after one failure).
         assert!(s.tick(now).is_empty());
-        assert!(s.tick(now + Duration::from_millis(499)).is_empty());
-        assert_eq!(s.tick(now + Duration::from_millis(500)).len(), 1);
+        assert!(s.tick(now + Duration::from_millis(249)).is_empty());
+        assert_eq!(s.tick(now + Duration::from_millis(250)).len(), 1);
         // Accepted connections do not use the budget.
         let mut s = swarm(0, 2, 1, [1; 32]);
         s.connected(key(1), false);

@@ -18,7 +18,7 @@ use rand_core::RngCore;
 use tokio::time::Instant;
 
 use super::wire::{announce_addrs, PeerInfo, SignalEvent, SignalRequest, Topic};
-use crate::types::PublicKey;
+use crate::types::{Backoff, PublicKey};
 
 /// First reconnect backoff.
 pub const BACKOFF_START: Duration = Duration::from_millis(250);
@@ -88,7 +88,7 @@ pub struct SignalClientCore {
     our_addrs: Vec<SocketAddr>,
     wanted: BTreeSet<Topic>,
     state: ConnState,
-    backoff: Duration,
+    backoff: Backoff,
     peers: BTreeMap<Topic, BTreeMap<PublicKey, PeerInfo>>,
     /// Topics whose member list since the last (re)join has not been ended by `Synced`,
     /// with the peers announced so far.
@@ -104,7 +104,7 @@ impl SignalClientCore {
             our_addrs: announce_addrs(None, our_addrs),
             wanted: BTreeSet::new(),
             state: ConnState::Idle,
-            backoff: BACKOFF_START,
+            backoff: Backoff::new(BACKOFF_START, BACKOFF_MAX),
             peers: BTreeMap::new(),
             syncing: BTreeMap::new(),
         }
@@ -120,7 +120,7 @@ impl SignalClientCore {
 
     /// The backoff the next failure will wait (before jitter).
     pub fn next_backoff(&self) -> Duration {
-        self.backoff
+        self.backoff.peek()
     }
 
     /// Peers currently known in `topic`, in key order.
@@ -164,7 +164,7 @@ impl SignalClientCore {
             }
             ClientInput::Connected => {
                 self.state = ConnState::Connected;
-                self.backoff = BACKOFF_START;
+                self.backoff.reset();
                 let wanted: Vec<Topic> = self.wanted.iter().copied().collect();
                 for topic in wanted {
                     self.send_join(topic, &mut out);
@@ -172,8 +172,7 @@ impl SignalClientCore {
             }
             ClientInput::Disconnected => {
                 if matches!(self.state, ConnState::Connecting | ConnState::Connected) {
-                    let wait = jitter(self.backoff, rng);
-                    self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+                    let wait = jitter(self.backoff.fail(), rng);
                     let until = now + wait;
                     self.state = ConnState::Backoff { until };
                     self.syncing.clear();

@@ -24,7 +24,7 @@ pub use load::{load_space, LoadedSpace, Replayed};
 pub use record::{FeedRecord, SpaceRecord};
 pub use remote::{
     verdicts_of, AddMember, AuthorizePeer, EnsureAdmitted, GetHeads, GetVerdicts, HeadsChanged,
-    IngestBlocks, IngestReport, ListMembers, MayOpenTo, ReadBlocks, WatchHeads,
+    IngestBlocks, IngestReport, KnowsDevice, ListMembers, MayOpenTo, ReadBlocks, WatchHeads,
 };
 
 #[cfg(test)]

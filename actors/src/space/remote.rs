@@ -291,15 +291,31 @@ pub struct MayOpenTo(pub PublicKey);
 impl Handler<MayOpenTo> for SpaceActor {
     type Result = bool;
     fn handle(&mut self, msg: MayOpenTo, _: &mut Context<Self>) -> bool {
-        let state = self.core.state();
-        !state.has_genesis()
-            || state.feeds().values().any(|f| {
-                f.device_key == msg.0
-                    && state
-                        .role(&f.identity_key)
-                        .is_some_and(|r| r != Role::Removed)
-            })
+        !self.core.state().has_genesis() || member_device(self.core.state(), &msg.0)
     }
+}
+
+/// Is `0` (a device key) the device of a member (not REMOVED) of this space, as far as its
+/// control state tells? A space still joining knows nobody.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct KnowsDevice(pub PublicKey);
+
+impl Handler<KnowsDevice> for SpaceActor {
+    type Result = bool;
+    fn handle(&mut self, msg: KnowsDevice, _: &mut Context<Self>) -> bool {
+        member_device(self.core.state(), &msg.0)
+    }
+}
+
+/// Whether `device` writes an admitted feed of a member that is not REMOVED.
+fn member_device(state: &crate::credentials::SpaceState, device: &PublicKey) -> bool {
+    state.feeds().values().any(|f| {
+        f.device_key == *device
+            && state
+                .role(&f.identity_key)
+                .is_some_and(|r| r != Role::Removed)
+    })
 }
 
 /// Heads, denied blocks and derived control state, for checkers and `space verdicts`.

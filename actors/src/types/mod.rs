@@ -1,11 +1,13 @@
 //! Small shared types: keys and signatures, hashes, the timeframe vector clock, the wire
-//! codec, and the injected clock.
+//! codec, the injected clock and the one exponential backoff.
 
+mod backoff;
 mod clock;
 mod codec;
 mod keys;
 mod timeframe;
 
+pub use backoff::Backoff;
 pub use clock::{Clock, FixedClock};
 pub use codec::{decode, encode, encoded_len, CodecError, MAX_FRAME_BYTES};
 pub use keys::{Hash, KeyError, KeyPair, PublicKey, Signature};
