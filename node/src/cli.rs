@@ -276,7 +276,8 @@ pub struct QueryArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum TextCommand {
-    /// Insert TEXT at INDEX (in characters) of a text field and print the text after
+    /// Insert TEXT at INDEX (in characters) of a text field; prints the change and the new
+    /// length (`text get` prints the text)
     Insert {
         #[arg(help = SPACE_HELP)]
         space: String,
@@ -289,7 +290,7 @@ pub enum TextCommand {
         /// Text to insert
         text: String,
     },
-    /// Delete LEN characters at INDEX of a text field and print the text after
+    /// Delete LEN characters at INDEX of a text field; prints the change and the new length
     Delete {
         #[arg(help = SPACE_HELP)]
         space: String,

@@ -134,7 +134,7 @@ pub fn plan(command: Command) -> Result<Plan, ExitError> {
                 format!("{}/insert", text_path(&space, &id, &field)),
                 json!({ "index": index, "text": text }),
             ),
-            output::text,
+            output::text_edit,
         ),
         Command::Text(TextCommand::Delete {
             space,
@@ -147,7 +147,7 @@ pub fn plan(command: Command) -> Result<Plan, ExitError> {
                 format!("{}/delete", text_path(&space, &id, &field)),
                 json!({ "index": index, "len": len }),
             ),
-            output::text,
+            output::text_edit,
         ),
         Command::Text(TextCommand::Get { space, id, field }) => {
             plan(Call::Get(text_path(&space, &id, &field)), output::text)

@@ -197,6 +197,23 @@ pub fn text(v: &Value) -> String {
     out
 }
 
+/// The answer of `text insert` / `text delete`: what changed and the new length (the
+/// API no longer sends the whole text back; `text get` prints it).
+pub fn text_edit(v: &Value) -> String {
+    let count = |key: &str| v.get(key).and_then(Value::as_u64);
+    let (verb, n) = match (count("inserted"), count("deleted")) {
+        (Some(n), _) => ("inserted", n),
+        (None, Some(n)) => ("deleted", n),
+        (None, None) => return json(v) + "\n",
+    };
+    let unit = if n == 1 { "character" } else { "characters" };
+    format!(
+        "{verb} {n} {unit} at {}; length {}\n",
+        field(v, "index"),
+        field(v, "length")
+    )
+}
+
 /// One watch event as one line: `KIND  ID  TYPE  FIELDS`.
 pub fn change_event(v: &Value) -> String {
     let object = v.get("object").unwrap_or(&Value::Null);
@@ -269,6 +286,18 @@ pub fn status(v: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn text_edits_say_what_changed() {
+        assert_eq!(
+            text_edit(&json!({"length": 12, "index": 5, "inserted": 1})),
+            "inserted 1 character at 5; length 12\n"
+        );
+        assert_eq!(
+            text_edit(&json!({"length": 0, "index": 0, "deleted": 3})),
+            "deleted 3 characters at 0; length 0\n"
+        );
+    }
 
     #[test]
     fn key_values_align() {

@@ -276,10 +276,17 @@ async fn text_insert(
         read_json(&req, payload).await?,
         r#"{"index": N, "text": "..."}"#,
     )?;
+    let inserted = body.text.chars().count();
     let text = node
         .text_insert(&space, &id, &field, body.index, body.text)
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "text": text })))
+    // The change and the new length, never the whole text: a client typing one character at
+    // a time would otherwise receive O(length) bytes per keystroke.
+    Ok(HttpResponse::Ok().json(json!({
+        "length": text.chars().count(),
+        "index": body.index,
+        "inserted": inserted,
+    })))
 }
 
 async fn text_delete(
@@ -294,7 +301,11 @@ async fn text_delete(
     let text = node
         .text_delete(&space, &id, &field, body.index, body.len)
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "text": text })))
+    Ok(HttpResponse::Ok().json(json!({
+        "length": text.chars().count(),
+        "index": body.index,
+        "deleted": body.len,
+    })))
 }
 
 async fn status(node: Node) -> Result {
