@@ -5,6 +5,11 @@
 //! signed hash-chained block per write, store write + flush) against the same adds on a
 //! bare `yrs::Doc` (transaction + v1 update encoding only). Replication convergence
 //! workloads join when peers replicate.
+//!
+//! `soak`: a cluster of real `echo-node` processes under writes and kill -9, watched for
+//! convergence, lost writes, RSS and open fds over time (see [`soak`]).
+
+pub mod soak;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

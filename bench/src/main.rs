@@ -1,5 +1,7 @@
 //! `echo-bench`: workloads on echo-rs beside their baselines, measured in the same run.
 
+use std::io::IsTerminal;
+
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use echo_bench::{node_writes, yrs_baseline, StoreKind};
@@ -26,11 +28,29 @@ enum Cmd {
         #[arg(long, default_value_t = 2000)]
         ops: usize,
     },
+    /// Soak: N echo-node daemons sharing spaces through a signaling server, writing
+    /// continuously through their local APIs while random nodes are killed (-9) and
+    /// restarted; reports convergence after each quiet period, RSS and open fds per node,
+    /// acknowledged writes lost, a verdict line and a PNG plot. Exits 1 on FAIL.
+    Soak(Box<echo_bench::soak::SoakArgs>),
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Cmd::Soak(args) => {
+            // The bar draws on stderr; only for a person watching, never into JSON or a log.
+            let progress = !cli.json && std::io::stderr().is_terminal();
+            let report = echo_bench::soak::run(&args, progress)?;
+            if cli.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                print!("{}", report.text());
+            }
+            if !report.pass {
+                std::process::exit(1);
+            }
+        }
         Cmd::LocalWrites { ops } => {
             let mut rows = vec![yrs_baseline(ops)?];
             let mut mem = node_writes(ops, StoreKind::Mem)?;

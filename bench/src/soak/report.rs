@@ -1,0 +1,516 @@
+//! What a soak found: convergence of each quiet period, RSS and fds of each daemon run once
+//! warm, writes acknowledged and lost, crashes; the verdict; text and JSON renderings.
+//!
+//! Warm: a daemon run (one process, from a start to its kill) is warm from the end of the
+//! first quiet period that began after it started. Before that it is still loading its
+//! spaces and catching up, and its heap is still growing towards its working size. Each run
+//! is judged on its own: a restart begins with a fresh heap, so comparing it with the
+//! previous run of the same node would measure the restart, not a leak. A warm run's
+//! baseline is its first warm sample; every later sample must be within `--rss-tolerance`
+//! percent of it, and its fd count within max(16, 25%) above it.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::api;
+use super::plot::color_name;
+use super::work::{Event, NodeWrites, Sample, Shared};
+use super::SoakArgs;
+
+/// One quiet period: writes paused, then waiting for every node to hold the same ids.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuietPeriod {
+    pub index: usize,
+    /// Seconds since the soak started, when writes paused and when the period ended.
+    pub start_secs: f64,
+    pub end_secs: f64,
+    /// From the pause until all nodes agreed (`None`: not within `--converge-timeout`).
+    pub converge_secs: Option<f64>,
+    /// Acknowledged writes so far (all spaces).
+    pub acked: usize,
+    /// Distinct object ids seen on the nodes (all spaces).
+    pub objects: usize,
+    /// Acknowledged ids missing on at least one node (0 when converged).
+    pub missing_acked: usize,
+    /// What was still different when the period ended unconverged.
+    pub problems: Vec<String>,
+}
+
+/// What every node holds, per space, at one moment of a quiet period.
+pub struct View {
+    /// `sets[space][node]`: the node's ids, or why it could not be asked.
+    sets: Vec<Vec<Result<BTreeSet<String>, String>>>,
+    acked: Vec<BTreeSet<String>>,
+}
+
+/// Asks every node for the ids of every space.
+pub fn view(shared: &Shared, agent: &ureq::Agent, acked: &[BTreeSet<String>]) -> View {
+    let sets = shared
+        .spaces
+        .iter()
+        .map(|space| {
+            shared
+                .nodes
+                .iter()
+                .map(|node| match node.endpoint() {
+                    Some(ep) => api::ids(agent, &ep, space).map_err(|e| format!("{e:#}")),
+                    None => Err("not ready".to_owned()),
+                })
+                .collect()
+        })
+        .collect();
+    View {
+        sets,
+        acked: acked.to_vec(),
+    }
+}
+
+impl View {
+    pub fn converged(&self) -> bool {
+        self.sets.iter().zip(&self.acked).all(|(nodes, acked)| {
+            let Some(Ok(first)) = nodes.first() else {
+                return false;
+            };
+            acked.is_subset(first) && nodes.iter().all(|s| s.as_ref().is_ok_and(|s| s == first))
+        })
+    }
+
+    pub fn objects(&self) -> usize {
+        self.sets
+            .iter()
+            .map(|nodes| {
+                let all: BTreeSet<&String> = nodes.iter().flatten().flatten().collect();
+                all.len()
+            })
+            .sum()
+    }
+
+    /// Acknowledged ids that some answering node lacks.
+    pub fn missing_acked(&self) -> usize {
+        self.sets
+            .iter()
+            .zip(&self.acked)
+            .map(|(nodes, acked)| {
+                acked
+                    .iter()
+                    .filter(|id| nodes.iter().flatten().any(|s| !s.contains(*id)))
+                    .count()
+            })
+            .sum()
+    }
+
+    /// Up to `limit` lines saying which node differs how.
+    pub fn problems(&self, limit: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        for (s, (nodes, acked)) in self.sets.iter().zip(&self.acked).enumerate() {
+            let union: BTreeSet<&String> = nodes.iter().flatten().flatten().collect();
+            for (i, set) in nodes.iter().enumerate() {
+                match set {
+                    Err(e) => out.push(format!("node {i}, space {s}: not answering ({e})")),
+                    Ok(set) => {
+                        let missing: Vec<&String> = acked.difference(set).collect();
+                        let behind = union.iter().filter(|id| !set.contains(**id)).count();
+                        if !missing.is_empty() {
+                            out.push(format!(
+                                "node {i}, space {s}: lacks {} acknowledged ids, e.g. {}",
+                                missing.len(),
+                                missing[0]
+                            ));
+                        } else if behind > 0 {
+                            out.push(format!(
+                                "node {i}, space {s}: lacks {behind} ids others hold"
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        out.truncate(limit);
+        out
+    }
+}
+
+/// Min and max of a series.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Range {
+    pub min: u64,
+    pub max: u64,
+}
+
+/// One daemon run (process) of a node.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub incarnation: usize,
+    pub started_secs: f64,
+    /// `None`: the run never got warm (killed first, or the soak ended).
+    pub warm_from_secs: Option<f64>,
+    pub warm_samples: usize,
+    pub rss_baseline_kib: Option<u64>,
+    pub rss_kib: Option<Range>,
+    /// Largest RSS change against the baseline, in percent (signed: the larger in size).
+    pub rss_max_change_pct: Option<f64>,
+    pub fds_baseline: Option<u64>,
+    pub fds: Option<Range>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeReport {
+    pub node: usize,
+    /// Its line colour in the plot.
+    pub color: &'static str,
+    pub starts: usize,
+    pub kills: usize,
+    pub crashes: Vec<String>,
+    pub writes: NodeWrites,
+    /// Over the warm samples of all its runs.
+    pub rss_warm_kib: Option<Range>,
+    pub fds_warm: Option<Range>,
+    pub runs: Vec<RunReport>,
+    pub log: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Writes {
+    pub acked: u64,
+    pub refused: u64,
+    pub no_answer: u64,
+    /// Acknowledged writes missing on some node after the last quiet period.
+    pub lost: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Convergence {
+    pub quiet_periods: usize,
+    pub converged: usize,
+    pub min_secs: Option<f64>,
+    pub median_secs: Option<f64>,
+    pub max_secs: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub verdict: &'static str,
+    pub pass: bool,
+    pub reasons: Vec<String>,
+    pub notes: Vec<String>,
+    pub command: String,
+    pub config: Value,
+    pub elapsed_secs: f64,
+    pub writes: Writes,
+    pub kills: usize,
+    pub restarts: usize,
+    pub convergence: Convergence,
+    pub quiet_periods: Vec<QuietPeriod>,
+    pub warm: &'static str,
+    pub nodes: Vec<NodeReport>,
+    pub plot: Option<String>,
+    pub work_dir: Option<String>,
+    pub events: Vec<Event>,
+    pub samples: Vec<Sample>,
+}
+
+const WARM: &str = "a daemon run is warm from the end of the first quiet period that began after it started; RSS baseline = its first warm sample";
+
+fn range(values: impl Iterator<Item = u64>) -> Option<Range> {
+    values.fold(None, |acc, v| match acc {
+        None => Some(Range { min: v, max: v }),
+        Some(r) => Some(Range {
+            min: r.min.min(v),
+            max: r.max.max(v),
+        }),
+    })
+}
+
+impl Report {
+    pub fn build(
+        shared: &Shared,
+        args: &SoakArgs,
+        bin: &std::path::Path,
+        quiet: Vec<QuietPeriod>,
+    ) -> Report {
+        let samples = shared.samples().clone();
+        let events = shared.events().clone();
+        let ledger_nodes = shared.ledger().per_node.clone();
+        let mut reasons = Vec::new();
+        let mut notes = Vec::new();
+        let quiet_starts: Vec<(f64, f64)> =
+            quiet.iter().map(|q| (q.start_secs, q.end_secs)).collect();
+        let mut nodes = Vec::new();
+        for node in &shared.nodes {
+            let i = node.index;
+            let starts: Vec<&Event> = events
+                .iter()
+                .filter(|e| e.node == i && e.kind == "start")
+                .collect();
+            let kills = events
+                .iter()
+                .filter(|e| e.node == i && e.kind == "kill9")
+                .count();
+            let mut runs = Vec::new();
+            for start in &starts {
+                let warm_from = quiet_starts
+                    .iter()
+                    .find(|(s, _)| *s > start.t)
+                    .map(|(_, end)| *end);
+                let warm: Vec<&Sample> = samples
+                    .iter()
+                    .filter(|s| s.node == i && s.incarnation == start.incarnation)
+                    .filter(|s| warm_from.is_some_and(|w| s.t >= w))
+                    .collect();
+                let base = warm.first().map(|s| s.rss_kib);
+                let fd_base = warm.first().map(|s| s.fds as u64);
+                let change = base.filter(|b| *b > 0).map(|b| {
+                    warm.iter()
+                        .map(|s| (s.rss_kib as f64 / b as f64 - 1.0) * 100.0)
+                        .fold(0.0f64, |m, c| if c.abs() > m.abs() { c } else { m })
+                });
+                let run = RunReport {
+                    incarnation: start.incarnation,
+                    started_secs: start.t,
+                    warm_from_secs: warm_from,
+                    warm_samples: warm.len(),
+                    rss_baseline_kib: base,
+                    rss_kib: range(warm.iter().map(|s| s.rss_kib)),
+                    rss_max_change_pct: change,
+                    fds_baseline: fd_base,
+                    fds: range(warm.iter().map(|s| s.fds as u64)),
+                };
+                if warm.len() >= 3 {
+                    if let (Some(c), Some(b), Some(r)) = (change, base, run.rss_kib) {
+                        if c.abs() > args.rss_tolerance {
+                            reasons.push(format!(
+                                "node {i} run #{}: RSS changed {c:+.1}% from its warm baseline {:.1} MiB (warm range {:.1}-{:.1} MiB)",
+                                start.incarnation,
+                                mib(b),
+                                mib(r.min),
+                                mib(r.max)
+                            ));
+                        }
+                    }
+                    if let (Some(b), Some(r)) = (fd_base, run.fds) {
+                        if r.max > b + (b / 4).max(16) {
+                            reasons.push(format!(
+                                "node {i} run #{}: open fds grew from {b} to {} once warm",
+                                start.incarnation, r.max
+                            ));
+                        }
+                    }
+                }
+                runs.push(run);
+            }
+            let warm_samples = |f: fn(&Sample) -> u64| {
+                let runs = &runs;
+                range(
+                    samples
+                        .iter()
+                        .filter(move |s| {
+                            s.node == i
+                                && runs.iter().any(|r| {
+                                    r.incarnation == s.incarnation
+                                        && r.warm_from_secs.is_some_and(|w| s.t >= w)
+                                })
+                        })
+                        .map(f),
+                )
+            };
+            let crashes = node.state().crashes.clone();
+            for c in &crashes {
+                reasons.push(format!("node {i} crashed: {c}"));
+            }
+            if node.log_has_panic() {
+                reasons.push(format!(
+                    "node {i} panicked (see {})",
+                    node.log_path().display()
+                ));
+            }
+            nodes.push(NodeReport {
+                node: i,
+                color: color_name(i),
+                starts: starts.len(),
+                kills,
+                crashes,
+                writes: ledger_nodes[i].clone(),
+                rss_warm_kib: warm_samples(|s| s.rss_kib),
+                fds_warm: warm_samples(|s| s.fds as u64),
+                runs,
+                log: node.log_path().display().to_string(),
+            });
+        }
+        if !nodes
+            .iter()
+            .flat_map(|n| &n.runs)
+            .any(|r| r.warm_samples >= 3)
+        {
+            notes.push(
+                "RSS and fds not checked: no daemon run stayed warm for 3 samples (run longer)"
+                    .into(),
+            );
+        }
+        let lost = quiet.last().map_or(0, |q| q.missing_acked);
+        if lost > 0 {
+            reasons.push(format!("{lost} acknowledged writes lost (missing on some node after the last quiet period)"));
+        }
+        for q in &quiet {
+            if q.converge_secs.is_none() {
+                reasons.push(format!(
+                    "quiet period {} did not converge within {} s: {}",
+                    q.index,
+                    args.converge_timeout,
+                    q.problems.join("; ")
+                ));
+            }
+        }
+        let acked: u64 = ledger_nodes.iter().map(|w| w.acked).sum();
+        if quiet.is_empty() {
+            reasons.push("no quiet period ran".into());
+        }
+        let mut times: Vec<f64> = quiet.iter().filter_map(|q| q.converge_secs).collect();
+        times.sort_by(f64::total_cmp);
+        let kills = events.iter().filter(|e| e.kind == "kill9").count();
+        let starts = events.iter().filter(|e| e.kind == "start").count();
+        Report {
+            verdict: "FAIL",
+            pass: false,
+            reasons,
+            notes,
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+            config: json!({
+                "nodes": args.nodes, "spaces": args.spaces, "churn_secs": args.churn().as_secs_f64(),
+                "rate_per_node": args.rate, "write_secs": args.write_secs, "kill_every": args.kill_every,
+                "max_downtime": args.max_downtime, "max_down": args.max_down(), "converge_timeout": args.converge_timeout,
+                "seed": args.seed, "sample_ms": args.sample_ms, "rss_tolerance_pct": args.rss_tolerance,
+                "echo_node": bin.display().to_string(),
+            }),
+            elapsed_secs: shared.now(),
+            writes: Writes {
+                acked,
+                refused: ledger_nodes.iter().map(|w| w.refused).sum(),
+                no_answer: ledger_nodes.iter().map(|w| w.no_answer).sum(),
+                lost,
+            },
+            kills,
+            restarts: starts.saturating_sub(shared.nodes.len()),
+            convergence: Convergence {
+                quiet_periods: quiet.len(),
+                converged: times.len(),
+                min_secs: times.first().copied(),
+                median_secs: times.get(times.len() / 2).copied(),
+                max_secs: times.last().copied(),
+            },
+            quiet_periods: quiet,
+            warm: WARM,
+            nodes,
+            plot: None,
+            work_dir: None,
+            events,
+            samples,
+        }
+    }
+
+    /// Sets the verdict from the reasons collected so far.
+    pub fn finish_verdict(&mut self) {
+        self.pass = self.reasons.is_empty();
+        self.verdict = if self.pass { "PASS" } else { "FAIL" };
+    }
+
+    /// The last line of the text report.
+    pub fn verdict_line(&self) -> String {
+        if self.pass {
+            format!(
+                "VERDICT: PASS ({} acked writes, 0 lost, {}/{} quiet periods converged, {} kill -9)",
+                self.writes.acked, self.convergence.converged, self.convergence.quiet_periods, self.kills
+            )
+        } else {
+            format!("VERDICT: FAIL: {}", self.reasons.join("; "))
+        }
+    }
+
+    /// The report for people.
+    pub fn text(&self) -> String {
+        let mut o = String::new();
+        let secs = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1} s"));
+        o += &format!("soak: {}\n", self.command);
+        o += &format!(
+            "{} nodes, {} spaces, {:.0} s churn, {:.1} s in all; {} kill -9, {} restarts\n\n",
+            self.config["nodes"],
+            self.config["spaces"],
+            self.config["churn_secs"].as_f64().unwrap_or(0.0),
+            self.elapsed_secs,
+            self.kills,
+            self.restarts
+        );
+        o += "quiet period  paused at  converged in  acked  objects  missing\n";
+        for q in &self.quiet_periods {
+            o += &format!(
+                "{:>13}  {:>7.1} s  {:>12}  {:>5}  {:>7}  {:>7}\n",
+                q.index,
+                q.start_secs,
+                secs(q.converge_secs),
+                q.acked,
+                q.objects,
+                q.missing_acked
+            );
+        }
+        o += &format!(
+            "convergence: {}/{} quiet periods, min {} / median {} / max {}\n\n",
+            self.convergence.converged,
+            self.convergence.quiet_periods,
+            secs(self.convergence.min_secs),
+            secs(self.convergence.median_secs),
+            secs(self.convergence.max_secs)
+        );
+        o += "node  colour   starts  kills  acked  refused  no-answer  RSS warm MiB (max change)  fds warm\n";
+        for n in &self.nodes {
+            let rss = n.rss_warm_kib.map_or("-".to_owned(), |r| {
+                format!("{:.1}-{:.1}", mib(r.min), mib(r.max))
+            });
+            let change = n
+                .runs
+                .iter()
+                .filter(|r| r.warm_samples >= 3)
+                .filter_map(|r| r.rss_max_change_pct)
+                .fold(None, |m: Option<f64>, c| {
+                    Some(m.map_or(c, |m| if c.abs() > m.abs() { c } else { m }))
+                });
+            let change = change.map_or(String::new(), |c| format!(" ({c:+.1}%)"));
+            let fds = n
+                .fds_warm
+                .map_or("-".to_owned(), |r| format!("{}-{}", r.min, r.max));
+            o += &format!(
+                "{:>4}  {:<7}  {:>6}  {:>5}  {:>5}  {:>7}  {:>9}  {:>26}  {:>8}\n",
+                n.node,
+                n.color,
+                n.starts,
+                n.kills,
+                n.writes.acked,
+                n.writes.refused,
+                n.writes.no_answer,
+                format!("{rss}{change}"),
+                fds
+            );
+        }
+        o += &format!(
+            "\nwrites: {} acknowledged, {} refused, {} unanswered, {} lost\n",
+            self.writes.acked, self.writes.refused, self.writes.no_answer, self.writes.lost
+        );
+        o += &format!("warm: {}\n", self.warm);
+        if let Some(p) = &self.plot {
+            o += &format!("plot: {p} (top: RSS MiB, bottom: open fds; x: seconds; grey: quiet periods; ticks at the top: kill -9; colours as above)\n");
+        }
+        if let Some(d) = &self.work_dir {
+            o += &format!("data dirs and logs: {d}\n");
+        }
+        for n in &self.notes {
+            o += &format!("note: {n}\n");
+        }
+        o += &self.verdict_line();
+        o += "\n";
+        o
+    }
+}
+
+pub fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
