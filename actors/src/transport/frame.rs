@@ -9,6 +9,8 @@
 //!   [`FrameError::Truncated`] when the stream ends inside a frame,
 //!   [`FrameError::Malformed`] when the bytes do not decode, and [`FrameError::Io`] when
 //!   the stream or connection fails. It never panics on any input.
+//! - [`decode_frames`] is the same decoder over bytes already in memory (a whole stream's
+//!   worth): it uses the same length check and body decoding, and is what the fuzzers drive.
 //! - After any error the stream is out of sync: stop using it (close the channel, e.g.
 //!   with `close::BAD_FRAME`).
 //! - Neither function is cancel-safe: dropping one mid-frame loses stream position. In a
@@ -72,10 +74,7 @@ pub async fn read_frame<T: DeserializeOwned>(
             Err(e) => return Err(FrameError::Io(e.to_string())),
         }
     }
-    let len = usize::try_from(u32::from_be_bytes(header)).unwrap_or(usize::MAX);
-    if len > MAX_FRAME_BYTES {
-        return Err(FrameError::TooLarge(len));
-    }
+    let len = body_len(header)?;
     let mut body = Vec::with_capacity(len.min(INITIAL_CAPACITY));
     while body.len() < len {
         match recv.read_chunk(len - body.len(), true).await {
@@ -85,4 +84,32 @@ pub async fn read_frame<T: DeserializeOwned>(
         }
     }
     decode(&body).map(Some).map_err(FrameError::from)
+}
+
+/// The body length a frame header announces, refused above [`MAX_FRAME_BYTES`].
+fn body_len(header: [u8; 4]) -> Result<usize, FrameError> {
+    let len = usize::try_from(u32::from_be_bytes(header)).unwrap_or(usize::MAX);
+    if len > MAX_FRAME_BYTES {
+        return Err(FrameError::TooLarge(len));
+    }
+    Ok(len)
+}
+
+/// Decodes every frame of a stream held in memory, as repeated [`read_frame`] calls would:
+/// an empty input is no frames, a cut-short header or body is [`FrameError::Truncated`].
+pub fn decode_frames<T: DeserializeOwned>(mut stream: &[u8]) -> Result<Vec<T>, FrameError> {
+    let mut out = Vec::new();
+    while !stream.is_empty() {
+        let (header, rest) = stream
+            .split_first_chunk::<4>()
+            .ok_or(FrameError::Truncated)?;
+        let len = body_len(*header)?;
+        if rest.len() < len {
+            return Err(FrameError::Truncated);
+        }
+        let (body, rest) = rest.split_at(len);
+        out.push(decode(body)?);
+        stream = rest;
+    }
+    Ok(out)
 }

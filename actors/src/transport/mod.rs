@@ -41,7 +41,7 @@ use crate::types::{KeyPair, PublicKey};
 
 pub mod rogue;
 
-pub use frame::{read_frame, write_frame, FrameError};
+pub use frame::{decode_frames, read_frame, write_frame, FrameError};
 
 /// ALPN protocol id spoken by echo-rs peers; a peer offering anything else is refused.
 pub const ALPN: &[u8] = b"echo-rs/1";
