@@ -3,6 +3,10 @@
 //! A credential's `id` is the blake3 hash of its signed payload. When the issuer is not the
 //! signer, `proof.chain` must hold an `AuthorizedDevice { identity = issuer, device =
 //! signer }` credential that itself verifies: that is how a device signs for its identity.
+//!
+//! Decoding bounds the nesting of chains ([`MAX_DECODED_CHAINS`]): a forged credential
+//! nesting thousands of chains would otherwise recurse in the decoder until the stack
+//! overflows, which aborts the process (fuzzing finding, see docs/fuzzing.md).
 
 use std::fmt;
 
@@ -13,6 +17,11 @@ use crate::types::{encode, Hash, KeyPair, PublicKey, Signature};
 
 /// How deep an identity -> device chain may nest.
 const MAX_CHAIN_DEPTH: usize = 2;
+
+/// Most chains nested inside one decoded credential; deeper input is a decoding error. Above
+/// [`MAX_CHAIN_DEPTH`], so that every credential that could verify still decodes.
+pub const MAX_DECODED_CHAINS: usize = 8;
+const _: () = assert!(MAX_DECODED_CHAINS > MAX_CHAIN_DEPTH);
 
 /// A member's role in a space, from most to least powerful.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -101,7 +110,45 @@ pub struct Proof {
     pub signer: PublicKey,
     pub signature: Signature,
     /// `AuthorizedDevice` credential when `signer != issuer`.
+    #[serde(default, deserialize_with = "bounded_chain::deserialize")]
     pub chain: Option<Box<Credential>>,
+}
+
+/// Deserializes `Proof::chain`, refusing more than [`MAX_DECODED_CHAINS`] nested chains. The
+/// nesting in progress is counted per thread (a decoder runs on one thread, start to end).
+mod bounded_chain {
+    use std::cell::Cell;
+
+    use serde::{de::Error, Deserialize, Deserializer};
+
+    use super::{Credential, MAX_DECODED_CHAINS};
+
+    thread_local! {
+        static NESTED: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// Restores the count when a nested chain is done (or failed).
+    struct Leave(usize);
+
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            NESTED.with(|n| n.set(self.0));
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Box<Credential>>, D::Error> {
+        let outer = NESTED.with(Cell::get);
+        if outer > MAX_DECODED_CHAINS {
+            return Err(D::Error::custom(format!(
+                "credential chains nested more than {MAX_DECODED_CHAINS} deep"
+            )));
+        }
+        NESTED.with(|n| n.set(outer + 1));
+        let _leave = Leave(outer);
+        Option::<Box<Credential>>::deserialize(d)
+    }
 }
 
 /// A signed assertion.

@@ -15,7 +15,7 @@ mod space_state;
 
 pub use credential::{
     authorize_device, Assertion, Credential, CredentialError, Designation, Proof, Role, Signer,
-    Subject,
+    Subject, MAX_DECODED_CHAINS,
 };
 pub use genesis::{space_genesis, SpaceGenesis};
 pub use history::{ControlHistory, Position};
