@@ -11,6 +11,8 @@
 pub mod credentials;
 pub mod db;
 pub mod feed;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod identity;
 pub mod mesh;
 pub mod node;

@@ -41,6 +41,7 @@ mod tests_unit;
 mod tests_yjs;
 
 pub use changes::{ChangeKind, Changes, Mutation};
+pub(crate) use convert::canonical_json;
 pub use doc::SpaceDoc;
 pub use error::DbError;
 pub use id::ObjectId;

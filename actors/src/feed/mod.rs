@@ -9,5 +9,5 @@ mod block;
 mod log;
 
 pub use actor::{Append, FeedActor, IngestMany, ReadRange};
-pub use block::{Block, Payload, MAX_BLOCK_BYTES};
+pub use block::{block_len, Block, Payload, MAX_BLOCK_BYTES};
 pub use log::{FeedError, FeedLog};

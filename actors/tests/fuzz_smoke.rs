@@ -1,0 +1,365 @@
+//! Stable smoke versions of the cargo-fuzz targets in `fuzz/` (docs/fuzzing.md).
+//!
+//! Each target's test feeds the same `echo_actors::fuzzing` function the fuzzer drives with
+//! random bytes, and with valid seed inputs (built here) mutated by random byte writes and
+//! truncation, so the invariants those functions check run in every `cargo test`. The
+//! regression tests hold the exact inputs of every crash found, and `write_seed_corpus`
+//! (ignored; run it by name) writes the seeds as the fuzzers' starting corpus.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+
+use echo_actors::credentials::{
+    authorize_device, Assertion, Credential, Designation, Role, Signer, Subject, MAX_DECODED_CHAINS,
+};
+use echo_actors::db::{ObjectId, SpaceDoc};
+use echo_actors::feed::{Block, Payload};
+use echo_actors::fuzzing;
+use echo_actors::replication::ReplMessage;
+use echo_actors::signal::{PeerInfo, SignalEvent, SignalRequest};
+use echo_actors::types::{decode, encode, Hash, KeyPair, Timeframe, MAX_FRAME_BYTES};
+use proptest::prelude::*;
+use serde_json::json;
+
+fn key(n: u8) -> KeyPair {
+    KeyPair::from_secret([n; 32])
+}
+
+fn sample_block(payload: Payload) -> Block {
+    let mut timeframe = Timeframe::new();
+    timeframe.advance(key(9).public(), 3);
+    Block::sign(&key(1), 4, Hash([7; 32]), timeframe, payload).unwrap()
+}
+
+/// A device credential signed for its identity, carrying its chain.
+fn chained_credential() -> Credential {
+    let identity = key(2);
+    let device = key(3);
+    let auth = authorize_device(&identity, device.public(), 1_700_000_000_000);
+    Signer::for_device(identity.public(), device, auth).issue(
+        Subject {
+            id: key(4).public(),
+            assertion: Assertion::AdmittedFeed {
+                space_key: key(5).public(),
+                identity_key: key(2).public(),
+                device_key: key(3).public(),
+                designation: Designation::Data,
+            },
+        },
+        1_700_000_000_001,
+        vec![Hash([1; 32])],
+    )
+}
+
+fn member_credential() -> Credential {
+    Signer::direct(key(5)).issue(
+        Subject {
+            id: key(2).public(),
+            assertion: Assertion::SpaceMember {
+                space_key: key(5).public(),
+                role: Role::Editor,
+            },
+        },
+        1,
+        vec![],
+    )
+}
+
+fn repl_messages() -> Vec<ReplMessage> {
+    vec![
+        ReplMessage::Hello {
+            topic: [8; 32],
+            device_auth: Box::new(authorize_device(&key(2), key(3).public(), 5)),
+        },
+        ReplMessage::Heads([(key(1).public(), 5), (key(2).public(), 0)].into()),
+        ReplMessage::Want {
+            feed: key(1).public(),
+            from: 2,
+            to: 300,
+        },
+        ReplMessage::Blocks(vec![
+            sample_block(Payload::Mutation(vec![1, 2, 3])),
+            sample_block(Payload::Credential(Box::new(member_credential()))),
+        ]),
+    ]
+}
+
+fn signal_messages() -> Vec<Vec<u8>> {
+    let addr = "192.0.2.1:4000".parse().unwrap();
+    let v6 = "[2001:db8::1]:4001".parse().unwrap();
+    vec![
+        encode(&SignalRequest::Join {
+            topic: [3; 32],
+            addrs: vec![addr, v6],
+        })
+        .unwrap(),
+        encode(&SignalRequest::Leave { topic: [3; 32] }).unwrap(),
+        encode(&SignalEvent::PeerAvailable {
+            topic: [3; 32],
+            peer: PeerInfo {
+                device_key: key(3).public(),
+                addrs: vec![addr],
+            },
+        })
+        .unwrap(),
+        encode(&SignalEvent::PeerLeft {
+            topic: [3; 32],
+            device_key: key(3).public(),
+        })
+        .unwrap(),
+        encode(&SignalEvent::Synced { topic: [3; 32] }).unwrap(),
+    ]
+}
+
+fn framed(bodies: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for body in bodies {
+        out.extend_from_slice(&u32::try_from(body.len()).unwrap().to_be_bytes());
+        out.extend_from_slice(body);
+    }
+    out
+}
+
+fn json_objects() -> Vec<serde_json::Value> {
+    let id = ObjectId::from_parts(1_700_000_000_000, 9).to_string();
+    vec![
+        json!({"@type": "Contact", "@meta": {"keys": [{"source": "x", "id": "1"}]},
+               "name": "Zoë 👋", "age": 41, "score": -2.5, "ok": true, "none": null}),
+        json!({"nested": {"a": {"b": [1, "two", 3.5, false, null, [[]], {"x": 1}]}},
+               "big": 9007199254740993_i64, "huge": u64::MAX, "tiny": 1e-300,
+               "ref": {"@ref": id}, "refs": [{"@ref": id}],
+               "text": {"@text": "hello"}, "texts": [{"@text": "in an array"}]}),
+        json!({}),
+    ]
+}
+
+/// A v1 update made by another client: one new object, as a Yjs client would send it.
+fn client_update() -> Vec<u8> {
+    let mut other = SpaceDoc::new(77);
+    let id = ObjectId::from_parts(1_700_000_000_000, 2);
+    other
+        .add(id, &json!({"title": "from a client", "n": [1, 2]}))
+        .unwrap()
+        .update
+}
+
+/// y-protocols frames: sync step 1, step 2, update, awareness, query-awareness.
+fn yjs_frames() -> Vec<Vec<u8>> {
+    let update = client_update();
+    let var_buf = |tag: &[u8], body: &[u8]| {
+        let mut out = tag.to_vec();
+        out.push(u8::try_from(body.len()).unwrap());
+        out.extend_from_slice(body);
+        out
+    };
+    let sv = SpaceDoc::new(1).state_vector_v1();
+    let mut long_update = vec![0, 2];
+    long_update.extend_from_slice(&leb128(update.len()));
+    long_update.extend_from_slice(&update);
+    vec![
+        var_buf(&[0, 0], &sv),
+        long_update.clone(),
+        [long_update.as_slice(), &[3]].concat(),
+        var_buf(
+            &[1],
+            &[1, 5, 1, 7, b'{', b'"', b'a', b'"', b':', b'1', b'}'],
+        ),
+        vec![3],
+    ]
+}
+
+fn leb128(mut n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let byte = u8::try_from(n & 0x7f).unwrap();
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return out;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// Valid inputs per fuzz target (the target names of `fuzz/Cargo.toml`).
+fn seeds(target: &str) -> Vec<Vec<u8>> {
+    let repl: Vec<Vec<u8>> = repl_messages().iter().map(|m| encode(m).unwrap()).collect();
+    match target {
+        "frames" => vec![framed(&repl), framed(&signal_messages()), Vec::new()],
+        "block" => vec![
+            encode(&sample_block(Payload::Mutation(client_update()))).unwrap(),
+            encode(&sample_block(Payload::Credential(Box::new(
+                chained_credential(),
+            ))))
+            .unwrap(),
+        ],
+        "credential" => vec![
+            encode(&chained_credential()).unwrap(),
+            encode(&member_credential()).unwrap(),
+        ],
+        "repl_message" => repl,
+        "signal" => signal_messages(),
+        "json_add" => json_objects()
+            .iter()
+            .map(|v| v.to_string().into_bytes())
+            .collect(),
+        "merge_patch" => vec![
+            json!([json_objects()[0], {"name": null, "age": 42, "new": {"x": [1]}},
+                   {"@type": null, "@meta": null, "@deleted": true}, {"@deleted": false}])
+            .to_string()
+            .into_bytes(),
+            json!([json_objects()[1], {"text": "hullo", "nested": {"a": {"b": null}}},
+                   {"nested": 5, "ref": {"@text": "now text"}, "texts": null}])
+            .to_string()
+            .into_bytes(),
+        ],
+        "yjs" => yjs_frames(),
+        other => panic!("no fuzz target {other}"),
+    }
+}
+
+const TARGETS: [(&str, fn(&[u8])); 8] = [
+    ("frames", fuzzing::frames),
+    ("block", fuzzing::block),
+    ("credential", fuzzing::credential),
+    ("repl_message", fuzzing::repl_message),
+    ("signal", fuzzing::signal),
+    ("json_add", fuzzing::json_add),
+    ("merge_patch", fuzzing::merge_patch),
+    ("yjs", fuzzing::yjs),
+];
+
+/// `seed` with `writes` applied (positions modulo its length) and cut to `keep` bytes.
+fn mutate(seed: &[u8], writes: &[(usize, u8)], keep: usize) -> Vec<u8> {
+    let mut out = seed.to_vec();
+    if !out.is_empty() {
+        for &(at, byte) in writes {
+            let len = out.len();
+            out[at % len] = byte;
+        }
+    }
+    out.truncate(keep);
+    out
+}
+
+fn run_mutated(target: &str, f: fn(&[u8]), seed: usize, writes: &[(usize, u8)], keep: usize) {
+    let seeds = seeds(target);
+    f(&mutate(&seeds[seed % seeds.len()], writes, keep));
+}
+
+fn writes() -> impl Strategy<Value = Vec<(usize, u8)>> {
+    proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4)
+}
+
+/// One proptest per target: random bytes, and mutated seeds.
+macro_rules! smoke {
+    ($($name:ident),*) => {$(
+        mod $name {
+            use super::*;
+            proptest! {
+                #![proptest_config(ProptestConfig::with_cases(64))]
+                #[test]
+                fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+                    fuzzing::$name(&bytes);
+                }
+                #[test]
+                fn mutated_seeds_keep_the_invariants(
+                    seed in any::<usize>(), writes in writes(), keep in 0usize..4096
+                ) {
+                    run_mutated(stringify!($name), fuzzing::$name, seed, &writes, keep);
+                }
+            }
+        }
+    )*};
+}
+
+smoke!(
+    frames,
+    block,
+    credential,
+    repl_message,
+    signal,
+    json_add,
+    merge_patch,
+    yjs
+);
+
+#[test]
+fn every_seed_is_accepted_whole() {
+    for (target, f) in TARGETS {
+        for seed in seeds(target) {
+            f(&seed);
+        }
+    }
+    assert!(decode::<Credential>(&seeds("credential")[0])
+        .unwrap()
+        .verify()
+        .is_ok());
+    let mut doc = SpaceDoc::new(1);
+    assert!(doc.apply_client_update(&client_update()).is_ok());
+}
+
+/// Writes the seeds to `fuzz/corpus/<target>/seed-<n>`:
+/// `cargo test -p echo-actors --test fuzz_smoke write_seed_corpus -- --ignored`.
+#[test]
+#[ignore = "writes files; run by name to seed the fuzz corpus"]
+fn write_seed_corpus() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
+    for (target, _) in TARGETS {
+        let dir = root.join(target);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (n, seed) in seeds(target).iter().enumerate() {
+            std::fs::write(dir.join(format!("seed-{n}")), seed).unwrap();
+        }
+    }
+}
+
+/// A credential nesting `chains` device chains, encoded without building it (encoding a
+/// deep value would itself recurse). Each level is the encoding of a chain-less credential
+/// with its final `None` turned into `Some` of the next level.
+fn nested_credential_bytes(chains: usize) -> Vec<u8> {
+    let bytes = encode(&member_credential()).unwrap();
+    let (version, body) = bytes.split_first().unwrap();
+    let (none, level) = body.split_last().unwrap();
+    assert_eq!(*none, 0, "a chain-less credential ends with None");
+    let mut out = vec![*version];
+    for _ in 0..chains {
+        out.extend_from_slice(level);
+        out.push(1);
+    }
+    out.extend_from_slice(level);
+    out.push(0);
+    out
+}
+
+/// Runs `f` on a thread with the 2 MiB stack of tokio's and actix's worker threads.
+fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+/// Finding 1: a frame-sized credential nesting ~25,000 device chains overflowed the stack
+/// while decoding (an abort, not a panic: one Hello frame from a stranger killed the node).
+#[test]
+fn regression_deeply_nested_credential_chains_are_refused_not_a_stack_overflow() {
+    let level = nested_credential_bytes(0).len() - 1;
+    let chains = (MAX_FRAME_BYTES - 1) / level - 1;
+    let input = nested_credential_bytes(chains);
+    assert!(input.len() <= MAX_FRAME_BYTES);
+    let hello = on_small_stack(move || {
+        fuzzing::credential(&input);
+        fuzzing::block(&input);
+        decode::<Credential>(&input).is_err()
+    });
+    assert!(hello, "a credential nested {chains} deep decoded");
+    // Every depth a credential could verify at still decodes; one past the limit does not.
+    assert!(decode::<Credential>(&nested_credential_bytes(MAX_DECODED_CHAINS)).is_ok());
+    assert!(decode::<Credential>(&nested_credential_bytes(MAX_DECODED_CHAINS + 1)).is_err());
+    let chained = encode(&chained_credential()).unwrap();
+    assert!(decode::<Credential>(&chained).unwrap().verify().is_ok());
+}
