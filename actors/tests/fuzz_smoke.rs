@@ -363,3 +363,54 @@ fn regression_deeply_nested_credential_chains_are_refused_not_a_stack_overflow()
     let chained = encode(&chained_credential()).unwrap();
     assert!(decode::<Credential>(&chained).unwrap().verify().is_ok());
 }
+
+/// A v1 update of one item at the root map `objects` whose content is one value nesting
+/// `arrays` arrays around a null (2 bytes per level).
+fn nested_any_update(arrays: usize) -> Vec<u8> {
+    // 1 client, 1 struct, client 1, clock 0, info 8 (Any content, no origins), named parent.
+    let mut update = vec![1u8, 1, 1, 0, 8, 1, 7];
+    update.extend_from_slice(b"objects");
+    update.push(1); // one value
+    for _ in 0..arrays {
+        update.extend_from_slice(&[117, 1]); // an array of one item
+    }
+    update.push(126); // null
+    update.push(0); // empty delete set
+    update
+}
+
+/// Finding 2: yrs decodes nested arrays and maps of an update recursively; a 200 KB update
+/// nesting 100,000 arrays overflowed the stack (an abort `catch_unwind` cannot stop: one data
+/// block from a member, or one Yjs bridge frame, killed every node that applied it).
+#[test]
+fn regression_deeply_nested_values_in_an_update_are_refused_not_a_stack_overflow() {
+    let update = nested_any_update(100_000);
+    let mut frame = vec![0, 2];
+    frame.extend_from_slice(&leb128(update.len()));
+    frame.extend_from_slice(&update);
+    let (remote, client) = on_small_stack(move || {
+        fuzzing::yjs(&frame);
+        let mut doc = SpaceDoc::new(3);
+        (
+            doc.apply_update(&update).map_err(|e| e.to_string()),
+            doc.apply_client_update(&update).map_err(|e| e.to_string()),
+        )
+    });
+    assert!(remote.unwrap_err().contains("nests values"));
+    assert!(client.unwrap_err().contains("nests values"));
+    // Moderate nesting, written by yrs itself, still decodes: the scan reads what yrs reads.
+    let source = yrs::Doc::with_client_id(9);
+    let map = source.get_or_insert_map("objects");
+    let mut value = yrs::Any::Null;
+    for _ in 0..100 {
+        value = yrs::Any::Array(vec![value, yrs::Any::from("x")].into());
+    }
+    let update = {
+        use yrs::{Map, Transact};
+        let mut txn = source.transact_mut();
+        map.insert(&mut txn, "deep", value);
+        txn.encode_update_v1()
+    };
+    assert!(SpaceDoc::new(3).apply_update(&update).is_ok());
+    assert!(SpaceDoc::new(3).apply_update(&nested_any_update(100)).is_ok());
+}
