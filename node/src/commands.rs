@@ -174,7 +174,7 @@ fn object_arg(raw: &str, what: &str) -> Result<Value, ExitError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ExitError::usage(format!("cannot read {what} from `{path}`: {e}")))?;
         return match serde_json::from_str::<Value>(&text) {
-            Ok(value @ Value::Object(_)) => Ok(value),
+            Ok(value @ Value::Object(_)) => exact_numbers(&text, value, what),
             Ok(_) => Err(ExitError::usage(format!(
                 "{what} in `{path}` must be a JSON object"
             ))),
@@ -184,7 +184,7 @@ fn object_arg(raw: &str, what: &str) -> Result<Value, ExitError> {
         };
     }
     match serde_json::from_str::<Value>(raw) {
-        Ok(value @ Value::Object(_)) => Ok(value),
+        Ok(value @ Value::Object(_)) => exact_numbers(raw, value, what),
         Ok(_) => Err(ExitError::usage(format!(
             "{what} must be a JSON object like '{{\"title\": \"Buy milk\"}}', not `{raw}`"
         ))),
@@ -192,6 +192,14 @@ fn object_arg(raw: &str, what: &str) -> Result<Value, ExitError> {
             "{what} is not valid JSON ({e}): `{raw}`"
         ))),
     }
+}
+
+/// `value`, parsed from `text`, unless parsing rounded one of its numbers: the CLI sends the
+/// parsed value, so the daemon could no longer tell (`db::check_json_numbers`).
+fn exact_numbers(text: &str, value: Value, what: &str) -> Result<Value, ExitError> {
+    echo_actors::db::check_json_numbers(text.as_bytes())
+        .map(|()| value)
+        .map_err(|e| ExitError::usage(format!("{what}: {e}")))
 }
 
 /// `watch`: prints one line per change until interrupted or the daemon stops.
@@ -252,6 +260,24 @@ mod tests {
             .err()
             .expect("not an object");
         assert!(err.message.contains("must be a JSON object"));
+    }
+
+    #[test]
+    fn object_arguments_with_inexact_numbers_are_refused_before_sending() {
+        let err = plan_of(&["object", "add", "s", r#"{"n": 18446744073709551615}"#])
+            .err()
+            .expect("beyond i64");
+        assert_eq!(err.code, crate::exit::USAGE);
+        assert!(
+            err.message.contains("cannot be stored exactly"),
+            "{}",
+            err.message
+        );
+        let patch = format!(r#"{{"n": 1{}}}"#, "0".repeat(99));
+        let err = plan_of(&["object", "update", "s", "id", &patch])
+            .err()
+            .expect("100 digits");
+        assert!(err.message.contains("at `n`"), "{}", err.message);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `--where PATH=VALUE` parsing: split at the first `=`; VALUE is JSON if it parses as JSON,
-//! otherwise a plain string. A missing `=` or an empty PATH is a usage error.
+//! otherwise a plain string. A missing `=` or an empty PATH is a usage error, and so is a
+//! number that the object model could not store exactly (it could never match).
 
 use echo_actors::node::WhereEq;
 use serde_json::Value;
@@ -16,8 +17,15 @@ pub fn parse_where(arg: &str) -> Result<WhereEq, String> {
             "`{arg}` has an empty PATH (e.g. done=true or address.city=Paris)"
         ));
     }
-    let value =
-        serde_json::from_str::<Value>(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
+    let value = match serde_json::from_str::<Value>(raw) {
+        // Parsing rounds long numbers; refuse rather than query for a rounded value.
+        Ok(value) => {
+            echo_actors::db::check_json_numbers(raw.as_bytes())
+                .map_err(|e| format!("`{arg}`: {e}"))?;
+            value
+        }
+        Err(_) => Value::String(raw.to_string()),
+    };
     Ok(WhereEq {
         path: path.to_string(),
         value,
@@ -54,6 +62,13 @@ mod tests {
         let clause = parse_where("address.city=a=b").expect("valid clause");
         assert_eq!(clause.path, "address.city");
         assert_eq!(clause.value, json!("a=b"));
+    }
+
+    #[test]
+    fn inexact_numbers_are_an_error() {
+        let err = parse_where("n=18446744073709551615").expect_err("beyond i64");
+        assert!(err.contains("cannot be stored exactly"), "{err}");
+        assert_eq!(value("n=9223372036854775807"), json!(i64::MAX));
     }
 
     #[test]

@@ -376,7 +376,9 @@ impl SpaceDoc {
     }
 
     /// The current content of a text (or plain string) field. Works on deleted objects.
+    /// Reserved fields (`@type`, ...) are refused like the text edits refuse them.
     pub fn text_get(&self, id: &ObjectId, field: &str) -> Result<String, DbError> {
+        validate_field_name(field)?;
         let txn = self.doc.try_transact().map_err(internal)?;
         let map = object_map(&txn, &self.objects, id)?;
         match map.get(&txn, field) {

@@ -23,6 +23,7 @@ mod convert;
 mod doc;
 mod error;
 mod id;
+mod numbers;
 mod patch;
 mod query;
 mod text;
@@ -31,6 +32,8 @@ mod validate;
 mod yjs;
 mod yjs_validate;
 
+#[cfg(test)]
+mod tests_numbers;
 #[cfg(test)]
 mod tests_prop;
 #[cfg(test)]
@@ -45,6 +48,7 @@ pub(crate) use convert::canonical_json;
 pub use doc::SpaceDoc;
 pub use error::DbError;
 pub use id::ObjectId;
+pub use numbers::{check_json_numbers, check_numbers};
 pub use query::Query;
 pub use yjs::UpdateSink;
 

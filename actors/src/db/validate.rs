@@ -9,6 +9,10 @@
 //! * below the top level, keys may not start with `@` except in the exact reference form
 //!   `{"@ref": "<ULID>"}`;
 //! * no key is empty or contains `.` (dotted query paths must be able to address every field);
+//! * every number is stored exactly (see `numbers`);
+//! * no collaborative text `{"@text": ...}` inside an array, at any depth: text routes address
+//!   top-level fields only, and a patch replaces an array whole, so such a text could be
+//!   neither edited nor merged; it is refused rather than stored as something else;
 //! * nesting at most [`MAX_DEPTH`] containers (the top-level object counts as one) and a
 //!   serialized size of at most [`MAX_VALUE_BYTES`] ([`DbError::TooLarge`] otherwise).
 
@@ -18,6 +22,7 @@ use serde_json::Value;
 
 use super::convert::{ref_target, text_content, REF_KEY, TEXT_KEY};
 use super::id::shorten;
+use super::numbers::check_number;
 use super::{DbError, MAX_DEPTH, MAX_VALUE_BYTES};
 
 /// Which operation a top-level object is validated for.
@@ -148,6 +153,10 @@ pub(crate) fn check_key(key: &str, prefix: &str) -> Result<(), DbError> {
 
 /// Validates one (non-reserved) field and everything below it.
 fn check_field(key: &str, value: &Value, prefix: &str) -> Result<(), DbError> {
+    check_field_in(key, value, prefix, false)
+}
+
+fn check_field_in(key: &str, value: &Value, prefix: &str, in_array: bool) -> Result<(), DbError> {
     check_key(key, prefix)?;
     if key.starts_with('@') {
         return Err(DbError::Invalid(format!(
@@ -156,12 +165,21 @@ fn check_field(key: &str, value: &Value, prefix: &str) -> Result<(), DbError> {
             shorten(key)
         )));
     }
-    check_nested(value, &format!("{prefix}{key}."))
+    check_nested(value, &format!("{prefix}{key}."), in_array)
 }
 
-fn check_nested(value: &Value, prefix: &str) -> Result<(), DbError> {
+/// `in_array`: whether `value` is (inside) an item of an array.
+fn check_nested(value: &Value, prefix: &str, in_array: bool) -> Result<(), DbError> {
     match value {
         Value::Object(fields) => {
+            if fields.contains_key(TEXT_KEY) && in_array {
+                return Err(DbError::Invalid(format!(
+                    "collaborative text at `{}` is inside an array, which is not supported: \
+                     text routes edit top-level fields only and patches replace arrays whole; \
+                     use a plain string, or make it a field of the object",
+                    shorten(prefix.trim_end_matches('.'))
+                )));
+            }
             if fields.contains_key(TEXT_KEY) {
                 return if text_content(value).is_some() {
                     Ok(())
@@ -186,12 +204,13 @@ fn check_nested(value: &Value, prefix: &str) -> Result<(), DbError> {
             }
             fields
                 .iter()
-                .try_for_each(|(k, v)| check_field(k, v, prefix))
+                .try_for_each(|(k, v)| check_field_in(k, v, prefix, in_array))
         }
         Value::Array(items) => items
             .iter()
             .enumerate()
-            .try_for_each(|(i, v)| check_nested(v, &format!("{prefix}{i}."))),
+            .try_for_each(|(i, v)| check_nested(v, &format!("{prefix}{i}."), true)),
+        Value::Number(n) => check_number(n, prefix.trim_end_matches('.')),
         _ => Ok(()),
     }
 }

@@ -296,8 +296,13 @@ impl NodeHandle {
             .map(|_| ())
     }
 
-    /// Objects matching the query, ordered by id.
+    /// Objects matching the query, ordered by id. A value with a number the object model
+    /// cannot store exactly is refused: it could only match nothing, or a rounded value.
     pub async fn query(&self, space: &str, query: QueryRequest) -> Result<Vec<Value>, NodeError> {
+        for w in &query.where_eq {
+            crate::db::check_numbers(&w.value, &w.path)
+                .map_err(|e| NodeError::Invalid(format!("query value: {e}")))?;
+        }
         self.space(space).await?.send(QueryObjects(query)).await?
     }
 

@@ -1,6 +1,7 @@
 //! Request bodies: read with a size limit (2 MiB, checked against `Content-Length` first and
 //! again while reading), accepted when untyped or JSON, parsed into a `serde_json::Value`.
-//! Every failure is an [`ApiError`] (400 bad_json, 413 too_large, 415).
+//! Every failure is an [`ApiError`] (400 bad_json, 400 invalid for a number that would not
+//! be stored exactly, 413 too_large, 415).
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest};
@@ -49,9 +50,11 @@ pub async fn read_json(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    serde_json::from_slice(&body)
-        .map(Some)
-        .map_err(ApiError::bad_json)
+    let value = serde_json::from_slice(&body).map_err(ApiError::bad_json)?;
+    // Parsing rounds long numbers silently; the raw tokens tell whether one changed.
+    echo_actors::db::check_json_numbers(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid", e.to_string()))?;
+    Ok(Some(value))
 }
 
 /// A body that must be a JSON object (objects, merge patches).
