@@ -10,7 +10,7 @@ use super::{IdentityRecord, NewIdentity};
 use crate::credentials::Signer;
 use crate::node::{CreatedIdentity, IdentityInfo, NodeError};
 use crate::store::{Key, Store};
-use crate::types::{encode, Clock, KeyPair};
+use crate::types::{check_name, encode, Clock, KeyPair};
 
 /// The identity of this node.
 pub struct IdentityActor {
@@ -58,9 +58,6 @@ pub struct CreateIdentity {
     pub name: Option<String>,
 }
 
-/// Longest display name accepted.
-const MAX_NAME_CHARS: usize = 256;
-
 impl Handler<CreateIdentity> for IdentityActor {
     type Result = Result<CreatedIdentity, NodeError>;
     fn handle(&mut self, msg: CreateIdentity, _: &mut Context<Self>) -> Self::Result {
@@ -68,11 +65,8 @@ impl Handler<CreateIdentity> for IdentityActor {
             return Err(NodeError::IdentityExists(existing.identity_key().to_hex()));
         }
         if let Some(name) = &msg.name {
-            if name.chars().count() > MAX_NAME_CHARS || name.trim().is_empty() {
-                return Err(NodeError::Invalid(format!(
-                    "name must be 1 to {MAX_NAME_CHARS} characters and not blank"
-                )));
-            }
+            check_name(name)
+                .map_err(|e| NodeError::Invalid(format!("identity display name: {e}")))?;
         }
         let created =
             NewIdentity::create(&mut self.rng, &self.device, msg.name, self.clock.now_ms());

@@ -34,6 +34,9 @@ pub enum NodeError {
     SpaceNotFound(String),
     #[error("space name `{0}` is ambiguous: {1} spaces have it; use the space key")]
     AmbiguousSpace(String, usize),
+    /// A new space's name is already another space's name on this node (name, its key).
+    #[error("space name `{0}` is already taken by space {1} on this node; choose another name")]
+    NameTaken(String, String),
     #[error("object {0} not found in this space")]
     ObjectNotFound(String),
     #[error("object {0} is deleted")]
@@ -58,9 +61,10 @@ impl NodeError {
     /// The coarse class of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            NodeError::NoIdentity | NodeError::IdentityExists(_) | NodeError::ObjectDeleted(_) => {
-                ErrorKind::Conflict
-            }
+            NodeError::NoIdentity
+            | NodeError::IdentityExists(_)
+            | NodeError::ObjectDeleted(_)
+            | NodeError::NameTaken(..) => ErrorKind::Conflict,
             NodeError::SpaceNotFound(_) | NodeError::ObjectNotFound(_) => ErrorKind::NotFound,
             NodeError::AmbiguousSpace(..) | NodeError::Invalid(_) => ErrorKind::BadRequest,
             NodeError::TooLarge(_) => ErrorKind::TooLarge,
@@ -78,6 +82,7 @@ impl NodeError {
             NodeError::IdentityExists(_) => "identity_exists",
             NodeError::SpaceNotFound(_) => "space_not_found",
             NodeError::AmbiguousSpace(..) => "ambiguous_space",
+            NodeError::NameTaken(..) => "name_taken",
             NodeError::ObjectNotFound(_) => "object_not_found",
             NodeError::ObjectDeleted(_) => "object_deleted",
             NodeError::Invalid(_) => "invalid",

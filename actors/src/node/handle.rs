@@ -159,6 +159,19 @@ pub struct NodeHandle {
     network: Option<Addr<NetworkActor>>,
 }
 
+/// Parses a key a user typed: 64 hex characters of an ed25519 point that is not of small
+/// order (`PublicKey::check_point`; the all-zero key is refused), else `400 invalid`.
+fn user_key(text: &str, what: &str) -> Result<PublicKey, NodeError> {
+    let text = text.trim();
+    let shown: String = text.chars().take(80).collect();
+    let key: PublicKey = text
+        .parse()
+        .map_err(|_| NodeError::Invalid(format!("`{shown}` is not {what} (64 hex characters)")))?;
+    key.check_point()
+        .map_err(|e| NodeError::Invalid(format!("`{shown}` is not {what}: {e}")))?;
+    Ok(key)
+}
+
 impl NodeHandle {
     async fn space(&self, space: &str) -> Result<Addr<SpaceActor>, NodeError> {
         self.directory.send(ResolveSpace(space.to_string())).await?
@@ -176,12 +189,7 @@ impl NodeHandle {
         space_key: &str,
         name: Option<String>,
     ) -> Result<SpaceInfo, NodeError> {
-        let key: PublicKey = space_key.trim().parse().map_err(|_| {
-            NodeError::Invalid(format!(
-                "`{}` is not a space key (64 hex characters)",
-                space_key.trim()
-            ))
-        })?;
+        let key = user_key(space_key, "a space key")?;
         self.directory
             .send(JoinSpace {
                 space_key: key,
@@ -197,12 +205,7 @@ impl NodeHandle {
         identity_key: &str,
         role: Role,
     ) -> Result<(), NodeError> {
-        let identity: PublicKey = identity_key.trim().parse().map_err(|_| {
-            NodeError::Invalid(format!(
-                "`{}` is not an identity key (64 hex characters)",
-                identity_key.trim()
-            ))
-        })?;
+        let identity = user_key(identity_key, "an identity key")?;
         if role == Role::Owner {
             return Err(NodeError::Invalid(
                 "nobody can be made OWNER after genesis".into(),

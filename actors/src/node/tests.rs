@@ -107,15 +107,9 @@ async fn errors_are_typed_and_write_nothing() {
     let node = open(store.clone(), 2).await;
     node.identity_create(None).await.unwrap();
     node.space_create(Some("s".into())).await.unwrap();
-    node.space_create(Some("dup".into())).await.unwrap();
-    node.space_create(Some("dup".into())).await.unwrap();
     assert!(matches!(
         node.object_add("nope", json!({})).await,
         Err(NodeError::SpaceNotFound(_))
-    ));
-    assert!(matches!(
-        node.object_add("dup", json!({})).await,
-        Err(NodeError::AmbiguousSpace(_, 2))
     ));
     assert_eq!(
         node.object_add("s", json!([1])).await.unwrap_err().kind(),
@@ -282,4 +276,62 @@ async fn the_largest_value_is_accepted_and_one_byte_more_refused() {
     let node = open(store, 5).await;
     let got = node.object_get("s", &id.to_string()).await.unwrap();
     assert_eq!(got["b"], largest["b"]);
+}
+
+/// Issue 10 item 7 through the node API: duplicate, key-like, blank and control-character
+/// space names, the same rule for identity display names, and keys that are not usable
+/// ed25519 points; each refusal creates nothing.
+#[actix::test]
+async fn names_and_keys_are_validated_and_refusals_create_nothing() {
+    let store = Arc::new(MemStore::new());
+    let node = open(store.clone(), 3).await;
+    for bad in ["", "  ", "a\u{202E}b", "nul\0", &"ab".repeat(32)] {
+        let err = node.identity_create(Some(bad.into())).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BadRequest, "{bad:?}: {err}");
+    }
+    node.identity_create(Some("Ada".into())).await.unwrap();
+    let first = node.space_create(Some("notes".into())).await.unwrap();
+    let err = node.space_create(Some("notes".into())).await.unwrap_err();
+    assert!(matches!(&err, NodeError::NameTaken(n, k) if n == "notes" && *k == first.space_key));
+    assert_eq!(
+        (err.kind(), err.code()),
+        (ErrorKind::Conflict, "name_taken")
+    );
+    for bad in [
+        "",
+        "\t",
+        " notes",
+        "x\u{2066}y",
+        "bell\u{7}",
+        &"x".repeat(257),
+        &"0f".repeat(32),
+    ] {
+        let err = node.space_create(Some(bad.into())).await.unwrap_err();
+        assert_eq!(err.code(), "invalid", "{bad:?}: {err}");
+        assert!(err.to_string().contains("space name"), "{err}");
+    }
+    let zero = "0".repeat(64);
+    let err = node
+        .space_join(&zero, Some("other".into()))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("small-order"), "{err}");
+    let err = node
+        .space_join(&first.space_key, Some("notes".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid", "already has it: {err}");
+    for key in [
+        zero.clone(),
+        format!("01{}", "0".repeat(62)),
+        "zz".repeat(32),
+    ] {
+        let err = node
+            .space_add_member("notes", &key, crate::credentials::Role::Editor)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid", "{key}: {err}");
+    }
+    assert_eq!(node.space_list().await.unwrap().len(), 1);
+    assert_eq!(node.space_members("notes").await.unwrap().len(), 1);
 }

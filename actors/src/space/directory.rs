@@ -15,10 +15,7 @@ use crate::feed::FeedActor;
 use crate::identity::{CurrentSigner, IdentityActor};
 use crate::node::{NodeError, SpaceInfo, SpaceStatus};
 use crate::store::{Key, Store};
-use crate::types::{decode, Clock, PublicKey};
-
-/// Longest space name accepted.
-const MAX_NAME_CHARS: usize = 256;
+use crate::types::{check_name, decode, Clock, PublicKey};
 
 struct Entry {
     record: SpaceRecord,
@@ -121,13 +118,8 @@ impl SpaceDirectory {
     where
         F: FnOnce(&mut Self, Signer, Option<String>) -> Result<SpaceRecord, NodeError> + 'static,
     {
-        if let Some(n) = &name {
-            if n.trim().is_empty() || n.chars().count() > MAX_NAME_CHARS {
-                let err = NodeError::Invalid(format!(
-                    "space name must be 1 to {MAX_NAME_CHARS} characters and not blank"
-                ));
-                return AtomicResponse::new(Box::pin(fut::ready(Err(err))));
-            }
+        if let Some(Err(err)) = name.as_deref().map(|n| self.check_new_name(n)) {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(err))));
         }
         AtomicResponse::new(Box::pin(
             self.identity
@@ -142,6 +134,25 @@ impl SpaceDirectory {
                     Ok(info)
                 }),
         ))
+    }
+
+    /// A name for a new space: [`check_name`]'s rule, and not the name of another space of
+    /// this node (every script using the name would then fail with `ambiguous_space`).
+    /// The check and the insert run in the same atomic handler, so two concurrent creates
+    /// cannot both take a name.
+    fn check_new_name(&self, name: &str) -> Result<(), NodeError> {
+        check_name(name).map_err(|e| NodeError::Invalid(format!("space name: {e}")))?;
+        match self
+            .spaces
+            .values()
+            .find(|e| e.record.name.as_deref() == Some(name))
+        {
+            Some(taken) => Err(NodeError::NameTaken(
+                name.to_owned(),
+                taken.record.space_key.to_hex(),
+            )),
+            None => Ok(()),
+        }
     }
 
     fn info(record: &SpaceRecord) -> SpaceInfo {

@@ -17,6 +17,11 @@ pub enum KeyError {
     BadKey,
     #[error("signature does not verify")]
     BadSignature,
+    #[error(
+        "a small-order (weak) ed25519 key: it belongs to no one, since any signature \
+         verifies under it; use the key `identity show` prints"
+    )]
+    WeakKey,
 }
 
 /// An ed25519 public key (identity, device, space or feed key).
@@ -37,6 +42,17 @@ impl PublicKey {
     pub fn short(&self) -> String {
         hex::encode(&self.0[..4])
     }
+    /// Checks a key a user typed in: it must decompress to an ed25519 point and not be of
+    /// small order. All-zero bytes do decompress (to a small-order point), so decompression
+    /// alone would accept them.
+    pub fn check_point(&self) -> Result<(), KeyError> {
+        let key = VerifyingKey::from_bytes(&self.0).map_err(|_| KeyError::BadKey)?;
+        if key.is_weak() {
+            return Err(KeyError::WeakKey);
+        }
+        Ok(())
+    }
+
     /// Verifies `signature` over `message` by this key.
     pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), KeyError> {
         let key = VerifyingKey::from_bytes(&self.0).map_err(|_| KeyError::BadKey)?;
@@ -158,6 +174,23 @@ impl fmt::Debug for Hash {
 mod tests {
     use super::*;
     use rand_chacha::rand_core::SeedableRng;
+
+    #[test]
+    fn check_point_refuses_weak_and_off_curve_keys() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+        assert_eq!(KeyPair::generate(&mut rng).public().check_point(), Ok(()));
+        // All zeros and the identity point (y = 1) decompress, to small-order points.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        for weak in [[0u8; 32], identity] {
+            assert_eq!(PublicKey(weak).check_point(), Err(KeyError::WeakKey));
+        }
+        let off_curve = (0..=255u8)
+            .map(|b| PublicKey([b; 32]))
+            .find(|k| VerifyingKey::from_bytes(&k.0).is_err())
+            .expect("some repeated byte is not a point");
+        assert_eq!(off_curve.check_point(), Err(KeyError::BadKey));
+    }
 
     #[test]
     fn sign_verify_and_hex() {
