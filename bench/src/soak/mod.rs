@@ -165,6 +165,13 @@ pub fn run(args: &SoakArgs, progress: bool) -> Result<Report> {
     let bin = find_echo_node(args.echo_node.as_deref())?;
     let (root, tmp) = match &args.dir {
         Some(d) => {
+            // Old data dirs would bring old identities and spaces: setup would fail.
+            if std::fs::read_dir(d).is_ok_and(|mut e| e.next().is_some()) {
+                bail!(
+                    "--dir {} is not empty; give a new or empty directory",
+                    d.display()
+                );
+            }
             std::fs::create_dir_all(d).with_context(|| format!("create {}", d.display()))?;
             (d.clone(), None)
         }
@@ -331,7 +338,8 @@ fn churn(shared: &Shared, args: &SoakArgs, bar: &ProgressBar) -> Result<Vec<Quie
         let q = quiet_period(shared, args, quiet.len() + 1, &mut restart_at)?;
         quiet.push(q);
         bar.set_position(start.elapsed().as_secs());
-        if start.elapsed() >= total {
+        // A last write phase of under a second would only add a quiet period.
+        if start.elapsed() + Duration::from_secs(1) >= total {
             return Ok(quiet);
         }
     }
@@ -381,6 +389,7 @@ fn quiet_period(
                 objects: view.objects(),
                 missing_acked: 0,
                 problems: Vec::new(),
+                nodes: report::snapshot(shared),
             });
         }
         if paused.elapsed() > timeout {
@@ -393,6 +402,7 @@ fn quiet_period(
                 objects: view.objects(),
                 missing_acked: view.missing_acked(),
                 problems: view.problems(8),
+                nodes: report::snapshot(shared),
             });
         }
         // A node that crashed during the wait is restarted: convergence needs all of them.

@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::api;
+use super::cluster::{fd_count, rss_kib};
 use super::plot::color_name;
 use super::work::{Event, NodeWrites, Sample, Shared};
 use super::SoakArgs;
@@ -36,6 +37,69 @@ pub struct QuietPeriod {
     pub missing_acked: usize,
     /// What was still different when the period ended unconverged.
     pub problems: Vec<String>,
+    /// Each node at the end of the period, all holding the same data when converged.
+    pub nodes: Vec<NodeAtRest>,
+}
+
+/// One node at the end of a quiet period.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeAtRest {
+    pub node: usize,
+    pub incarnation: usize,
+    /// When its current run started (seconds since the soak started).
+    pub run_started_secs: Option<f64>,
+    pub rss_kib: Option<u64>,
+    pub fds: Option<usize>,
+}
+
+/// RSS and fds of every node now, with the start of its current run.
+pub fn snapshot(shared: &Shared) -> Vec<NodeAtRest> {
+    shared
+        .nodes
+        .iter()
+        .map(|node| {
+            let (pid, incarnation, started) = {
+                let st = node.state();
+                (st.pid, st.incarnation, st.started_at)
+            };
+            NodeAtRest {
+                node: node.index,
+                incarnation,
+                run_started_secs: started
+                    .map(|s| s.saturating_duration_since(shared.t0).as_secs_f64()),
+                rss_kib: pid.and_then(rss_kib),
+                fds: pid.and_then(fd_count),
+            }
+        })
+        .collect()
+}
+
+fn median(mut v: Vec<u64>) -> Option<u64> {
+    v.sort_unstable();
+    v.get(v.len() / 2).copied()
+}
+
+impl QuietPeriod {
+    /// Median RSS at the end of the period of the nodes whose run started after
+    /// `since` (fresh: restarted from disk, caught up) and of the others (long-running).
+    /// Holding the same data, a long-running node well above the fresh ones holds memory
+    /// that is not data: a leak.
+    pub fn rss_fresh_and_old(&self, since: f64) -> (Option<u64>, Option<u64>) {
+        let pick = |fresh: bool| {
+            median(
+                self.nodes
+                    .iter()
+                    .filter(|n| n.run_started_secs.is_some_and(|s| (s > since) == fresh))
+                    .filter_map(|n| n.rss_kib)
+                    .collect(),
+            )
+        };
+        (pick(true), pick(false))
+    }
+
+    pub fn rss_median(&self) -> Option<u64> {
+        median(self.nodes.iter().filter_map(|n| n.rss_kib).collect())
+    }
 }
 
 /// What every node holds, per space, at one moment of a quiet period.
@@ -203,12 +267,63 @@ pub struct Report {
     pub restarts: usize,
     pub convergence: Convergence,
     pub quiet_periods: Vec<QuietPeriod>,
+    pub memory: Memory,
     pub warm: &'static str,
     pub nodes: Vec<NodeReport>,
     pub plot: Option<String>,
     pub work_dir: Option<String>,
     pub events: Vec<Event>,
     pub samples: Vec<Sample>,
+}
+
+/// RSS at rest (end of each quiet period): how it grows with the data, and whether nodes
+/// that ran long hold more than nodes freshly restarted onto the same data.
+#[derive(Debug, Clone, Serialize)]
+pub struct Memory {
+    /// Median-node RSS growth per acknowledged write, first to last converged period.
+    pub kib_per_write: Option<f64>,
+    pub at_rest: Vec<AtRest>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AtRest {
+    pub quiet_period: usize,
+    pub acked: usize,
+    pub median_rss_kib: Option<u64>,
+    /// Nodes restarted since the previous quiet period (they reloaded from disk).
+    pub fresh_median_rss_kib: Option<u64>,
+    pub long_running_median_rss_kib: Option<u64>,
+}
+
+impl Memory {
+    fn of(quiet: &[QuietPeriod]) -> Memory {
+        let mut since = 0.0;
+        let mut at_rest = Vec::new();
+        for q in quiet {
+            let (fresh, old) = q.rss_fresh_and_old(since);
+            at_rest.push(AtRest {
+                quiet_period: q.index,
+                acked: q.acked,
+                median_rss_kib: q.rss_median(),
+                fresh_median_rss_kib: fresh,
+                long_running_median_rss_kib: old,
+            });
+            since = q.end_secs;
+        }
+        let converged: Vec<&QuietPeriod> =
+            quiet.iter().filter(|q| q.converge_secs.is_some()).collect();
+        let kib_per_write = match (converged.first(), converged.last()) {
+            (Some(a), Some(b)) if b.acked > a.acked => match (a.rss_median(), b.rss_median()) {
+                (Some(x), Some(y)) => Some((y as f64 - x as f64) / (b.acked - a.acked) as f64),
+                _ => None,
+            },
+            _ => None,
+        };
+        Memory {
+            kib_per_write,
+            at_rest,
+        }
+    }
 }
 
 const WARM: &str = "a daemon run is warm from the end of the first quiet period that began after it started; RSS baseline = its first warm sample";
@@ -348,6 +463,12 @@ impl Report {
                     .into(),
             );
         }
+        let memory = Memory::of(&quiet);
+        if let Some(k) = memory.kib_per_write {
+            notes.push(format!(
+                "RSS (median node) grew {k:.2} KiB per acknowledged write between the first and the last quiet period"
+            ));
+        }
         let lost = quiet.last().map_or(0, |q| q.missing_acked);
         if lost > 0 {
             reasons.push(format!("{lost} acknowledged writes lost (missing on some node after the last quiet period)"));
@@ -400,6 +521,7 @@ impl Report {
                 max_secs: times.last().copied(),
             },
             quiet_periods: quiet,
+            memory,
             warm: WARM,
             nodes,
             plot: None,
@@ -441,18 +563,23 @@ impl Report {
             self.kills,
             self.restarts
         );
-        o += "quiet period  paused at  converged in  acked  objects  missing\n";
-        for q in &self.quiet_periods {
+        let m = |v: Option<u64>| v.map_or("-".to_owned(), |v| format!("{:.1}", mib(v)));
+        o += "quiet period  paused at  converged in  acked  objects  missing  RSS MiB: median  fresh  long-running\n";
+        for (q, r) in self.quiet_periods.iter().zip(&self.memory.at_rest) {
             o += &format!(
-                "{:>13}  {:>7.1} s  {:>12}  {:>5}  {:>7}  {:>7}\n",
+                "{:>12}  {:>7.1} s  {:>12}  {:>5}  {:>7}  {:>7}  {:>15}  {:>5}  {:>12}\n",
                 q.index,
                 q.start_secs,
                 secs(q.converge_secs),
                 q.acked,
                 q.objects,
-                q.missing_acked
+                q.missing_acked,
+                m(r.median_rss_kib),
+                m(r.fresh_median_rss_kib),
+                m(r.long_running_median_rss_kib)
             );
         }
+        o += "(converged in: from the pause of writes; fresh: nodes restarted since the previous quiet period, reloaded from disk)\n";
         o += &format!(
             "convergence: {}/{} quiet periods, min {} / median {} / max {}\n\n",
             self.convergence.converged,
