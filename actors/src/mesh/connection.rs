@@ -1,21 +1,15 @@
 //! `ConnectionActor`: one authenticated QUIC connection to one peer device, carrying one
 //! replication channel per shared space, each on its own bi-directional stream.
 //!
-//! Opening a channel: the opener sends `Hello { space_key, device_auth }`; the other side
-//! checks that the TLS device key belongs to a member of that space (via the credential and
-//! its own control state) and answers with its own `Hello`, which the opener checks the same
-//! way (a node still joining, with no control state yet, cannot check and relies on
-//! verifying every block instead). Refusals reset the stream with an application code and a
-//! log line. If both sides open the same space at once, the channel opened by the lower
-//! device key wins. A connection that ends up with no channel is closed `NOT_A_MEMBER`: an
-//! accepted one if no channel opened within [`STRANGER_DEADLINE`] (a peer that shares a
-//! space answers a Hello in one round trip), one we dialed after [`IDLE_NO_CHANNEL`], and
-//! either one at once when the peer's first frame on a stream is not a Hello while no
-//! channel is open (on a connection with channels, only that stream is reset, `PROTOCOL`).
-//! Such a close is reported as `stranger`, so that the network actor penalizes the address.
-//! A frame that cannot be written (for any reason) is logged at WARN with the peer, the
-//! space and the reason, and resets the channel's stream both ways (`BAD_FRAME`): the
-//! channel ends, and the network actor offers it again.
+//! The channel-opening protocol (Hello exchange, membership checks, races, the deadline to
+//! show a shared space, refusals) is [`HelloCore`]'s; this actor only carries out its
+//! outputs: it opens, reads, writes, resets and finishes streams, asks the space actors
+//! (`MayOpenTo`, `AuthorizePeer`) and the network actor (`LookupSpace`), sets its timers,
+//! and starts a `ChannelActor` with a reader and a writer task per open channel. A close
+//! for showing no shared space is reported as `stranger`, so that the network actor
+//! penalizes the address. A frame that cannot be written (for any reason) is logged at WARN
+//! with the peer, the space and the reason, and resets the channel's stream both ways
+//! (`BAD_FRAME`): the channel ends, and the network actor offers it again.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -23,7 +17,10 @@ use std::time::Duration;
 use actix::prelude::*;
 use quinn::VarInt;
 use tokio::sync::{mpsc, oneshot};
+// tokio's clock, not the OS clock: it is simulated (paused and advanced) under turmoil.
+use tokio::time::Instant;
 
+use super::hello::{FirstFrame, HelloCore, HelloInput, HelloOutput, StreamId};
 use super::{ChannelActor, CloseChannel, Inbound};
 use crate::credentials::Credential;
 use crate::replication::ReplMessage;
@@ -32,19 +29,8 @@ use crate::space::{AuthorizePeer, MayOpenTo, SpaceActor};
 use crate::transport::{close, read_frame, write_frame, FrameError};
 use crate::types::PublicKey;
 
-/// How long the other side has to answer a `Hello`.
+/// How long the other side has to send its first frame (or its answering `Hello`).
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a connection we dialed may stay without any channel before it is closed (we
-/// dialed it because signaling or the configuration named the peer).
-const IDLE_NO_CHANNEL: Duration = Duration::from_secs(15);
-/// How long a connection we accepted has to show a shared space (an open channel).
-pub const STRANGER_DEADLINE: Duration = Duration::from_secs(2);
-
-enum ChannelState {
-    /// We sent a Hello and wait for the answer.
-    Opening,
-    Open(Addr<ChannelActor>),
-}
 
 /// Reports from a connection to whoever started it (the network actor).
 #[derive(Message, Clone, Debug)]
@@ -72,18 +58,24 @@ pub enum ConnectionEvent {
 #[rtype(result = "Option<(PublicKey, Addr<SpaceActor>)>")]
 pub struct LookupSpace(pub Topic);
 
+type StreamPair = (quinn::SendStream, quinn::RecvStream);
+
 /// One peer connection.
 pub struct ConnectionActor {
     id: u64,
     conn: quinn::Connection,
     peer: PublicKey,
-    me: PublicKey,
-    /// We dialed this connection (rather than accepted it).
-    originated: bool,
     device_auth: Credential,
-    channels: BTreeMap<PublicKey, ChannelState>,
+    core: HelloCore,
+    /// Space actors by key, as the network actor and lookups named them.
+    spaces: BTreeMap<PublicKey, Addr<SpaceActor>>,
+    /// Streams on their way to a channel.
+    streams: BTreeMap<StreamId, StreamPair>,
+    /// Open channels: the stream each runs on, and its actor.
+    channels: BTreeMap<PublicKey, (StreamId, Addr<ChannelActor>)>,
+    next_stream: StreamId,
     events: Recipient<ConnectionEvent>,
-    spaces: Recipient<LookupSpace>,
+    lookup: Recipient<LookupSpace>,
     /// Set when we close because the peer showed no shared space.
     stranger: bool,
 }
@@ -98,28 +90,22 @@ impl ConnectionActor {
         originated: bool,
         device_auth: Credential,
         events: Recipient<ConnectionEvent>,
-        spaces: Recipient<LookupSpace>,
+        lookup: Recipient<LookupSpace>,
     ) -> Self {
         ConnectionActor {
             id,
             conn,
             peer,
-            me,
-            originated,
             device_auth,
+            core: HelloCore::new(me, peer, originated),
+            spaces: BTreeMap::new(),
+            streams: BTreeMap::new(),
             channels: BTreeMap::new(),
+            next_stream: 0,
             events,
-            spaces,
+            lookup,
             stranger: false,
         }
-    }
-
-    /// Closes the whole connection because the peer showed no shared space.
-    fn close_stranger(&mut self, reason: &'static str, ctx: &mut Context<Self>) {
-        self.stranger = true;
-        self.conn
-            .close(VarInt::from_u32(close::NOT_A_MEMBER), reason.as_bytes());
-        ctx.stop();
     }
 
     fn hello(&self, space_key: PublicKey) -> ReplMessage {
@@ -129,14 +115,212 @@ impl ConnectionActor {
         }
     }
 
+    fn new_stream_id(&mut self) -> StreamId {
+        self.next_stream += 1;
+        self.next_stream
+    }
+
+    /// Feeds the core one input and carries out what it says.
+    fn feed(&mut self, input: HelloInput, ctx: &mut Context<Self>) {
+        let outputs = self.core.handle(Instant::now(), input);
+        self.carry_out(outputs, ctx);
+    }
+
+    fn carry_out(&mut self, outputs: Vec<HelloOutput>, ctx: &mut Context<Self>) {
+        for output in outputs {
+            self.carry_out_one(output, ctx);
+        }
+    }
+
+    fn carry_out_one(&mut self, output: HelloOutput, ctx: &mut Context<Self>) {
+        let peer = self.peer;
+        match output {
+            HelloOutput::AskMayOpen(space_key) => {
+                let Some(space) = self.spaces.get(&space_key).cloned() else {
+                    return self.feed(
+                        HelloInput::MayOpen {
+                            space: space_key,
+                            allowed: false,
+                        },
+                        ctx,
+                    );
+                };
+                // We reveal that we hold this space (and our identity) only to a device we
+                // know as a member, or while we are joining and know nobody yet.
+                async move { matches!(space.send(MayOpenTo(peer)).await, Ok(true)) }
+                    .into_actor(self)
+                    .map(move |allowed, act, ctx| {
+                        act.feed(
+                            HelloInput::MayOpen {
+                                space: space_key,
+                                allowed,
+                            },
+                            ctx,
+                        )
+                    })
+                    .spawn(ctx);
+            }
+            HelloOutput::OpenStream(space_key) => {
+                let stream = self.new_stream_id();
+                let conn = self.conn.clone();
+                let hello = self.hello(space_key);
+                async move {
+                    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+                    write_frame(&mut send, &hello)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let answer = first_frame(&mut recv).await;
+                    Ok::<_, String>((send, recv, answer))
+                }
+                .into_actor(self)
+                .map(move |result, act, ctx| match result {
+                    Ok((send, recv, frame)) => {
+                        act.streams.insert(stream, (send, recv));
+                        act.feed(
+                            HelloInput::Opened {
+                                space: space_key,
+                                stream,
+                            },
+                            ctx,
+                        );
+                        if let FirstFrame::Gone(reason) | FirstFrame::NotHello(reason) = &frame {
+                            tracing::info!(peer = %peer.short(), space = %space_key.short(), %reason, "channel not opened");
+                        }
+                        act.feed(HelloInput::Answer { stream, frame }, ctx);
+                    }
+                    Err(reason) => {
+                        tracing::info!(peer = %peer.short(), space = %space_key.short(), %reason, "channel not opened");
+                        act.feed(
+                            HelloInput::OpenFailed {
+                                space: space_key,
+                                reason,
+                            },
+                            ctx,
+                        );
+                    }
+                })
+                .spawn(ctx);
+            }
+            HelloOutput::Lookup { stream, topic } => {
+                let lookup = self.lookup.clone();
+                async move { lookup.send(LookupSpace(topic)).await.ok().flatten() }
+                    .into_actor(self)
+                    .map(move |found, act, ctx| {
+                        let space = found.map(|(key, addr)| {
+                            act.spaces.insert(key, addr);
+                            key
+                        });
+                        if space.is_none() {
+                            tracing::info!(peer = %peer.short(), "peer asked for a space we do not have");
+                        }
+                        act.feed(HelloInput::Found { stream, space }, ctx);
+                    })
+                    .spawn(ctx);
+            }
+            HelloOutput::Authorize {
+                stream,
+                space,
+                device_auth,
+            } => {
+                let addr = self.spaces.get(&space).cloned();
+                async move {
+                    match addr {
+                        Some(addr) => authorize(&addr, peer, *device_auth).await,
+                        None => Err("space is not open here".to_string()),
+                    }
+                }
+                .into_actor(self)
+                .map(move |result, act, ctx| {
+                    if let Err(reason) = &result {
+                        tracing::warn!(peer = %peer.short(), space = %space.short(), %reason, "refusing channel");
+                    }
+                    act.feed(HelloInput::Authorized { stream, result }, ctx);
+                })
+                .spawn(ctx);
+            }
+            HelloOutput::AnswerHello { stream, space } => {
+                let Some((mut send, recv)) = self.streams.remove(&stream) else {
+                    return self.feed(
+                        HelloInput::Answered {
+                            stream,
+                            result: Err("stream is gone".into()),
+                        },
+                        ctx,
+                    );
+                };
+                let hello = self.hello(space);
+                async move {
+                    let result = write_frame(&mut send, &hello)
+                        .await
+                        .map_err(|e| e.to_string());
+                    (send, recv, result)
+                }
+                .into_actor(self)
+                .map(move |(send, recv, result), act, ctx| {
+                    if let Err(e) = &result {
+                        tracing::info!(peer = %peer.short(), error = %e, "could not answer Hello");
+                    }
+                    act.streams.insert(stream, (send, recv));
+                    act.feed(HelloInput::Answered { stream, result }, ctx);
+                })
+                .spawn(ctx);
+            }
+            HelloOutput::StartChannel {
+                stream,
+                space,
+                peer_auth,
+            } => match (
+                self.streams.remove(&stream),
+                self.spaces.get(&space).cloned(),
+            ) {
+                (Some((send, recv)), Some(addr)) => {
+                    self.start_channel(space, addr, *peer_auth, stream, (send, recv), ctx)
+                }
+                _ => self.feed(HelloInput::ChannelEnded(space), ctx),
+            },
+            HelloOutput::StopChannel(space) => {
+                if let Some((_, channel)) = self.channels.remove(&space) {
+                    channel.do_send(CloseChannel);
+                }
+            }
+            HelloOutput::Reset { stream, code } => {
+                if let Some((mut send, mut recv)) = self.streams.remove(&stream) {
+                    let _ = send.reset(VarInt::from_u32(code));
+                    let _ = recv.stop(VarInt::from_u32(code));
+                }
+            }
+            HelloOutput::Finish { stream } => {
+                if let Some((mut send, _)) = self.streams.remove(&stream) {
+                    let _ = send.finish();
+                }
+            }
+            HelloOutput::Close {
+                code,
+                reason,
+                stranger,
+            } => {
+                tracing::info!(peer = %peer.short(), reason, stranger, "closing the connection");
+                self.stranger = stranger;
+                self.conn.close(VarInt::from_u32(code), reason.as_bytes());
+                ctx.stop();
+            }
+            HelloOutput::SetTimer { at, timer } => {
+                let wait = at.saturating_duration_since(Instant::now());
+                ctx.run_later(wait, move |act, ctx| {
+                    act.feed(HelloInput::Timer(timer), ctx)
+                });
+            }
+        }
+    }
+
     /// Starts the channel actor and its reader and writer tasks on an accepted stream pair.
     fn start_channel(
         &mut self,
         space_key: PublicKey,
         space: Addr<SpaceActor>,
         peer_auth: Credential,
-        mut send: quinn::SendStream,
-        mut recv: quinn::RecvStream,
+        stream: StreamId,
+        (mut send, mut recv): StreamPair,
         ctx: &mut Context<Self>,
     ) {
         let (out_tx, mut out_rx) = mpsc::unbounded_channel::<ReplMessage>();
@@ -209,9 +393,9 @@ impl ConnectionActor {
                 let _ = recv.stop(VarInt::from_u32(close::BAD_FRAME));
             }
             reader_channel.do_send(CloseChannel);
-            me.do_send(ChannelEnded(space_key));
+            me.do_send(ChannelEnded(space_key, stream));
         });
-        self.channels.insert(space_key, ChannelState::Open(channel));
+        self.channels.insert(space_key, (stream, channel));
         self.events.do_send(ConnectionEvent::ChannelOpened {
             device: self.peer,
             space_key,
@@ -223,7 +407,7 @@ impl Actor for ConnectionActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        // Incoming channels.
+        // Incoming streams.
         let conn = self.conn.clone();
         let me = ctx.address();
         actix::spawn(async move {
@@ -234,28 +418,13 @@ impl Actor for ConnectionActor {
             }
             me.do_send(ConnectionLost);
         });
-        let deadline = if self.originated {
-            IDLE_NO_CHANNEL
-        } else {
-            STRANGER_DEADLINE
-        };
-        ctx.run_later(deadline, |act, ctx| {
-            let open = act
-                .channels
-                .values()
-                .any(|c| matches!(c, ChannelState::Open(_)));
-            if !open {
-                tracing::info!(peer = %act.peer.short(), originated = act.originated, "no shared space shown with this peer in time; closing");
-                act.close_stranger("no shared space", ctx);
-            }
-        });
+        let outputs = self.core.start(Instant::now());
+        self.carry_out(outputs, ctx);
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
-        for state in std::mem::take(&mut self.channels).into_values() {
-            if let ChannelState::Open(ch) = state {
-                ch.do_send(CloseChannel);
-            }
+        for (_, channel) in std::mem::take(&mut self.channels).into_values() {
+            channel.do_send(CloseChannel);
         }
         self.conn.close(VarInt::from_u32(close::NORMAL), b"bye");
         self.events.do_send(ConnectionEvent::Closed {
@@ -266,87 +435,49 @@ impl Actor for ConnectionActor {
     }
 }
 
+/// Reads the first frame of a stream (within [`HELLO_TIMEOUT`]) as the core sees it.
+async fn first_frame(recv: &mut quinn::RecvStream) -> FirstFrame {
+    match tokio::time::timeout(HELLO_TIMEOUT, read_frame::<ReplMessage>(recv)).await {
+        Ok(Ok(Some(ReplMessage::Hello { topic, device_auth }))) => {
+            FirstFrame::Hello { topic, device_auth }
+        }
+        Ok(Ok(Some(other))) => FirstFrame::NotHello(format!("a {} frame", other.kind())),
+        Ok(Err(FrameError::Io(e))) => FirstFrame::Gone(format!("stream failed: {e}")),
+        Ok(Err(e)) => FirstFrame::NotHello(format!("a malformed frame ({e})")),
+        Ok(Ok(None)) => FirstFrame::Gone("stream ended".into()),
+        Err(_) => FirstFrame::Gone(format!("no frame within {HELLO_TIMEOUT:?}")),
+    }
+}
+
 #[derive(Message)]
 #[rtype(result = "()")]
 struct IncomingStream(quinn::SendStream, quinn::RecvStream);
 
+impl Handler<IncomingStream> for ConnectionActor {
+    type Result = ();
+    fn handle(&mut self, msg: IncomingStream, ctx: &mut Context<Self>) {
+        let IncomingStream(send, mut recv) = msg;
+        let stream = self.new_stream_id();
+        let peer = self.peer;
+        async move {
+            let frame = first_frame(&mut recv).await;
+            (send, recv, frame)
+        }
+        .into_actor(self)
+        .map(move |(send, recv, frame), act, ctx| {
+            if let FirstFrame::NotHello(what) | FirstFrame::Gone(what) = &frame {
+                tracing::warn!(peer = %peer.short(), %what, "stream did not start with a Hello");
+            }
+            act.streams.insert(stream, (send, recv));
+            act.feed(HelloInput::First { stream, frame }, ctx);
+        })
+        .spawn(ctx);
+    }
+}
+
 #[derive(Message)]
 #[rtype(result = "()")]
 struct ConnectionLost;
-
-#[derive(Message)]
-#[rtype(result = "()")]
-struct ChannelEnded(PublicKey);
-
-/// We refused a peer's channel because it is not a member.
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Refused;
-
-impl Handler<Refused> for ConnectionActor {
-    type Result = ();
-    fn handle(&mut self, _: Refused, ctx: &mut Context<Self>) {
-        if self.channels.is_empty() {
-            tracing::warn!(peer = %self.peer.short(), "closing connection to a device that is not a member of any space we share");
-            self.close_stranger("not a member", ctx);
-        }
-    }
-}
-
-/// A peer's stream started with something other than a Hello.
-#[derive(Message)]
-#[rtype(result = "()")]
-struct NotHello {
-    send: quinn::SendStream,
-    what: String,
-}
-
-impl Handler<NotHello> for ConnectionActor {
-    type Result = ();
-    fn handle(&mut self, msg: NotHello, ctx: &mut Context<Self>) {
-        let open = self
-            .channels
-            .values()
-            .any(|c| matches!(c, ChannelState::Open(_)));
-        if open {
-            tracing::warn!(peer = %self.peer.short(), what = %msg.what, "stream did not start with a Hello; resetting it");
-            refuse(msg.send, close::PROTOCOL);
-        } else {
-            // A peer that shares no space with us and breaks the protocol: the documented
-            // answer is the connection's close, not only the stream's reset.
-            tracing::warn!(peer = %self.peer.short(), what = %msg.what, "first frame from a peer with no shared space is not a Hello; closing the connection");
-            self.close_stranger("not a member", ctx);
-        }
-    }
-}
-
-/// Our attempt to open a channel failed (the peer refused, or won the race).
-#[derive(Message)]
-#[rtype(result = "()")]
-struct OpenFailed(PublicKey);
-
-impl Handler<OpenFailed> for ConnectionActor {
-    type Result = ();
-    fn handle(&mut self, msg: OpenFailed, _: &mut Context<Self>) {
-        if matches!(self.channels.get(&msg.0), Some(ChannelState::Opening)) {
-            self.channels.remove(&msg.0);
-        }
-    }
-}
-
-/// A Hello exchange finished: start the channel, or drop the stream.
-#[derive(Message)]
-#[rtype(result = "()")]
-struct HelloDone {
-    space_key: PublicKey,
-    space: Addr<SpaceActor>,
-    /// The credential the peer proved its identity with.
-    peer_auth: Credential,
-    send: quinn::SendStream,
-    recv: quinn::RecvStream,
-    /// We opened this stream (rather than the peer).
-    ours: bool,
-}
 
 impl Handler<ConnectionLost> for ConnectionActor {
     type Result = ();
@@ -356,21 +487,27 @@ impl Handler<ConnectionLost> for ConnectionActor {
     }
 }
 
+#[derive(Message)]
+#[rtype(result = "()")]
+struct ChannelEnded(PublicKey, StreamId);
+
 impl Handler<ChannelEnded> for ConnectionActor {
     type Result = ();
-    fn handle(&mut self, msg: ChannelEnded, _: &mut Context<Self>) {
-        if self.channels.remove(&msg.0).is_some() {
+    fn handle(&mut self, ChannelEnded(space_key, stream): ChannelEnded, ctx: &mut Context<Self>) {
+        // A channel that a newer stream replaced ends later: only the current one counts.
+        if self
+            .channels
+            .get(&space_key)
+            .is_some_and(|(s, _)| *s == stream)
+        {
+            self.channels.remove(&space_key);
             self.events.do_send(ConnectionEvent::ChannelClosed {
                 device: self.peer,
-                space_key: msg.0,
+                space_key,
             });
+            self.feed(HelloInput::ChannelEnded(space_key), ctx);
         }
     }
-}
-
-/// Refuses a stream with an application code.
-fn refuse(mut send: quinn::SendStream, code: u32) {
-    let _ = send.reset(VarInt::from_u32(code));
 }
 
 /// Checks the peer's Hello against our space: Ok if it is a member (or if we cannot tell yet).
@@ -386,64 +523,6 @@ async fn authorize(
     }
 }
 
-impl Handler<IncomingStream> for ConnectionActor {
-    type Result = ();
-    fn handle(&mut self, msg: IncomingStream, ctx: &mut Context<Self>) {
-        let IncomingStream(send, mut recv) = msg;
-        let peer = self.peer;
-        let spaces = self.spaces.clone();
-        let me = ctx.address();
-        actix::spawn(async move {
-            let hello =
-                tokio::time::timeout(HELLO_TIMEOUT, read_frame::<ReplMessage>(&mut recv)).await;
-            let (topic, auth) = match hello {
-                Ok(Ok(Some(ReplMessage::Hello { topic, device_auth }))) => (topic, *device_auth),
-                Ok(Ok(Some(other))) => {
-                    me.do_send(NotHello {
-                        send,
-                        what: format!("a {} frame", other.kind()),
-                    });
-                    return;
-                }
-                Ok(Err(e)) if !matches!(e, FrameError::Io(_)) => {
-                    me.do_send(NotHello {
-                        send,
-                        what: format!("a malformed frame ({e})"),
-                    });
-                    return;
-                }
-                other => {
-                    // The stream ended, broke or stayed silent: nothing the peer did wrong
-                    // that we can tell; the stream alone is refused.
-                    tracing::info!(peer = %peer.short(), result = ?other.map(|r| r.map(|m| m.is_some())), "channel did not start with a Hello; refusing it");
-                    refuse(send, close::PROTOCOL);
-                    return;
-                }
-            };
-            let Ok(Some((space_key, space))) = spaces.send(LookupSpace(topic)).await else {
-                tracing::info!(peer = %peer.short(), "peer asked for a space we do not have");
-                refuse(send, close::NOT_A_MEMBER);
-                me.do_send(Refused);
-                return;
-            };
-            if let Err(reason) = authorize(&space, peer, auth.clone()).await {
-                tracing::warn!(peer = %peer.short(), space = %space_key.short(), %reason, "refusing channel");
-                refuse(send, close::NOT_A_MEMBER);
-                me.do_send(Refused);
-                return;
-            }
-            me.do_send(HelloDone {
-                space_key,
-                space,
-                peer_auth: auth,
-                send,
-                recv,
-                ours: false,
-            });
-        });
-    }
-}
-
 /// Open a replication channel for a space (if there is none yet).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -455,129 +534,8 @@ pub struct OpenChannel {
 impl Handler<OpenChannel> for ConnectionActor {
     type Result = ();
     fn handle(&mut self, msg: OpenChannel, ctx: &mut Context<Self>) {
-        if self.channels.contains_key(&msg.space_key) {
-            return;
-        }
-        self.channels.insert(msg.space_key, ChannelState::Opening);
-        let conn = self.conn.clone();
-        let hello = self.hello(msg.space_key);
-        let topic = space_topic(&msg.space_key);
-        let peer = self.peer;
-        let me = ctx.address();
-        actix::spawn(async move {
-            // We reveal that we hold this space (and our identity) only to a device we know as
-            // a member, or while we are joining and know nobody yet.
-            if !matches!(msg.space.send(MayOpenTo(peer)).await, Ok(true)) {
-                me.do_send(OpenFailed(msg.space_key));
-                return;
-            }
-            let opened = async {
-                let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
-                write_frame(&mut send, &hello)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                match tokio::time::timeout(HELLO_TIMEOUT, read_frame::<ReplMessage>(&mut recv))
-                    .await
-                {
-                    Ok(Ok(Some(ReplMessage::Hello {
-                        topic: t,
-                        device_auth,
-                    }))) if t == topic => {
-                        authorize(&msg.space, peer, (*device_auth).clone()).await?;
-                        Ok((send, recv, *device_auth))
-                    }
-                    Ok(Ok(Some(_))) => {
-                        Err("peer answered with something other than Hello".to_string())
-                    }
-                    Ok(Ok(None)) => Err("peer closed the channel".to_string()),
-                    Ok(Err(e)) => Err(format!("peer refused the channel: {e}")),
-                    Err(_) => Err("peer did not answer in time".to_string()),
-                }
-            };
-            match opened.await {
-                Ok((send, recv, peer_auth)) => me.do_send(HelloDone {
-                    space_key: msg.space_key,
-                    space: msg.space,
-                    peer_auth,
-                    send,
-                    recv,
-                    ours: true,
-                }),
-                Err(reason) => {
-                    tracing::info!(peer = %peer.short(), space = %msg.space_key.short(), %reason, "channel not opened");
-                    me.do_send(OpenFailed(msg.space_key));
-                }
-            }
-        });
-    }
-}
-
-impl Handler<HelloDone> for ConnectionActor {
-    type Result = ();
-    fn handle(&mut self, msg: HelloDone, ctx: &mut Context<Self>) {
-        let HelloDone {
-            space_key,
-            space,
-            peer_auth,
-            mut send,
-            recv,
-            ours,
-        } = msg;
-        match (self.channels.get(&space_key), ours) {
-            (Some(ChannelState::Open(_)), true) => {
-                // The peer's channel won the race; ours is not needed.
-                let _ = send.finish();
-            }
-            (Some(ChannelState::Open(_)), false) => refuse(send, close::DUPLICATE),
-            (Some(ChannelState::Opening), false) if self.me < self.peer => {
-                // We both opened; the lower device key's channel wins, and that is ours.
-                refuse(send, close::DUPLICATE);
-            }
-            (_, false) => {
-                let hello = self.hello(space_key);
-                let me = ctx.address();
-                actix::spawn(async move {
-                    match write_frame(&mut send, &hello).await {
-                        Ok(()) => me.do_send(ChannelReady {
-                            space_key,
-                            space,
-                            peer_auth,
-                            send,
-                            recv,
-                        }),
-                        Err(e) => tracing::info!(error = %e, "could not answer Hello"),
-                    }
-                });
-            }
-            (_, true) => self.start_channel(space_key, space, peer_auth, send, recv, ctx),
-        }
-    }
-}
-
-#[derive(Message)]
-#[rtype(result = "()")]
-struct ChannelReady {
-    space_key: PublicKey,
-    space: Addr<SpaceActor>,
-    peer_auth: Credential,
-    send: quinn::SendStream,
-    recv: quinn::RecvStream,
-}
-
-impl Handler<ChannelReady> for ConnectionActor {
-    type Result = ();
-    fn handle(&mut self, msg: ChannelReady, ctx: &mut Context<Self>) {
-        if let Some(ChannelState::Open(old)) = self.channels.get(&msg.space_key) {
-            old.do_send(CloseChannel);
-        }
-        self.start_channel(
-            msg.space_key,
-            msg.space,
-            msg.peer_auth,
-            msg.send,
-            msg.recv,
-            ctx,
-        );
+        self.spaces.insert(msg.space_key, msg.space);
+        self.feed(HelloInput::OpenWanted(msg.space_key), ctx);
     }
 }
 

@@ -4,16 +4,19 @@
 //! - [`network`]: `NetworkActor`: endpoint, accept/dial, static peers, swarms, status.
 //! - [`swarm`]: `SwarmCore`, the sans-IO topology of one space.
 //! - [`slots`]: `AcceptSlots`, the sans-IO rules for who holds accepted connections.
-//! - [`connection`]: `ConnectionActor`, one per QUIC connection: Hello exchange, channels.
+//! - [`connection`]: `ConnectionActor`, one per QUIC connection: the I/O of its channels.
+//! - [`hello`]: `HelloCore`, the sans-IO channel-opening protocol of one connection.
 
 mod channel;
 mod connection;
+mod hello;
 mod network;
 mod slots;
 mod swarm;
 
 pub use channel::{ChannelActor, CloseChannel, Inbound};
 pub use connection::{CloseConnection, ConnectionActor, ConnectionEvent, LookupSpace, OpenChannel};
+pub use hello::{FirstFrame, HelloCore, HelloInput, HelloOutput, HelloTimer, StreamId};
 pub use network::{MeshConfig, NetworkActor, NetworkStatus, PeerStatus, Shutdown};
 pub use slots::{AcceptSlots, Admission, Refusal, SlotLimits};
 pub use swarm::{Dial, SwarmCore};

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use quinn::VarInt;
 use serde_json::json;
 
-use super::connection::STRANGER_DEADLINE;
+use super::hello::STRANGER_DEADLINE;
 use super::test_util::{count, eventually, loopback, real_node, NOW_MS};
 use super::MeshConfig;
 use crate::credentials::Role;
@@ -211,7 +211,7 @@ async fn stranger_sends(target: SocketAddr, seed: u8, bytes: Vec<u8>) -> (u64, D
 async fn a_strangers_malformed_or_non_hello_first_frame_closes_the_connection_not_a_member() {
     let (a, a_addr) = real_node(43, Arc::new(MemStore::new()), MeshConfig::default()).await;
     a.space_create(None).await.unwrap();
-    let not_a_member = u64::from(VarInt::from_u32(close::NOT_A_MEMBER).into_inner());
+    let not_a_member = VarInt::from_u32(close::NOT_A_MEMBER).into_inner();
     // A frame whose body does not decode.
     let mut garbage = 3u32.to_be_bytes().to_vec();
     garbage.extend_from_slice(&[0xff, 0xff, 0xff]);

@@ -1,0 +1,508 @@
+//! [`HelloCore`]: the channel-opening protocol of one peer connection, sans-IO.
+//!
+//! A connection carries one replication channel per shared space, each on its own stream
+//! that starts with a `Hello { topic, device_auth }` from both sides (docs/protocol.md).
+//! This core decides everything about that exchange; `ConnectionActor` only does the I/O
+//! and the questions to space actors that the outputs name, and feeds the answers back.
+//!
+//! Call order: [`HelloCore::start`] once when the connection is up (it sets the deadline
+//! timer), then [`HelloCore::handle`] with every input as it happens, passing `now` (tokio
+//! time). Each call returns the outputs to carry out in order. After an output
+//! [`HelloOutput::Close`] the core ignores everything.
+//!
+//! Rules:
+//! - Opening (we start): ask the space whether we may reveal it to this device
+//!   (`AskMayOpen`), then open a stream and send our Hello (`OpenStream`); the peer's answer
+//!   is checked (`Authorize`) before the channel starts.
+//! - Accepting (the peer starts): the first frame must be a Hello; its topic is looked up
+//!   (`Lookup`), the peer's credential checked (`Authorize`), and our Hello sent back
+//!   (`AnswerHello`) before the channel starts. A refusal resets the stream `NOT_A_MEMBER`.
+//! - Races: if both sides open the same space at once, the stream opened by the lower device
+//!   key wins; a second stream for a space with an open channel is reset `DUPLICATE`.
+//! - Strangers: an accepted connection must get a channel open within
+//!   [`STRANGER_DEADLINE`] (a dialed one within [`IDLE_NO_CHANNEL`]), a refused Hello on a
+//!   connection without channels, or a first frame that is not a Hello while no channel is
+//!   open, closes the connection `NOT_A_MEMBER`, reported as `stranger`. A first frame that
+//!   is not a Hello on a connection with channels resets only that stream (`PROTOCOL`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+// tokio's clock, not the OS clock: it is simulated (paused and advanced) under turmoil.
+use tokio::time::Instant;
+
+use crate::credentials::Credential;
+use crate::signal::{space_topic, Topic};
+use crate::transport::close;
+use crate::types::PublicKey;
+
+/// How long a connection we dialed may stay without any channel before it is closed (we
+/// dialed it because signaling or the configuration named the peer).
+pub const IDLE_NO_CHANNEL: Duration = Duration::from_secs(15);
+/// How long a connection we accepted has to show a shared space (an open channel).
+pub const STRANGER_DEADLINE: Duration = Duration::from_secs(2);
+
+/// The actor's name for one of the connection's streams.
+pub type StreamId = u64;
+
+/// What arrived first on a stream (or in answer to our Hello).
+#[derive(Debug, Clone)]
+pub enum FirstFrame {
+    Hello {
+        topic: Topic,
+        device_auth: Box<Credential>,
+    },
+    /// A well-formed frame of another kind, or a malformed one (described).
+    NotHello(String),
+    /// The stream ended, failed or stayed silent: nothing the peer did wrong that we can
+    /// tell.
+    Gone(String),
+}
+
+/// Inputs, from the actor.
+#[derive(Debug, Clone)]
+pub enum HelloInput {
+    /// Open a channel for this space (if there is none).
+    OpenWanted(PublicKey),
+    /// The answer to `AskMayOpen`.
+    MayOpen {
+        space: PublicKey,
+        allowed: bool,
+    },
+    /// Our stream for `space` is open and our Hello written; its answer comes as `Answer`.
+    Opened {
+        space: PublicKey,
+        stream: StreamId,
+    },
+    /// Opening our stream or writing our Hello failed.
+    OpenFailed {
+        space: PublicKey,
+        reason: String,
+    },
+    /// The peer's answer on our stream.
+    Answer {
+        stream: StreamId,
+        frame: FirstFrame,
+    },
+    /// The first frame of a stream the peer opened.
+    First {
+        stream: StreamId,
+        frame: FirstFrame,
+    },
+    /// The answer to `Lookup`: the space with that topic, if we hold it.
+    Found {
+        stream: StreamId,
+        space: Option<PublicKey>,
+    },
+    /// The answer to `Authorize`.
+    Authorized {
+        stream: StreamId,
+        result: Result<(), String>,
+    },
+    /// Our answering Hello was written (`Ok`) or could not be (`Err`).
+    Answered {
+        stream: StreamId,
+        result: Result<(), String>,
+    },
+    /// The channel of `space` ended.
+    ChannelEnded(PublicKey),
+    Timer(HelloTimer),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HelloTimer {
+    /// The connection's deadline to show a shared space.
+    Deadline,
+}
+
+/// Outputs, for the actor to carry out in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HelloOutput {
+    /// Ask the space whether we may reveal it to the peer (answer: `MayOpen`).
+    AskMayOpen(PublicKey),
+    /// Open a stream, send our Hello for the space (answer: `Opened` or `OpenFailed`), then
+    /// read the peer's answer (`Answer`).
+    OpenStream(PublicKey),
+    /// Which of our spaces has this topic? (answer: `Found`).
+    Lookup {
+        stream: StreamId,
+        topic: Topic,
+    },
+    /// Does the peer's credential make it a member of `space`? (answer: `Authorized`).
+    Authorize {
+        stream: StreamId,
+        space: PublicKey,
+        device_auth: Box<Credential>,
+    },
+    /// Send our Hello for `space` on the peer's stream (answer: `Answered`).
+    AnswerHello {
+        stream: StreamId,
+        space: PublicKey,
+    },
+    /// Start the channel of `space` on `stream`; the peer proved itself with `peer_auth`.
+    StartChannel {
+        stream: StreamId,
+        space: PublicKey,
+        peer_auth: Box<Credential>,
+    },
+    /// Stop the channel of `space` (a new stream replaces it).
+    StopChannel(PublicKey),
+    /// Reset the stream (both directions) with an application code.
+    Reset {
+        stream: StreamId,
+        code: u32,
+    },
+    /// Finish the stream quietly (our stream lost a race the peer won).
+    Finish {
+        stream: StreamId,
+    },
+    /// Close the whole connection.
+    Close {
+        code: u32,
+        reason: &'static str,
+        stranger: bool,
+    },
+    SetTimer {
+        at: Instant,
+        timer: HelloTimer,
+    },
+}
+
+#[derive(Debug, Clone)]
+enum Chan {
+    /// We asked the space whether we may open to this peer.
+    Checking,
+    /// Our stream is opening, or open with our Hello sent.
+    Opening {
+        stream: Option<StreamId>,
+    },
+    /// The peer answered on our stream; its credential is being checked.
+    Verifying {
+        stream: StreamId,
+        peer_auth: Box<Credential>,
+    },
+    /// We are answering the peer's stream.
+    Answering {
+        stream: StreamId,
+    },
+    Open {
+        stream: StreamId,
+    },
+}
+
+/// A peer's stream on its way to a channel.
+#[derive(Debug, Clone)]
+enum Incoming {
+    LookingUp {
+        device_auth: Box<Credential>,
+    },
+    Authorizing {
+        space: PublicKey,
+        device_auth: Box<Credential>,
+    },
+    Answering {
+        space: PublicKey,
+        device_auth: Box<Credential>,
+    },
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct HelloCore {
+    me: PublicKey,
+    peer: PublicKey,
+    originated: bool,
+    channels: BTreeMap<PublicKey, Chan>,
+    incoming: BTreeMap<StreamId, Incoming>,
+    closed: bool,
+}
+
+impl HelloCore {
+    /// The core of a connection to `peer`; `originated`: we dialed it.
+    pub fn new(me: PublicKey, peer: PublicKey, originated: bool) -> Self {
+        HelloCore {
+            me,
+            peer,
+            originated,
+            channels: BTreeMap::new(),
+            incoming: BTreeMap::new(),
+            closed: false,
+        }
+    }
+
+    /// The connection is up: the deadline to show a shared space starts.
+    pub fn start(&mut self, now: Instant) -> Vec<HelloOutput> {
+        let wait = if self.originated {
+            IDLE_NO_CHANNEL
+        } else {
+            STRANGER_DEADLINE
+        };
+        vec![HelloOutput::SetTimer {
+            at: now + wait,
+            timer: HelloTimer::Deadline,
+        }]
+    }
+
+    /// Spaces with an open channel.
+    pub fn open_channels(&self) -> Vec<PublicKey> {
+        self.channels
+            .iter()
+            .filter(|(_, c)| matches!(c, Chan::Open { .. }))
+            .map(|(k, _)| *k)
+            .collect()
+    }
+
+    /// The stream the open channel of `space` runs on.
+    pub fn channel_stream(&self, space: &PublicKey) -> Option<StreamId> {
+        match self.channels.get(space) {
+            Some(Chan::Open { stream }) => Some(*stream),
+            _ => None,
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    fn has_open(&self) -> bool {
+        self.channels
+            .values()
+            .any(|c| matches!(c, Chan::Open { .. }))
+    }
+
+    fn close_stranger(&mut self, out: &mut Vec<HelloOutput>) {
+        self.closed = true;
+        out.push(HelloOutput::Close {
+            code: close::NOT_A_MEMBER,
+            reason: "not a member",
+            stranger: true,
+        });
+    }
+
+    /// A peer's stream was refused: reset it, and close a connection that has no channel.
+    fn refuse(&mut self, stream: StreamId, out: &mut Vec<HelloOutput>) {
+        self.incoming.remove(&stream);
+        out.push(HelloOutput::Reset {
+            stream,
+            code: close::NOT_A_MEMBER,
+        });
+        if self.channels.is_empty() {
+            self.close_stranger(out);
+        }
+    }
+
+    pub fn handle(&mut self, _now: Instant, input: HelloInput) -> Vec<HelloOutput> {
+        let mut out = Vec::new();
+        if self.closed {
+            return out;
+        }
+        match input {
+            HelloInput::OpenWanted(space) => {
+                if let std::collections::btree_map::Entry::Vacant(e) = self.channels.entry(space) {
+                    e.insert(Chan::Checking);
+                    out.push(HelloOutput::AskMayOpen(space));
+                }
+            }
+            HelloInput::MayOpen { space, allowed } => {
+                if matches!(self.channels.get(&space), Some(Chan::Checking)) {
+                    if allowed {
+                        self.channels.insert(space, Chan::Opening { stream: None });
+                        out.push(HelloOutput::OpenStream(space));
+                    } else {
+                        self.channels.remove(&space);
+                    }
+                }
+            }
+            HelloInput::Opened { space, stream } => match self.channels.get_mut(&space) {
+                Some(Chan::Opening { stream: s @ None }) => *s = Some(stream),
+                // The peer's stream won meanwhile: ours is not needed.
+                _ => out.push(HelloOutput::Finish { stream }),
+            },
+            HelloInput::OpenFailed { space, .. } => {
+                if matches!(self.channels.get(&space), Some(Chan::Opening { .. })) {
+                    self.channels.remove(&space);
+                }
+            }
+            HelloInput::Answer { stream, frame } => self.answer(stream, frame, &mut out),
+            HelloInput::First { stream, frame } => match frame {
+                FirstFrame::Hello { topic, device_auth } => {
+                    self.incoming
+                        .insert(stream, Incoming::LookingUp { device_auth });
+                    out.push(HelloOutput::Lookup { stream, topic });
+                }
+                FirstFrame::NotHello(_) if !self.has_open() => self.close_stranger(&mut out),
+                FirstFrame::NotHello(_) | FirstFrame::Gone(_) => out.push(HelloOutput::Reset {
+                    stream,
+                    code: close::PROTOCOL,
+                }),
+            },
+            HelloInput::Found { stream, space } => {
+                let Some(Incoming::LookingUp { device_auth }) = self.incoming.remove(&stream)
+                else {
+                    return out;
+                };
+                match space {
+                    None => self.refuse(stream, &mut out),
+                    Some(space) => {
+                        self.incoming.insert(
+                            stream,
+                            Incoming::Authorizing {
+                                space,
+                                device_auth: device_auth.clone(),
+                            },
+                        );
+                        out.push(HelloOutput::Authorize {
+                            stream,
+                            space,
+                            device_auth,
+                        });
+                    }
+                }
+            }
+            HelloInput::Authorized { stream, result } => self.authorized(stream, result, &mut out),
+            HelloInput::Answered { stream, result } => {
+                let Some(Incoming::Answering { space, device_auth }) =
+                    self.incoming.remove(&stream)
+                else {
+                    return out;
+                };
+                if result.is_err() {
+                    if matches!(self.channels.get(&space), Some(Chan::Answering { stream: s }) if *s == stream)
+                    {
+                        self.channels.remove(&space);
+                    }
+                    out.push(HelloOutput::Reset {
+                        stream,
+                        code: close::PROTOCOL,
+                    });
+                    return out;
+                }
+                if let Some(Chan::Open { .. }) = self.channels.get(&space) {
+                    out.push(HelloOutput::StopChannel(space));
+                }
+                self.channels.insert(space, Chan::Open { stream });
+                out.push(HelloOutput::StartChannel {
+                    stream,
+                    space,
+                    peer_auth: device_auth,
+                });
+            }
+            HelloInput::ChannelEnded(space) => {
+                if matches!(self.channels.get(&space), Some(Chan::Open { .. })) {
+                    self.channels.remove(&space);
+                }
+            }
+            HelloInput::Timer(HelloTimer::Deadline) => {
+                if !self.has_open() {
+                    self.close_stranger(&mut out);
+                }
+            }
+        }
+        out
+    }
+
+    /// The peer answered our Hello on `stream`.
+    fn answer(&mut self, stream: StreamId, frame: FirstFrame, out: &mut Vec<HelloOutput>) {
+        let Some((space, _)) = self
+            .channels
+            .iter()
+            .find(|(_, c)| matches!(c, Chan::Opening { stream: Some(s) } if *s == stream))
+        else {
+            // The peer's stream won meanwhile: ours is not needed.
+            out.push(HelloOutput::Finish { stream });
+            return;
+        };
+        let space = *space;
+        match frame {
+            FirstFrame::Hello { topic, device_auth } if topic == space_topic(&space) => {
+                self.channels.insert(
+                    space,
+                    Chan::Verifying {
+                        stream,
+                        peer_auth: device_auth.clone(),
+                    },
+                );
+                out.push(HelloOutput::Authorize {
+                    stream,
+                    space,
+                    device_auth,
+                });
+            }
+            // Another topic, another frame, or nothing: the channel did not open.
+            _ => {
+                self.channels.remove(&space);
+                out.push(HelloOutput::Reset {
+                    stream,
+                    code: close::PROTOCOL,
+                });
+            }
+        }
+    }
+
+    fn authorized(
+        &mut self,
+        stream: StreamId,
+        result: Result<(), String>,
+        out: &mut Vec<HelloOutput>,
+    ) {
+        // Our own stream, answered by the peer?
+        let ours = self.channels.iter().find_map(|(space, c)| match c {
+            Chan::Verifying {
+                stream: s,
+                peer_auth,
+            } if *s == stream => Some((*space, peer_auth.clone())),
+            _ => None,
+        });
+        if let Some((space, peer_auth)) = ours {
+            if result.is_err() {
+                self.channels.remove(&space);
+                out.push(HelloOutput::Reset {
+                    stream,
+                    code: close::NOT_A_MEMBER,
+                });
+                return;
+            }
+            self.channels.insert(space, Chan::Open { stream });
+            out.push(HelloOutput::StartChannel {
+                stream,
+                space,
+                peer_auth,
+            });
+            return;
+        }
+        let Some(Incoming::Authorizing { space, device_auth }) = self.incoming.remove(&stream)
+        else {
+            // Our stream, but the peer's stream for its space won meanwhile.
+            out.push(HelloOutput::Finish { stream });
+            return;
+        };
+        if result.is_err() {
+            self.refuse(stream, out);
+            return;
+        }
+        let we_win = self.me < self.peer;
+        match self.channels.get(&space) {
+            Some(Chan::Open { .. } | Chan::Answering { .. }) => out.push(HelloOutput::Reset {
+                stream,
+                code: close::DUPLICATE,
+            }),
+            // We both opened; the lower device key's stream wins, and that is ours.
+            Some(Chan::Opening { .. } | Chan::Verifying { .. }) if we_win => {
+                out.push(HelloOutput::Reset {
+                    stream,
+                    code: close::DUPLICATE,
+                })
+            }
+            _ => {
+                self.channels.insert(space, Chan::Answering { stream });
+                self.incoming
+                    .insert(stream, Incoming::Answering { space, device_auth });
+                out.push(HelloOutput::AnswerHello { stream, space });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "hello_tests.rs"]
+mod tests;
