@@ -218,6 +218,19 @@ impl NetworkActor {
         .spawn(ctx);
     }
 
+    /// Fetches our `AuthorizedDevice` credential from the identity actor (none until an
+    /// identity exists).
+    fn fetch_device_auth(&self, _: &mut Context<Self>) -> impl ActorFuture<Self, Output = ()> {
+        self.identity
+            .send(CurrentSigner)
+            .into_actor(self)
+            .map(|res, act, _| {
+                if let Ok(Ok(signer)) = res {
+                    act.device_auth = signer.chain;
+                }
+            })
+    }
+
     /// Whether `device` is one we prefer for accepted slots without asking the spaces.
     fn remembered(&self, device: &PublicKey) -> bool {
         self.members_seen.contains(device) || self.statics.iter().any(|s| s.device == Some(*device))
@@ -396,7 +409,8 @@ impl Actor for NetworkActor {
                     s.addr
                 })
                 .collect();
-            if act.device_auth.is_some() {
+            // Static peers are dialed once there is something to replicate.
+            if act.device_auth.is_some() && !act.spaces.is_empty() {
                 for addr in due {
                     act.dial_static(addr, ctx);
                 }
@@ -429,6 +443,20 @@ impl Handler<Accepted> for NetworkActor {
     type Result = ();
     fn handle(&mut self, msg: Accepted, ctx: &mut Context<Self>) {
         let Accepted(conn, device) = msg;
+        if self.device_auth.is_none() {
+            // Connections are taken before any space opens (an invitation's guest has
+            // none yet), as soon as there is an identity to answer with.
+            self.fetch_device_auth(ctx)
+                .map(move |(), act, ctx| {
+                    if act.device_auth.is_some() {
+                        act.handle(Accepted(conn, device), ctx);
+                    } else {
+                        conn.close(close::NOT_A_MEMBER.into(), b"no identity yet");
+                    }
+                })
+                .wait(ctx);
+            return;
+        }
         let known = self.remembered(&device);
         if known
             || self.conns.contains_key(&device)
@@ -489,16 +517,9 @@ impl Handler<SpaceOpened> for NetworkActor {
             signal.do_send(JoinTopic(topic));
         }
         if self.device_auth.is_none() {
-            // The first space: fetch our device credential, then connect.
-            self.identity
-                .send(CurrentSigner)
-                .into_actor(self)
-                .map(|res, act, _| {
-                    if let Ok(Ok(signer)) = res {
-                        act.device_auth = signer.chain;
-                    }
-                })
-                .wait(ctx);
+            // The first space (of a node whose identity was made after it started): fetch
+            // our device credential before anything else, then connect.
+            self.fetch_device_auth(ctx).wait(ctx);
         }
         for conn in self.conns.values() {
             conn.addr.do_send(OpenChannel {

@@ -239,3 +239,40 @@ async fn a_strangers_malformed_or_non_hello_first_frame_closes_the_connection_no
     // a keeps serving.
     assert!(a.status().await.is_ok());
 }
+
+/// A node takes connections before its first space opens (an invitation's guest has none
+/// yet); with nothing shared, the Hello deadline then ends them.
+#[actix::test]
+async fn a_node_without_spaces_accepts_connections_until_the_hello_deadline() {
+    let (_a, a_addr) = real_node(44, Arc::new(MemStore::new()), MeshConfig::default()).await;
+    let device = KeyPair::from_secret([64; 32]);
+    let endpoint = transport::endpoint(
+        NetEnv::Real { bind: loopback() },
+        &device,
+        &TransportConfig::new([64; 32]),
+    )
+    .unwrap();
+    let (conn, _) = transport::connect(&endpoint, a_addr).await.unwrap();
+    let start = Instant::now();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        conn.close_reason().is_none(),
+        "closed before the deadline: {:?}",
+        conn.close_reason()
+    );
+    let ended = tokio::time::timeout(Duration::from_secs(10), conn.closed())
+        .await
+        .expect("closed by the deadline");
+    let took = start.elapsed();
+    match ended {
+        quinn::ConnectionError::ApplicationClosed(c) => {
+            assert_eq!(c.error_code, VarInt::from_u32(close::NOT_A_MEMBER));
+        }
+        other => panic!("connection ended otherwise: {other:?}"),
+    }
+    assert!(
+        took >= STRANGER_DEADLINE - Duration::from_millis(300)
+            && took <= STRANGER_DEADLINE + Duration::from_millis(1500),
+        "closed after {took:?}"
+    );
+}
