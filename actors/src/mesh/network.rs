@@ -2,7 +2,9 @@
 //! connections (one `ConnectionActor` per peer device, duplicates resolved in favour of the
 //! connection started by the lower device key), opens a replication channel for every shared
 //! space, keeps static peers connected (reconnect with backoff), runs one [`SwarmCore`] per
-//! space over what signaling reports, and answers status queries. Accepted connections hold
+//! swarm topic over what signaling reports (today every open space's topic; the swarms are
+//! kept by topic, apart from spaces, so that invitations can join theirs), and answers
+//! status queries. Accepted connections hold
 //! the slots of an [`AcceptSlots`]: strangers get at most half of them, a member's device
 //! evicts an unproven stranger when they are all taken, and addresses whose connections
 //! showed no shared space are refused before the TLS handshake for a while.
@@ -71,7 +73,6 @@ struct StaticPeer {
 
 struct Space {
     addr: Addr<SpaceActor>,
-    swarm: SwarmCore,
     /// Devices with an open channel for this space.
     peers: BTreeSet<PublicKey>,
 }
@@ -93,6 +94,8 @@ pub struct NetworkActor {
     device_auth: Option<Credential>,
     spaces: BTreeMap<PublicKey, Space>,
     topics: BTreeMap<Topic, PublicKey>,
+    /// One swarm per topic joined.
+    swarms: BTreeMap<Topic, SwarmCore>,
     conns: BTreeMap<PublicKey, Conn>,
     slots: AcceptSlots,
     /// Devices a channel has opened with (members of a space we share): preferred for slots.
@@ -136,6 +139,7 @@ impl NetworkActor {
             device_auth: None,
             spaces: BTreeMap::new(),
             topics: BTreeMap::new(),
+            swarms: BTreeMap::new(),
             conns: BTreeMap::new(),
             statics,
             signal: None,
@@ -202,20 +206,38 @@ impl NetworkActor {
                     tracing::warn!(expected = %device.short(), found = %found.short(), "peer has another device key than signaling said");
                     // The device we meant to dial is not there: free its dialing slot.
                     let now = Instant::now();
-                    for space in act.spaces.values_mut() {
-                        space.swarm.dial_failed(&device, now);
+                    for swarm in act.swarms.values_mut() {
+                        swarm.dial_failed(&device, now);
                     }
                 }
                 act.add_connection(conn, found, true, true, ctx);
             }
             Err(_) => {
                 let now = Instant::now();
-                for space in act.spaces.values_mut() {
-                    space.swarm.dial_failed(&device, now);
+                for swarm in act.swarms.values_mut() {
+                    swarm.dial_failed(&device, now);
                 }
             }
         })
         .spawn(ctx);
+    }
+
+    /// Starts the swarm of `topic` (once): it knows the connections there are, and
+    /// signaling is asked for its peers.
+    fn join_swarm(&mut self, topic: Topic) {
+        if self.swarms.contains_key(&topic) {
+            return;
+        }
+        let mut salt = [0u8; 32];
+        rand_core::RngCore::fill_bytes(&mut self.rng, &mut salt);
+        let mut swarm = SwarmCore::new(self.me, self.config.max_originated, salt);
+        for (device, conn) in &self.conns {
+            swarm.connected(*device, conn.originated);
+        }
+        self.swarms.insert(topic, swarm);
+        if let Some(signal) = &self.signal {
+            signal.do_send(JoinTopic(topic));
+        }
     }
 
     /// Fetches our `AuthorizedDevice` credential from the identity actor (none until an
@@ -323,8 +345,10 @@ impl NetworkActor {
         )
         .start();
         tracing::info!(peer = %device.short(), %remote, originated, "connected");
-        for (space_key, space) in &mut self.spaces {
-            space.swarm.connected(device, originated);
+        for swarm in self.swarms.values_mut() {
+            swarm.connected(device, originated);
+        }
+        for (space_key, space) in &self.spaces {
             addr.do_send(OpenChannel {
                 space_key: *space_key,
                 space: space.addr.clone(),
@@ -419,11 +443,7 @@ impl Actor for NetworkActor {
                     s.dialing = false;
                 }
             }
-            let dials: Vec<_> = act
-                .spaces
-                .values_mut()
-                .flat_map(|s| s.swarm.tick(now))
-                .collect();
+            let dials: Vec<_> = act.swarms.values_mut().flat_map(|s| s.tick(now)).collect();
             let mut seen = BTreeSet::new();
             for d in dials {
                 if act.conns.contains_key(&d.device) || !seen.insert(d.device) {
@@ -498,24 +518,15 @@ impl Handler<SpaceOpened> for NetworkActor {
     type Result = ();
     fn handle(&mut self, msg: SpaceOpened, ctx: &mut Context<Self>) {
         let topic = space_topic(&msg.space_key);
-        let mut salt = [0u8; 32];
-        rand_core::RngCore::fill_bytes(&mut self.rng, &mut salt);
-        let mut swarm = SwarmCore::new(self.me, self.config.max_originated, salt);
-        for (device, conn) in &self.conns {
-            swarm.connected(*device, conn.originated);
-        }
+        self.join_swarm(topic);
         self.spaces.insert(
             msg.space_key,
             Space {
                 addr: msg.addr.clone(),
-                swarm,
                 peers: BTreeSet::new(),
             },
         );
         self.topics.insert(topic, msg.space_key);
-        if let Some(signal) = &self.signal {
-            signal.do_send(JoinTopic(topic));
-        }
         if self.device_auth.is_none() {
             // The first space (of a node whose identity was made after it started): fetch
             // our device credential before anything else, then connect.
@@ -546,7 +557,9 @@ impl Handler<ConnectionEvent> for NetworkActor {
             ConnectionEvent::ChannelOpened { device, space_key } => {
                 if let Some(s) = self.spaces.get_mut(&space_key) {
                     s.peers.insert(device);
-                    s.swarm.channel_opened(&device);
+                }
+                if let Some(swarm) = self.swarms.get_mut(&space_topic(&space_key)) {
+                    swarm.channel_opened(&device);
                 }
                 self.slots.proven(&device);
                 self.members_seen.insert(device);
@@ -573,7 +586,9 @@ impl Handler<ConnectionEvent> for NetworkActor {
                     self.conns.remove(&device);
                     for s in self.spaces.values_mut() {
                         s.peers.remove(&device);
-                        s.swarm.disconnected(&device, now);
+                    }
+                    for swarm in self.swarms.values_mut() {
+                        swarm.disconnected(&device, now);
                     }
                     for s in self.statics.iter_mut().filter(|s| s.device == Some(device)) {
                         s.retry_at = now + s.backoff.fail();
@@ -587,16 +602,13 @@ impl Handler<ConnectionEvent> for NetworkActor {
 impl Handler<PeerEvent> for NetworkActor {
     type Result = ();
     fn handle(&mut self, msg: PeerEvent, _: &mut Context<Self>) {
-        let Some(space_key) = self.topics.get(&msg.topic) else {
-            return;
-        };
-        let Some(space) = self.spaces.get_mut(space_key) else {
+        let Some(swarm) = self.swarms.get_mut(&msg.topic) else {
             return;
         };
         if msg.available {
-            space.swarm.available(msg.peer.device_key, msg.peer.addrs);
+            swarm.available(msg.peer.device_key, msg.peer.addrs);
         } else {
-            space.swarm.left(&msg.peer.device_key);
+            swarm.left(&msg.peer.device_key);
         }
     }
 }
