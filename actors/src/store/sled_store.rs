@@ -58,9 +58,7 @@ impl SledStore {
             blobs_synced: Mutex::new(0),
         };
         // Blobs left by an earlier run may never have been synced: sync them all once.
-        store
-            .sync_to_disk()
-            .map_err(|e| open_err(e.to_string()))?;
+        store.sync_to_disk().map_err(|e| open_err(e.to_string()))?;
         Ok(store)
     }
 
@@ -75,7 +73,10 @@ impl SledStore {
             let mut any = false;
             for entry in fs::read_dir(&blobs)? {
                 let entry = entry?;
-                let Some(lsn) = entry.file_name().to_str().and_then(|n| n.parse::<u64>().ok())
+                let Some(lsn) = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| n.parse::<u64>().ok())
                 else {
                     continue;
                 };
