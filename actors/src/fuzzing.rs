@@ -230,7 +230,8 @@ pub fn merge_patch(data: &[u8]) {
 /// One binary frame of the Yjs bridge, decoded as the node's `YjsSession` decodes it (yrs'
 /// `MessageReader`, whose panics the node catches), each message then handled as the space
 /// does: step 1 answered with a diff, step 2 and updates admitted with
-/// `apply_client_update` on a document holding one object. Messages re-encode to themselves;
+/// `apply_client_update` on a document holding one object. Messages (but custom ones)
+/// re-encode to themselves;
 /// an admitted update leaves a document that a replica rebuilt from its snapshot matches.
 pub fn yjs(data: &[u8]) {
     let decoded = catch_unwind(AssertUnwindSafe(|| {
@@ -248,9 +249,12 @@ pub fn yjs(data: &[u8]) {
         panic!("an empty object is refused");
     }
     for message in messages.into_iter().map_while(Result::ok) {
-        let bytes = message.encode_v1();
-        let again = Message::decode_v1(&bytes).ok();
-        assert_eq!(again.as_ref(), Some(&message), "message round trip");
+        // yrs reads a custom tag as a varint but writes it as one byte, so custom tags of 128
+        // and up do not round-trip (harmless: the node closes on any custom message).
+        if !matches!(message, Message::Custom(..)) {
+            let again = Message::decode_v1(&message.encode_v1()).ok();
+            assert_eq!(again.as_ref(), Some(&message), "message round trip");
+        }
         match message {
             Message::Sync(SyncMessage::SyncStep1(sv)) => {
                 assert!(doc.diff_v1(&sv.encode_v1()).is_ok(), "diff of a decoded sv");
