@@ -180,11 +180,33 @@ pub fn run(args: &SoakArgs, progress: bool) -> Result<Report> {
             (t.path().to_path_buf(), Some(t))
         }
     };
+    match soak(args, &bin, &root, progress) {
+        Ok(mut report) => {
+            report.work_dir = match tmp {
+                // Keep the evidence (logs, data dirs) of a failed run for the reproduction.
+                Some(t) if !report.pass => Some(t.keep().display().to_string()),
+                Some(_) => None,
+                None => Some(root.display().to_string()),
+            };
+            Ok(report)
+        }
+        Err(e) => {
+            let kept = tmp.map_or(root, |t| t.keep());
+            Err(e.context(format!(
+                "soak failed; data dirs and logs in {}",
+                kept.display()
+            )))
+        }
+    }
+}
+
+/// The soak proper, in `root`.
+fn soak(args: &SoakArgs, bin: &Path, root: &Path, progress: bool) -> Result<Report> {
     let t0 = Instant::now();
-    let signal = Signal::start(&bin, &root)?;
+    let signal = Signal::start(bin, root)?;
     let n = usize::from(args.nodes);
     let nodes = (0..n)
-        .map(|i| Node::new(i, &root, &bin, &signal.addr))
+        .map(|i| Node::new(i, root, bin, &signal.addr))
         .collect();
     let mut shared = Shared::new(nodes, t0);
     let spaces = setup(&mut shared, usize::from(args.spaces))?;
@@ -205,7 +227,7 @@ pub fn run(args: &SoakArgs, progress: bool) -> Result<Report> {
     bar.finish_and_clear();
     let quiet = churn?;
 
-    let mut report = Report::build(&shared, args, &bin, quiet);
+    let mut report = Report::build(&shared, args, bin, quiet);
     report.plot = plot::draw(&args.plot, &report)
         .map(|()| args.plot.display().to_string())
         .map_err(|e| report.reasons.push(format!("plot failed: {e:#}")))
@@ -215,12 +237,6 @@ pub fn run(args: &SoakArgs, progress: bool) -> Result<Report> {
     for node in &shared.nodes {
         let _ = node.kill9();
     }
-    report.work_dir = match tmp {
-        // Keep the evidence (logs, data dirs) of a failed run for the reproduction.
-        Some(t) if !report.pass => Some(t.keep().display().to_string()),
-        Some(_) => None,
-        None => Some(root.display().to_string()),
-    };
     Ok(report)
 }
 
