@@ -115,6 +115,15 @@ pub struct RunArgs {
     /// Most incoming connections this node accepts in all
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
     pub max_accepted: u16,
+
+    /// Most watch streams the local API serves at once; past it a watch is refused (503)
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_watches: u16,
+
+    /// Milliseconds between heartbeat lines on an idle watch stream (for tests; see
+    /// docs/api.md)
+    #[arg(long, value_name = "MS", default_value_t = 5000, hide = true, value_parser = clap::value_parser!(u64).range(10..=600_000))]
+    pub watch_heartbeat_ms: u64,
 }
 
 #[derive(Debug, Args)]

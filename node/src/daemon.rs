@@ -56,7 +56,20 @@ pub fn run(dir: &DataDir, args: &RunArgs, json: bool) -> anyhow::Result<()> {
                 mesh,
             }),
         };
-        let served = serve(dir, config, token, api_addr, signaling.as_ref(), json).await;
+        let api_config = api::ApiConfig {
+            max_watches: usize::from(args.max_watches),
+            watch_heartbeat: std::time::Duration::from_millis(args.watch_heartbeat_ms),
+        };
+        let served = serve(
+            dir,
+            config,
+            token,
+            api_addr,
+            api_config,
+            signaling.as_ref(),
+            json,
+        )
+        .await;
         if let Some(signaling) = &signaling {
             signaling.stop().await;
         }
@@ -95,6 +108,7 @@ async fn serve(
     config: NodeConfig,
     token: ApiToken,
     api_addr: SocketAddr,
+    api_config: api::ApiConfig,
     signaling: Option<&Signaling>,
     json: bool,
 ) -> anyhow::Result<()> {
@@ -106,7 +120,7 @@ async fn serve(
         .listen
         .unwrap_or_default();
     dir.write_token(&token.0)?;
-    let (server, bound) = api::bind(node.clone(), token, api_addr)?;
+    let (server, bound) = api::bind(node.clone(), token, api_addr, api_config)?;
     // Signal handlers are in place before anyone is told we are ready, so a SIGTERM at any
     // moment after `ready` still flushes and exits 0.
     let stop = wait_for_stop_signal()?;

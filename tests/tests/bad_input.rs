@@ -1,7 +1,13 @@
 //! Bad input is refused with a non-zero exit and a message, writes nothing, and leaves the
-//! node serving. The local API answers errors with JSON bodies and 4xx statuses.
+//! node serving. The local API answers errors with JSON bodies and 4xx statuses, also the
+//! protocol errors no route sees (long URLs, too many headers, malformed or slow heads,
+//! slow bodies).
 
 #![allow(clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
 use echo_tests::{http, json, HttpResponse, Node};
 use serde_json::Value;
@@ -331,4 +337,181 @@ fn api_errors_are_json() {
     );
     let id = r.json().unwrap()["id"].as_str().unwrap().to_owned();
     assert_eq!(node.ok(&["object", "get", &space, &id])["a"], json("1"));
+}
+
+/// Sends `bytes` on a new connection to the node's API and reads until the server closes
+/// (bounded by `within`); the response and how long the server took to close.
+fn raw_exchange(node: &Node, bytes: &[u8], within: Duration) -> (HttpResponse, Duration) {
+    let url = node.api_url();
+    let authority = url.strip_prefix("http://").unwrap();
+    let mut s = TcpStream::connect(authority).unwrap();
+    s.set_read_timeout(Some(within)).unwrap();
+    let start = Instant::now();
+    // The server may answer and close before it has read everything (e.g. a head over
+    // the limit): a failed write is fine as long as an answer can be read.
+    let _ = s.write_all(bytes);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let took = start.elapsed();
+    let r = echo_tests::parse_response(&raw).unwrap_or_else(|| {
+        panic!(
+            "no HTTP response within {within:?}: {:?}",
+            String::from_utf8_lossy(&raw)
+        )
+    });
+    (r, took)
+}
+
+/// Asserts `status`, the JSON error shape with `code`, and a closed connection (the
+/// response was read to its end).
+fn assert_refused(r: &HttpResponse, status: u16, code: &str, what: &str) {
+    let body = assert_error(r, &[status], what);
+    assert_eq!(body["code"], code, "{what}: {body}");
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/json"),
+        "{what}: {:?}",
+        r.headers
+    );
+}
+
+#[test]
+fn protocol_errors_before_any_route_have_json_bodies() {
+    let (node, space) = Node::with_space("main");
+    let token = node.api_token();
+    let host = "Host: 127.0.0.1\r\n";
+    let within = Duration::from_secs(10);
+
+    // A URL longer than the head limit (32 KiB).
+    let long = format!(
+        "GET /v1/spaces/{space}/objects/{} HTTP/1.1\r\n{host}Authorization: Bearer {token}\r\n\r\n",
+        "a".repeat(40 * 1024)
+    );
+    let (r, _) = raw_exchange(&node, long.as_bytes(), within);
+    assert_refused(&r, 431, "headers_too_large", "a 40 KiB URL");
+
+    // Too many header fields (over 64).
+    let mut many = format!("GET /v1/status HTTP/1.1\r\n{host}Authorization: Bearer {token}\r\n");
+    for i in 0..100 {
+        many.push_str(&format!("X-Filler-{i}: {i}\r\n"));
+    }
+    many.push_str("\r\n");
+    let (r, _) = raw_exchange(&node, many.as_bytes(), within);
+    assert_refused(&r, 431, "headers_too_large", "100 header fields");
+
+    // Headers larger in all than the limit, each of them small.
+    let mut big = format!("GET /v1/status HTTP/1.1\r\n{host}");
+    for i in 0..40 {
+        big.push_str(&format!("X-Big-{i}: {}\r\n", "b".repeat(1000)));
+    }
+    big.push_str("\r\n");
+    let (r, _) = raw_exchange(&node, big.as_bytes(), within);
+    assert_refused(&r, 431, "headers_too_large", "40 KB of headers");
+
+    // A Content-Type with control bytes.
+    let body = br#"{"a":1}"#;
+    let mut ctl = format!(
+        "POST /v1/spaces/{space}/objects HTTP/1.1\r\n{host}Authorization: Bearer {token}\r\n\
+         Content-Length: {}\r\nContent-Type: application/\x01json\x7f\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    ctl.extend_from_slice(body);
+    let (r, _) = raw_exchange(&node, &ctl, within);
+    assert_refused(&r, 400, "bad_request", "a Content-Type with control bytes");
+
+    // Other heads actix-http would refuse on its own.
+    for (what, head) in [
+        ("no Host header", "GET /v1/status HTTP/1.1\r\n\r\n".to_string()),
+        ("a request line that is not HTTP", "HELLO\r\n\r\n".to_string()),
+        (
+            "two Content-Length headers",
+            format!("POST /v1/spaces/{space}/objects HTTP/1.1\r\n{host}Content-Length: 1\r\nContent-Length: 2\r\n\r\n{{"),
+        ),
+        (
+            "an unsupported Transfer-Encoding",
+            format!("POST /v1/spaces/{space}/objects HTTP/1.1\r\n{host}Transfer-Encoding: gzip\r\n\r\n"),
+        ),
+    ] {
+        let (r, _) = raw_exchange(&node, head.as_bytes(), within);
+        assert_refused(&r, 400, "bad_request", what);
+    }
+
+    // Nothing was written, and the API still serves.
+    let r = http(&node.api_url(), "GET", "/v1/status", Some(&token), None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(node.feed_length(&space, "data"), 0);
+}
+
+#[test]
+fn a_slow_request_head_gets_408_json() {
+    let (node, _space) = Node::with_space("main");
+    // Half a head, then nothing: the 5 s head deadline answers.
+    let (r, took) = raw_exchange(
+        &node,
+        b"GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Wait",
+        Duration::from_secs(15),
+    );
+    assert_refused(&r, 408, "timeout", "a head cut off half way");
+    assert!(
+        took >= Duration::from_secs(4) && took < Duration::from_secs(12),
+        "the head deadline answered after {took:?}, not after about 5 s"
+    );
+    eprintln!("slow head: 408 after {took:?}");
+    // A connection that sends nothing at all is answered the same way.
+    let (r, _) = raw_exchange(&node, b"", Duration::from_secs(15));
+    assert_refused(&r, 408, "timeout", "a connection that sends nothing");
+}
+
+#[test]
+fn a_body_sent_one_byte_per_second_is_cut_off_with_408_json() {
+    let (node, space) = Node::with_space("main");
+    let url = node.api_url();
+    let authority = url.strip_prefix("http://").unwrap();
+    let token = node.api_token();
+    let body = format!(r#"{{"title":"{}"}}"#, "x".repeat(100));
+    let head = format!(
+        "POST /v1/spaces/{space}/objects HTTP/1.1\r\nHost: {authority}\r\n\
+         Authorization: Bearer {token}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut s = TcpStream::connect(authority).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    let start = Instant::now();
+    // One byte per second, reading in between: the answer ends the loop.
+    s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut sent = 0;
+    let closed = loop {
+        if sent < body.len() && s.write_all(&body.as_bytes()[sent..=sent]).is_ok() {
+            sent += 1;
+        }
+        match s.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(_) => {} // a second without an answer
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(25),
+            "a body sent at one byte per second was held for 25 s ({sent} bytes sent)"
+        );
+    };
+    let took = start.elapsed();
+    assert!(closed, "the server closed the connection");
+    eprintln!("slow body: cut off after {took:?} and {sent} bytes");
+    let r = echo_tests::parse_response(&raw)
+        .unwrap_or_else(|| panic!("no answer: {:?}", String::from_utf8_lossy(&raw)));
+    assert_refused(&r, 408, "timeout", "a body at one byte per second");
+    assert!(
+        took >= Duration::from_secs(9) && took < Duration::from_secs(15),
+        "cut off after {took:?}, not after about 10 s"
+    );
+    assert!(sent < body.len(), "the whole body went through");
+    // Nothing was written; the API still serves.
+    assert_eq!(node.feed_length(&space, "data"), 0);
+    let r = http(&url, "GET", "/v1/status", Some(&token), None);
+    assert_eq!(r.status, 200, "{}", r.body);
 }
