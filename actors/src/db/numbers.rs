@@ -215,41 +215,73 @@ fn path(json: &[u8], stack: &[Frame]) -> String {
 }
 
 /// `Err(what it would read back as)` unless the token reads back as its own decimal value.
+/// Allocation-free unless refused: a 2 MiB body can hold some 200 000 numbers.
 fn check_token(token: &str) -> Result<(), String> {
-    let Ok(n) = serde_json::from_str::<Number>(token) else {
-        return Err("nothing: it is not a JSON number within the double range".into());
-    };
-    let stored = canonical_json(&Value::Number(n)).to_string();
     // An integer (no fraction, no exponent) beyond i64 is refused even when its double
     // happens to print as the same decimal (10^99 as 1e+99): it would come back as a float.
-    let integer = !token.contains(['.', 'e', 'E']);
-    if integer && token.parse::<i64>().is_err() {
-        return Err(stored);
+    let accepted = if token.contains(['.', 'e', 'E']) {
+        token.parse::<f64>().is_ok_and(|f| reads_back_as(token, f))
+    } else {
+        token.parse::<i64>().is_ok()
+    };
+    if accepted {
+        Ok(())
+    } else {
+        Err(stored_form(token))
     }
-    match (Decimal::parse(token), Decimal::parse(&stored)) {
-        (Some(a), Some(b)) if a == b => Ok(()),
-        _ => Err(stored),
+}
+
+/// Whether the double `f` (the token's value, correctly rounded, as serde_json with
+/// `float_roundtrip` parses it) renders as the token's decimal value once stored.
+fn reads_back_as(token: &str, f: f64) -> bool {
+    let Some(stored) = Number::from_f64(f).map(|n| canonical_json(&Value::Number(n))) else {
+        return false; // not finite
+    };
+    // Longest forms: "-9223372036854775808" and "-1.2345678901234567e-308". Written by
+    // serde_json itself (ryu): where two shortest forms exist, std's `{:e}` may pick the
+    // other one (838482470798629.25 is "…629.2" in ryu, "…629.3" in std).
+    let mut buf = [0u8; 48];
+    let mut out = &mut buf[..];
+    let written = serde_json::to_writer(&mut out, &stored);
+    let left = out.len();
+    let len = buf.len() - left;
+    written.is_ok()
+        && std::str::from_utf8(&buf[..len]).is_ok_and(|rendered| same_decimal(token, rendered))
+}
+
+/// What the token would read back as (for the message of a refusal).
+fn stored_form(token: &str) -> String {
+    match serde_json::from_str::<Number>(token) {
+        Ok(n) => canonical_json(&Value::Number(n)).to_string(),
+        Err(_) => "nothing: it is not a JSON number within the double range".into(),
     }
 }
 
 /// Whether two JSON number tokens denote the same decimal value (`1.50` and `15e-1` do).
-#[cfg(test)]
 pub(crate) fn same_decimal(a: &str, b: &str) -> bool {
-    matches!((Decimal::parse(a), Decimal::parse(b)), (Some(x), Some(y)) if x == y)
+    match (Decimal::parse(a), Decimal::parse(b)) {
+        (Some(x), Some(y)) => x.same(&y),
+        _ => false,
+    }
 }
 
-/// A decimal number in canonical form: `(-1)^negative × digits × 10^exponent`, `digits`
-/// without leading or trailing zeros (empty for zero, whose sign is ignored).
-#[derive(PartialEq, Eq, Debug)]
-struct Decimal {
+/// A decimal number token, split: its value is `(-1)^negative × D × 10^exponent`, where `D`
+/// is the integer formed by the significant digits: `len` digits of `int ++ frac` starting
+/// at `lead` (leading and trailing zeros dropped; `len == 0` for zero, whose sign is
+/// ignored).
+#[derive(Debug)]
+struct Decimal<'a> {
     negative: bool,
-    digits: String,
+    int: &'a str,
+    frac: &'a str,
+    lead: usize,
+    len: usize,
     exponent: i64,
 }
 
-impl Decimal {
+impl<'a> Decimal<'a> {
     /// Parses a JSON number token (`-?int(.frac)?([eE][+-]?exp)?`); `None` if it is not one.
-    fn parse(s: &str) -> Option<Decimal> {
+    fn parse(s: &'a str) -> Option<Decimal<'a>> {
         // Exponents are clamped: past this, no double is near, and the sum cannot overflow.
         const CLAMP: i64 = 1 << 40;
         let (negative, rest) = match s.strip_prefix('-') {
@@ -260,12 +292,16 @@ impl Decimal {
             Some(at) => (&rest[..at], Some(&rest[at + 1..])),
             None => (rest, None),
         };
-        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, "0"));
+        let (int, frac) = match mantissa.split_once('.') {
+            Some((_, "")) => return None,
+            Some(parts) => parts,
+            None => (mantissa, ""),
+        };
         let all_digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
-        if int.is_empty() || frac.is_empty() || !all_digits(int) || !all_digits(frac) {
+        if int.is_empty() || !all_digits(int) || !all_digits(frac) {
             return None;
         }
-        let mut exponent: i64 = match exp {
+        let exp: i64 = match exp {
             None => 0,
             Some(e) => {
                 let (sign, digits) = match e.as_bytes().first() {
@@ -282,23 +318,40 @@ impl Decimal {
                 sign * magnitude
             }
         };
-        exponent -= frac.len() as i64;
-        let all = format!("{int}{frac}");
-        let trimmed = all.trim_start_matches('0');
-        let digits = trimmed.trim_end_matches('0');
-        exponent += (trimmed.len() - digits.len()) as i64;
-        if digits.is_empty() {
-            return Some(Decimal {
-                negative: false,
-                digits: String::new(),
-                exponent: 0,
-            });
-        }
-        Some(Decimal {
+        let mut d = Decimal {
             negative,
-            digits: digits.to_owned(),
-            exponent,
-        })
+            int,
+            frac,
+            lead: 0,
+            len: 0,
+            exponent: 0,
+        };
+        let total = int.len() + frac.len();
+        let lead = d.digits().take_while(|&b| b == b'0').count();
+        if lead == total {
+            d.negative = false;
+            return Some(d);
+        }
+        let trail = d.digits().rev().take_while(|&b| b == b'0').count();
+        d.lead = lead;
+        d.len = total - lead - trail;
+        d.exponent = exp - frac.len() as i64 + trail as i64;
+        Some(d)
+    }
+
+    fn digits(&self) -> impl DoubleEndedIterator<Item = u8> + 'a {
+        self.int.bytes().chain(self.frac.bytes())
+    }
+
+    fn same(&self, other: &Decimal) -> bool {
+        self.negative == other.negative
+            && self.len == other.len
+            && self.exponent == other.exponent
+            && self
+                .digits()
+                .skip(self.lead)
+                .take(self.len)
+                .eq(other.digits().skip(other.lead).take(other.len))
     }
 }
 
@@ -308,12 +361,14 @@ mod tests {
 
     #[test]
     fn decimals_compare_by_value_not_spelling() {
-        let d = |s| Decimal::parse(s).expect("a number");
-        assert_eq!(d("1.50"), d("15e-1"));
-        assert_eq!(d("100"), d("1E2"));
-        assert_eq!(d("0.0"), d("-0"));
-        assert_ne!(d("0.1"), d("0.10000000000000001"));
-        assert_eq!(d("1e99999999999999999999"), d("1e1099511627776"));
+        assert!(same_decimal("1.50", "15e-1"));
+        assert!(same_decimal("100", "1E2"));
+        assert!(same_decimal("0.0", "-0"));
+        assert!(same_decimal("-0.0012", "-12e-4"));
+        assert!(!same_decimal("0.1", "0.10000000000000001"));
+        assert!(!same_decimal("1", "-1"));
+        assert!(!same_decimal("12", "21"));
+        assert!(same_decimal("1e99999999999999999999", "1e1099511627776"));
         assert!(Decimal::parse("1.").is_none());
         assert!(Decimal::parse("e5").is_none());
     }
@@ -329,12 +384,76 @@ mod tests {
         assert!(msg.contains("1.8446744073709552e+19"), "{msg}");
     }
 
+    /// The double 838482470798629.25 has two shortest forms; the document renders it
+    /// through serde_json (ryu) as `…629.2` (std's formatting prints `…629.3`), so only that
+    /// form reads back as written.
+    #[test]
+    fn ties_between_shortest_forms_follow_the_rendering() {
+        assert_eq!(check_token("838482470798629.2"), Ok(()));
+        for other in ["838482470798629.3", "838482470798629.25"] {
+            assert_eq!(check_token(other), Err("838482470798629.2".to_owned()));
+        }
+    }
+
     #[test]
     fn numbers_inside_strings_are_not_numbers() {
         assert_eq!(
             check_json_numbers(br#"{"s": "18446744073709551615", "t": "\"1e-400"}"#),
             Ok(())
         );
+    }
+
+    /// Not a benchmark gate: prints the cost of the scan on request bodies near the 2 MiB
+    /// limit (`cargo test -p echo-actors --lib scan_cost -- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn scan_cost() {
+        for (what, item) in [("integers", "123456,"), ("doubles", "0.123456,")] {
+            let mut body = String::from("[");
+            while body.len() < 2_000_000 {
+                body.push_str(item);
+            }
+            body.push('0');
+            body.push(']');
+            let start = std::time::Instant::now();
+            let parsed: Value = serde_json::from_str(&body).expect("JSON");
+            let parse = start.elapsed();
+            let start = std::time::Instant::now();
+            assert_eq!(check_json_numbers(body.as_bytes()), Ok(()));
+            let scan = start.elapsed();
+            println!(
+                "{what}: {} bytes, parse {parse:?}, scan {scan:?}",
+                body.len()
+            );
+            drop(parsed);
+        }
+    }
+
+    /// The reference the fast check must agree with: parse as serde_json does, render as
+    /// the document does, compare the decimals.
+    fn slow_check(token: &str) -> bool {
+        let integer = !token.contains(['.', 'e', 'E']);
+        match serde_json::from_str::<Number>(token) {
+            Ok(_) if integer => token.parse::<i64>().is_ok(),
+            Ok(_) => same_decimal(token, &stored_form(token)),
+            Err(_) => false,
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_check_agrees_with_rendering_doubles(f in proptest::num::f64::ANY) {
+            for token in [Value::from(f).to_string(), format!("{f:e}"), format!("{f:.3}")] {
+                if serde_json::from_str::<Number>(&token).is_ok() {
+                    proptest::prop_assert_eq!(check_token(&token).is_ok(), slow_check(&token), "{}", token);
+                }
+            }
+        }
+
+        #[test]
+        fn fast_check_agrees_on_decimal_strings(t in "-?(0|[1-9][0-9]{0,21})(\\.[0-9]{1,20})?([eE][+-]?[0-9]{1,3})?") {
+            proptest::prop_assert_eq!(check_token(&t).is_ok(), slow_check(&t), "{}", t);
+        }
     }
 
     #[test]
