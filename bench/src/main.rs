@@ -42,6 +42,10 @@ fn main() -> Result<()> {
             // The bar draws on stderr; only for a person watching, never into JSON or a log.
             let progress = !cli.json && std::io::stderr().is_terminal();
             let report = echo_bench::soak::run(&args, progress)?;
+            if let Some(path) = &args.json_out {
+                std::fs::write(path, serde_json::to_string(&report)?)
+                    .map_err(|e| anyhow::anyhow!("write {}: {e}", path.display()))?;
+            }
             if cli.json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {

@@ -86,6 +86,9 @@ pub struct SoakArgs {
     /// Where to write the PNG plot of RSS and open fds over time.
     #[arg(long, default_value = "soak.png")]
     pub plot: PathBuf,
+    /// Also write the JSON report to this file (whether or not --json is given).
+    #[arg(long)]
+    pub json_out: Option<PathBuf>,
     /// The echo-node binary (default: `echo-node` next to this executable).
     #[arg(long)]
     pub echo_node: Option<PathBuf>,
