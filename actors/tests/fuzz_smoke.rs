@@ -428,3 +428,20 @@ fn regression_a_custom_yjs_message_tag_above_127_is_not_a_finding() {
     ];
     fuzzing::yjs(&input);
 }
+
+/// Fuzzer input (yjs, crash-93bb633f): an update whose item id carries a client id above 53
+/// bits. The nesting scan of v1 updates read it with yrs' `read_left_id`, whose debug
+/// assertion panicked outside the `catch_unwind` that guards yrs' decoder; the scan now runs
+/// inside it.
+#[test]
+fn regression_the_update_nesting_scan_runs_under_catch_unwind() {
+    let input = [
+        0, 2, 111, 1, 48, 48, 64, 242, 242, 242, 242, 242, 242, 242, 242, 100, 101, 199, 101, 116,
+        101, 100, 1, 121, 39, 0, 77, 0, 5, 64, 109, 101, 116, 97, 1, 39, 0, 77, 0, 1, 110, 0, 8, 0,
+        77, 3, 2, 125, 1, 125, 2, 40, 0, 77, 0, 5, 116, 105, 116, 108, 101, 1, 119, 13, 102, 114,
+        111, 109, 32, 97, 32, 99, 108, 105, 0, 1, 110, 0, 8, 0, 77, 3, 2, 125, 1, 125, 2, 40, 0,
+        77, 0, 5, 116, 105, 116, 108, 101, 1, 119, 13, 102, 114, 60, 127, 255, 182, 32, 99, 108,
+        105, 101, 110, 116, 0, 3,
+    ];
+    fuzzing::yjs(&input);
+}
