@@ -219,7 +219,10 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
     }
 }
 
-const TARGETS: [(&str, fn(&[u8])); 8] = [
+/// A fuzz target's shared function.
+type Target = fn(&[u8]);
+
+const TARGETS: [(&str, Target); 8] = [
     ("frames", fuzzing::frames),
     ("block", fuzzing::block),
     ("credential", fuzzing::credential),
@@ -243,7 +246,7 @@ fn mutate(seed: &[u8], writes: &[(usize, u8)], keep: usize) -> Vec<u8> {
     out
 }
 
-fn run_mutated(target: &str, f: fn(&[u8]), seed: usize, writes: &[(usize, u8)], keep: usize) {
+fn run_mutated(target: &str, f: Target, seed: usize, writes: &[(usize, u8)], keep: usize) {
     let seeds = seeds(target);
     f(&mutate(&seeds[seed % seeds.len()], writes, keep));
 }
