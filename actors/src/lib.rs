@@ -14,6 +14,7 @@ pub mod feed;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod identity;
+pub mod invitation;
 pub mod mesh;
 pub mod node;
 pub mod replication;

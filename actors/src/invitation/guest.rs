@@ -1,0 +1,323 @@
+//! [`GuestCore`]: one `invite accept` on the guest (sans-IO).
+//!
+//! Call order: [`GuestCore::start`] once (it reports `CONNECTING`, asks to find the host
+//! and sets the handshake timer, or ends at once if the invitation already expired), then
+//! [`GuestCore::handle`] with every input. Exactly one `Done` output ever comes out, with
+//! the terminal state; after it the core ignores every input.
+//!
+//! Rules:
+//! - Connected to the host: `Introduce`. Asked for the auth method the code names: answer
+//!   with the PIN, nothing, or a signature of the challenge (asked of the actor). Another
+//!   method than the code named is an error (a host that downgrades auth is not trusted).
+//! - Accepted: ask the actor for the device credential and feeds, send `Admit`; `Admitted`
+//!   is `SUCCESS`. A wrong code, too many attempts, cancel, expiry or any error from the
+//!   host end in the matching terminal state with its reason.
+//! - A connection lost before the host's verdict on the code goes back to `CONNECTING`
+//!   (the host may be restarting); after it, the handshake fails (`ERROR`), because the
+//!   code may have been counted.
+//! - The handshake timer ends the handshake `TIMEOUT`, as "host unreachable" if the host
+//!   was never reached.
+
+use super::messages::{
+    AuthMethod, AuthOutcome, AuthProof, EndReason, GuestFrame, HostFrame, InvitationState,
+};
+use crate::credentials::{Credential, Role};
+use crate::types::{PublicKey, Signature};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestTimer {
+    Handshake,
+}
+
+/// What the guest knows of the invitation (from its code) and of itself.
+#[derive(Debug, Clone)]
+pub struct GuestParams {
+    pub invitation_id: [u8; 16],
+    pub auth: AuthMethod,
+    pub expires_at_ms: u64,
+    pub identity_key: PublicKey,
+    /// The code the user gave, for `pin`.
+    pub pin: Option<String>,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone)]
+pub enum GuestInput {
+    /// A connection to the host is up.
+    Connected,
+    Frame(HostFrame),
+    /// The connection to the host ended.
+    Disconnected,
+    /// The answer to `SignChallenge`.
+    Signed(Signature),
+    /// The answer to `PrepareAdmission`.
+    Prepared {
+        device_auth: Box<Credential>,
+        feeds: Vec<PublicKey>,
+    },
+    /// Preparing the admission failed.
+    PrepareFailed(String),
+    Timer(GuestTimer),
+}
+
+/// How a handshake ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub state: InvitationState,
+    /// The space and role on success.
+    pub admitted: Option<(PublicKey, Role)>,
+    /// What went wrong, for any other state, in words for the user.
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum GuestOutput {
+    /// Find and connect to the host (address hints, the invitation's swarm topic); answer
+    /// with `Connected`, and `Disconnected` when the connection ends.
+    FindHost,
+    Send(GuestFrame),
+    /// Sign `message` with the identity key; answer with `Signed`.
+    SignChallenge(Vec<u8>),
+    /// Create the guest's feeds for the space and get the device credential; answer with
+    /// `Prepared`.
+    PrepareAdmission,
+    /// Close the connection to the host.
+    Close,
+    SetTimer {
+        at_ms: u64,
+        timer: GuestTimer,
+    },
+    State(InvitationState),
+    /// The one terminal output.
+    Done(Outcome),
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct GuestCore {
+    params: GuestParams,
+    state: InvitationState,
+    /// The host answered the code (accepted or not): no going back to connecting.
+    verdict_seen: bool,
+    ever_connected: bool,
+}
+
+impl GuestCore {
+    pub fn new(params: GuestParams) -> Self {
+        GuestCore {
+            params,
+            state: InvitationState::Init,
+            verdict_seen: false,
+            ever_connected: false,
+        }
+    }
+
+    pub fn state(&self) -> InvitationState {
+        self.state
+    }
+
+    pub fn start(&mut self, now_ms: u64) -> Vec<GuestOutput> {
+        let mut out = vec![];
+        if self.state != InvitationState::Init {
+            return out;
+        }
+        if now_ms >= self.params.expires_at_ms {
+            self.finish(
+                InvitationState::Expired,
+                None,
+                Some("expired".into()),
+                &mut out,
+            );
+            return out;
+        }
+        if self.params.auth == AuthMethod::Pin && self.params.pin.is_none() {
+            self.finish(
+                InvitationState::Error,
+                None,
+                Some("this invitation needs the 6-digit auth code".into()),
+                &mut out,
+            );
+            return out;
+        }
+        self.set(InvitationState::Connecting, &mut out);
+        out.push(GuestOutput::FindHost);
+        out.push(GuestOutput::SetTimer {
+            at_ms: now_ms.saturating_add(self.params.timeout_ms),
+            timer: GuestTimer::Handshake,
+        });
+        out
+    }
+
+    pub fn handle(&mut self, _now_ms: u64, input: GuestInput) -> Vec<GuestOutput> {
+        let mut out = vec![];
+        if self.state.is_terminal() || self.state == InvitationState::Init {
+            return out;
+        }
+        match input {
+            GuestInput::Connected => {
+                if self.state == InvitationState::Connecting {
+                    self.ever_connected = true;
+                    self.set(InvitationState::Connected, &mut out);
+                    out.push(GuestOutput::Send(GuestFrame::Introduce {
+                        invitation_id: self.params.invitation_id,
+                        identity_key: self.params.identity_key,
+                    }));
+                }
+            }
+            GuestInput::Disconnected => {
+                if self.verdict_seen {
+                    self.finish(
+                        InvitationState::Error,
+                        None,
+                        Some("the host went away during the handshake".into()),
+                        &mut out,
+                    );
+                } else if self.state != InvitationState::Connecting {
+                    self.set(InvitationState::Connecting, &mut out);
+                    out.push(GuestOutput::FindHost);
+                }
+            }
+            GuestInput::Frame(frame) => self.frame(frame, &mut out),
+            GuestInput::Signed(signature) => {
+                if self.state == InvitationState::ReadyForAuthentication
+                    && self.params.auth == AuthMethod::Key
+                {
+                    self.authenticate(AuthProof::Signed(signature), &mut out);
+                }
+            }
+            GuestInput::Prepared { device_auth, feeds } => {
+                if self.state == InvitationState::Authenticating && self.verdict_seen {
+                    out.push(GuestOutput::Send(GuestFrame::Admit { device_auth, feeds }));
+                }
+            }
+            GuestInput::PrepareFailed(reason) => {
+                self.finish(InvitationState::Error, None, Some(reason), &mut out);
+            }
+            GuestInput::Timer(GuestTimer::Handshake) => {
+                let reason = if self.ever_connected {
+                    "timeout"
+                } else {
+                    "host unreachable"
+                };
+                self.finish(
+                    InvitationState::Timeout,
+                    None,
+                    Some(reason.into()),
+                    &mut out,
+                );
+            }
+        }
+        out
+    }
+
+    fn frame(&mut self, frame: HostFrame, out: &mut Vec<GuestOutput>) {
+        match frame {
+            HostFrame::AuthRequired { method, challenge } => {
+                if self.state != InvitationState::Connected {
+                    return self.protocol_error(out);
+                }
+                if method != self.params.auth {
+                    return self.finish(
+                        InvitationState::Error,
+                        None,
+                        Some(format!(
+                            "the host asked for '{}' auth, the invitation says '{}'",
+                            method.name(),
+                            self.params.auth.name()
+                        )),
+                        out,
+                    );
+                }
+                self.set(InvitationState::ReadyForAuthentication, out);
+                match method {
+                    AuthMethod::None => self.authenticate(AuthProof::None, out),
+                    AuthMethod::Pin => {
+                        let pin = self.params.pin.clone().unwrap_or_default();
+                        self.authenticate(AuthProof::Pin(pin), out);
+                    }
+                    AuthMethod::Key => out.push(GuestOutput::SignChallenge(
+                        super::messages::challenge_message(&self.params.invitation_id, &challenge),
+                    )),
+                }
+            }
+            HostFrame::AuthResult(outcome) => {
+                if self.state != InvitationState::Authenticating || self.verdict_seen {
+                    return self.protocol_error(out);
+                }
+                self.verdict_seen = true;
+                match outcome {
+                    AuthOutcome::Accepted => out.push(GuestOutput::PrepareAdmission),
+                    AuthOutcome::Invalid { attempts_left } => self.finish(
+                        InvitationState::Error,
+                        None,
+                        Some(format!(
+                            "invalid auth code, {attempts_left} attempt{} left",
+                            if attempts_left == 1 { "" } else { "s" }
+                        )),
+                        out,
+                    ),
+                    AuthOutcome::TooManyAttempts => self.finish(
+                        InvitationState::Error,
+                        None,
+                        Some("too many attempts".into()),
+                        out,
+                    ),
+                }
+            }
+            HostFrame::Admitted { space_key, role } => {
+                if self.state != InvitationState::Authenticating || !self.verdict_seen {
+                    return self.protocol_error(out);
+                }
+                self.finish(InvitationState::Success, Some((space_key, role)), None, out);
+            }
+            HostFrame::Ended(reason) => {
+                let (state, words) = match reason {
+                    EndReason::Cancelled => (InvitationState::Cancelled, "cancelled".to_string()),
+                    EndReason::Expired => (InvitationState::Expired, "expired".to_string()),
+                    EndReason::Timeout => (InvitationState::Timeout, "timeout".to_string()),
+                    EndReason::NoLongerValid => (
+                        InvitationState::Error,
+                        "the invitation is no longer valid".to_string(),
+                    ),
+                    EndReason::Error(e) => (InvitationState::Error, e),
+                };
+                self.finish(state, None, Some(words), out);
+            }
+        }
+    }
+
+    fn authenticate(&mut self, proof: AuthProof, out: &mut Vec<GuestOutput>) {
+        self.set(InvitationState::Authenticating, out);
+        out.push(GuestOutput::Send(GuestFrame::Authenticate(proof)));
+    }
+
+    fn protocol_error(&mut self, out: &mut Vec<GuestOutput>) {
+        self.finish(
+            InvitationState::Error,
+            None,
+            Some("the host broke the invitation protocol".into()),
+            out,
+        );
+    }
+
+    fn set(&mut self, state: InvitationState, out: &mut Vec<GuestOutput>) {
+        self.state = state;
+        out.push(GuestOutput::State(state));
+    }
+
+    fn finish(
+        &mut self,
+        state: InvitationState,
+        admitted: Option<(PublicKey, Role)>,
+        reason: Option<String>,
+        out: &mut Vec<GuestOutput>,
+    ) {
+        self.set(state, out);
+        out.push(GuestOutput::Close);
+        out.push(GuestOutput::Done(Outcome {
+            state,
+            admitted,
+            reason,
+        }));
+    }
+}
