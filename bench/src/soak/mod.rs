@@ -397,7 +397,7 @@ fn quiet_period(
     let acked: Vec<_> = shared.ledger().acked.clone();
     let acked_total: usize = acked.iter().map(|s| s.len()).sum();
     loop {
-        let view = report::view(shared, &agent, &acked);
+        let view = report::view(shared, &agent, &acked, paused + timeout);
         if view.converged() {
             return Ok(QuietPeriod {
                 index,

@@ -10,6 +10,7 @@
 //! percent of it, and its fd count within max(16, 25%) above it.
 
 use std::collections::BTreeSet;
+use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -110,7 +111,15 @@ pub struct View {
 }
 
 /// Asks every node for the ids of every space.
-pub fn view(shared: &Shared, agent: &ureq::Agent, acked: &[BTreeSet<String>]) -> View {
+///
+/// Past `deadline` the nodes not asked yet are not asked (each ask may wait for its HTTP
+/// timeout on a stalled node, and a quiet period must end near its `--converge-timeout`).
+pub fn view(
+    shared: &Shared,
+    agent: &ureq::Agent,
+    acked: &[BTreeSet<String>],
+    deadline: Instant,
+) -> View {
     let sets = shared
         .spaces
         .iter()
@@ -119,6 +128,9 @@ pub fn view(shared: &Shared, agent: &ureq::Agent, acked: &[BTreeSet<String>]) ->
                 .nodes
                 .iter()
                 .map(|node| match node.endpoint() {
+                    _ if Instant::now() > deadline => {
+                        Err("not asked: the quiet period's time was up".to_owned())
+                    }
                     Some(ep) => api::ids(agent, &ep, space).map_err(|e| format!("{e:#}")),
                     None => Err("not ready".to_owned()),
                 })
