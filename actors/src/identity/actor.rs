@@ -6,9 +6,9 @@ use std::sync::Arc;
 use actix::{Actor, Context, Handler, Message};
 use rand_chacha::ChaCha20Rng;
 
+use super::{CreatedIdentity, IdentityInfo, IdentityRequestError};
 use super::{IdentityRecord, NewIdentity};
 use crate::credentials::Signer;
-use crate::node::{CreatedIdentity, IdentityInfo, NodeError};
 use crate::store::{Key, Store};
 use crate::types::{check_name, encode, Clock, KeyPair};
 
@@ -53,30 +53,34 @@ impl Actor for IdentityActor {
 
 /// Create the identity; fails if there is one.
 #[derive(Message)]
-#[rtype(result = "Result<CreatedIdentity, NodeError>")]
+#[rtype(result = "Result<CreatedIdentity, IdentityRequestError>")]
 pub struct CreateIdentity {
     pub name: Option<String>,
 }
 
 impl Handler<CreateIdentity> for IdentityActor {
-    type Result = Result<CreatedIdentity, NodeError>;
+    type Result = Result<CreatedIdentity, IdentityRequestError>;
     fn handle(&mut self, msg: CreateIdentity, _: &mut Context<Self>) -> Self::Result {
         if let Some(existing) = &self.identity {
-            return Err(NodeError::IdentityExists(existing.identity_key().to_hex()));
+            return Err(IdentityRequestError::IdentityExists(
+                existing.identity_key().to_hex(),
+            ));
         }
         if let Some(name) = &msg.name {
-            check_name(name)
-                .map_err(|e| NodeError::Invalid(format!("identity display name: {e}")))?;
+            check_name(name).map_err(|e| {
+                IdentityRequestError::Invalid(format!("identity display name: {e}"))
+            })?;
         }
         let created =
             NewIdentity::create(&mut self.rng, &self.device, msg.name, self.clock.now_ms());
-        let bytes = encode(&created.record).map_err(|e| NodeError::Invalid(e.to_string()))?;
+        let bytes =
+            encode(&created.record).map_err(|e| IdentityRequestError::Invalid(e.to_string()))?;
         self.store
             .put(&Key::identity(), &bytes)
-            .map_err(|e| NodeError::Storage(e.to_string()))?;
+            .map_err(|e| IdentityRequestError::Storage(e.to_string()))?;
         self.store
             .flush()
-            .map_err(|e| NodeError::Storage(e.to_string()))?;
+            .map_err(|e| IdentityRequestError::Storage(e.to_string()))?;
         let info = self.info(&created.record);
         self.identity = Some(created.record);
         Ok(CreatedIdentity {
@@ -88,28 +92,34 @@ impl Handler<CreateIdentity> for IdentityActor {
     }
 }
 
-/// The identity, or [`NodeError::NoIdentity`].
+/// The identity, or [`IdentityRequestError::NoIdentity`].
 #[derive(Message)]
-#[rtype(result = "Result<IdentityInfo, NodeError>")]
+#[rtype(result = "Result<IdentityInfo, IdentityRequestError>")]
 pub struct ShowIdentity;
 
 impl Handler<ShowIdentity> for IdentityActor {
-    type Result = Result<IdentityInfo, NodeError>;
+    type Result = Result<IdentityInfo, IdentityRequestError>;
     fn handle(&mut self, _: ShowIdentity, _: &mut Context<Self>) -> Self::Result {
-        let record = self.identity.as_ref().ok_or(NodeError::NoIdentity)?;
+        let record = self
+            .identity
+            .as_ref()
+            .ok_or(IdentityRequestError::NoIdentity)?;
         Ok(self.info(record))
     }
 }
 
-/// This device's signer for the identity, or [`NodeError::NoIdentity`].
+/// This device's signer for the identity, or [`IdentityRequestError::NoIdentity`].
 #[derive(Message)]
-#[rtype(result = "Result<Signer, NodeError>")]
+#[rtype(result = "Result<Signer, IdentityRequestError>")]
 pub struct CurrentSigner;
 
 impl Handler<CurrentSigner> for IdentityActor {
-    type Result = Result<Signer, NodeError>;
+    type Result = Result<Signer, IdentityRequestError>;
     fn handle(&mut self, _: CurrentSigner, _: &mut Context<Self>) -> Self::Result {
-        let record = self.identity.as_ref().ok_or(NodeError::NoIdentity)?;
+        let record = self
+            .identity
+            .as_ref()
+            .ok_or(IdentityRequestError::NoIdentity)?;
         Ok(record.signer(&self.device))
     }
 }

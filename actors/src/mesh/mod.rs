@@ -14,10 +14,11 @@ mod network;
 mod slots;
 mod swarm;
 
+pub use crate::space::PeerStatus;
 pub use channel::{ChannelActor, CloseChannel, Inbound};
 pub use connection::{CloseConnection, ConnectionActor, ConnectionEvent, LookupSpace, OpenChannel};
 pub use hello::{FirstFrame, HelloCore, HelloInput, HelloOutput, HelloTimer, StreamId};
-pub use network::{MeshConfig, NetworkActor, NetworkStatus, PeerStatus, Shutdown};
+pub use network::{MeshConfig, NetworkActor, NetworkStatus, Shutdown};
 pub use slots::{AcceptSlots, Admission, Refusal, SlotLimits};
 pub use swarm::{Dial, SwarmCore};
 

@@ -23,7 +23,7 @@ use super::{CloseConnection, ConnectionActor, ConnectionEvent, LookupSpace, Open
 use crate::credentials::Credential;
 use crate::identity::{CurrentSigner, IdentityActor};
 use crate::signal::{space_topic, JoinTopic, PeerEvent, SignalClient, Topic};
-use crate::space::{KnowsDevice, SpaceActor, SpaceDirectory, SpaceOpened, WatchSpaces};
+use crate::space::{KnowsDevice, PeerStatus, SpaceActor, SpaceDirectory, SpaceOpened, WatchSpaces};
 use crate::transport::{accept, close, connect};
 use crate::types::{Backoff, PublicKey};
 
@@ -75,13 +75,6 @@ struct Space {
     addr: Addr<SpaceActor>,
     /// Devices with an open channel for this space.
     peers: BTreeSet<PublicKey>,
-}
-
-/// One peer of a space, for `status`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PeerStatus {
-    pub device_key: String,
-    pub address: String,
 }
 
 /// The node's network.

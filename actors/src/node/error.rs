@@ -101,3 +101,95 @@ impl From<actix::MailboxError> for NodeError {
         NodeError::Unavailable
     }
 }
+
+impl From<crate::space::SpaceRequestError> for NodeError {
+    fn from(e: crate::space::SpaceRequestError) -> Self {
+        use crate::space::SpaceRequestError as E;
+        match e {
+            E::SpaceNotFound(s) => NodeError::SpaceNotFound(s),
+            E::AmbiguousSpace(s, n) => NodeError::AmbiguousSpace(s, n),
+            E::NameTaken(name, key) => NodeError::NameTaken(name, key),
+            E::ObjectNotFound(id) => NodeError::ObjectNotFound(id),
+            E::ObjectDeleted(id) => NodeError::ObjectDeleted(id),
+            E::Invalid(m) => NodeError::Invalid(m),
+            E::Forbidden(m) => NodeError::Forbidden(m),
+            E::TooLarge(m) => NodeError::TooLarge(m),
+            E::Storage(m) => NodeError::Storage(m),
+            E::Corrupt(m) => NodeError::Corrupt(m),
+            E::Identity(e) => e.into(),
+            E::Unavailable => NodeError::Unavailable,
+        }
+    }
+}
+
+impl From<crate::identity::IdentityRequestError> for NodeError {
+    fn from(e: crate::identity::IdentityRequestError) -> Self {
+        use crate::identity::IdentityRequestError as E;
+        match e {
+            E::NoIdentity => NodeError::NoIdentity,
+            E::IdentityExists(k) => NodeError::IdentityExists(k),
+            E::Invalid(m) => NodeError::Invalid(m),
+            E::Storage(m) => NodeError::Storage(m),
+            E::Unavailable => NodeError::Unavailable,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::IdentityRequestError;
+    use crate::space::SpaceRequestError;
+
+    #[test]
+    fn space_and_identity_errors_keep_their_kind_and_code() {
+        let cases: Vec<(NodeError, ErrorKind, &str)> = vec![
+            (
+                SpaceRequestError::TooLarge("x".into()).into(),
+                ErrorKind::TooLarge,
+                "too_large",
+            ),
+            (
+                SpaceRequestError::Storage("x".into()).into(),
+                ErrorKind::Internal,
+                "storage",
+            ),
+            (
+                SpaceRequestError::NameTaken("n".into(), "k".into()).into(),
+                ErrorKind::Conflict,
+                "name_taken",
+            ),
+            (
+                SpaceRequestError::Forbidden("x".into()).into(),
+                ErrorKind::Forbidden,
+                "forbidden",
+            ),
+            (
+                SpaceRequestError::SpaceNotFound("s".into()).into(),
+                ErrorKind::NotFound,
+                "space_not_found",
+            ),
+            (
+                SpaceRequestError::Identity(IdentityRequestError::NoIdentity).into(),
+                ErrorKind::Conflict,
+                "no_identity",
+            ),
+            (
+                IdentityRequestError::IdentityExists("k".into()).into(),
+                ErrorKind::Conflict,
+                "identity_exists",
+            ),
+            (
+                IdentityRequestError::Unavailable.into(),
+                ErrorKind::Unavailable,
+                "unavailable",
+            ),
+        ];
+        for (e, kind, code) in cases {
+            assert_eq!((e.kind(), e.code()), (kind, code), "{e}");
+        }
+        // Messages pass through unchanged.
+        let e: NodeError = SpaceRequestError::ObjectNotFound("01AB".into()).into();
+        assert_eq!(e.to_string(), "object 01AB not found in this space");
+    }
+}

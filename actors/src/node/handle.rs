@@ -174,7 +174,10 @@ fn user_key(text: &str, what: &str) -> Result<PublicKey, NodeError> {
 
 impl NodeHandle {
     async fn space(&self, space: &str) -> Result<Addr<SpaceActor>, NodeError> {
-        self.directory.send(ResolveSpace(space.to_string())).await?
+        Ok(self
+            .directory
+            .send(ResolveSpace(space.to_string()))
+            .await??)
     }
 
     /// The actor of a space (for the mesh and for tests that wire channels by hand).
@@ -190,12 +193,13 @@ impl NodeHandle {
         name: Option<String>,
     ) -> Result<SpaceInfo, NodeError> {
         let key = user_key(space_key, "a space key")?;
-        self.directory
+        Ok(self
+            .directory
             .send(JoinSpace {
                 space_key: key,
                 name,
             })
-            .await?
+            .await??)
     }
 
     /// Adds a member (or changes its role) by identity key; OWNER/ADMIN only.
@@ -211,10 +215,11 @@ impl NodeHandle {
                 "nobody can be made OWNER after genesis".into(),
             ));
         }
-        self.space(space)
+        Ok(self
+            .space(space)
             .await?
             .send(AddMember { identity, role })
-            .await?
+            .await??)
     }
 
     /// The members of a space and their roles, ordered by identity key.
@@ -235,7 +240,7 @@ impl NodeHandle {
     }
 
     async fn mutate(&self, space: &str, op: Mutate) -> Result<ObjectId, NodeError> {
-        self.space(space).await?.send(op).await?
+        Ok(self.space(space).await?.send(op).await??)
     }
 
     /// The device key of this node.
@@ -248,17 +253,17 @@ impl NodeHandle {
         &self,
         name: Option<String>,
     ) -> Result<CreatedIdentity, NodeError> {
-        self.identity.send(CreateIdentity { name }).await?
+        Ok(self.identity.send(CreateIdentity { name }).await??)
     }
 
     /// The identity, or [`NodeError::NoIdentity`].
     pub async fn identity_show(&self) -> Result<IdentityInfo, NodeError> {
-        self.identity.send(ShowIdentity).await?
+        Ok(self.identity.send(ShowIdentity).await??)
     }
 
     /// Creates a space owned by this identity.
     pub async fn space_create(&self, name: Option<String>) -> Result<SpaceInfo, NodeError> {
-        self.directory.send(CreateSpace { name }).await?
+        Ok(self.directory.send(CreateSpace { name }).await??)
     }
 
     /// All spaces, ordered by key.
@@ -274,7 +279,7 @@ impl NodeHandle {
     /// The object (also when soft-deleted; then `@deleted` is true).
     pub async fn object_get(&self, space: &str, id: &str) -> Result<Value, NodeError> {
         let id = parse_id(id)?;
-        self.space(space).await?.send(GetObject(id)).await?
+        Ok(self.space(space).await?.send(GetObject(id)).await??)
     }
 
     /// Applies a JSON merge patch (RFC 7386) and returns the object after it, once durable.
@@ -288,7 +293,7 @@ impl NodeHandle {
         let addr = self.space(space).await?;
         addr.send(Mutate::Op(LocalOp::Update { id, patch }))
             .await??;
-        addr.send(GetObject(id)).await?
+        Ok(addr.send(GetObject(id)).await??)
     }
 
     /// Soft-deletes the object, once durable.
@@ -306,7 +311,7 @@ impl NodeHandle {
             crate::db::check_numbers(&w.value, &w.path)
                 .map_err(|e| NodeError::Invalid(format!("query value: {e}")))?;
         }
-        self.space(space).await?.send(QueryObjects(query)).await?
+        Ok(self.space(space).await?.send(QueryObjects(query)).await??)
     }
 
     /// Inserts `text` at `index` (in characters) of a collaborative text field; returns the
@@ -329,7 +334,7 @@ impl NodeHandle {
             text,
         }))
         .await??;
-        addr.send(TextGet { id, field }).await?
+        Ok(addr.send(TextGet { id, field }).await??)
     }
 
     /// Deletes `len` characters at `index`; returns the text after, once durable.
@@ -351,19 +356,20 @@ impl NodeHandle {
             len,
         }))
         .await??;
-        addr.send(TextGet { id, field }).await?
+        Ok(addr.send(TextGet { id, field }).await??)
     }
 
     /// The current content of a text field.
     pub async fn text_get(&self, space: &str, id: &str, field: &str) -> Result<String, NodeError> {
         let id = parse_id(id)?;
-        self.space(space)
+        Ok(self
+            .space(space)
             .await?
             .send(TextGet {
                 id,
                 field: field.to_string(),
             })
-            .await?
+            .await??)
     }
 
     /// A live stream of changes to objects (optionally of one `@type`). The stream ends when

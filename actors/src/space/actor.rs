@@ -17,10 +17,10 @@ use tokio::sync::mpsc;
 
 use super::remote::HeadsChanged;
 use super::{load_space, LocalOp, SpaceCore, SpaceError};
+use super::{ChangeEvent, ChangeKind, FeedStatus, QueryRequest, SpaceRequestError, SpaceStatus};
 use crate::credentials::Signer;
 use crate::db::{ChangeKind as DbChangeKind, Changes, DbError, Mutation, ObjectId, Query};
 use crate::feed::{Append, FeedActor, FeedError, Payload};
-use crate::node::{ChangeEvent, ChangeKind, FeedStatus, NodeError, QueryRequest, SpaceStatus};
 use crate::store::Store;
 use crate::types::{Clock, PublicKey};
 
@@ -137,28 +137,28 @@ impl Actor for SpaceActor {
 }
 
 /// Maps database errors to what a caller sees.
-pub(crate) fn db_error(e: DbError) -> NodeError {
+pub(crate) fn db_error(e: DbError) -> SpaceRequestError {
     match e {
-        DbError::NotFound(id) => NodeError::ObjectNotFound(id.to_string()),
-        DbError::Deleted(id) => NodeError::ObjectDeleted(id.to_string()),
-        DbError::TooLarge(m) => NodeError::TooLarge(m),
-        DbError::BadUpdate(m) => NodeError::Corrupt(m),
-        other => NodeError::Invalid(other.to_string()),
+        DbError::NotFound(id) => SpaceRequestError::ObjectNotFound(id.to_string()),
+        DbError::Deleted(id) => SpaceRequestError::ObjectDeleted(id.to_string()),
+        DbError::TooLarge(m) => SpaceRequestError::TooLarge(m),
+        DbError::BadUpdate(m) => SpaceRequestError::Corrupt(m),
+        other => SpaceRequestError::Invalid(other.to_string()),
     }
 }
 
-fn space_error(e: SpaceError) -> NodeError {
+fn space_error(e: SpaceError) -> SpaceRequestError {
     match e {
         SpaceError::Db(e) => db_error(e),
-        SpaceError::Denied(d) => NodeError::Forbidden(d.to_string()),
-        other => NodeError::Invalid(other.to_string()),
+        SpaceError::Denied(d) => SpaceRequestError::Forbidden(d.to_string()),
+        other => SpaceRequestError::Invalid(other.to_string()),
     }
 }
 
 /// Parses an object id given by a client.
-pub(crate) fn parse_id(id: &str) -> Result<ObjectId, NodeError> {
+pub(crate) fn parse_id(id: &str) -> Result<ObjectId, SpaceRequestError> {
     id.parse().map_err(|_| {
-        NodeError::Invalid(format!(
+        SpaceRequestError::Invalid(format!(
             "`{}` is not an object id (a 26-character ULID)",
             id.chars().take(40).collect::<String>()
         ))
@@ -167,7 +167,7 @@ pub(crate) fn parse_id(id: &str) -> Result<ObjectId, NodeError> {
 
 /// A local mutation, answered with the id of the object once the block is durable.
 #[derive(Message)]
-#[rtype(result = "Result<ObjectId, NodeError>")]
+#[rtype(result = "Result<ObjectId, SpaceRequestError>")]
 pub enum Mutate {
     /// Add a new object (the actor assigns the id).
     Add(Value),
@@ -175,7 +175,7 @@ pub enum Mutate {
 }
 
 impl Handler<Mutate> for SpaceActor {
-    type Result = AtomicResponse<Self, Result<ObjectId, NodeError>>;
+    type Result = AtomicResponse<Self, Result<ObjectId, SpaceRequestError>>;
 
     fn handle(&mut self, msg: Mutate, _: &mut Context<Self>) -> Self::Result {
         let op = match msg {
@@ -215,10 +215,10 @@ impl SpaceActor {
         &mut self,
         mutation: Mutation,
         what: &'static str,
-    ) -> ResponseActFuture<Self, Result<(), NodeError>> {
+    ) -> ResponseActFuture<Self, Result<(), SpaceRequestError>> {
         let Some(feed) = self.feeds.get(&self.core.record().data_feed).cloned() else {
             self.rebuild();
-            return Box::pin(fut::ready(Err(NodeError::Corrupt(
+            return Box::pin(fut::ready(Err(SpaceRequestError::Corrupt(
                 "our data feed has no actor".into(),
             ))));
         };
@@ -243,7 +243,7 @@ impl SpaceActor {
                     }
                     Err(_) => {
                         act.rebuild();
-                        Err(NodeError::Unavailable)
+                        Err(SpaceRequestError::Unavailable)
                     }
                 }),
         )
@@ -253,40 +253,40 @@ impl SpaceActor {
 /// What the caller of a mutation sees when its block could not be appended: a block over
 /// the limit is "too large" (413; a Yjs client's socket closes 4413), anything else a
 /// storage error.
-pub(super) fn append_error(e: FeedError, what: &str) -> NodeError {
+pub(super) fn append_error(e: FeedError, what: &str) -> SpaceRequestError {
     match e {
-        FeedError::TooLarge { .. } => NodeError::TooLarge(e.to_string()),
-        other => NodeError::Storage(format!("{what} not saved: {other}")),
+        FeedError::TooLarge { .. } => SpaceRequestError::TooLarge(e.to_string()),
+        other => SpaceRequestError::Storage(format!("{what} not saved: {other}")),
     }
 }
 
 /// One object, also when soft-deleted.
 #[derive(Message)]
-#[rtype(result = "Result<Value, NodeError>")]
+#[rtype(result = "Result<Value, SpaceRequestError>")]
 pub struct GetObject(pub ObjectId);
 
 impl Handler<GetObject> for SpaceActor {
-    type Result = Result<Value, NodeError>;
+    type Result = Result<Value, SpaceRequestError>;
     fn handle(&mut self, msg: GetObject, _: &mut Context<Self>) -> Self::Result {
         self.core
             .doc()
             .get(&msg.0)
-            .ok_or_else(|| NodeError::ObjectNotFound(msg.0.to_string()))
+            .ok_or_else(|| SpaceRequestError::ObjectNotFound(msg.0.to_string()))
     }
 }
 
 /// The objects matching a query, ordered by id.
 #[derive(Message)]
-#[rtype(result = "Result<Vec<Value>, NodeError>")]
+#[rtype(result = "Result<Vec<Value>, SpaceRequestError>")]
 pub struct QueryObjects(pub QueryRequest);
 
 impl Handler<QueryObjects> for SpaceActor {
-    type Result = Result<Vec<Value>, NodeError>;
+    type Result = Result<Vec<Value>, SpaceRequestError>;
     fn handle(&mut self, msg: QueryObjects, _: &mut Context<Self>) -> Self::Result {
         let q = msg.0;
         for w in &q.where_eq {
             if w.path.is_empty() || w.path.split('.').any(str::is_empty) {
-                return Err(NodeError::Invalid(format!(
+                return Err(SpaceRequestError::Invalid(format!(
                     "bad property path `{}`: use dotted names like `address.city`",
                     w.path
                 )));
@@ -303,14 +303,14 @@ impl Handler<QueryObjects> for SpaceActor {
 
 /// The content of a text field.
 #[derive(Message)]
-#[rtype(result = "Result<String, NodeError>")]
+#[rtype(result = "Result<String, SpaceRequestError>")]
 pub struct TextGet {
     pub id: ObjectId,
     pub field: String,
 }
 
 impl Handler<TextGet> for SpaceActor {
-    type Result = Result<String, NodeError>;
+    type Result = Result<String, SpaceRequestError>;
     fn handle(&mut self, msg: TextGet, _: &mut Context<Self>) -> Self::Result {
         self.core
             .doc()
@@ -371,19 +371,17 @@ impl Handler<SpaceStatusRequest> for SpaceActor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::node::ErrorKind;
 
     #[test]
     fn a_block_over_the_limit_is_a_too_large_error() {
         let e = append_error(FeedError::TooLarge { size: 4 << 20 }, "write");
-        assert_eq!(e.kind(), ErrorKind::TooLarge);
-        assert_eq!(e.code(), "too_large");
+        assert!(matches!(e, SpaceRequestError::TooLarge(_)), "{e:?}");
         let text = e.to_string();
         assert!(
             text.contains("4194304") && text.contains("split it"),
             "{text}"
         );
         let e = append_error(FeedError::Storage("disk full".into()), "write");
-        assert_eq!(e.kind(), ErrorKind::Internal);
+        assert!(matches!(e, SpaceRequestError::Storage(_)), "{e:?}");
     }
 }

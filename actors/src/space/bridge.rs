@@ -23,7 +23,7 @@ use super::actor::db_error;
 use super::{SpaceActor, SpaceError};
 use crate::db::{DbError, UpdateSink};
 
-use crate::node::NodeError;
+use super::SpaceRequestError;
 
 /// Capacity of one raw-update stream.
 pub const YJS_CAPACITY: usize = 4096;
@@ -126,11 +126,11 @@ impl Handler<YjsSubscribe> for SpaceActor {
 
 /// What a client with this v1 state vector lacks (sync step 2).
 #[derive(Message)]
-#[rtype(result = "Result<Vec<u8>, NodeError>")]
+#[rtype(result = "Result<Vec<u8>, SpaceRequestError>")]
 pub struct YjsDiff(pub Vec<u8>);
 
 impl Handler<YjsDiff> for SpaceActor {
-    type Result = Result<Vec<u8>, NodeError>;
+    type Result = Result<Vec<u8>, SpaceRequestError>;
     fn handle(&mut self, msg: YjsDiff, _: &mut Context<Self>) -> Self::Result {
         self.core.doc().diff_v1(&msg.0).map_err(client_error)
     }
@@ -138,19 +138,19 @@ impl Handler<YjsDiff> for SpaceActor {
 
 /// A Yjs client's v1 update, to become a local mutation.
 #[derive(Message)]
-#[rtype(result = "Result<(), NodeError>")]
+#[rtype(result = "Result<(), SpaceRequestError>")]
 pub struct YjsApply(pub Vec<u8>);
 
 /// Errors of a client's update as the client should see them (bad bytes are its fault).
-fn client_error(e: DbError) -> NodeError {
+fn client_error(e: DbError) -> SpaceRequestError {
     match e {
-        DbError::BadUpdate(m) => NodeError::Invalid(m),
+        DbError::BadUpdate(m) => SpaceRequestError::Invalid(m),
         other => db_error(other),
     }
 }
 
 impl Handler<YjsApply> for SpaceActor {
-    type Result = AtomicResponse<Self, Result<(), NodeError>>;
+    type Result = AtomicResponse<Self, Result<(), SpaceRequestError>>;
 
     fn handle(&mut self, msg: YjsApply, _: &mut Context<Self>) -> Self::Result {
         let ready = |r| AtomicResponse::new(Box::pin(fut::ready(r)));
@@ -158,11 +158,11 @@ impl Handler<YjsApply> for SpaceActor {
             Ok(m) => m,
             Err(SpaceError::Db(e)) => return ready(Err(client_error(e))),
             Err(SpaceError::Denied(d)) => {
-                return ready(Err(NodeError::Forbidden(format!(
+                return ready(Err(SpaceRequestError::Forbidden(format!(
                     "this node may not write to the space ({d}); its Yjs bridge is read-only"
                 ))))
             }
-            Err(e) => return ready(Err(NodeError::Invalid(e.to_string()))),
+            Err(e) => return ready(Err(SpaceRequestError::Invalid(e.to_string()))),
         };
         if mutation.update.is_empty() {
             return ready(Ok(()));

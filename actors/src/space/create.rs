@@ -7,10 +7,10 @@
 
 use rand_core::CryptoRngCore;
 
+use super::SpaceRequestError;
 use super::{FeedRecord, SpaceRecord};
 use crate::credentials::{space_genesis, Designation, Signer, SpaceGenesis};
 use crate::feed::{FeedLog, Payload};
-use crate::node::NodeError;
 use crate::store::{Key, Store, WriteBatch};
 use crate::types::{encode, KeyPair, PublicKey, Timeframe};
 
@@ -19,8 +19,8 @@ pub struct CreatedSpace {
     pub record: SpaceRecord,
 }
 
-fn internal(e: impl std::fmt::Display) -> NodeError {
-    NodeError::Storage(e.to_string())
+fn internal(e: impl std::fmt::Display) -> SpaceRequestError {
+    SpaceRequestError::Storage(e.to_string())
 }
 
 /// Creates a space owned by `signer`'s identity and makes it durable.
@@ -30,7 +30,7 @@ pub fn create_space(
     name: Option<String>,
     rng: &mut impl CryptoRngCore,
     now_ms: u64,
-) -> Result<CreatedSpace, NodeError> {
+) -> Result<CreatedSpace, SpaceRequestError> {
     let space = KeyPair::generate(rng);
     let control = KeyPair::generate(rng);
     let data = KeyPair::generate(rng);
@@ -77,7 +77,7 @@ pub fn join_space(
     name: Option<String>,
     rng: &mut impl CryptoRngCore,
     now_ms: u64,
-) -> Result<SpaceRecord, NodeError> {
+) -> Result<SpaceRecord, SpaceRequestError> {
     let control = KeyPair::generate(rng);
     let data = KeyPair::generate(rng);
     let record = SpaceRecord {
@@ -100,7 +100,7 @@ fn write_space(
     record: &SpaceRecord,
     control: &KeyPair,
     data: &KeyPair,
-) -> Result<(), NodeError> {
+) -> Result<(), SpaceRequestError> {
     for (key, designation) in [(control, Designation::Control), (data, Designation::Data)] {
         let feed = FeedRecord {
             feed_key: key.public(),

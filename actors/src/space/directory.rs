@@ -10,10 +10,10 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use super::{create_space, join_space, load_space, SpaceActor, SpaceRecord, SpaceStatusRequest};
+use super::{SpaceInfo, SpaceRequestError, SpaceStatus};
 use crate::credentials::Signer;
 use crate::feed::FeedActor;
 use crate::identity::{CurrentSigner, IdentityActor};
-use crate::node::{NodeError, SpaceInfo, SpaceStatus};
 use crate::store::{Key, Store};
 use crate::types::{check_name, decode, Clock, PublicKey};
 
@@ -43,7 +43,7 @@ impl SpaceDirectory {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         rng: ChaCha20Rng,
-    ) -> Result<Self, NodeError> {
+    ) -> Result<Self, SpaceRequestError> {
         let mut dir = SpaceDirectory {
             spaces: BTreeMap::new(),
             signer,
@@ -56,10 +56,10 @@ impl SpaceDirectory {
         let records = dir
             .store
             .scan_prefix(&Key::spaces())
-            .map_err(|e| NodeError::Storage(e.to_string()))?;
+            .map_err(|e| SpaceRequestError::Storage(e.to_string()))?;
         for (_, value) in records {
-            let record: SpaceRecord =
-                decode(&value).map_err(|e| NodeError::Corrupt(format!("space record: {e}")))?;
+            let record: SpaceRecord = decode(&value)
+                .map_err(|e| SpaceRequestError::Corrupt(format!("space record: {e}")))?;
             dir.start_space(record)?;
         }
         Ok(dir)
@@ -71,9 +71,9 @@ impl SpaceDirectory {
         ChaCha20Rng::from_seed(seed)
     }
 
-    fn start_space(&mut self, record: SpaceRecord) -> Result<(), NodeError> {
+    fn start_space(&mut self, record: SpaceRecord) -> Result<(), SpaceRequestError> {
         let signer = self.signer.clone().ok_or_else(|| {
-            NodeError::Corrupt(format!(
+            SpaceRequestError::Corrupt(format!(
                 "space {} is stored but this node has no identity",
                 record.space_key
             ))
@@ -114,9 +114,10 @@ impl SpaceDirectory {
         &mut self,
         name: Option<String>,
         make: F,
-    ) -> AtomicResponse<Self, Result<SpaceInfo, NodeError>>
+    ) -> AtomicResponse<Self, Result<SpaceInfo, SpaceRequestError>>
     where
-        F: FnOnce(&mut Self, Signer, Option<String>) -> Result<SpaceRecord, NodeError> + 'static,
+        F: FnOnce(&mut Self, Signer, Option<String>) -> Result<SpaceRecord, SpaceRequestError>
+            + 'static,
     {
         if let Some(Err(err)) = name.as_deref().map(|n| self.check_new_name(n)) {
             return AtomicResponse::new(Box::pin(fut::ready(Err(err))));
@@ -140,14 +141,14 @@ impl SpaceDirectory {
     /// this node (every script using the name would then fail with `ambiguous_space`).
     /// The check and the insert run in the same atomic handler, so two concurrent creates
     /// cannot both take a name.
-    fn check_new_name(&self, name: &str) -> Result<(), NodeError> {
-        check_name(name).map_err(|e| NodeError::Invalid(format!("space name: {e}")))?;
+    fn check_new_name(&self, name: &str) -> Result<(), SpaceRequestError> {
+        check_name(name).map_err(|e| SpaceRequestError::Invalid(format!("space name: {e}")))?;
         match self
             .spaces
             .values()
             .find(|e| e.record.name.as_deref() == Some(name))
         {
-            Some(taken) => Err(NodeError::NameTaken(
+            Some(taken) => Err(SpaceRequestError::NameTaken(
                 name.to_owned(),
                 taken.record.space_key.to_hex(),
             )),
@@ -169,13 +170,13 @@ impl Actor for SpaceDirectory {
 
 /// Create a space owned by this node's identity.
 #[derive(Message)]
-#[rtype(result = "Result<SpaceInfo, NodeError>")]
+#[rtype(result = "Result<SpaceInfo, SpaceRequestError>")]
 pub struct CreateSpace {
     pub name: Option<String>,
 }
 
 impl Handler<CreateSpace> for SpaceDirectory {
-    type Result = AtomicResponse<Self, Result<SpaceInfo, NodeError>>;
+    type Result = AtomicResponse<Self, Result<SpaceInfo, SpaceRequestError>>;
     fn handle(&mut self, msg: CreateSpace, _: &mut Context<Self>) -> Self::Result {
         self.with_signer(msg.name, |act, signer, name| {
             let mut rng = act.child_rng();
@@ -204,11 +205,11 @@ impl Handler<ListSpaces> for SpaceDirectory {
 
 /// Find a space by key (hex) or by unique name.
 #[derive(Message)]
-#[rtype(result = "Result<Addr<SpaceActor>, NodeError>")]
+#[rtype(result = "Result<Addr<SpaceActor>, SpaceRequestError>")]
 pub struct ResolveSpace(pub String);
 
 impl Handler<ResolveSpace> for SpaceDirectory {
-    type Result = Result<Addr<SpaceActor>, NodeError>;
+    type Result = Result<Addr<SpaceActor>, SpaceRequestError>;
     fn handle(&mut self, msg: ResolveSpace, _: &mut Context<Self>) -> Self::Result {
         let wanted = msg.0.trim();
         if let Ok(key) = wanted.parse::<PublicKey>() {
@@ -223,19 +224,24 @@ impl Handler<ResolveSpace> for SpaceDirectory {
             .collect();
         match named.as_slice() {
             [one] => Ok(one.addr.clone()),
-            [] => Err(NodeError::SpaceNotFound(wanted.chars().take(80).collect())),
-            many => Err(NodeError::AmbiguousSpace(wanted.to_string(), many.len())),
+            [] => Err(SpaceRequestError::SpaceNotFound(
+                wanted.chars().take(80).collect(),
+            )),
+            many => Err(SpaceRequestError::AmbiguousSpace(
+                wanted.to_string(),
+                many.len(),
+            )),
         }
     }
 }
 
 /// Status of every space.
 #[derive(Message)]
-#[rtype(result = "Result<Vec<SpaceStatus>, NodeError>")]
+#[rtype(result = "Result<Vec<SpaceStatus>, SpaceRequestError>")]
 pub struct DirectoryStatus;
 
 impl Handler<DirectoryStatus> for SpaceDirectory {
-    type Result = ResponseFuture<Result<Vec<SpaceStatus>, NodeError>>;
+    type Result = ResponseFuture<Result<Vec<SpaceStatus>, SpaceRequestError>>;
     fn handle(&mut self, _: DirectoryStatus, _: &mut Context<Self>) -> Self::Result {
         let addrs: Vec<_> = self.spaces.values().map(|e| e.addr.clone()).collect();
         Box::pin(async move {
@@ -277,17 +283,20 @@ impl Handler<WatchSpaces> for SpaceDirectory {
 /// Join a space by key: make our own feeds for it and start replicating. Our feeds are
 /// admitted once a member adds our identity and we have replicated that.
 #[derive(Message)]
-#[rtype(result = "Result<SpaceInfo, NodeError>")]
+#[rtype(result = "Result<SpaceInfo, SpaceRequestError>")]
 pub struct JoinSpace {
     pub space_key: PublicKey,
     pub name: Option<String>,
 }
 
 impl Handler<JoinSpace> for SpaceDirectory {
-    type Result = AtomicResponse<Self, Result<SpaceInfo, NodeError>>;
+    type Result = AtomicResponse<Self, Result<SpaceInfo, SpaceRequestError>>;
     fn handle(&mut self, msg: JoinSpace, _: &mut Context<Self>) -> Self::Result {
         if self.spaces.contains_key(&msg.space_key) {
-            let err = NodeError::Invalid(format!("this node already has space {}", msg.space_key));
+            let err = SpaceRequestError::Invalid(format!(
+                "this node already has space {}",
+                msg.space_key
+            ));
             return AtomicResponse::new(Box::pin(fut::ready(Err(err))));
         }
         self.with_signer(msg.name, move |act, _, name| {

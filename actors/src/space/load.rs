@@ -9,9 +9,9 @@
 
 use std::collections::BTreeMap;
 
+use super::SpaceRequestError;
 use super::{FeedRecord, SpaceCore, SpaceError, SpaceRecord, Verdict};
 use crate::feed::{Block, FeedActor, FeedLog};
-use crate::node::NodeError;
 use crate::store::{Key, Store};
 use crate::types::{decode, KeyPair, PublicKey};
 
@@ -31,8 +31,8 @@ pub struct Replayed {
     pub waiting: usize,
 }
 
-fn storage(e: impl std::fmt::Display) -> NodeError {
-    NodeError::Storage(e.to_string())
+fn storage(e: impl std::fmt::Display) -> SpaceRequestError {
+    SpaceRequestError::Storage(e.to_string())
 }
 
 /// Loads `record`'s space from `store` with a fresh Yrs `client_id`.
@@ -40,7 +40,7 @@ pub fn load_space(
     store: &dyn Store,
     record: &SpaceRecord,
     client_id: u64,
-) -> Result<LoadedSpace, NodeError> {
+) -> Result<LoadedSpace, SpaceRequestError> {
     let mut feeds = BTreeMap::new();
     let mut blocks: BTreeMap<PublicKey, Vec<Block>> = BTreeMap::new();
     for (_, value) in store
@@ -48,26 +48,32 @@ pub fn load_space(
         .map_err(storage)?
     {
         let feed: FeedRecord = decode(&value).map_err(|e| {
-            NodeError::Corrupt(format!("feed record of space {}: {e}", record.space_key))
+            SpaceRequestError::Corrupt(format!("feed record of space {}: {e}", record.space_key))
         })?;
         let key = if feed.own {
             let secret = store
                 .get(&Key::feed_secret(&feed.feed_key))
                 .map_err(storage)?
                 .ok_or_else(|| {
-                    NodeError::Corrupt(format!("secret of own feed {} is missing", feed.feed_key))
+                    SpaceRequestError::Corrupt(format!(
+                        "secret of own feed {} is missing",
+                        feed.feed_key
+                    ))
                 })?;
             let secret: [u8; 32] = secret.try_into().map_err(|_| {
-                NodeError::Corrupt(format!("secret of own feed {} is malformed", feed.feed_key))
+                SpaceRequestError::Corrupt(format!(
+                    "secret of own feed {} is malformed",
+                    feed.feed_key
+                ))
             })?;
             Some(KeyPair::from_secret(secret))
         } else {
             None
         };
         let feed_blocks = FeedActor::load_blocks(store, &feed.feed_key)
-            .map_err(|e| NodeError::Corrupt(e.to_string()))?;
+            .map_err(|e| SpaceRequestError::Corrupt(e.to_string()))?;
         let log = FeedLog::restore(feed.feed_key, &feed_blocks, false).map_err(|e| {
-            NodeError::Corrupt(format!("feed {} does not chain: {e}", feed.feed_key))
+            SpaceRequestError::Corrupt(format!("feed {} does not chain: {e}", feed.feed_key))
         })?;
         blocks.insert(feed.feed_key, feed_blocks);
         feeds.insert(feed.feed_key, (feed, log, key));

@@ -7,9 +7,11 @@ mod bridge;
 mod core;
 mod create;
 mod directory;
+mod info;
 mod load;
 mod record;
 mod remote;
+mod request_error;
 
 pub use self::core::{LocalOp, Plan, SpaceCore, SpaceError, Verdict, QUARANTINE_LIMIT};
 pub(crate) use actor::parse_id;
@@ -20,12 +22,17 @@ pub use directory::{
     CreateSpace, DirectoryStatus, JoinSpace, ListSpaces, ResolveSpace, SpaceDirectory, SpaceOpened,
     WatchSpaces,
 };
+pub use info::{
+    ChangeEvent, ChangeKind, FeedStatus, MemberInfo, PeerStatus, QueryRequest, SpaceInfo,
+    SpaceStatus, SpaceVerdicts, WhereEq,
+};
 pub use load::{load_space, LoadedSpace, Replayed};
 pub use record::{FeedRecord, SpaceRecord};
 pub use remote::{
     verdicts_of, AddMember, AuthorizePeer, EnsureAdmitted, GetHeads, GetVerdicts, HeadsChanged,
     IngestBlocks, IngestReport, KnowsDevice, ListMembers, MayOpenTo, ReadBlocks, WatchHeads,
 };
+pub use request_error::SpaceRequestError;
 
 #[cfg(test)]
 mod core_tests;

@@ -5,10 +5,10 @@
 use actix::prelude::*;
 use std::collections::BTreeMap;
 
+use super::SpaceRequestError;
 use super::{FeedRecord, SpaceActor, SpaceError, Verdict};
 use crate::credentials::{Assertion, Credential, Designation, Role, Subject};
 use crate::feed::{Append, Block, FeedActor, FeedLog, IngestMany, Payload, ReadRange};
-use crate::node::NodeError;
 use crate::replication::Heads;
 use crate::store::Key;
 use crate::types::{encode, PublicKey};
@@ -47,7 +47,7 @@ impl SpaceActor {
     }
 
     /// The feed's actor, started (and its record written) if this is a feed new to us.
-    fn feed_actor(&mut self, feed: PublicKey) -> Result<Addr<FeedActor>, NodeError> {
+    fn feed_actor(&mut self, feed: PublicKey) -> Result<Addr<FeedActor>, SpaceRequestError> {
         if let Some(addr) = self.feeds.get(&feed) {
             return Ok(addr.clone());
         }
@@ -61,10 +61,10 @@ impl SpaceActor {
             designation,
             own: false,
         };
-        let bytes = encode(&record).map_err(|e| NodeError::Storage(e.to_string()))?;
+        let bytes = encode(&record).map_err(|e| SpaceRequestError::Storage(e.to_string()))?;
         self.store
             .put(&Key::feed(&self.core.record().space_key, &feed), &bytes)
-            .map_err(|e| NodeError::Storage(e.to_string()))?;
+            .map_err(|e| SpaceRequestError::Storage(e.to_string()))?;
         let addr = FeedActor::new(FeedLog::new(feed), None, self.store.clone()).start();
         self.feeds.insert(feed, addr.clone());
         Ok(addr)
@@ -320,7 +320,7 @@ fn member_device(state: &crate::credentials::SpaceState, device: &PublicKey) -> 
 
 /// Heads, denied blocks and derived control state, for checkers and `space verdicts`.
 #[derive(Message)]
-#[rtype(result = "crate::node::SpaceVerdicts")]
+#[rtype(result = "super::SpaceVerdicts")]
 pub struct GetVerdicts;
 
 impl Handler<GetVerdicts> for SpaceActor {
@@ -331,9 +331,9 @@ impl Handler<GetVerdicts> for SpaceActor {
 }
 
 /// A core's verdicts in their plain form (the live actor and a replay use the same).
-pub fn verdicts_of(core: &super::SpaceCore) -> crate::node::SpaceVerdicts {
+pub fn verdicts_of(core: &super::SpaceCore) -> super::SpaceVerdicts {
     let state = core.state();
-    crate::node::SpaceVerdicts {
+    super::SpaceVerdicts {
         heads: core
             .timeframe()
             .iter()
@@ -384,10 +384,10 @@ impl SpaceActor {
     fn append_credential(
         &mut self,
         credential: Credential,
-    ) -> ResponseActFuture<Self, Result<(), NodeError>> {
+    ) -> ResponseActFuture<Self, Result<(), SpaceRequestError>> {
         let control = self.core.record().control_feed;
         let Some(feed) = self.feeds.get(&control).cloned() else {
-            return Box::pin(fut::ready(Err(NodeError::Corrupt(
+            return Box::pin(fut::ready(Err(SpaceRequestError::Corrupt(
                 "our control feed has no actor".into(),
             ))));
         };
@@ -396,7 +396,7 @@ impl SpaceActor {
             payload: Payload::Credential(Box::new(credential)),
         };
         Box::pin(feed.send(append).into_actor(self).map(|res, act, _| {
-            let block = res?.map_err(|e| NodeError::Storage(e.to_string()))?;
+            let block = res?.map_err(|e| SpaceRequestError::Storage(e.to_string()))?;
             match act.core.apply(&block) {
                 Ok(Verdict::Accepted(_)) => {}
                 Ok(Verdict::Denied(reason)) => {
@@ -415,14 +415,14 @@ impl SpaceActor {
 
 /// Add (or change the role of) a member by identity key. OWNER/ADMIN only.
 #[derive(Message)]
-#[rtype(result = "Result<(), NodeError>")]
+#[rtype(result = "Result<(), SpaceRequestError>")]
 pub struct AddMember {
     pub identity: PublicKey,
     pub role: Role,
 }
 
 impl Handler<AddMember> for SpaceActor {
-    type Result = AtomicResponse<Self, Result<(), NodeError>>;
+    type Result = AtomicResponse<Self, Result<(), SpaceRequestError>>;
     fn handle(&mut self, msg: AddMember, _: &mut Context<Self>) -> Self::Result {
         let space_key = self.core.record().space_key;
         let credential = self.signer.issue(
@@ -439,9 +439,9 @@ impl Handler<AddMember> for SpaceActor {
         // Check against the rules first, so that nothing is written when it is not allowed.
         let mut trial = self.core.state().clone();
         if let Err(e) = trial.apply(&credential) {
-            return AtomicResponse::new(Box::pin(fut::ready(Err(NodeError::Forbidden(format!(
-                "cannot add member: {e}"
-            ))))));
+            return AtomicResponse::new(Box::pin(fut::ready(Err(SpaceRequestError::Forbidden(
+                format!("cannot add member: {e}"),
+            )))));
         }
         AtomicResponse::new(self.append_credential(credential))
     }
@@ -492,11 +492,11 @@ impl Handler<EnsureAdmitted> for SpaceActor {
             })
             .collect();
         tracing::info!(space = %record.space_key.short(), feeds = admit.len(), "admitting our feeds");
-        let mut chain: ResponseActFuture<Self, Result<(), NodeError>> =
+        let mut chain: ResponseActFuture<Self, Result<(), SpaceRequestError>> =
             Box::pin(fut::ready(Ok(())));
         for (_, credential) in admit {
             chain = Box::pin(chain.then(
-                move |res, act, _| -> ResponseActFuture<Self, Result<(), NodeError>> {
+                move |res, act, _| -> ResponseActFuture<Self, Result<(), SpaceRequestError>> {
                     match res {
                         Ok(()) => act.append_credential(credential),
                         Err(e) => Box::pin(fut::ready(Err(e))),

@@ -150,13 +150,13 @@ async fn perform(
         Action::Close(code, reason) => Err(End::Closed(code, reason)),
         Action::Diff(sv) => match actor.send(YjsDiff(sv)).await {
             Ok(Ok(diff)) => session.binary(YjsSession::step2(&diff)).await.map_err(gone),
-            Ok(Err(e)) => Err(close_for(refusal(&e))),
+            Ok(Err(e)) => Err(close_for(refusal(&e.into()))),
             Err(_) => Err(End::Closed(close::INTERNAL, "the node is stopping".into())),
         },
         Action::Apply(update) => match actor.send(YjsApply(update)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => {
-                let mut actions = refusal(&e).into_iter();
+                let mut actions = refusal(&e.into()).into_iter();
                 if let Some(Action::Send(notice)) = actions.next() {
                     let _ = session.binary(notice).await;
                 }

@@ -1,0 +1,20 @@
+//! Plain data the identity actor returns: serializable, front-end ready.
+
+use serde::{Deserialize, Serialize};
+
+/// Returned once by `identity create`: the seed phrase is never shown again.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CreatedIdentity {
+    pub identity_key: String,
+    pub device_key: String,
+    pub seed_phrase: String,
+    pub name: Option<String>,
+}
+
+/// The node's identity as `identity show` reports it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IdentityInfo {
+    pub identity_key: String,
+    pub device_key: String,
+    pub name: Option<String>,
+}
