@@ -185,18 +185,25 @@ fn a_non_member_device_is_refused() {
     runtime().block_on(async move {
         let device = KeyPair::from_secret([11; 32]);
         let ep = endpoint(&device, 11);
-        // A refused Hello on a connection with no other channel closes the connection, so
-        // each attempt connects anew.
+        // A refused Hello on a connection with no other channel closes the connection, and
+        // A then refuses that address for a while (1 s, doubling), so each attempt connects
+        // anew from a new port.
         let attempt = |hello: ReplMessage| {
-            let ep = ep.clone();
+            let device = KeyPair::from_secret([11; 32]);
             let a_device = a_device.clone();
             async move {
+                let ep = endpoint(&device, 11);
                 let (conn, key) = timeout(ANSWER, connect(&ep, a_addr))
                     .await
                     .unwrap()
                     .unwrap();
                 assert_eq!(key.to_hex(), a_device, "we reached A");
-                hello_refusal(&conn, &hello).await.unwrap()
+                let code = hello_refusal(&conn, &hello).await.unwrap();
+                // Back at once from the same address: refused before the TLS handshake.
+                let again = timeout(ANSWER, connect(&ep, a_addr)).await.unwrap();
+                assert!(again.is_err(), "a penalized address was let in again");
+                ep.wait_idle().await;
+                code
             }
         };
 
