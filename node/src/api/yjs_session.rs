@@ -118,8 +118,18 @@ impl YjsSession {
             return vec![closing(close::MALFORMED, &why)];
         }
         let decoded = catch_unwind(AssertUnwindSafe(|| {
+            // Nothing after the first malformed message is acted on, so nothing after it is
+            // decoded either (yrs' reader would resume mid-message, past the count check).
             let mut decoder = DecoderV1::from(frame);
-            MessageReader::new(&mut decoder).collect::<Vec<_>>()
+            let mut messages = Vec::new();
+            for message in MessageReader::new(&mut decoder) {
+                let malformed = message.is_err();
+                messages.push(message);
+                if malformed {
+                    break;
+                }
+            }
+            messages
         }));
         let Ok(messages) = decoded else {
             return vec![closing(close::MALFORMED, "the frame could not be decoded")];
