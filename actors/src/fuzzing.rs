@@ -236,7 +236,10 @@ pub fn merge_patch(data: &[u8]) {
 pub fn yjs(data: &[u8]) {
     let decoded = catch_unwind(AssertUnwindSafe(|| {
         let mut decoder = DecoderV1::from(data);
-        MessageReader::new(&mut decoder).collect::<Vec<_>>()
+        // As the session: decoding stops at the first malformed message.
+        MessageReader::new(&mut decoder)
+            .map_while(Result::ok)
+            .collect::<Vec<_>>()
     }));
     let Ok(messages) = decoded else {
         return;
@@ -248,7 +251,7 @@ pub fn yjs(data: &[u8]) {
     {
         panic!("an empty object is refused");
     }
-    for message in messages.into_iter().map_while(Result::ok) {
+    for message in messages {
         // yrs reads a custom tag as a varint but writes it as one byte, so custom tags of 128
         // and up do not round-trip (harmless: the node closes on any custom message).
         if !matches!(message, Message::Custom(..)) {

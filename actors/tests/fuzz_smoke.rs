@@ -448,3 +448,18 @@ fn regression_the_update_nesting_scan_runs_under_catch_unwind() {
     ];
     fuzzing::yjs(&input);
 }
+
+/// Fuzzer input (yjs, slow-unit-422cea30, 13 s): a custom message, a sync message with an
+/// unknown sub-type, then an awareness update declaring 331 million states. yrs' reader
+/// resumes after a malformed message, so the declared count was reserved although nothing
+/// after the first malformed message is acted on; decoding now stops there.
+#[test]
+fn regression_nothing_after_a_malformed_yjs_message_is_decoded() {
+    let input = [
+        61, 0, 0, 3, 0, 211, 3, 3, 1, 11, 158, 158, 158, 158, 1, 0, 0, 0, 0, 0, 0, 4, 158, 158,
+        158, 150, 3, 74, 158, 0, 58, 0, 0, 0, 0, 0, 0, 38, 9, 53, 125,
+    ];
+    let started = std::time::Instant::now();
+    fuzzing::yjs(&input);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
