@@ -3,7 +3,7 @@
 //! Nothing here panics on what a node answers: a node being killed mid-request is the
 //! normal case in a soak, so every call returns what happened and the caller decides.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -168,8 +168,45 @@ pub fn add_when_admitted(
     }
 }
 
-/// The ids of every object of `space` on the node (soft-deleted ones too).
-pub fn ids(agent: &ureq::Agent, ep: &Endpoint, space: &str) -> Result<BTreeSet<String>> {
+/// The outcome of one object update or delete (no id to learn: the caller has it).
+pub enum Change {
+    /// 200 (for a delete also `409 object_deleted`: an earlier, unanswered delete did it).
+    Acked,
+    Refused(u16, String),
+    /// No answer: applied or not, nobody knows.
+    NoAnswer,
+}
+
+/// `PATCH .../objects/{id}` with a JSON merge patch.
+pub fn patch_object(
+    agent: &ureq::Agent,
+    ep: &Endpoint,
+    space: &str,
+    id: &str,
+    patch: &Value,
+) -> Change {
+    let path = format!("/v1/spaces/{space}/objects/{id}");
+    match call(agent, ep, "PATCH", &path, Some(patch)) {
+        Answer::Http(200, _) => Change::Acked,
+        Answer::Http(s, v) => Change::Refused(s, v.to_string()),
+        Answer::Transport(_) => Change::NoAnswer,
+    }
+}
+
+/// `DELETE .../objects/{id}` (a soft delete). `409 object_deleted` counts as done: the
+/// object is deleted (a retry after an unanswered delete that had been applied).
+pub fn delete_object(agent: &ureq::Agent, ep: &Endpoint, space: &str, id: &str) -> Change {
+    let path = format!("/v1/spaces/{space}/objects/{id}");
+    match call(agent, ep, "DELETE", &path, None) {
+        Answer::Http(200, _) => Change::Acked,
+        Answer::Http(409, v) if v["code"] == "object_deleted" => Change::Acked,
+        Answer::Http(s, v) => Change::Refused(s, v.to_string()),
+        Answer::Transport(_) => Change::NoAnswer,
+    }
+}
+
+/// Every object of `space` on the node (soft-deleted ones too), by id.
+pub fn objects(agent: &ureq::Agent, ep: &Endpoint, space: &str) -> Result<BTreeMap<String, Value>> {
     let path = format!("/v1/spaces/{space}/query");
     let v = expect(
         agent,
@@ -179,16 +216,17 @@ pub fn ids(agent: &ureq::Agent, ep: &Endpoint, space: &str) -> Result<BTreeSet<S
         Some(&json!({ "include_deleted": true })),
         &[200],
     )?;
-    let items = v
-        .as_array()
-        .ok_or_else(|| anyhow!("{path}: not an array"))?;
+    let Value::Array(items) = v else {
+        bail!("{path}: not an array");
+    };
     items
-        .iter()
+        .into_iter()
         .map(|o| {
-            o["@id"]
+            let id = o["@id"]
                 .as_str()
                 .map(str::to_owned)
-                .ok_or_else(|| anyhow!("{path}: an object without @id"))
+                .ok_or_else(|| anyhow!("{path}: an object without @id"))?;
+            Ok((id, o))
         })
         .collect()
 }

@@ -4,12 +4,16 @@
 //! --signal S`) share one or more spaces (space k is created by node k mod N, which adds every
 //! other identity as an editor; they join). Then, for the run's length, cycles of:
 //!
-//! - a write phase: every node adds objects through its local API at a steady rate, while
-//!   the seeded chaos schedule SIGKILLs a random node now and then and restarts it after a
-//!   short downtime;
+//! - a write phase: every node writes through its local API at a steady rate to a bounded
+//!   working set of its own objects (adds until `--objects` live ones per space, then
+//!   updates, and now and then a delete of the oldest followed by an add: see `work.rs`),
+//!   while the seeded chaos schedule SIGKILLs a random node now and then and restarts it
+//!   after a short downtime;
 //! - a quiet period: writes pause (in-flight ones answered), every node runs, and the soak
-//!   waits until all nodes hold the same object ids, including every id the API ever
-//!   acknowledged; the time this takes is the convergence time.
+//!   waits until all nodes hold the same objects (same ids, same contents) and those show
+//!   every write the API ever acknowledged (each acknowledged add present, each object's
+//!   last acknowledged value, each acknowledged delete); the time this takes is the
+//!   convergence time.
 //!
 //! A sampler reads VmRSS and the open fd count of each daemon every second. The report
 //! (`report.rs`) turns all this into a verdict; `plot.rs` draws RSS and fds over time.
@@ -53,9 +57,19 @@ pub struct SoakArgs {
     /// Number of spaces shared by all nodes (space k is created by node k mod N).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
     pub spaces: u16,
-    /// Object adds per second per node during write phases.
+    /// Writes (adds, updates, deletes) per second per node during write phases.
     #[arg(long, default_value_t = 4.0)]
     pub rate: f64,
+    /// Live objects each node keeps of its own per space (its working set): it adds until
+    /// it has that many, then updates them, deleting the oldest now and then (and adding
+    /// a new one), so the live data stays bounded while writes go on.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub objects: u32,
+    /// Once a working set is full, one write in this many is a delete of its oldest object
+    /// (the next write in that space adds one); the others are updates. A soft-deleted
+    /// object stays in the document, so deletes grow the data a little.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub delete_every: u64,
     /// Length of each write phase in seconds; a quiet period follows each one.
     #[arg(long, default_value_t = 45.0)]
     pub write_secs: f64,
@@ -213,14 +227,20 @@ fn soak(args: &SoakArgs, bin: &Path, root: &Path, progress: bool) -> Result<Repo
         .collect();
     let mut shared = Shared::new(nodes, t0);
     let spaces = setup(&mut shared, usize::from(args.spaces))?;
-    shared.ledger().acked = vec![Default::default(); spaces.len()];
+    shared.ledger().objects = vec![Default::default(); spaces.len()];
     shared.spaces = spaces;
     let shared = Arc::new(shared);
     admit_all(&shared)?;
 
     let bar = progress_bar(progress, args.churn());
     let sampler = work::start_sampler(&shared, Duration::from_millis(args.sample_ms));
-    let writers = work::start_writers(&shared, args.rate, args.seed);
+    let workload = work::Workload {
+        rate: args.rate,
+        objects: args.objects as usize,
+        delete_every: args.delete_every,
+        seed: args.seed,
+    };
+    let writers = work::start_writers(&shared, workload);
     let churn = churn(&shared, args, &bar);
     shared.stop.store(true, Ordering::SeqCst);
     for h in writers {
@@ -298,11 +318,10 @@ fn admit_all(shared: &Shared) -> Result<()> {
     for node in &shared.nodes {
         let ep = node.wait_ready(READY_TIMEOUT)?;
         for (s, space) in shared.spaces.iter().enumerate() {
-            let object =
-                json!({"@type": "soak", "node": node.index, "seq": 0, "title": "admitted"});
+            let object = json!({"@type": "soak", "node": node.index, "v": 0, "admitted": true});
             let id = api::add_when_admitted(&agent, &ep, space, &object, Duration::from_secs(90))
                 .with_context(|| format!("node {} in space {space}", node.index))?;
-            shared.record_ack(node.index, s, id);
+            shared.record_add(node.index, s, id, 0);
         }
     }
     Ok(())
@@ -394,10 +413,14 @@ fn quiet_period(
     }
     let agent = api::agent();
     let timeout = Duration::from_secs_f64(args.converge_timeout);
-    let acked: Vec<_> = shared.ledger().acked.clone();
-    let acked_total: usize = acked.iter().map(|s| s.len()).sum();
+    let (expected, acked_total) = {
+        let l = shared.ledger();
+        let acked: u64 = l.per_node.iter().map(|w| w.acked).sum();
+        (l.objects.clone(), acked)
+    };
+    let tracked: usize = expected.iter().map(|s| s.len()).sum();
     loop {
-        let view = report::view(shared, &agent, &acked, paused + timeout);
+        let view = report::view(shared, &agent, &expected, paused + timeout);
         if view.converged() {
             return Ok(QuietPeriod {
                 index,
@@ -405,7 +428,9 @@ fn quiet_period(
                 end_secs: shared.now(),
                 converge_secs: Some(paused.elapsed().as_secs_f64()),
                 acked: acked_total,
+                tracked,
                 objects: view.objects(),
+                deleted: view.deleted(),
                 missing_acked: 0,
                 problems: Vec::new(),
                 nodes: report::snapshot(shared),
@@ -418,7 +443,9 @@ fn quiet_period(
                 end_secs: shared.now(),
                 converge_secs: None,
                 acked: acked_total,
+                tracked,
                 objects: view.objects(),
+                deleted: view.deleted(),
                 missing_acked: view.missing_acked(),
                 problems: view.problems(8),
                 nodes: report::snapshot(shared),

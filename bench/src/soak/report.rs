@@ -2,14 +2,16 @@
 //! warm, writes acknowledged and lost, crashes; the verdict; text and JSON renderings.
 //!
 //! Warm: a daemon run (one process, from a start to its kill) is warm from the end of the
-//! first quiet period that began after it started. Before that it is still loading its
-//! spaces and catching up, and its heap is still growing towards its working size. Each run
+//! first quiet period that began after it started and after every working set was full
+//! (every node had `--objects` live objects in every space; from then on the live data is
+//! bounded). Before that it is still loading its spaces and catching up, the data is still
+//! growing, and its heap is still growing towards its working size. Each run
 //! is judged on its own: a restart begins with a fresh heap, so comparing it with the
 //! previous run of the same node would measure the restart, not a leak. A warm run's
 //! baseline is its first warm sample; every later sample must be within `--rss-tolerance`
 //! percent of it, and its fd count within max(16, 25%) above it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -18,10 +20,10 @@ use serde_json::{json, Value};
 use super::api;
 use super::cluster::{fd_count, rss_kib};
 use super::plot::color_name;
-use super::work::{Event, NodeWrites, Sample, Shared};
+use super::work::{Event, Expect, NodeWrites, Sample, Shared};
 use super::SoakArgs;
 
-/// One quiet period: writes paused, then waiting for every node to hold the same ids.
+/// One quiet period: writes paused, then waiting for every node to hold the same objects.
 #[derive(Debug, Clone, Serialize)]
 pub struct QuietPeriod {
     pub index: usize,
@@ -30,11 +32,17 @@ pub struct QuietPeriod {
     pub end_secs: f64,
     /// From the pause until all nodes agreed (`None`: not within `--converge-timeout`).
     pub converge_secs: Option<f64>,
-    /// Acknowledged writes so far (all spaces).
-    pub acked: usize,
-    /// Distinct object ids seen on the nodes (all spaces).
+    /// Acknowledged writes so far (all spaces, all kinds).
+    pub acked: u64,
+    /// Objects whose add was acknowledged so far (all spaces): what the check covers.
+    pub tracked: usize,
+    /// Distinct object ids seen on the nodes (all spaces), soft-deleted ones included.
     pub objects: usize,
-    /// Acknowledged ids missing on at least one node (0 when converged).
+    /// Of those, soft-deleted on the first node that answered.
+    pub deleted: usize,
+    /// Tracked objects that some answering node does not show as acknowledged (missing, a
+    /// value older than the last acknowledged update, or not deleted after an acknowledged
+    /// delete); 0 when converged.
     pub missing_acked: usize,
     /// What was still different when the period ended unconverged.
     pub problems: Vec<String>,
@@ -51,6 +59,23 @@ pub struct NodeAtRest {
     pub run_started_secs: Option<f64>,
     pub rss_kib: Option<u64>,
     pub fds: Option<usize>,
+    /// Size of its data dir (sled's files), KiB.
+    pub store_kib: u64,
+}
+
+fn dir_kib(dir: &std::path::Path) -> u64 {
+    fn walk(d: &std::path::Path) -> u64 {
+        std::fs::read_dir(d).map_or(0, |es| {
+            es.flatten()
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => walk(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+    }
+    walk(dir) / 1024
 }
 
 /// RSS and fds of every node now, with the start of its current run.
@@ -70,6 +95,7 @@ pub fn snapshot(shared: &Shared) -> Vec<NodeAtRest> {
                     .map(|s| s.saturating_duration_since(shared.t0).as_secs_f64()),
                 rss_kib: pid.and_then(rss_kib),
                 fds: pid.and_then(fd_count),
+                store_kib: dir_kib(&node.data_dir),
             }
         })
         .collect()
@@ -101,23 +127,27 @@ impl QuietPeriod {
     pub fn rss_median(&self) -> Option<u64> {
         median(self.nodes.iter().filter_map(|n| n.rss_kib).collect())
     }
+
+    pub fn store_median(&self) -> Option<u64> {
+        median(self.nodes.iter().map(|n| n.store_kib).collect())
+    }
 }
 
 /// What every node holds, per space, at one moment of a quiet period.
 pub struct View {
-    /// `sets[space][node]`: the node's ids, or why it could not be asked.
-    sets: Vec<Vec<Result<BTreeSet<String>, String>>>,
-    acked: Vec<BTreeSet<String>>,
+    /// `sets[space][node]`: the node's objects by id, or why it could not be asked.
+    sets: Vec<Vec<Result<BTreeMap<String, Value>, String>>>,
+    expected: Vec<BTreeMap<String, Expect>>,
 }
 
-/// Asks every node for the ids of every space.
+/// Asks every node for the objects of every space.
 ///
 /// Past `deadline` the nodes not asked yet are not asked (each ask may wait for its HTTP
 /// timeout on a stalled node, and a quiet period must end near its `--converge-timeout`).
 pub fn view(
     shared: &Shared,
     agent: &ureq::Agent,
-    acked: &[BTreeSet<String>],
+    expected: &[BTreeMap<String, Expect>],
     deadline: Instant,
 ) -> View {
     let sets = shared
@@ -131,7 +161,7 @@ pub fn view(
                     _ if Instant::now() > deadline => {
                         Err("not asked: the quiet period's time was up".to_owned())
                     }
-                    Some(ep) => api::ids(agent, &ep, space).map_err(|e| format!("{e:#}")),
+                    Some(ep) => api::objects(agent, &ep, space).map_err(|e| format!("{e:#}")),
                     None => Err("not ready".to_owned()),
                 })
                 .collect()
@@ -139,40 +169,69 @@ pub fn view(
         .collect();
     View {
         sets,
-        acked: acked.to_vec(),
+        expected: expected.to_vec(),
     }
 }
 
+/// Tracked objects of one space that `set` does not show as acknowledged.
+fn unmet<'a>(
+    expected: &'a BTreeMap<String, Expect>,
+    set: &'a BTreeMap<String, Value>,
+) -> impl Iterator<Item = &'a String> + 'a {
+    expected
+        .iter()
+        .filter(|(id, e)| !set.get(*id).is_some_and(|o| e.holds(o)))
+        .map(|(id, _)| id)
+}
+
 impl View {
+    /// Every node answered with the same objects (ids and contents), and they show every
+    /// acknowledged write.
     pub fn converged(&self) -> bool {
-        self.sets.iter().zip(&self.acked).all(|(nodes, acked)| {
-            let Some(Ok(first)) = nodes.first() else {
-                return false;
-            };
-            acked.is_subset(first) && nodes.iter().all(|s| s.as_ref().is_ok_and(|s| s == first))
-        })
+        self.sets
+            .iter()
+            .zip(&self.expected)
+            .all(|(nodes, expected)| {
+                let Some(Ok(first)) = nodes.first() else {
+                    return false;
+                };
+                unmet(expected, first).next().is_none()
+                    && nodes.iter().all(|s| s.as_ref().is_ok_and(|s| s == first))
+            })
     }
 
     pub fn objects(&self) -> usize {
         self.sets
             .iter()
             .map(|nodes| {
-                let all: BTreeSet<&String> = nodes.iter().flatten().flatten().collect();
+                let all: BTreeSet<&String> =
+                    nodes.iter().flatten().flat_map(|s| s.keys()).collect();
                 all.len()
             })
             .sum()
     }
 
-    /// Acknowledged ids that some answering node lacks.
+    /// Soft-deleted objects on the first node that answered, all spaces.
+    pub fn deleted(&self) -> usize {
+        self.sets
+            .iter()
+            .filter_map(|nodes| nodes.iter().flatten().next())
+            .map(|s| s.values().filter(|o| o["@deleted"] == true).count())
+            .sum()
+    }
+
+    /// Tracked objects that some answering node does not show as acknowledged.
     pub fn missing_acked(&self) -> usize {
         self.sets
             .iter()
-            .zip(&self.acked)
-            .map(|(nodes, acked)| {
-                acked
+            .zip(&self.expected)
+            .map(|(nodes, expected)| {
+                let bad: BTreeSet<&String> = nodes
                     .iter()
-                    .filter(|id| nodes.iter().flatten().any(|s| !s.contains(*id)))
-                    .count()
+                    .flatten()
+                    .flat_map(|s| unmet(expected, s))
+                    .collect();
+                bad.len()
             })
             .sum()
     }
@@ -180,23 +239,31 @@ impl View {
     /// Up to `limit` lines saying which node differs how.
     pub fn problems(&self, limit: usize) -> Vec<String> {
         let mut out = Vec::new();
-        for (s, (nodes, acked)) in self.sets.iter().zip(&self.acked).enumerate() {
-            let union: BTreeSet<&String> = nodes.iter().flatten().flatten().collect();
+        for (s, (nodes, expected)) in self.sets.iter().zip(&self.expected).enumerate() {
+            let first = nodes.iter().flatten().next();
             for (i, set) in nodes.iter().enumerate() {
                 match set {
                     Err(e) => out.push(format!("node {i}, space {s}: not answering ({e})")),
                     Ok(set) => {
-                        let missing: Vec<&String> = acked.difference(set).collect();
-                        let behind = union.iter().filter(|id| !set.contains(**id)).count();
-                        if !missing.is_empty() {
+                        let bad: Vec<&String> = unmet(expected, set).collect();
+                        let differ = first.map_or(0, |f| {
+                            f.keys()
+                                .chain(set.keys())
+                                .collect::<BTreeSet<_>>()
+                                .into_iter()
+                                .filter(|id| f.get(*id) != set.get(*id))
+                                .count()
+                        });
+                        if let Some(id) = bad.first() {
                             out.push(format!(
-                                "node {i}, space {s}: lacks {} acknowledged ids, e.g. {}",
-                                missing.len(),
-                                missing[0]
+                                "node {i}, space {s}: {} objects do not show their acknowledged writes, e.g. {id} = {} (expected {:?})",
+                                bad.len(),
+                                set.get(*id).map_or("missing".to_owned(), Value::to_string),
+                                expected[*id]
                             ));
-                        } else if behind > 0 {
+                        } else if differ > 0 {
                             out.push(format!(
-                                "node {i}, space {s}: lacks {behind} ids others hold"
+                                "node {i}, space {s}: {differ} objects differ from the first node's"
                             ));
                         }
                     }
@@ -250,9 +317,15 @@ pub struct NodeReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct Writes {
     pub acked: u64,
+    /// Acknowledged writes by kind.
+    pub adds: u64,
+    pub updates: u64,
+    pub deletes: u64,
     pub refused: u64,
     pub no_answer: u64,
-    /// Acknowledged writes missing on some node after the last quiet period.
+    /// Tracked objects that some node did not show as acknowledged after the last quiet
+    /// period (missing, an older value than the last acknowledged update, or not deleted
+    /// after an acknowledged delete).
     pub lost: usize,
 }
 
@@ -300,8 +373,12 @@ pub struct Memory {
 #[derive(Debug, Clone, Serialize)]
 pub struct AtRest {
     pub quiet_period: usize,
-    pub acked: usize,
+    pub acked: u64,
+    /// Distinct objects on the nodes (live and soft-deleted): the size of the data.
+    pub objects: usize,
     pub median_rss_kib: Option<u64>,
+    /// Median size of the nodes' data dirs.
+    pub median_store_kib: Option<u64>,
     /// Nodes restarted since the previous quiet period (they reloaded from disk).
     pub fresh_median_rss_kib: Option<u64>,
     pub long_running_median_rss_kib: Option<u64>,
@@ -316,7 +393,9 @@ impl Memory {
             at_rest.push(AtRest {
                 quiet_period: q.index,
                 acked: q.acked,
+                objects: q.objects,
                 median_rss_kib: q.rss_median(),
+                median_store_kib: q.store_median(),
                 fresh_median_rss_kib: fresh,
                 long_running_median_rss_kib: old,
             });
@@ -338,7 +417,7 @@ impl Memory {
     }
 }
 
-const WARM: &str = "a daemon run is warm from the end of the first quiet period that began after it started; RSS baseline = its first warm sample";
+const WARM: &str = "a daemon run is warm from the end of the first quiet period that began after both its start and the moment every node's working set was full in every space; RSS baseline = its first warm sample";
 
 fn range(values: impl Iterator<Item = u64>) -> Option<Range> {
     values.fold(None, |acc, v| match acc {
@@ -364,6 +443,14 @@ impl Report {
         let mut notes = Vec::new();
         let quiet_starts: Vec<(f64, f64)> =
             quiet.iter().map(|q| (q.start_secs, q.end_secs)).collect();
+        // Until every working set is full the data still grows: no run is warm before.
+        let full_at = *shared.full_at.lock().unwrap_or_else(|e| e.into_inner());
+        if full_at.is_none() {
+            notes.push(format!(
+                "the working sets never all got full (--objects {}): no run was warm, RSS not checked",
+                args.objects
+            ));
+        }
         let mut nodes = Vec::new();
         // RSS outside the band, per warm run: (change %, description); one reason for all.
         let mut rss_off: Vec<(f64, String)> = Vec::new();
@@ -380,10 +467,12 @@ impl Report {
                 .count();
             let mut runs = Vec::new();
             for start in &starts {
-                let warm_from = quiet_starts
-                    .iter()
-                    .find(|(s, _)| *s > start.t)
-                    .map(|(_, end)| *end);
+                let warm_from = full_at.and_then(|full| {
+                    quiet_starts
+                        .iter()
+                        .find(|(s, _)| *s > start.t.max(full))
+                        .map(|(_, end)| *end)
+                });
                 let warm: Vec<&Sample> = samples
                     .iter()
                     .filter(|s| s.node == i && s.incarnation == start.incarnation)
@@ -500,7 +589,7 @@ impl Report {
         }
         let lost = quiet.last().map_or(0, |q| q.missing_acked);
         if lost > 0 {
-            reasons.push(format!("{lost} acknowledged writes lost (missing on some node after the last quiet period)"));
+            reasons.push(format!("acknowledged writes lost: {lost} objects do not show them on some node after the last quiet period"));
         }
         for q in &quiet {
             if q.converge_secs.is_none() {
@@ -528,6 +617,7 @@ impl Report {
             command: std::env::args().collect::<Vec<_>>().join(" "),
             config: json!({
                 "nodes": args.nodes, "spaces": args.spaces, "churn_secs": args.churn().as_secs_f64(),
+                "objects_per_node_and_space": args.objects, "delete_every": args.delete_every,
                 "rate_per_node": args.rate, "write_secs": args.write_secs, "kill_every": args.kill_every,
                 "max_downtime": args.max_downtime, "max_down": args.max_down(), "converge_timeout": args.converge_timeout,
                 "seed": args.seed, "sample_ms": args.sample_ms, "rss_tolerance_pct": args.rss_tolerance,
@@ -536,6 +626,9 @@ impl Report {
             elapsed_secs: shared.now(),
             writes: Writes {
                 acked,
+                adds: ledger_nodes.iter().map(|w| w.adds).sum(),
+                updates: ledger_nodes.iter().map(|w| w.updates).sum(),
+                deletes: ledger_nodes.iter().map(|w| w.deletes).sum(),
                 refused: ledger_nodes.iter().map(|w| w.refused).sum(),
                 no_answer: ledger_nodes.iter().map(|w| w.no_answer).sum(),
                 lost,
@@ -570,8 +663,9 @@ impl Report {
     pub fn verdict_line(&self) -> String {
         if self.pass {
             format!(
-                "VERDICT: PASS ({} acked writes, 0 lost, {}/{} quiet periods converged, {} kill -9)",
-                self.writes.acked, self.convergence.converged, self.convergence.quiet_periods, self.kills
+                "VERDICT: PASS ({} acked writes ({} adds, {} updates, {} deletes), 0 lost, {}/{} quiet periods converged, {} kill -9)",
+                self.writes.acked, self.writes.adds, self.writes.updates, self.writes.deletes,
+                self.convergence.converged, self.convergence.quiet_periods, self.kills
             )
         } else {
             format!("VERDICT: FAIL: {}", self.reasons.join("; "))
@@ -593,16 +687,17 @@ impl Report {
             self.restarts
         );
         let m = |v: Option<u64>| v.map_or("-".to_owned(), |v| format!("{:.1}", mib(v)));
-        o += "quiet period  paused at  converged in  acked  objects  missing  RSS MiB: median  fresh  long-running\n";
+        o += "quiet period  paused at  converged in  acked  objects (deleted)  missing  store MiB  RSS MiB: median  fresh  long-running\n";
         for (q, r) in self.quiet_periods.iter().zip(&self.memory.at_rest) {
             o += &format!(
-                "{:>12}  {:>7.1} s  {:>12}  {:>5}  {:>7}  {:>7}  {:>15}  {:>5}  {:>12}\n",
+                "{:>12}  {:>7.1} s  {:>12}  {:>5}  {:>17}  {:>7}  {:>9}  {:>15}  {:>5}  {:>12}\n",
                 q.index,
                 q.start_secs,
                 secs(q.converge_secs),
                 q.acked,
-                q.objects,
+                format!("{} ({})", q.objects, q.deleted),
                 q.missing_acked,
+                m(r.median_store_kib),
                 m(r.median_rss_kib),
                 m(r.fresh_median_rss_kib),
                 m(r.long_running_median_rss_kib)
@@ -648,8 +743,14 @@ impl Report {
             );
         }
         o += &format!(
-            "\nwrites: {} acknowledged, {} refused, {} unanswered, {} lost\n",
-            self.writes.acked, self.writes.refused, self.writes.no_answer, self.writes.lost
+            "\nwrites: {} acknowledged ({} adds, {} updates, {} deletes), {} refused, {} unanswered; {} objects lost or not showing an acknowledged write\n",
+            self.writes.acked,
+            self.writes.adds,
+            self.writes.updates,
+            self.writes.deletes,
+            self.writes.refused,
+            self.writes.no_answer,
+            self.writes.lost
         );
         o += &format!("warm: {}\n", self.warm);
         if let Some(p) = &self.plot {
