@@ -8,7 +8,7 @@ set -eu
 cd "$(dirname "$0")"
 secs=${1:-600}
 [ $# -gt 0 ] && shift
-targets=${*:-"frames block credential repl_message signal json_add merge_patch yjs"}
+targets=${*:-"frames block credential repl_message signal invitation json_add merge_patch yjs"}
 mkdir -p logs
 nice -n 10 cargo +nightly fuzz build -s none
 for t in $targets; do

@@ -4,7 +4,7 @@
 //! Contract:
 //! - Each function takes arbitrary bytes and drives one decoder of hostile input the way the
 //!   node does: [`frames`] (QUIC stream framing), [`block`], [`credential`],
-//!   [`repl_message`], [`signal`] (the wire codec of each message type), [`json_add`] (JSON
+//!   [`repl_message`], [`signal`], [`invitation`] (the wire codec of each message type), [`json_add`] (JSON
 //!   into the object model), [`merge_patch`] (RFC 7386 patches on a stored object) and
 //!   [`yjs`] (y-protocols sync/awareness messages of the Yjs bridge, and the updates they
 //!   carry into a document).
@@ -26,6 +26,7 @@ use yrs::updates::encoder::Encode;
 use crate::credentials::Credential;
 use crate::db::{canonical_json, ObjectId, SpaceDoc};
 use crate::feed::{block_len, Block};
+use crate::invitation::{GuestFrame, HostFrame};
 use crate::replication::ReplMessage;
 use crate::signal::wire::announce_addrs;
 use crate::signal::{SignalEvent, SignalRequest, MAX_ADDRS};
@@ -126,6 +127,12 @@ pub fn signal(data: &[u8]) {
         assert!(announce_addrs(None, &addrs).len() <= MAX_ADDRS);
     }
     let _ = round_trip::<SignalEvent>(data);
+}
+
+/// One invitation handshake frame, either direction: codec round trip.
+pub fn invitation(data: &[u8]) {
+    let _ = round_trip::<GuestFrame>(data);
+    let _ = round_trip::<HostFrame>(data);
 }
 
 /// The id every fuzzed object is stored under.

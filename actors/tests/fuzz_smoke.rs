@@ -16,6 +16,7 @@ use echo_actors::credentials::{
 use echo_actors::db::{ObjectId, SpaceDoc};
 use echo_actors::feed::{Block, Payload};
 use echo_actors::fuzzing;
+use echo_actors::invitation::{AuthProof, GuestFrame};
 use echo_actors::replication::ReplMessage;
 use echo_actors::signal::{PeerInfo, SignalEvent, SignalRequest};
 use echo_actors::types::{decode, encode, Hash, KeyPair, Timeframe, MAX_FRAME_BYTES};
@@ -200,6 +201,9 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
         ],
         "repl_message" => repl,
         "signal" => signal_messages(),
+        "invitation" => {
+            vec![encode(&GuestFrame::Authenticate(AuthProof::Pin("123456".into()))).unwrap()]
+        }
         "json_add" => json_objects()
             .iter()
             .map(|v| v.to_string().into_bytes())
@@ -222,12 +226,13 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
 /// A fuzz target's shared function.
 type Target = fn(&[u8]);
 
-const TARGETS: [(&str, Target); 8] = [
+const TARGETS: [(&str, Target); 9] = [
     ("frames", fuzzing::frames),
     ("block", fuzzing::block),
     ("credential", fuzzing::credential),
     ("repl_message", fuzzing::repl_message),
     ("signal", fuzzing::signal),
+    ("invitation", fuzzing::invitation),
     ("json_add", fuzzing::json_add),
     ("merge_patch", fuzzing::merge_patch),
     ("yjs", fuzzing::yjs),
@@ -281,6 +286,7 @@ smoke!(
     frames,
     block,
     credential,
+    invitation,
     repl_message,
     signal,
     json_add,
