@@ -141,6 +141,58 @@ fn accept_channel(core: &mut HelloCore, s: PublicKey, stream: StreamId, peer: &D
     );
 }
 
+/// The peer's stream `stream` asks for `s` (which we hold); returns what the core does
+/// once the credential check gives `result`.
+fn incoming_hello(
+    core: &mut HelloCore,
+    s: PublicKey,
+    stream: StreamId,
+    peer: &Device,
+    result: Result<(), String>,
+) -> Vec<HelloOutput> {
+    core.handle(
+        t0(),
+        HelloInput::First {
+            stream,
+            frame: hello(&s, peer),
+        },
+    );
+    core.handle(
+        t0(),
+        HelloInput::Found {
+            stream,
+            space: Some(s),
+        },
+    );
+    core.handle(t0(), HelloInput::Authorized { stream, result })
+}
+
+/// We open `s` (allowed) on `stream` and the peer answers with `answer`; returns the
+/// core's outputs for the answer.
+fn open_ours(
+    core: &mut HelloCore,
+    s: PublicKey,
+    stream: StreamId,
+    answer: FirstFrame,
+) -> Vec<HelloOutput> {
+    core.handle(t0(), HelloInput::OpenWanted(s));
+    core.handle(
+        t0(),
+        HelloInput::MayOpen {
+            space: s,
+            allowed: true,
+        },
+    );
+    core.handle(t0(), HelloInput::Opened { space: s, stream });
+    core.handle(
+        t0(),
+        HelloInput::Answer {
+            stream,
+            frame: answer,
+        },
+    )
+}
+
 #[test]
 fn a_member_opens_a_channel_and_the_deadline_then_passes() {
     let (a, b) = (device(1), device(2));
@@ -152,27 +204,7 @@ fn a_member_opens_a_channel_and_the_deadline_then_passes() {
         .handle(t0(), HelloInput::Timer(HelloTimer::Deadline))
         .is_empty());
     // A second stream for the same space is a duplicate.
-    core.handle(
-        t0(),
-        HelloInput::First {
-            stream: 2,
-            frame: hello(&space(7), &b),
-        },
-    );
-    core.handle(
-        t0(),
-        HelloInput::Found {
-            stream: 2,
-            space: Some(space(7)),
-        },
-    );
-    let out = core.handle(
-        t0(),
-        HelloInput::Authorized {
-            stream: 2,
-            result: Ok(()),
-        },
-    );
+    let out = incoming_hello(&mut core, space(7), 2, &b, Ok(()));
     assert_eq!(
         out,
         vec![HelloOutput::Reset {
@@ -218,27 +250,7 @@ fn a_refused_hello_closes_a_connection_without_channels_and_only_resets_otherwis
     // With a channel open, a refusal (not a member of the other space) resets only.
     let mut core = HelloCore::new(a.key, b.key, false);
     accept_channel(&mut core, space(7), 1, &b);
-    core.handle(
-        t0(),
-        HelloInput::First {
-            stream: 3,
-            frame: hello(&space(8), &b),
-        },
-    );
-    core.handle(
-        t0(),
-        HelloInput::Found {
-            stream: 3,
-            space: Some(space(8)),
-        },
-    );
-    let out = core.handle(
-        t0(),
-        HelloInput::Authorized {
-            stream: 3,
-            result: Err("not a member".into()),
-        },
-    );
+    let out = incoming_hello(&mut core, space(8), 3, &b, Err("not a member".into()));
     assert_eq!(
         out,
         vec![HelloOutput::Reset {
@@ -361,28 +373,7 @@ fn opening_asks_the_space_first_and_checks_the_answer() {
         }]
     );
     // Again, with the right answer, and a credential that does not check out.
-    core.handle(t0(), HelloInput::OpenWanted(s));
-    core.handle(
-        t0(),
-        HelloInput::MayOpen {
-            space: s,
-            allowed: true,
-        },
-    );
-    core.handle(
-        t0(),
-        HelloInput::Opened {
-            space: s,
-            stream: 6,
-        },
-    );
-    let out = core.handle(
-        t0(),
-        HelloInput::Answer {
-            stream: 6,
-            frame: hello(&s, &b),
-        },
-    );
+    let out = open_ours(&mut core, s, 6, hello(&s, &b));
     assert_eq!(
         out,
         vec![HelloOutput::Authorize {
@@ -407,28 +398,7 @@ fn opening_asks_the_space_first_and_checks_the_answer() {
     );
     assert!(core.open_channels().is_empty());
     // And once more, accepted.
-    core.handle(t0(), HelloInput::OpenWanted(s));
-    core.handle(
-        t0(),
-        HelloInput::MayOpen {
-            space: s,
-            allowed: true,
-        },
-    );
-    core.handle(
-        t0(),
-        HelloInput::Opened {
-            space: s,
-            stream: 7,
-        },
-    );
-    core.handle(
-        t0(),
-        HelloInput::Answer {
-            stream: 7,
-            frame: hello(&s, &b),
-        },
-    );
+    open_ours(&mut core, s, 7, hello(&s, &b));
     let out = core.handle(
         t0(),
         HelloInput::Authorized {

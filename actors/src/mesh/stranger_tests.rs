@@ -15,14 +15,13 @@ use quinn::VarInt;
 use serde_json::json;
 
 use super::hello::STRANGER_DEADLINE;
-use super::test_util::{count, eventually, loopback, real_node, NOW_MS};
+use super::test_util::{count, eventually, loopback, open_node, real_node};
 use super::MeshConfig;
 use crate::credentials::Role;
-use crate::node::{NetworkConfig, Node, NodeConfig, NodeHandle};
 use crate::replication::{Heads, ReplMessage};
 use crate::store::MemStore;
 use crate::transport::{self, close, NetEnv, TransportConfig, TransportError};
-use crate::types::{FixedClock, KeyPair};
+use crate::types::KeyPair;
 
 /// What the rogues saw.
 #[derive(Debug, Default)]
@@ -66,21 +65,6 @@ async fn rogue(n: u8, target: SocketAddr, stop: Arc<AtomicBool>, stats: Arc<Mute
             Err(e) => panic!("rogue {n}: {e}"),
         }
     }
-}
-
-async fn open_node(seed: u8, store: Arc<MemStore>, mesh: MeshConfig) -> NodeHandle {
-    Node::open(NodeConfig {
-        store,
-        rng_seed: [seed; 32],
-        clock: Arc::new(FixedClock::new(NOW_MS)),
-        listen: None,
-        network: Some(NetworkConfig {
-            net: NetEnv::Real { bind: loopback() },
-            mesh,
-        }),
-    })
-    .await
-    .unwrap()
 }
 
 #[actix::test]

@@ -18,13 +18,9 @@ pub fn loopback() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
-/// A whole node with an identity, on real QUIC over loopback, and the address it listens on.
-pub async fn real_node(
-    seed: u8,
-    store: Arc<MemStore>,
-    mesh: MeshConfig,
-) -> (NodeHandle, SocketAddr) {
-    let node = Node::open(NodeConfig {
+/// Opens a node on real QUIC over loopback (with whatever identity `store` holds).
+pub async fn open_node(seed: u8, store: Arc<MemStore>, mesh: MeshConfig) -> NodeHandle {
+    Node::open(NodeConfig {
         store,
         rng_seed: [seed; 32],
         clock: Arc::new(FixedClock::new(NOW_MS)),
@@ -35,7 +31,17 @@ pub async fn real_node(
         }),
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// A whole node with a new identity, on real QUIC over loopback, and the address it
+/// listens on.
+pub async fn real_node(
+    seed: u8,
+    store: Arc<MemStore>,
+    mesh: MeshConfig,
+) -> (NodeHandle, SocketAddr) {
+    let node = open_node(seed, store, mesh).await;
     node.identity_create(None).await.unwrap();
     let addr = node
         .status()
