@@ -470,13 +470,13 @@ fn regression_nothing_after_a_malformed_yjs_message_is_decoded() {
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
 
-/// OPEN (yjs, crash-fcbce9d8, found at 01:32 on the last run, not fixed yet): a client update
-/// that `apply_client_update` admits leaves a document whose `snapshot()`, applied to a fresh
-/// replica, renders no objects at all (the node renders its one object). Ignored until fixed;
-/// run it by name to reproduce.
+/// Finding (yjs, crash-fcbce9d8): a client update of overlapping garbage-collected ranges
+/// of an unknown client (`gc(0..=111), gc(1..=40)` of client 59) was admitted, and left a
+/// document whose `snapshot()` starts that client at clock 1: a fresh replica holds it back
+/// forever and renders no objects. `check_client_update` now refuses an update after which
+/// the document's own state would not rebuild on an empty replica.
 #[test]
-#[ignore = "open finding: snapshot of an admitted client update does not reproduce the state"]
-fn open_an_admitted_client_update_keeps_the_snapshot_faithful() {
+fn an_update_that_leaves_an_unreplicable_document_is_refused() {
     let input = [
         3, 0, 1, 149, 0, 3, 0, 2, 111, 1, 59, 0, 0, 111, 1, 59, 0, 0, 240, 36, 255, 255, 255, 255,
         255, 255, 127, 39, 0, 122, 39, 0, 122, 1, 0, 1, 149, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 2, 1, 6,
@@ -484,4 +484,16 @@ fn open_an_admitted_client_update_keeps_the_snapshot_faithful() {
         0, 0, 111, 1, 59, 1, 0, 39, 0, 122, 39, 0, 122, 1, 0,
     ];
     fuzzing::yjs(&input);
+    // The update itself (the payload of the input's last sync step 2), against a document
+    // with one object: refused, and the document is unchanged.
+    let update = [
+        3, 0, 2, 111, 1, 59, 0, 0, 111, 1, 59, 1, 0, 39, 0, 122, 39, 0, 122, 1, 0,
+    ];
+    let mut doc = echo_actors::db::SpaceDoc::new(1);
+    let id = echo_actors::db::ObjectId::from_parts(1_700_000_000_000, 7);
+    doc.add(id, &serde_json::json!({})).unwrap();
+    let before = doc.canonical_state();
+    let refused = doc.apply_client_update(&update).unwrap_err();
+    assert!(refused.to_string().contains("cannot rebuild"), "{refused}");
+    assert_eq!(doc.canonical_state(), before);
 }

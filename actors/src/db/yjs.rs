@@ -207,6 +207,15 @@ impl SpaceDoc {
                 "the update depends on changes the node does not have".into(),
             ));
         }
+        if !pending_before && !replicates_whole(&txn) {
+            // A malformed update (e.g. overlapping garbage-collected ranges of a client the
+            // space never saw) can leave a document whose own state, sent to a replica,
+            // integrates nothing there: peers would never converge. Found by the yjs fuzzer.
+            return Err(DbError::Invalid(
+                "the update leaves the document in a state that other replicas cannot rebuild (malformed history)"
+                    .into(),
+            ));
+        }
         let touched = std::mem::take(&mut *touched.lock().unwrap_or_else(PoisonError::into_inner));
         if let Some(key) = touched.replaced.iter().next() {
             return Err(DbError::Invalid(format!(
@@ -220,6 +229,31 @@ impl SpaceDoc {
         }
         Ok(changed)
     }
+}
+
+/// Whether the document's whole state, applied to an empty document, integrates completely,
+/// as it must on every replica that catches up from it: every client's history in it starts
+/// at clock 0 (a replica's `SpaceDoc` holds back anything else), and nothing is left pending.
+fn replicates_whole<T: ReadTxn>(txn: &T) -> bool {
+    let state = txn.encode_state_as_update_v1(&StateVector::default());
+    std::panic::catch_unwind(|| {
+        let Ok(update) = decode(&state) else {
+            return false;
+        };
+        if update
+            .state_vector_lower()
+            .iter()
+            .any(|(_, clock)| *clock > 0)
+        {
+            return false;
+        }
+        let fresh = Doc::new();
+        let Ok(mut t) = fresh.try_transact_mut() else {
+            return false;
+        };
+        t.apply_update(update).is_ok() && !t.has_missing_updates()
+    })
+    .unwrap_or(false)
 }
 
 /// The content of every root type but `objects`, for comparison before and after an update.
