@@ -207,15 +207,6 @@ impl SpaceDoc {
                 "the update depends on changes the node does not have".into(),
             ));
         }
-        if !pending_before && !replicates_whole(&txn) {
-            // A malformed update (e.g. overlapping garbage-collected ranges of a client the
-            // space never saw) can leave a document whose own state, sent to a replica,
-            // integrates nothing there: peers would never converge. Found by the yjs fuzzer.
-            return Err(DbError::Invalid(
-                "the update leaves the document in a state that other replicas cannot rebuild (malformed history)"
-                    .into(),
-            ));
-        }
         let touched = std::mem::take(&mut *touched.lock().unwrap_or_else(PoisonError::into_inner));
         if let Some(key) = touched.replaced.iter().next() {
             return Err(DbError::Invalid(format!(
@@ -227,32 +218,35 @@ impl SpaceDoc {
         for key in &touched.keys {
             super::yjs_validate::check_object(&txn, key, objects.get(&txn, key))?;
         }
+        if changed && !pending_before && !rebuilds_the_same(&current, update_v1, self.client_id()) {
+            // Malformed updates (overlapping garbage-collected ranges of a client the space
+            // never saw, forged origins) can leave a document whose own state, sent to a
+            // replica or a Yjs client, rebuilds into something else, or into nothing: peers
+            // would never agree. Found by the yjs fuzzer.
+            return Err(DbError::Invalid(
+                "the update leaves the document in a state that other replicas cannot rebuild \
+                 the same way (malformed history)"
+                    .into(),
+            ));
+        }
         Ok(changed)
     }
 }
 
-/// Whether the document's whole state, applied to an empty document, integrates completely,
-/// as it must on every replica that catches up from it: every client's history in it starts
-/// at clock 0 (a replica's `SpaceDoc` holds back anything else), and nothing is left pending.
-fn replicates_whole<T: ReadTxn>(txn: &T) -> bool {
-    let state = txn.encode_state_as_update_v1(&StateVector::default());
+/// Whether the document `current` + `update` renders the same as a replica rebuilt from
+/// that document's whole state (as a peer catching up from a snapshot, or a Yjs client
+/// syncing from scratch, sees it), with nothing held back.
+fn rebuilds_the_same(current: &[u8], update_v1: &[u8], client_id: u64) -> bool {
     std::panic::catch_unwind(|| {
-        let Ok(update) = decode(&state) else {
-            return false;
-        };
-        if update
-            .state_vector_lower()
-            .iter()
-            .any(|(_, clock)| *clock > 0)
-        {
-            return false;
-        }
-        let fresh = Doc::new();
-        let Ok(mut t) = fresh.try_transact_mut() else {
-            return false;
-        };
-        t.apply_update(update).is_ok() && !t.has_missing_updates()
+        let mut node = SpaceDoc::new(client_id);
+        node.apply_update(current).ok()?;
+        node.apply_update(update_v1).ok()?;
+        let mut replica = SpaceDoc::new(client_id.wrapping_add(1));
+        replica.apply_update(&node.snapshot()).ok()?;
+        Some(replica.held_updates() == 0 && replica.canonical_state() == node.canonical_state())
     })
+    .ok()
+    .flatten()
     .unwrap_or(false)
 }
 
