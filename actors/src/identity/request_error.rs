@@ -3,6 +3,8 @@
 
 use thiserror::Error;
 
+use crate::types::ErrorKind;
+
 #[derive(Debug, Error)]
 pub enum IdentityRequestError {
     #[error("no identity on this node yet (create one with `echo-node identity create`)")]
@@ -15,6 +17,31 @@ pub enum IdentityRequestError {
     Storage(String),
     #[error("the node is shutting down")]
     Unavailable,
+}
+
+impl IdentityRequestError {
+    /// The coarse class of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            IdentityRequestError::NoIdentity | IdentityRequestError::IdentityExists(_) => {
+                ErrorKind::Conflict
+            }
+            IdentityRequestError::Invalid(_) => ErrorKind::BadRequest,
+            IdentityRequestError::Storage(_) => ErrorKind::Internal,
+            IdentityRequestError::Unavailable => ErrorKind::Unavailable,
+        }
+    }
+
+    /// A stable machine-readable code, e.g. `no_identity`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            IdentityRequestError::NoIdentity => "no_identity",
+            IdentityRequestError::IdentityExists(_) => "identity_exists",
+            IdentityRequestError::Invalid(_) => "invalid",
+            IdentityRequestError::Storage(_) => "storage",
+            IdentityRequestError::Unavailable => "unavailable",
+        }
+    }
 }
 
 impl From<actix::MailboxError> for IdentityRequestError {

@@ -222,7 +222,12 @@ async fn a_removed_members_blocks_are_denied_everywhere_and_relayers_keep_their_
     .await;
     let refused = b.object_add(&space, json!({"n": 2})).await;
     assert!(
-        matches!(refused, Err(NodeError::Forbidden(_))),
+        matches!(
+            refused,
+            Err(NodeError::Space(
+                crate::space::SpaceRequestError::Forbidden(_)
+            ))
+        ),
         "{refused:?}"
     );
 

@@ -256,7 +256,7 @@ impl NodeHandle {
         Ok(self.identity.send(CreateIdentity { name }).await??)
     }
 
-    /// The identity, or [`NodeError::NoIdentity`].
+    /// The identity, or [`NodeError::no_identity()`].
     pub async fn identity_show(&self) -> Result<IdentityInfo, NodeError> {
         Ok(self.identity.send(ShowIdentity).await??)
     }
@@ -386,7 +386,7 @@ impl NodeHandle {
     pub async fn status(&self) -> Result<NodeStatus, NodeError> {
         let identity_key = match self.identity_show().await {
             Ok(info) => Some(info.identity_key),
-            Err(NodeError::NoIdentity) => None,
+            Err(NodeError::Identity(crate::identity::IdentityRequestError::NoIdentity)) => None,
             Err(e) => return Err(e),
         };
         let mut spaces = self.directory.send(DirectoryStatus).await??;

@@ -28,16 +28,16 @@ async fn open(store: Arc<MemStore>, seed: u8) -> NodeHandle {
 async fn identity_space_objects_round_trip() {
     let store = Arc::new(MemStore::new());
     let node = open(store.clone(), 1).await;
-    assert!(matches!(
-        node.space_create(None).await,
-        Err(NodeError::NoIdentity)
-    ));
+    assert_eq!(
+        node.space_create(None).await.unwrap_err().code(),
+        "no_identity"
+    );
     let created = node.identity_create(Some("Ada".into())).await.unwrap();
     assert_eq!(created.seed_phrase.split(' ').count(), 24);
-    assert!(matches!(
-        node.identity_create(None).await,
-        Err(NodeError::IdentityExists(_))
-    ));
+    assert_eq!(
+        node.identity_create(None).await.unwrap_err().code(),
+        "identity_exists"
+    );
     let shown = node.identity_show().await.unwrap();
     assert_eq!(shown.identity_key, created.identity_key);
 
@@ -107,10 +107,10 @@ async fn errors_are_typed_and_write_nothing() {
     let node = open(store.clone(), 2).await;
     node.identity_create(None).await.unwrap();
     node.space_create(Some("s".into())).await.unwrap();
-    assert!(matches!(
-        node.object_add("nope", json!({})).await,
-        Err(NodeError::SpaceNotFound(_))
-    ));
+    assert_eq!(
+        node.object_add("nope", json!({})).await.unwrap_err().code(),
+        "space_not_found"
+    );
     assert_eq!(
         node.object_add("s", json!([1])).await.unwrap_err().kind(),
         ErrorKind::BadRequest
@@ -127,14 +127,17 @@ async fn errors_are_typed_and_write_nothing() {
         ErrorKind::BadRequest
     );
     let missing = "01HZZZZZZZZZZZZZZZZZZZZZZZ";
-    assert!(matches!(
-        node.object_get("s", missing).await,
-        Err(NodeError::ObjectNotFound(_))
-    ));
-    assert!(matches!(
-        node.object_update("s", missing, json!({})).await,
-        Err(NodeError::ObjectNotFound(_))
-    ));
+    assert_eq!(
+        node.object_get("s", missing).await.unwrap_err().code(),
+        "object_not_found"
+    );
+    assert_eq!(
+        node.object_update("s", missing, json!({}))
+            .await
+            .unwrap_err()
+            .code(),
+        "object_not_found"
+    );
     let big = "x".repeat(2 << 20);
     assert_eq!(
         node.object_add("s", json!({ "big": big }))
@@ -292,7 +295,9 @@ async fn names_and_keys_are_validated_and_refusals_create_nothing() {
     node.identity_create(Some("Ada".into())).await.unwrap();
     let first = node.space_create(Some("notes".into())).await.unwrap();
     let err = node.space_create(Some("notes".into())).await.unwrap_err();
-    assert!(matches!(&err, NodeError::NameTaken(n, k) if n == "notes" && *k == first.space_key));
+    assert!(
+        matches!(&err, NodeError::Space(crate::space::SpaceRequestError::NameTaken(n, k)) if n == "notes" && *k == first.space_key)
+    );
     assert_eq!(
         (err.kind(), err.code()),
         (ErrorKind::Conflict, "name_taken")

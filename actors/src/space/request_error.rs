@@ -5,6 +5,7 @@
 use thiserror::Error;
 
 use crate::identity::IdentityRequestError;
+use crate::types::ErrorKind;
 
 /// Everything a space request can fail with. Messages say what happened, to what, and what
 /// to do about it.
@@ -35,6 +36,42 @@ pub enum SpaceRequestError {
     Identity(#[from] IdentityRequestError),
     #[error("the node is shutting down")]
     Unavailable,
+}
+
+impl SpaceRequestError {
+    /// The coarse class of this error.
+    pub fn kind(&self) -> ErrorKind {
+        use SpaceRequestError as E;
+        match self {
+            E::ObjectDeleted(_) | E::NameTaken(..) => ErrorKind::Conflict,
+            E::SpaceNotFound(_) | E::ObjectNotFound(_) => ErrorKind::NotFound,
+            E::AmbiguousSpace(..) | E::Invalid(_) => ErrorKind::BadRequest,
+            E::TooLarge(_) => ErrorKind::TooLarge,
+            E::Forbidden(_) => ErrorKind::Forbidden,
+            E::Storage(_) | E::Corrupt(_) => ErrorKind::Internal,
+            E::Identity(e) => e.kind(),
+            E::Unavailable => ErrorKind::Unavailable,
+        }
+    }
+
+    /// A stable machine-readable code, e.g. `space_not_found`.
+    pub fn code(&self) -> &'static str {
+        use SpaceRequestError as E;
+        match self {
+            E::SpaceNotFound(_) => "space_not_found",
+            E::AmbiguousSpace(..) => "ambiguous_space",
+            E::NameTaken(..) => "name_taken",
+            E::ObjectNotFound(_) => "object_not_found",
+            E::ObjectDeleted(_) => "object_deleted",
+            E::Invalid(_) => "invalid",
+            E::TooLarge(_) => "too_large",
+            E::Forbidden(_) => "forbidden",
+            E::Storage(_) => "storage",
+            E::Corrupt(_) => "corrupt",
+            E::Identity(e) => e.code(),
+            E::Unavailable => "unavailable",
+        }
+    }
 }
 
 impl From<actix::MailboxError> for SpaceRequestError {

@@ -4,6 +4,7 @@
 mod backoff;
 mod clock;
 mod codec;
+mod error_kind;
 mod keys;
 mod names;
 mod timeframe;
@@ -11,6 +12,7 @@ mod timeframe;
 pub use backoff::Backoff;
 pub use clock::{Clock, FixedClock};
 pub use codec::{decode, encode, encoded_len, CodecError, MAX_FRAME_BYTES};
+pub use error_kind::ErrorKind;
 pub use keys::{Hash, KeyError, KeyPair, PublicKey, Signature};
 pub use names::{check_name, NameError, MAX_NAME_CHARS};
 pub use timeframe::Timeframe;

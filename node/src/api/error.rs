@@ -164,17 +164,23 @@ pub fn json_error_fallback<B>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use echo_actors::identity::IdentityRequestError;
+    use echo_actors::space::SpaceRequestError;
 
     #[test]
     fn node_errors_map_to_statuses_and_codes() {
-        let e = ApiError::from(NodeError::SpaceNotFound("x".into()));
+        let e = ApiError::from(NodeError::Space(SpaceRequestError::SpaceNotFound(
+            "x".into(),
+        )));
         assert_eq!(
             (e.status, e.code),
             (StatusCode::NOT_FOUND, "space_not_found")
         );
-        let e = ApiError::from(NodeError::IdentityExists("k".into()));
+        let e = ApiError::from(NodeError::Identity(IdentityRequestError::IdentityExists(
+            "k".into(),
+        )));
         assert_eq!(e.status, StatusCode::CONFLICT);
-        let e = ApiError::from(NodeError::TooLarge("big".into()));
+        let e = ApiError::from(NodeError::Space(SpaceRequestError::TooLarge("big".into())));
         assert_eq!(e.status, StatusCode::PAYLOAD_TOO_LARGE);
         let e = ApiError::from(NodeError::Unavailable);
         assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);

@@ -253,6 +253,7 @@ pub fn closing(code: u16, reason: &str) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use echo_actors::space::SpaceRequestError;
     use yrs::{Doc, ReadTxn, Text, Transact};
 
     fn frame(messages: &[Message]) -> Vec<u8> {
@@ -361,7 +362,9 @@ mod tests {
         assert!(matches!(&actions[0], Action::Send(bytes)
             if Message::decode_v1(bytes).expect("decodes") == Message::Auth(Some(NodeError::Invalid("bad field `@x`".into()).to_string()))));
         assert!(matches!(&actions[1], Action::Close(close::INVALID, r) if r.contains("@x")));
-        let actions = refusal(&NodeError::Forbidden("reader".into()));
+        let actions = refusal(&NodeError::Space(SpaceRequestError::Forbidden(
+            "reader".into(),
+        )));
         assert!(matches!(&actions[1], Action::Close(close::FORBIDDEN, _)));
         let long = "é".repeat(200);
         assert!(matches!(closing(1000, &long), Action::Close(_, r) if r.len() <= 123));
