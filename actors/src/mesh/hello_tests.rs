@@ -43,6 +43,19 @@ fn hello(space: &PublicKey, d: &Device) -> FirstFrame {
     }
 }
 
+/// The close of a connection whose peer showed no shared space.
+fn stranger_close() -> HelloOutput {
+    HelloOutput::Close {
+        code: close::NOT_A_MEMBER,
+        reason: "not a member",
+        stranger: true,
+    }
+}
+
+fn reset(stream: StreamId, code: u32) -> HelloOutput {
+    HelloOutput::Reset { stream, code }
+}
+
 fn t0() -> Instant {
     Instant::now()
 }
@@ -70,14 +83,7 @@ fn an_accepted_connection_has_two_seconds_a_dialed_one_fifteen() {
     );
     // The deadline closes a connection with no open channel as a stranger's ...
     let out = accepted.handle(now, HelloInput::Timer(HelloTimer::Deadline));
-    assert_eq!(
-        out,
-        vec![HelloOutput::Close {
-            code: close::NOT_A_MEMBER,
-            reason: "not a member",
-            stranger: true
-        }]
-    );
+    assert_eq!(out, vec![stranger_close()]);
     assert!(accepted.is_closed());
     assert!(accepted
         .handle(now, HelloInput::OpenWanted(space(1)))
@@ -240,11 +246,7 @@ fn a_refused_hello_closes_a_connection_without_channels_and_only_resets_otherwis
                 stream: 1,
                 code: close::NOT_A_MEMBER
             },
-            HelloOutput::Close {
-                code: close::NOT_A_MEMBER,
-                reason: "not a member",
-                stranger: true
-            }
+            stranger_close()
         ]
     );
     // With a channel open, a refusal (not a member of the other space) resets only.
@@ -272,14 +274,7 @@ fn a_first_frame_that_is_not_a_hello_closes_a_strangers_connection_or_resets_the
             frame: FirstFrame::NotHello("a Heads frame".into()),
         },
     );
-    assert_eq!(
-        out,
-        vec![HelloOutput::Close {
-            code: close::NOT_A_MEMBER,
-            reason: "not a member",
-            stranger: true
-        }]
-    );
+    assert_eq!(out, vec![stranger_close()]);
     let mut core = HelloCore::new(a.key, b.key, false);
     accept_channel(&mut core, space(7), 1, &b);
     for (stream, frame) in [
@@ -287,13 +282,7 @@ fn a_first_frame_that_is_not_a_hello_closes_a_strangers_connection_or_resets_the
         (3, FirstFrame::Gone("stream ended".into())),
     ] {
         let out = core.handle(t0(), HelloInput::First { stream, frame });
-        assert_eq!(
-            out,
-            vec![HelloOutput::Reset {
-                stream,
-                code: close::PROTOCOL
-            }]
-        );
+        assert_eq!(out, vec![reset(stream, close::PROTOCOL)]);
     }
     // A silent or ended stream of a stranger is only reset: the deadline deals with it.
     let mut core = HelloCore::new(a.key, b.key, false);
@@ -304,13 +293,7 @@ fn a_first_frame_that_is_not_a_hello_closes_a_strangers_connection_or_resets_the
             frame: FirstFrame::Gone("no frame within 10 s".into()),
         },
     );
-    assert_eq!(
-        out,
-        vec![HelloOutput::Reset {
-            stream: 1,
-            code: close::PROTOCOL
-        }]
-    );
+    assert_eq!(out, vec![reset(1, close::PROTOCOL)]);
 }
 
 #[test]
@@ -365,13 +348,7 @@ fn opening_asks_the_space_first_and_checks_the_answer() {
             frame: hello(&space(8), &b),
         },
     );
-    assert_eq!(
-        out,
-        vec![HelloOutput::Reset {
-            stream: 5,
-            code: close::PROTOCOL
-        }]
-    );
+    assert_eq!(out, vec![reset(5, close::PROTOCOL)]);
     // Again, with the right answer, and a credential that does not check out.
     let out = open_ours(&mut core, s, 6, hello(&s, &b));
     assert_eq!(
