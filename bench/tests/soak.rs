@@ -1,5 +1,5 @@
 //! A 20-second soak of the real binaries: `echo-bench soak` (cargo's `CARGO_BIN_EXE_echo-bench`)
-//! driving three `echo-node` daemons (built here the way tests/src/lib.rs builds it, or
+//! driving three `echo-node` daemons (built by `echo_tests::echo_node`, or
 //! `$ECHO_NODE_BIN`) with kill -9 and restarts. It checks what the soak must never get
 //! wrong (the JSON is well formed, no acknowledged write is lost, quiet periods converge,
 //! adds, updates and deletes were all acknowledged, the plot is a PNG), and nothing about
@@ -8,50 +8,9 @@
 
 #![allow(clippy::unwrap_used)] // test: a failed unwrap is a failed test
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
-
-/// `$ECHO_NODE_BIN`, else `cargo build -p echo-node --bin echo-node` (debug) and its path.
-fn echo_node() -> PathBuf {
-    if let Some(bin) = std::env::var_os("ECHO_NODE_BIN") {
-        let bin = PathBuf::from(bin);
-        assert!(
-            bin.is_file(),
-            "ECHO_NODE_BIN={} is not a file",
-            bin.display()
-        );
-        return bin;
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = Command::new(cargo)
-        .args(["build", "-p", "echo-node", "--bin", "echo-node"])
-        .current_dir(&root)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run cargo build");
-    assert!(
-        out.status.success(),
-        "cargo build -p echo-node failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|t| if t.is_absolute() { t } else { root.join(t) })
-        .unwrap_or_else(|| root.join("target"));
-    let bin = target.join("debug").join("echo-node");
-    assert!(
-        bin.is_file(),
-        "built echo-node not found at {}",
-        bin.display()
-    );
-    bin
-}
 
 fn bench() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_echo-bench"));
@@ -61,7 +20,7 @@ fn bench() -> Command {
 
 #[test]
 fn twenty_second_soak_loses_nothing_and_converges() {
-    let node = echo_node();
+    let node = echo_tests::echo_node();
     let tmp = tempfile::tempdir().unwrap();
     let plot = tmp.path().join("soak.png");
     let out = bench()
