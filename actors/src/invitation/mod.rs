@@ -14,13 +14,20 @@
 
 pub mod guest;
 pub mod host;
+pub mod info;
 pub mod messages;
+mod request_error;
 
 pub use guest::{GuestCore, GuestInput, GuestOutput, GuestParams, GuestTimer, Outcome};
 pub use host::{
     terminal_of, HostCore, HostInput, HostOutput, HostTimer, InvitationRecord, SessionId,
     MAX_ATTEMPTS,
 };
+pub use info::{
+    AcceptedInvitation, CreatedInvitation, InvitationInfo, InvitationProgress, InviteOptions,
+    DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_LIFETIME_MS,
+};
+pub use request_error::InvitationRequestError;
 pub use messages::{
     challenge_message, AuthMethod, AuthOutcome, AuthProof, EndReason, GuestFrame, HostFrame,
     InvitationState,

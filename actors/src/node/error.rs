@@ -5,6 +5,7 @@
 use thiserror::Error;
 
 use crate::identity::IdentityRequestError;
+use crate::invitation::InvitationRequestError;
 use crate::space::SpaceRequestError;
 pub use crate::types::ErrorKind;
 
@@ -17,6 +18,8 @@ pub enum NodeError {
     Space(#[from] SpaceRequestError),
     #[error(transparent)]
     Identity(#[from] IdentityRequestError),
+    #[error(transparent)]
+    Invitation(#[from] InvitationRequestError),
     #[error("invalid request: {0}")]
     Invalid(String),
     #[error("networking failed: {0}")]
@@ -40,6 +43,7 @@ impl NodeError {
         match self {
             NodeError::Space(e) => e.kind(),
             NodeError::Identity(e) => e.kind(),
+            NodeError::Invitation(e) => e.kind(),
             NodeError::Invalid(_) => ErrorKind::BadRequest,
             NodeError::Network(_) | NodeError::Storage(_) | NodeError::Corrupt(_) => {
                 ErrorKind::Internal
@@ -53,6 +57,7 @@ impl NodeError {
         match self {
             NodeError::Space(e) => e.code(),
             NodeError::Identity(e) => e.code(),
+            NodeError::Invitation(e) => e.code(),
             NodeError::Invalid(_) => "invalid",
             NodeError::Network(_) => "network",
             NodeError::Storage(_) => "storage",

@@ -8,6 +8,7 @@
 mod error;
 mod handle;
 mod info;
+mod invitations;
 
 pub use error::{ErrorKind, NodeError};
 pub use handle::{NetworkConfig, Node, NodeConfig, NodeHandle};
