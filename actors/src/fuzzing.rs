@@ -4,7 +4,8 @@
 //! Contract:
 //! - Each function takes arbitrary bytes and drives one decoder of hostile input the way the
 //!   node does: [`frames`] (QUIC stream framing), [`block`], [`credential`],
-//!   [`repl_message`], [`signal`], [`invitation`] (the wire codec of each message type), [`json_add`] (JSON
+//!   [`repl_message`], [`signal`], [`invitation`] (the wire codec of each message type),
+//!   [`invitation_code`] (the text a guest pastes), [`json_add`] (JSON
 //!   into the object model), [`merge_patch`] (RFC 7386 patches on a stored object) and
 //!   [`yjs`] (y-protocols sync/awareness messages of the Yjs bridge, and the updates they
 //!   carry into a document).
@@ -26,7 +27,7 @@ use yrs::updates::encoder::Encode;
 use crate::credentials::Credential;
 use crate::db::{canonical_json, ObjectId, SpaceDoc};
 use crate::feed::{block_len, Block};
-use crate::invitation::{GuestFrame, HostFrame};
+use crate::invitation::{GuestFrame, HostFrame, InvitationCode};
 use crate::replication::ReplMessage;
 use crate::signal::wire::announce_addrs;
 use crate::signal::{SignalEvent, SignalRequest, MAX_ADDRS};
@@ -133,6 +134,23 @@ pub fn signal(data: &[u8]) {
 pub fn invitation(data: &[u8]) {
     let _ = round_trip::<GuestFrame>(data);
     let _ = round_trip::<HostFrame>(data);
+}
+
+/// An invitation code's text (the bytes as lossy UTF-8): a text that decodes is canonical,
+/// so the code encodes back to it with its whitespace removed.
+pub fn invitation_code(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let Ok(code) = InvitationCode::decode(&text) else {
+        return;
+    };
+    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let encoded = code.encode();
+    assert_eq!(encoded, compact, "a decoded code encodes to another text");
+    assert_eq!(
+        InvitationCode::decode(&encoded).ok(),
+        Some(code),
+        "re-decode"
+    );
 }
 
 /// The id every fuzzed object is stored under.

@@ -16,9 +16,9 @@ use echo_actors::credentials::{
 use echo_actors::db::{ObjectId, SpaceDoc};
 use echo_actors::feed::{Block, Payload};
 use echo_actors::fuzzing;
-use echo_actors::invitation::{AuthProof, GuestFrame};
+use echo_actors::invitation::{AuthMethod, AuthProof, GuestFrame, InvitationCode, InvitationKind};
 use echo_actors::replication::ReplMessage;
-use echo_actors::signal::{PeerInfo, SignalEvent, SignalRequest};
+use echo_actors::signal::{space_topic, PeerInfo, SignalEvent, SignalRequest};
 use echo_actors::types::{decode, encode, Hash, KeyPair, Timeframe, MAX_FRAME_BYTES};
 use proptest::prelude::*;
 use serde_json::json;
@@ -183,6 +183,27 @@ fn leb128(mut n: usize) -> Vec<u8> {
     }
 }
 
+/// An invitation code's text, wrapped over two lines as a pasted one may be.
+fn invitation_code_text() -> Vec<u8> {
+    let code = InvitationCode {
+        kind: InvitationKind::Space,
+        invitation_id: [6; 16],
+        auth: AuthMethod::Pin,
+        topic: space_topic(&key(5).public()),
+        space_key: key(5).public(),
+        created_ms: 1_700_000_000_000,
+        lifetime_ms: 86_400_000,
+        host_device: key(3).public(),
+        addrs: vec![
+            "192.168.1.20:4433".parse().unwrap(),
+            "[2001:db8::1]:4433".parse().unwrap(),
+        ],
+        signal: vec!["203.0.113.7:7000".parse().unwrap()],
+    };
+    let text = code.encode();
+    format!("{}\n{}", &text[..60], &text[60..]).into_bytes()
+}
+
 /// Valid inputs per fuzz target (the target names of `fuzz/Cargo.toml`).
 fn seeds(target: &str) -> Vec<Vec<u8>> {
     let repl: Vec<Vec<u8>> = repl_messages().iter().map(|m| encode(m).unwrap()).collect();
@@ -204,6 +225,7 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
         "invitation" => {
             vec![encode(&GuestFrame::Authenticate(AuthProof::Pin("123456".into()))).unwrap()]
         }
+        "invitation_code" => vec![invitation_code_text()],
         "json_add" => json_objects()
             .iter()
             .map(|v| v.to_string().into_bytes())
@@ -226,13 +248,14 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
 /// A fuzz target's shared function.
 type Target = fn(&[u8]);
 
-const TARGETS: [(&str, Target); 9] = [
+const TARGETS: [(&str, Target); 10] = [
     ("frames", fuzzing::frames),
     ("block", fuzzing::block),
     ("credential", fuzzing::credential),
     ("repl_message", fuzzing::repl_message),
     ("signal", fuzzing::signal),
     ("invitation", fuzzing::invitation),
+    ("invitation_code", fuzzing::invitation_code),
     ("json_add", fuzzing::json_add),
     ("merge_patch", fuzzing::merge_patch),
     ("yjs", fuzzing::yjs),
@@ -287,6 +310,7 @@ smoke!(
     block,
     credential,
     invitation,
+    invitation_code,
     repl_message,
     signal,
     json_add,
@@ -301,6 +325,8 @@ fn every_seed_is_accepted_whole() {
             f(&seed);
         }
     }
+    let code = String::from_utf8(invitation_code_text()).unwrap();
+    assert!(InvitationCode::decode(&code).is_ok());
     assert!(decode::<Credential>(&seeds("credential")[0])
         .unwrap()
         .verify()

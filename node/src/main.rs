@@ -9,6 +9,7 @@ mod client;
 mod clock;
 mod commands;
 mod daemon;
+mod duration;
 mod exit;
 mod net_args;
 mod output;

@@ -12,12 +12,14 @@
 //! lifetime outlives restarts, and ask for timers with `SetTimer { at_ms }` outputs. The RNG
 //! is passed in. The states are DXOS's (docs/protocol.md, Invitations).
 
+pub mod code;
 pub mod guest;
 pub mod host;
 pub mod info;
 pub mod messages;
 mod request_error;
 
+pub use code::{CodeError, InvitationCode, InvitationKind};
 pub use guest::{GuestCore, GuestInput, GuestOutput, GuestParams, GuestTimer, Outcome};
 pub use host::{
     terminal_of, HostCore, HostInput, HostOutput, HostTimer, InvitationRecord, SessionId,
