@@ -196,7 +196,9 @@ impl BadPeer {
             }
         };
         self.note(format!("connected to {addr}"));
-        let Ok((mut send, mut recv)) = conn.open_bi().await else {
+        let Ok((mut send, mut recv)) =
+            transport::open_stream(&conn, transport::StreamKind::Replication).await
+        else {
             return;
         };
         let _ = write_frame(&mut send, &self.hello(round.is_multiple_of(2))).await;
@@ -213,9 +215,15 @@ impl BadPeer {
         while let Ok(Ok((mut send, mut recv))) =
             tokio::time::timeout(Duration::from_secs(2), conn.accept_bi()).await
         {
-            let hello =
-                tokio::time::timeout(Duration::from_secs(2), read_frame::<ReplMessage>(&mut recv))
-                    .await;
+            let hello = tokio::time::timeout(Duration::from_secs(2), async {
+                match transport::read_stream_kind(&mut recv).await {
+                    Ok(transport::StreamKind::Replication) => {
+                        read_frame::<ReplMessage>(&mut recv).await
+                    }
+                    _ => Ok(None),
+                }
+            })
+            .await;
             if matches!(hello, Ok(Ok(Some(ReplMessage::Hello { .. })))) {
                 self.note(format!("{addr} opened a channel to us"));
                 let _ = write_frame(&mut send, &self.hello(true)).await;

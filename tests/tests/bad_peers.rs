@@ -126,7 +126,8 @@ fn hello(space_key: PublicKey, device_auth: Credential) -> ReplMessage {
 /// Opens a stream, sends `hello` and returns how the node answered on that stream:
 /// `Ok(code)` for a reset with that code, `Err(description)` otherwise.
 async fn hello_refusal(conn: &quinn::Connection, hello: &ReplMessage) -> Result<u64, String> {
-    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+    let (mut send, mut recv) =
+        transport::open_stream(conn, transport::StreamKind::Replication).await?;
     write_frame(&mut send, hello)
         .await
         .map_err(|e| e.to_string())?;
@@ -265,7 +266,9 @@ async fn member_sends(
             .is_err(),
         "A opened a channel (revealing its space) to a device it does not know as a member"
     );
-    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    let (mut send, mut recv) = transport::open_stream(&conn, transport::StreamKind::Replication)
+        .await
+        .unwrap();
     let auth = authorize_device(identity, device.public(), now_ms());
     write_frame(&mut send, &hello(space_key, auth))
         .await

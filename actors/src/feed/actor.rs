@@ -84,6 +84,44 @@ impl Handler<Append> for FeedActor {
     }
 }
 
+/// Append several blocks to one of our own feeds with one write and one flush; answered
+/// once all are durable (or none is stored). Each block's timeframe is `timeframe` with
+/// this feed advanced to the block before it, so that each has the ones before it in its
+/// causal past.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<Block>, FeedError>")]
+pub struct AppendMany {
+    pub timeframe: Timeframe,
+    pub payloads: Vec<Payload>,
+}
+
+impl Handler<AppendMany> for FeedActor {
+    type Result = Result<Vec<Block>, FeedError>;
+    fn handle(&mut self, msg: AppendMany, _: &mut Context<Self>) -> Self::Result {
+        let key = self
+            .key
+            .as_ref()
+            .ok_or(FeedError::NotWritable(self.log.key()))?;
+        let mut log = self.log.clone();
+        let mut timeframe = msg.timeframe;
+        let mut batch = WriteBatch::new();
+        let mut blocks = Vec::with_capacity(msg.payloads.len());
+        for payload in msg.payloads {
+            let block = log.next_block(key, timeframe.clone(), payload)?;
+            batch.put(Key::block(&block.feed_key, block.seq), encode(&block)?);
+            log.commit(&block);
+            timeframe.advance(block.feed_key, block.seq);
+            blocks.push(block);
+        }
+        self.store
+            .write(batch)
+            .and_then(|()| self.store.flush())
+            .map_err(|e| FeedError::Storage(e.to_string()))?;
+        self.log = log;
+        Ok(blocks)
+    }
+}
+
 impl FeedActor {
     /// True if the store holds exactly `block` at its seq.
     fn held(&self, block: &Block) -> Result<bool, FeedError> {

@@ -8,6 +8,6 @@ mod actor;
 mod block;
 mod log;
 
-pub use actor::{Append, FeedActor, IngestMany, ReadRange};
+pub use actor::{Append, AppendMany, FeedActor, IngestMany, ReadRange};
 pub use block::{block_len, Block, Payload, MAX_BLOCK_BYTES};
 pub use log::{FeedError, FeedLog};

@@ -123,3 +123,20 @@ impl Handler<CurrentSigner> for IdentityActor {
         Ok(record.signer(&self.device))
     }
 }
+
+/// Sign `0` with the identity key (the `key` auth of an invitation: the guest proves it
+/// holds the identity the host named).
+#[derive(Message)]
+#[rtype(result = "Result<crate::types::Signature, IdentityRequestError>")]
+pub struct SignAsIdentity(pub Vec<u8>);
+
+impl Handler<SignAsIdentity> for IdentityActor {
+    type Result = Result<crate::types::Signature, IdentityRequestError>;
+    fn handle(&mut self, msg: SignAsIdentity, _: &mut Context<Self>) -> Self::Result {
+        let record = self
+            .identity
+            .as_ref()
+            .ok_or(IdentityRequestError::NoIdentity)?;
+        Ok(KeyPair::from_secret(record.identity_secret).sign(&msg.0))
+    }
+}

@@ -6,7 +6,7 @@ mod info;
 mod keys;
 mod request_error;
 
-pub use actor::{CreateIdentity, CurrentSigner, IdentityActor, ShowIdentity};
+pub use actor::{CreateIdentity, CurrentSigner, IdentityActor, ShowIdentity, SignAsIdentity};
 pub use info::{CreatedIdentity, IdentityInfo};
 pub use keys::{
     identity_from_phrase, DeviceRecord, IdentityError, IdentityRecord, NewIdentity,

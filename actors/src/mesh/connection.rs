@@ -10,6 +10,10 @@
 //! penalizes the address. A frame that cannot be written (for any reason) is logged at WARN
 //! with the peer, the space and the reason, and resets the channel's stream both ways
 //! (`BAD_FRAME`): the channel ends, and the network actor offers it again.
+//!
+//! Every stream starts with its preamble (`transport::StreamKind`). Invitation streams are
+//! side streams: handed whole to the network actor (accepted) or to whoever asked for one
+//! with [`OpenSideStream`], and reported to the core while they are held.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -21,12 +25,16 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::hello::{FirstFrame, HelloCore, HelloInput, HelloOutput, StreamId};
+use super::side_stream::{IncomingInvitation, SideStream, SideStreamGuard};
 use super::{ChannelActor, CloseChannel, Inbound};
 use crate::credentials::Credential;
 use crate::replication::ReplMessage;
 use crate::signal::{space_topic, Topic};
 use crate::space::{AuthorizePeer, MayOpenTo, SpaceActor};
-use crate::transport::{close, read_frame, write_frame, FrameError};
+use crate::transport::{
+    close, open_stream, read_frame, read_stream_kind, write_frame, FrameError, StreamKind,
+    StreamKindError,
+};
 use crate::types::PublicKey;
 
 /// How long the other side has to send its first frame (or its answering `Hello`).
@@ -76,6 +84,7 @@ pub struct ConnectionActor {
     next_stream: StreamId,
     events: Recipient<ConnectionEvent>,
     lookup: Recipient<LookupSpace>,
+    invitations: Recipient<IncomingInvitation>,
     /// Set when we close because the peer showed no shared space.
     stranger: bool,
 }
@@ -91,6 +100,7 @@ impl ConnectionActor {
         device_auth: Credential,
         events: Recipient<ConnectionEvent>,
         lookup: Recipient<LookupSpace>,
+        invitations: Recipient<IncomingInvitation>,
     ) -> Self {
         ConnectionActor {
             id,
@@ -104,6 +114,7 @@ impl ConnectionActor {
             next_stream: 0,
             events,
             lookup,
+            invitations,
             stranger: false,
         }
     }
@@ -165,7 +176,7 @@ impl ConnectionActor {
                 let conn = self.conn.clone();
                 let hello = self.hello(space_key);
                 async move {
-                    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+                    let (mut send, mut recv) = open_stream(&conn, StreamKind::Replication).await?;
                     write_frame(&mut send, &hello)
                         .await
                         .map_err(|e| e.to_string())?;
@@ -460,11 +471,33 @@ impl Handler<IncomingStream> for ConnectionActor {
         let stream = self.new_stream_id();
         let peer = self.peer;
         async move {
-            let frame = first_frame(&mut recv).await;
-            (send, recv, frame)
+            let kind = tokio::time::timeout(HELLO_TIMEOUT, read_stream_kind(&mut recv)).await;
+            let frame = match kind {
+                Ok(Ok(StreamKind::Replication)) => first_frame(&mut recv).await,
+                Ok(Ok(StreamKind::Invitation)) => return (send, recv, None),
+                Ok(Err(e @ StreamKindError::Unknown(_))) => FirstFrame::NotHello(e.to_string()),
+                Ok(Err(e @ StreamKindError::Gone(_))) => FirstFrame::Gone(e.to_string()),
+                Err(_) => FirstFrame::Gone(format!("no preamble within {HELLO_TIMEOUT:?}")),
+            };
+            (send, recv, Some(frame))
         }
         .into_actor(self)
         .map(move |(send, recv, frame), act, ctx| {
+            let Some(frame) = frame else {
+                // An invitation handshake: handed over whole; the guard reports its end.
+                act.feed(HelloInput::SideOpened(stream), ctx);
+                let side = SideStream {
+                    device: peer,
+                    send,
+                    recv,
+                    guard: SideStreamGuard {
+                        conn: ctx.address(),
+                        stream,
+                    },
+                };
+                act.invitations.do_send(IncomingInvitation(side));
+                return;
+            };
             if let FirstFrame::NotHello(what) | FirstFrame::Gone(what) = &frame {
                 tracing::warn!(peer = %peer.short(), %what, "stream did not start with a Hello");
             }
@@ -553,5 +586,50 @@ impl Handler<CloseConnection> for ConnectionActor {
         self.conn
             .close(VarInt::from_u32(msg.code), msg.reason.as_bytes());
         ctx.stop();
+    }
+}
+
+/// Open an invitation stream to the peer (the guest side of a handshake).
+#[derive(Message)]
+#[rtype(result = "Result<SideStream, String>")]
+pub struct OpenSideStream;
+
+impl Handler<OpenSideStream> for ConnectionActor {
+    type Result = ResponseActFuture<Self, Result<SideStream, String>>;
+    fn handle(&mut self, _: OpenSideStream, ctx: &mut Context<Self>) -> Self::Result {
+        let stream = self.new_stream_id();
+        // Held from now, so the connection is not closed while the stream opens.
+        self.feed(HelloInput::SideOpened(stream), ctx);
+        let guard = SideStreamGuard {
+            conn: ctx.address(),
+            stream,
+        };
+        let conn = self.conn.clone();
+        let device = self.peer;
+        Box::pin(
+            async move { open_stream(&conn, StreamKind::Invitation).await }
+                .into_actor(self)
+                .map(move |opened, _, _| {
+                    let (send, recv) = opened?;
+                    Ok(SideStream {
+                        device,
+                        send,
+                        recv,
+                        guard,
+                    })
+                }),
+        )
+    }
+}
+
+/// A side stream's holder let it go.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(super) struct SideStreamEnded(pub StreamId);
+
+impl Handler<SideStreamEnded> for ConnectionActor {
+    type Result = ();
+    fn handle(&mut self, msg: SideStreamEnded, ctx: &mut Context<Self>) {
+        self.feed(HelloInput::SideEnded(msg.0), ctx);
     }
 }

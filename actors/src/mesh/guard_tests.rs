@@ -104,7 +104,9 @@ async fn the_owner_refuses_a_non_members_hello_and_opens_nothing_to_it() {
     .unwrap();
     let (conn, peer) = transport::connect(&endpoint, a_addr).await.unwrap();
     assert_eq!(peer, a.device_key());
-    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    let (mut send, mut recv) = transport::open_stream(&conn, transport::StreamKind::Replication)
+        .await
+        .unwrap();
     let hello = ReplMessage::Hello {
         topic: space_topic(&space_key),
         device_auth: Box::new(auth),

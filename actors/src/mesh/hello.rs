@@ -24,8 +24,11 @@
 //!   connection without channels, or a first frame that is not a Hello while no channel is
 //!   open, closes the connection `NOT_A_MEMBER`, reported as `stranger`. A first frame that
 //!   is not a Hello on a connection with channels resets only that stream (`PROTOCOL`).
+//! - Side streams (an invitation handshake, named by the stream preamble): while one is
+//!   open the connection is not closed for showing no shared space, and a refused Hello does
+//!   not close it; when the last one ends without a channel open, the deadline starts again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 // tokio's clock, not the OS clock: it is simulated (paused and advanced) under turmoil.
@@ -106,6 +109,10 @@ pub enum HelloInput {
     },
     /// The channel of `space` ended.
     ChannelEnded(PublicKey),
+    /// A side stream (not a replication channel) opened on the connection.
+    SideOpened(StreamId),
+    /// That side stream ended.
+    SideEnded(StreamId),
     Timer(HelloTimer),
 }
 
@@ -214,6 +221,9 @@ pub struct HelloCore {
     originated: bool,
     channels: BTreeMap<PublicKey, Chan>,
     incoming: BTreeMap<StreamId, Incoming>,
+    side: BTreeSet<StreamId>,
+    /// When the connection must show a shared space by (if no side stream is open).
+    deadline_at: Option<Instant>,
     closed: bool,
 }
 
@@ -226,21 +236,39 @@ impl HelloCore {
             originated,
             channels: BTreeMap::new(),
             incoming: BTreeMap::new(),
+            side: BTreeSet::new(),
+            deadline_at: None,
             closed: false,
         }
     }
 
-    /// The connection is up: the deadline to show a shared space starts.
-    pub fn start(&mut self, now: Instant) -> Vec<HelloOutput> {
-        let wait = if self.originated {
+    fn deadline_wait(&self) -> Duration {
+        if self.originated {
             IDLE_NO_CHANNEL
         } else {
             STRANGER_DEADLINE
-        };
-        vec![HelloOutput::SetTimer {
-            at: now + wait,
+        }
+    }
+
+    fn set_deadline(&mut self, now: Instant, out: &mut Vec<HelloOutput>) {
+        let at = now + self.deadline_wait();
+        self.deadline_at = Some(at);
+        out.push(HelloOutput::SetTimer {
+            at,
             timer: HelloTimer::Deadline,
-        }]
+        });
+    }
+
+    /// Nothing holds the connection open but channels: no side stream.
+    fn only_channels(&self) -> bool {
+        self.side.is_empty()
+    }
+
+    /// The connection is up: the deadline to show a shared space starts.
+    pub fn start(&mut self, now: Instant) -> Vec<HelloOutput> {
+        let mut out = vec![];
+        self.set_deadline(now, &mut out);
+        out
     }
 
     /// Spaces with an open channel.
@@ -286,12 +314,12 @@ impl HelloCore {
             stream,
             code: close::NOT_A_MEMBER,
         });
-        if self.channels.is_empty() {
+        if self.channels.is_empty() && self.only_channels() {
             self.close_stranger(out);
         }
     }
 
-    pub fn handle(&mut self, _now: Instant, input: HelloInput) -> Vec<HelloOutput> {
+    pub fn handle(&mut self, now: Instant, input: HelloInput) -> Vec<HelloOutput> {
         let mut out = Vec::new();
         if self.closed {
             return out;
@@ -330,7 +358,9 @@ impl HelloCore {
                         .insert(stream, Incoming::LookingUp { device_auth });
                     out.push(HelloOutput::Lookup { stream, topic });
                 }
-                FirstFrame::NotHello(_) if !self.has_open() => self.close_stranger(&mut out),
+                FirstFrame::NotHello(_) if !self.has_open() && self.only_channels() => {
+                    self.close_stranger(&mut out)
+                }
                 FirstFrame::NotHello(_) | FirstFrame::Gone(_) => out.push(HelloOutput::Reset {
                     stream,
                     code: close::PROTOCOL,
@@ -392,8 +422,18 @@ impl HelloCore {
                     self.channels.remove(&space);
                 }
             }
+            HelloInput::SideOpened(stream) => {
+                self.side.insert(stream);
+            }
+            HelloInput::SideEnded(stream) => {
+                if self.side.remove(&stream) && self.side.is_empty() && !self.has_open() {
+                    self.set_deadline(now, &mut out);
+                }
+            }
             HelloInput::Timer(HelloTimer::Deadline) => {
-                if !self.has_open() {
+                // An earlier deadline that a side stream postponed is not the current one.
+                let due = self.deadline_at.is_none_or(|at| now >= at);
+                if due && !self.has_open() && self.only_channels() {
                     self.close_stranger(&mut out);
                 }
             }

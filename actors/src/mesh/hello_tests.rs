@@ -82,7 +82,10 @@ fn an_accepted_connection_has_two_seconds_a_dialed_one_fifteen() {
         }]
     );
     // The deadline closes a connection with no open channel as a stranger's ...
-    let out = accepted.handle(now, HelloInput::Timer(HelloTimer::Deadline));
+    let out = accepted.handle(
+        now + STRANGER_DEADLINE,
+        HelloInput::Timer(HelloTimer::Deadline),
+    );
     assert_eq!(out, vec![stranger_close()]);
     assert!(accepted.is_closed());
     assert!(accepted
@@ -624,9 +627,105 @@ fn a_stranger_with_no_shared_space_is_closed_by_the_pair_too() {
     }
     // Neither may open to the other; the deadline then closes the connection.
     assert!(pair.open[0].is_empty() && pair.open[1].is_empty());
-    let out = pair.cores[1].handle(t0(), HelloInput::Timer(HelloTimer::Deadline));
+    let out = pair.cores[1].handle(
+        t0() + IDLE_NO_CHANNEL,
+        HelloInput::Timer(HelloTimer::Deadline),
+    );
     assert!(matches!(
         out.as_slice(),
         [HelloOutput::Close { stranger: true, .. }]
     ));
+}
+
+#[test]
+fn a_side_stream_holds_a_strangers_connection_and_the_deadline_restarts_when_it_ends() {
+    let (a, b) = (device(1), device(2));
+    let now = t0();
+    let mut core = HelloCore::new(a.key, b.key, false);
+    core.start(now);
+    // An invitation handshake opens on the connection of a device that shares no space.
+    assert!(core.handle(now, HelloInput::SideOpened(9)).is_empty());
+    let late = now + STRANGER_DEADLINE;
+    assert!(core
+        .handle(late, HelloInput::Timer(HelloTimer::Deadline))
+        .is_empty());
+    // A Hello for a space we do not have is refused, but the connection stays.
+    let out = core.handle(
+        late,
+        HelloInput::First {
+            stream: 3,
+            frame: hello(&space(5), &b),
+        },
+    );
+    assert!(matches!(
+        out.as_slice(),
+        [HelloOutput::Lookup { stream: 3, .. }]
+    ));
+    let out = core.handle(
+        late,
+        HelloInput::Found {
+            stream: 3,
+            space: None,
+        },
+    );
+    assert_eq!(
+        out,
+        vec![HelloOutput::Reset {
+            stream: 3,
+            code: close::NOT_A_MEMBER
+        }]
+    );
+    // So does a first frame that is not a Hello.
+    let out = core.handle(
+        late,
+        HelloInput::First {
+            stream: 4,
+            frame: FirstFrame::NotHello("a Heads frame".into()),
+        },
+    );
+    assert_eq!(
+        out,
+        vec![HelloOutput::Reset {
+            stream: 4,
+            code: close::PROTOCOL
+        }]
+    );
+    // An unknown side stream ending changes nothing.
+    assert!(core.handle(late, HelloInput::SideEnded(8)).is_empty());
+    // The handshake ends: the deadline starts again from now.
+    let ended = late + Duration::from_secs(60);
+    assert_eq!(
+        core.handle(ended, HelloInput::SideEnded(9)),
+        vec![HelloOutput::SetTimer {
+            at: ended + STRANGER_DEADLINE,
+            timer: HelloTimer::Deadline
+        }]
+    );
+    // A stale deadline timer does not close early; the new one does.
+    assert!(core
+        .handle(ended, HelloInput::Timer(HelloTimer::Deadline))
+        .is_empty());
+    assert_eq!(
+        core.handle(
+            ended + STRANGER_DEADLINE,
+            HelloInput::Timer(HelloTimer::Deadline)
+        ),
+        vec![stranger_close()]
+    );
+}
+
+#[test]
+fn a_side_stream_ending_on_a_connection_with_a_channel_sets_no_deadline() {
+    let (a, b) = (device(1), device(2));
+    let mut core = HelloCore::new(a.key, b.key, false);
+    core.start(t0());
+    core.handle(t0(), HelloInput::SideOpened(9));
+    accept_channel(&mut core, space(7), 1, &b);
+    assert!(core.handle(t0(), HelloInput::SideEnded(9)).is_empty());
+    assert!(core
+        .handle(
+            t0() + STRANGER_DEADLINE,
+            HelloInput::Timer(HelloTimer::Deadline)
+        )
+        .is_empty());
 }

@@ -6,19 +6,26 @@
 //! - [`slots`]: `AcceptSlots`, the sans-IO rules for who holds accepted connections.
 //! - [`connection`]: `ConnectionActor`, one per QUIC connection: the I/O of its channels.
 //! - [`hello`]: `HelloCore`, the sans-IO channel-opening protocol of one connection.
+//! - [`side_stream`]: streams that are not channels (invitation handshakes), handed over whole.
 
 mod channel;
 mod connection;
 mod hello;
 mod network;
+mod side_stream;
 mod slots;
 mod swarm;
 
 pub use crate::space::PeerStatus;
 pub use channel::{ChannelActor, CloseChannel, Inbound};
-pub use connection::{CloseConnection, ConnectionActor, ConnectionEvent, LookupSpace, OpenChannel};
+pub use connection::{
+    CloseConnection, ConnectionActor, ConnectionEvent, LookupSpace, OpenChannel, OpenSideStream,
+};
 pub use hello::{FirstFrame, HelloCore, HelloInput, HelloOutput, HelloTimer, StreamId};
-pub use network::{MeshConfig, NetworkActor, NetworkStatus, Shutdown};
+pub use network::{
+    ConnectDevice, ListenAddrs, MeshConfig, NetworkActor, NetworkStatus, OfferChannels, Shutdown,
+};
+pub use side_stream::{IncomingInvitation, RouteInvitations, SideStream, SideStreamGuard};
 pub use slots::{AcceptSlots, Admission, Refusal, SlotLimits};
 pub use swarm::{Dial, SwarmCore};
 
@@ -31,4 +38,4 @@ mod net_tests;
 #[cfg(test)]
 mod stranger_tests;
 #[cfg(test)]
-mod test_util;
+pub(crate) mod test_util;

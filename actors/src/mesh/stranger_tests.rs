@@ -178,7 +178,9 @@ async fn stranger_sends(target: SocketAddr, seed: u8, bytes: Vec<u8>) -> (u64, D
     .unwrap();
     let (conn, _) = transport::connect(&endpoint, target).await.unwrap();
     let start = Instant::now();
-    let (mut send, _recv) = conn.open_bi().await.unwrap();
+    let (mut send, _recv) = transport::open_stream(&conn, transport::StreamKind::Replication)
+        .await
+        .unwrap();
     send.write_all(&bytes).await.unwrap();
     let ended = tokio::time::timeout(Duration::from_secs(10), conn.closed())
         .await

@@ -16,6 +16,7 @@ use super::{
 use crate::credentials::Role;
 use crate::db::ObjectId;
 use crate::identity::{CreateIdentity, DeviceRecord, IdentityActor, IdentityRecord, ShowIdentity};
+use crate::invitation::InvitationDirectory;
 use crate::mesh::{MeshConfig, NetworkActor, NetworkStatus, Shutdown};
 use crate::space::{
     parse_id, AddMember, CreateSpace, DirectoryStatus, GetObject, GetVerdicts, JoinSpace,
@@ -118,10 +119,11 @@ impl Node {
             signer,
             identity.clone(),
             store.clone(),
-            clock,
+            clock.clone(),
             child_rng(&mut rng),
         )?
         .start();
+        let clock_for_invitations = clock.clone();
         let network = match (network, endpoint) {
             (Some(net), Some(endpoint)) => Some(
                 NetworkActor::new(
@@ -136,10 +138,21 @@ impl Node {
             ),
             _ => None,
         };
+        let invitations = InvitationDirectory::new(
+            store.clone(),
+            clock_for_invitations,
+            child_rng(&mut rng),
+            directory.clone(),
+            identity.clone(),
+            network.clone(),
+            device_key,
+        )
+        .start();
         tracing::info!(device = %device_key, "node open");
         Ok(NodeHandle {
             identity,
             directory,
+            invitations,
             store,
             device_key,
             listen,
@@ -152,7 +165,8 @@ impl Node {
 #[derive(Clone)]
 pub struct NodeHandle {
     identity: Addr<IdentityActor>,
-    directory: Addr<SpaceDirectory>,
+    pub(super) directory: Addr<SpaceDirectory>,
+    pub(super) invitations: Addr<InvitationDirectory>,
     store: Arc<dyn Store>,
     device_key: PublicKey,
     listen: Option<String>,
@@ -161,7 +175,7 @@ pub struct NodeHandle {
 
 /// Parses a key a user typed: 64 hex characters of an ed25519 point that is not of small
 /// order (`PublicKey::check_point`; the all-zero key is refused), else `400 invalid`.
-fn user_key(text: &str, what: &str) -> Result<PublicKey, NodeError> {
+pub(super) fn user_key(text: &str, what: &str) -> Result<PublicKey, NodeError> {
     let text = text.trim();
     let shown: String = text.chars().take(80).collect();
     let key: PublicKey = text
@@ -173,7 +187,7 @@ fn user_key(text: &str, what: &str) -> Result<PublicKey, NodeError> {
 }
 
 impl NodeHandle {
-    async fn space(&self, space: &str) -> Result<Addr<SpaceActor>, NodeError> {
+    pub(super) async fn space(&self, space: &str) -> Result<Addr<SpaceActor>, NodeError> {
         Ok(self
             .directory
             .send(ResolveSpace(space.to_string()))

@@ -1,13 +1,18 @@
 //! [`NodeHandle`]'s invitation and membership requests: `invite create/accept/list/cancel`,
-//! `space set-role/remove-member`.
+//! `space set-role/remove-member`, and waiting until a joined space may be written.
+
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::handle::user_key;
 use super::{NodeError, NodeHandle};
 use crate::credentials::Role;
 use crate::invitation::{
-    AcceptedInvitation, CreatedInvitation, InvitationInfo, InvitationProgress, InviteOptions,
+    AcceptInvitation, AcceptedInvitation, CancelById, CreateInvitation, CreatedInvitation,
+    InvitationInfo, InvitationProgress, InvitationRequestError, InviteOptions, ListInvitations,
 };
+use crate::space::{AddMember, WaitAdmitted};
 
 impl NodeHandle {
     /// Creates an invitation to `space` (OWNER/ADMIN only). It is persisted before this
@@ -17,8 +22,13 @@ impl NodeHandle {
         space: &str,
         options: InviteOptions,
     ) -> Result<CreatedInvitation, NodeError> {
-        let _ = (space, options);
-        Err(NodeError::Unavailable)
+        Ok(self
+            .invitations
+            .send(CreateInvitation {
+                space: space.to_string(),
+                options,
+            })
+            .await??)
     }
 
     /// Accepts an invitation: finds the host, authenticates, is admitted, and returns once
@@ -31,20 +41,39 @@ impl NodeHandle {
         timeout_ms: u64,
         progress: Option<mpsc::UnboundedSender<InvitationProgress>>,
     ) -> Result<AcceptedInvitation, NodeError> {
-        let _ = (code, auth_code, timeout_ms, progress);
-        Err(NodeError::Unavailable)
+        if timeout_ms == 0 {
+            return Err(NodeError::Invalid("the timeout must be more than 0".into()));
+        }
+        let answer = self
+            .invitations
+            .send(AcceptInvitation {
+                code: code.to_string(),
+                auth_code,
+                timeout_ms,
+                progress,
+            })
+            .await??;
+        Ok(answer
+            .await
+            .map_err(|_| InvitationRequestError::Unavailable)??)
     }
 
     /// The invitations this node hosts (of one space, or all), ordered by id.
     pub async fn invite_list(&self, space: Option<&str>) -> Result<Vec<InvitationInfo>, NodeError> {
-        let _ = space;
-        Err(NodeError::Unavailable)
+        Ok(self
+            .invitations
+            .send(ListInvitations {
+                space: space.map(str::to_string),
+            })
+            .await??)
     }
 
     /// Cancels an invitation this node hosts; guests in a handshake get CANCELLED.
     pub async fn invite_cancel(&self, invitation_id: &str) -> Result<InvitationInfo, NodeError> {
-        let _ = invitation_id;
-        Err(NodeError::Unavailable)
+        Ok(self
+            .invitations
+            .send(CancelById(invitation_id.to_string()))
+            .await??)
     }
 
     /// Changes a member's role (ADMIN, EDITOR or READER; OWNER/ADMIN only; never the
@@ -55,8 +84,14 @@ impl NodeHandle {
         identity_key: &str,
         role: Role,
     ) -> Result<(), NodeError> {
-        let _ = (space, identity_key, role);
-        Err(NodeError::Unavailable)
+        if matches!(role, Role::Owner | Role::Removed) {
+            return Err(NodeError::Invalid(format!(
+                "{} is not a role to set; choose admin, editor or reader (and remove-member to \
+                 remove)",
+                role.as_str()
+            )));
+        }
+        self.membership(space, identity_key, role).await
     }
 
     /// Removes a member (OWNER/ADMIN only; never the OWNER). Its channels for the space
@@ -66,15 +101,40 @@ impl NodeHandle {
         space: &str,
         identity_key: &str,
     ) -> Result<(), NodeError> {
-        let _ = (space, identity_key);
-        Err(NodeError::Unavailable)
+        self.membership(space, identity_key, Role::Removed).await
+    }
+
+    async fn membership(
+        &self,
+        space: &str,
+        identity_key: &str,
+        role: Role,
+    ) -> Result<(), NodeError> {
+        let identity = user_key(identity_key, "an identity key")?;
+        let addr = self.space(space).await?;
+        let members = addr.send(crate::space::ListMembers).await?;
+        if !members.iter().any(|(k, _)| *k == identity) {
+            return Err(NodeError::Space(crate::space::SpaceRequestError::Invalid(
+                format!("{identity} is not a member of this space (see `echo-node space members`)"),
+            )));
+        }
+        Ok(addr.send(AddMember { identity, role }).await??)
     }
 
     /// Waits until this node may write in `space` (our data feed admitted, as a member that
     /// is not REMOVED), or fails with a clear error after `timeout_ms`. `space join` calls it
-    /// after recording the space, so that a write right after `join` succeeds.
-    pub async fn space_wait_writable(&self, space: &str, timeout_ms: u64) -> Result<(), NodeError> {
-        let _ = (space, timeout_ms);
-        Err(NodeError::Unavailable)
+    /// after recording the space, so that a write right after `join` succeeds. Answers the
+    /// role.
+    pub async fn space_wait_writable(
+        &self,
+        space: &str,
+        timeout_ms: u64,
+    ) -> Result<Role, NodeError> {
+        let addr = self.space(space).await?;
+        Ok(addr
+            .send(WaitAdmitted {
+                timeout: Duration::from_millis(timeout_ms),
+            })
+            .await??)
     }
 }

@@ -45,6 +45,8 @@ pub struct SpaceActor {
     pub(super) signer: Signer,
     pub(super) store: Arc<dyn Store>,
     pub(super) clock: Arc<dyn Clock>,
+    /// `WaitAdmitted` requests waiting for our membership and feeds.
+    pub(super) admission_waiters: Vec<tokio::sync::oneshot::Sender<crate::credentials::Role>>,
     rng: ChaCha20Rng,
 }
 
@@ -66,6 +68,7 @@ impl SpaceActor {
             signer,
             store,
             clock,
+            admission_waiters: Vec::new(),
             rng,
         }
     }

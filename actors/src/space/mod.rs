@@ -9,6 +9,7 @@ mod create;
 mod directory;
 mod info;
 mod load;
+mod members;
 mod record;
 mod remote;
 mod request_error;
@@ -27,10 +28,11 @@ pub use info::{
     SpaceStatus, SpaceVerdicts, WhereEq,
 };
 pub use load::{load_space, LoadedSpace, Replayed};
+pub use members::{AddMember, AdmitMember, EnsureAdmitted, MayInvite, OwnFeeds, WaitAdmitted};
 pub use record::{FeedRecord, SpaceRecord};
 pub use remote::{
-    verdicts_of, AddMember, AuthorizePeer, EnsureAdmitted, GetHeads, GetVerdicts, HeadsChanged,
-    IngestBlocks, IngestReport, KnowsDevice, ListMembers, MayOpenTo, ReadBlocks, WatchHeads,
+    verdicts_of, AuthorizePeer, GetHeads, GetVerdicts, HeadsChanged, IngestBlocks, IngestReport,
+    KnowsDevice, ListMembers, MayOpenTo, ReadBlocks, WatchHeads,
 };
 pub use request_error::SpaceRequestError;
 

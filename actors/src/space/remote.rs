@@ -3,12 +3,12 @@
 //! membership by key, and a member's own feed admission once it learns it was added.
 
 use actix::prelude::*;
-use std::collections::BTreeMap;
 
+use super::members::EnsureAdmitted;
 use super::SpaceRequestError;
 use super::{FeedRecord, SpaceActor, SpaceError, Verdict};
-use crate::credentials::{Assertion, Credential, Designation, Role, Subject};
-use crate::feed::{Append, Block, FeedActor, FeedLog, IngestMany, Payload, ReadRange};
+use crate::credentials::{Assertion, Credential, Designation, Role};
+use crate::feed::{Block, FeedActor, FeedLog, IngestMany, ReadRange};
 use crate::replication::Heads;
 use crate::store::Key;
 use crate::types::{encode, PublicKey};
@@ -40,6 +40,7 @@ impl SpaceActor {
             heads: self.heads(),
             control_version: self.core.control().version(),
         };
+        self.wake_admission_waiters();
         self.head_watchers.retain(|w| w.connected());
         for w in &self.head_watchers {
             w.do_send(msg.clone());
@@ -376,138 +377,5 @@ impl Handler<ListMembers> for SpaceActor {
                 .map(|(k, m)| (*k, m.role))
                 .collect(),
         )
-    }
-}
-
-impl SpaceActor {
-    /// Appends `credential` to our control feed, applies it, and answers once durable.
-    fn append_credential(
-        &mut self,
-        credential: Credential,
-    ) -> ResponseActFuture<Self, Result<(), SpaceRequestError>> {
-        let control = self.core.record().control_feed;
-        let Some(feed) = self.feeds.get(&control).cloned() else {
-            return Box::pin(fut::ready(Err(SpaceRequestError::Corrupt(
-                "our control feed has no actor".into(),
-            ))));
-        };
-        let append = Append {
-            timeframe: self.core.timeframe().clone(),
-            payload: Payload::Credential(Box::new(credential)),
-        };
-        Box::pin(feed.send(append).into_actor(self).map(|res, act, _| {
-            let block = res?.map_err(|e| SpaceRequestError::Storage(e.to_string()))?;
-            match act.core.apply(&block) {
-                Ok(Verdict::Accepted(_)) => {}
-                Ok(Verdict::Denied(reason)) => {
-                    tracing::error!(%reason, "our own credential was denied")
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "our own credential does not apply");
-                    act.core.skip(&block);
-                }
-            }
-            act.announce_heads();
-            Ok(())
-        }))
-    }
-}
-
-/// Add (or change the role of) a member by identity key. OWNER/ADMIN only.
-#[derive(Message)]
-#[rtype(result = "Result<(), SpaceRequestError>")]
-pub struct AddMember {
-    pub identity: PublicKey,
-    pub role: Role,
-}
-
-impl Handler<AddMember> for SpaceActor {
-    type Result = AtomicResponse<Self, Result<(), SpaceRequestError>>;
-    fn handle(&mut self, msg: AddMember, _: &mut Context<Self>) -> Self::Result {
-        let space_key = self.core.record().space_key;
-        let credential = self.signer.issue(
-            Subject {
-                id: msg.identity,
-                assertion: Assertion::SpaceMember {
-                    space_key,
-                    role: msg.role,
-                },
-            },
-            self.clock.now_ms(),
-            vec![],
-        );
-        // Check against the rules first, so that nothing is written when it is not allowed.
-        let mut trial = self.core.state().clone();
-        if let Err(e) = trial.apply(&credential) {
-            return AtomicResponse::new(Box::pin(fut::ready(Err(SpaceRequestError::Forbidden(
-                format!("cannot add member: {e}"),
-            )))));
-        }
-        AtomicResponse::new(self.append_credential(credential))
-    }
-}
-
-/// Once our identity is a member, admit our own control and data feeds (a member that joined
-/// by key does this as soon as it has replicated its membership).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct EnsureAdmitted;
-
-impl Handler<EnsureAdmitted> for SpaceActor {
-    type Result = AtomicResponse<Self, ()>;
-    fn handle(&mut self, _: EnsureAdmitted, _: &mut Context<Self>) -> Self::Result {
-        let record = self.core.record().clone();
-        let state = self.core.state();
-        let member = state
-            .role(&self.signer.issuer)
-            .is_some_and(|r| r != Role::Removed);
-        let missing: Vec<(PublicKey, Designation)> = [
-            (record.control_feed, Designation::Control),
-            (record.data_feed, Designation::Data),
-        ]
-        .into_iter()
-        .filter(|(feed, _)| state.feed(feed).is_none())
-        .collect();
-        if !member || missing.is_empty() {
-            return AtomicResponse::new(Box::pin(fut::ready(())));
-        }
-        let now = self.clock.now_ms();
-        let admit: BTreeMap<u8, Credential> = missing
-            .into_iter()
-            .map(|(feed, designation)| {
-                let c = self.signer.issue(
-                    Subject {
-                        id: feed,
-                        assertion: Assertion::AdmittedFeed {
-                            space_key: record.space_key,
-                            identity_key: self.signer.issuer,
-                            device_key: self.signer.key.public(),
-                            designation,
-                        },
-                    },
-                    now,
-                    vec![],
-                );
-                (designation as u8, c)
-            })
-            .collect();
-        tracing::info!(space = %record.space_key.short(), feeds = admit.len(), "admitting our feeds");
-        let mut chain: ResponseActFuture<Self, Result<(), SpaceRequestError>> =
-            Box::pin(fut::ready(Ok(())));
-        for (_, credential) in admit {
-            chain = Box::pin(chain.then(
-                move |res, act, _| -> ResponseActFuture<Self, Result<(), SpaceRequestError>> {
-                    match res {
-                        Ok(()) => act.append_credential(credential),
-                        Err(e) => Box::pin(fut::ready(Err(e))),
-                    }
-                },
-            ));
-        }
-        AtomicResponse::new(Box::pin(chain.map(|res, _, _| {
-            if let Err(e) = res {
-                tracing::error!(error = %e, "cannot admit our feeds");
-            }
-        })))
     }
 }

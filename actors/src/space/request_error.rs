@@ -26,6 +26,9 @@ pub enum SpaceRequestError {
     Invalid(String),
     #[error("not allowed: {0}")]
     Forbidden(String),
+    /// The node waited for its admission to the space in vain.
+    #[error("{0}")]
+    NotAdmitted(String),
     #[error("too large: {0}")]
     TooLarge(String),
     #[error("storage error: {0}")]
@@ -43,7 +46,7 @@ impl SpaceRequestError {
     pub fn kind(&self) -> ErrorKind {
         use SpaceRequestError as E;
         match self {
-            E::ObjectDeleted(_) | E::NameTaken(..) => ErrorKind::Conflict,
+            E::ObjectDeleted(_) | E::NameTaken(..) | E::NotAdmitted(_) => ErrorKind::Conflict,
             E::SpaceNotFound(_) | E::ObjectNotFound(_) => ErrorKind::NotFound,
             E::AmbiguousSpace(..) | E::Invalid(_) => ErrorKind::BadRequest,
             E::TooLarge(_) => ErrorKind::TooLarge,
@@ -66,6 +69,7 @@ impl SpaceRequestError {
             E::Invalid(_) => "invalid",
             E::TooLarge(_) => "too_large",
             E::Forbidden(_) => "forbidden",
+            E::NotAdmitted(_) => "not_admitted",
             E::Storage(_) => "storage",
             E::Corrupt(_) => "corrupt",
             E::Identity(e) => e.code(),

@@ -12,6 +12,7 @@ const SPACE: u8 = b's';
 const SECRET: u8 = b'k';
 const FEED: u8 = b'f';
 const BLOCK: u8 = b'b';
+const INVITATION: u8 = b'n';
 
 impl Key {
     /// The device record (device key pair).
@@ -47,6 +48,16 @@ impl Key {
     /// Prefix of all blocks of one feed.
     pub fn blocks(feed: &PublicKey) -> Vec<u8> {
         tagged(BLOCK, feed)
+    }
+    /// Prefix of all invitations this node hosts.
+    pub fn invitations() -> Vec<u8> {
+        vec![INVITATION]
+    }
+    /// The record of one invitation this node hosts (its id is 16 bytes).
+    pub fn invitation(id: &[u8; 16]) -> Vec<u8> {
+        let mut k = vec![INVITATION];
+        k.extend_from_slice(id);
+        k
     }
     /// One block; big-endian seq keeps them in order under a prefix scan.
     pub fn block(feed: &PublicKey, seq: u64) -> Vec<u8> {

@@ -18,12 +18,14 @@
 //!   resumption, no 0-RTT, no address-validation tokens: every handshake is a full one.
 //!   (quinn's server clock, which reads system time, is consulted only for retry and
 //!   NEW_TOKEN tokens, which this endpoint never issues.)
+//! - Streams start with a one-byte preamble naming their kind ([`StreamKind`]).
 //! - Frames: `u32` big-endian length, then `crate::types::encode(value)`; see
 //!   [`write_frame`] / [`read_frame`]. Bad input gives a [`FrameError`], never a panic.
 
 mod frame;
 mod seeded;
 mod spki;
+mod stream_kind;
 mod tls;
 
 #[cfg(test)]
@@ -42,9 +44,10 @@ use crate::types::{KeyPair, PublicKey};
 pub mod rogue;
 
 pub use frame::{decode_frames, read_frame, write_frame, FrameError};
+pub use stream_kind::{open_stream, read_stream_kind, StreamKind, StreamKindError};
 
 /// ALPN protocol id spoken by echo-rs peers; a peer offering anything else is refused.
-pub const ALPN: &[u8] = b"echo-rs/1";
+pub const ALPN: &[u8] = b"echo-rs/2";
 
 /// Name passed to quinn when connecting. It is neither sent (no SNI) nor checked: the
 /// peer's identity is its certificate key.

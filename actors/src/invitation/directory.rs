@@ -1,0 +1,476 @@
+//! `InvitationDirectory`: the node's invitations. It creates invitations (a persisted
+//! record, a [`HostInvitationActor`] for each, the invitation code), loads them again after
+//! a restart, lists and cancels them, routes each incoming invitation stream to its
+//! invitation by the id in the guest's first frame, and starts one [`GuestInvitationActor`]
+//! per `invite accept`.
+//!
+//! An incoming stream must name a live invitation within [`INTRODUCE_WAIT`] (the stranger
+//! deadline), or it is answered `no such invitation` and finished: a stream without the
+//! invitation id cannot hold a connection open longer than a silent stranger could.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+use tokio::sync::{mpsc, oneshot};
+
+use super::code::{InvitationCode, InvitationKind};
+use super::guest::GuestParams;
+use super::guest_actor::{AcceptResult, GuestDeps, GuestInvitationActor};
+use super::host::{InvitationRecord, MAX_ATTEMPTS};
+use super::host_actor::{hex, CancelInvitation, GetRecord, HostInvitationActor, NewGuest};
+use super::info::{CreatedInvitation, InvitationInfo, InvitationProgress, InviteOptions};
+use super::messages::{AuthMethod, EndReason, GuestFrame, HostFrame, InvitationState};
+use super::request_error::InvitationRequestError;
+use crate::identity::{IdentityActor, ShowIdentity};
+use crate::mesh::{IncomingInvitation, ListenAddrs, NetworkActor, RouteInvitations, SideStream};
+use crate::signal::Topic;
+use crate::space::{MayInvite, ResolveSpace, SpaceDirectory};
+use crate::store::{Key, Store};
+use crate::transport::{read_frame, write_frame};
+use crate::types::{decode, Clock, PublicKey};
+
+/// How long an incoming invitation stream has to name its invitation.
+pub const INTRODUCE_WAIT: Duration = Duration::from_secs(2);
+
+/// The swarm topic of an invitation (what a guest would look the host up by in signaling).
+pub fn invitation_topic(id: &[u8; 16]) -> Topic {
+    blake3::derive_key("echo-rs invitation topic v1", id)
+}
+
+/// A 6-digit code, uniform over 000000..=999999.
+pub fn draw_pin(rng: &mut impl RngCore) -> String {
+    // 4 294 000 000 is the largest multiple of 10^6 below 2^32: rejecting draws above it
+    // leaves every code equally likely.
+    loop {
+        let x = rng.next_u32();
+        if x < 4_294_000_000 {
+            return format!("{:06}", x % 1_000_000);
+        }
+    }
+}
+
+struct Host {
+    addr: Addr<HostInvitationActor>,
+    space_key: PublicKey,
+}
+
+/// See the module docs.
+pub struct InvitationDirectory {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    rng: ChaCha20Rng,
+    spaces: Addr<SpaceDirectory>,
+    identity: Addr<IdentityActor>,
+    network: Option<Addr<NetworkActor>>,
+    device_key: PublicKey,
+    hosts: BTreeMap<[u8; 16], Host>,
+}
+
+impl InvitationDirectory {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        rng: ChaCha20Rng,
+        spaces: Addr<SpaceDirectory>,
+        identity: Addr<IdentityActor>,
+        network: Option<Addr<NetworkActor>>,
+        device_key: PublicKey,
+    ) -> Self {
+        InvitationDirectory {
+            store,
+            clock,
+            rng,
+            spaces,
+            identity,
+            network,
+            device_key,
+            hosts: BTreeMap::new(),
+        }
+    }
+
+    fn child_rng(&mut self) -> ChaCha20Rng {
+        let mut seed = [0u8; 32];
+        self.rng.fill_bytes(&mut seed);
+        ChaCha20Rng::from_seed(seed)
+    }
+
+    /// Starts the actor of a record whose space is open here.
+    fn host(&mut self, record: InvitationRecord, space: Addr<crate::space::SpaceActor>) {
+        let id = record.id;
+        let space_key = record.space_key;
+        let rng = self.child_rng();
+        let addr =
+            HostInvitationActor::new(record, space, self.store.clone(), self.clock.clone(), rng)
+                .start();
+        self.hosts.insert(id, Host { addr, space_key });
+    }
+}
+
+fn info(record: &InvitationRecord) -> InvitationInfo {
+    InvitationInfo {
+        invitation_id: hex(&record.id),
+        space_key: record.space_key.to_hex(),
+        state: record.state.name().to_string(),
+        reason: record.reason.clone(),
+        auth: record.auth.name().to_string(),
+        role: record.role.as_str().to_string(),
+        multi_use: record.multi_use,
+        attempts_left: record.attempts_left,
+        uses: record.uses,
+        expires_at: record.expires_at_ms(),
+    }
+}
+
+fn parse_id(text: &str) -> Result<[u8; 16], InvitationRequestError> {
+    let text = text.trim();
+    let bad = || {
+        InvitationRequestError::Invalid(format!(
+            "`{}` is not an invitation id (32 hex characters, see `echo-node invite list`)",
+            text.chars().take(80).collect::<String>()
+        ))
+    };
+    if text.len() != 32 || !text.is_ascii() {
+        return Err(bad());
+    }
+    let mut id = [0u8; 16];
+    for (i, byte) in id.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(id)
+}
+
+impl Actor for InvitationDirectory {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if let Some(network) = &self.network {
+            network.do_send(RouteInvitations(ctx.address().recipient()));
+        }
+        // Invitations outlive restarts until they expire: load every record and start the
+        // actors of those whose space is open (an ended one answers every guest `Ended`).
+        let records: Vec<InvitationRecord> = match self.store.scan_prefix(&Key::invitations()) {
+            Ok(entries) => entries
+                .iter()
+                .filter_map(|(k, v)| match decode::<InvitationRecord>(v) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        tracing::error!(key = %hex(k), error = %e, "an invitation record is corrupt; passing over it");
+                        None
+                    }
+                })
+                .collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the invitations");
+                vec![]
+            }
+        };
+        for record in records {
+            let spaces = self.spaces.clone();
+            let space_key = record.space_key;
+            async move { spaces.send(ResolveSpace(space_key.to_hex())).await }
+                .into_actor(self)
+                .map(move |res, act, _| match res {
+                    Ok(Ok(space)) => act.host(record, space),
+                    _ => tracing::warn!(space = %space_key.short(), "an invitation's space is not open here"),
+                })
+                .wait(ctx);
+        }
+    }
+}
+
+/// Create an invitation to a space.
+#[derive(Message)]
+#[rtype(result = "Result<CreatedInvitation, InvitationRequestError>")]
+pub struct CreateInvitation {
+    pub space: String,
+    pub options: InviteOptions,
+}
+
+impl Handler<CreateInvitation> for InvitationDirectory {
+    type Result = ResponseActFuture<Self, Result<CreatedInvitation, InvitationRequestError>>;
+    fn handle(&mut self, msg: CreateInvitation, _: &mut Context<Self>) -> Self::Result {
+        let CreateInvitation { space, options } = msg;
+        let spaces = self.spaces.clone();
+        let network = self.network.clone();
+        Box::pin(
+            async move {
+                let network = network.ok_or_else(|| {
+                    InvitationRequestError::Invalid(
+                        "this node has no network; a guest could never reach it".into(),
+                    )
+                })?;
+                let guest_key = check_options(&options)?;
+                let space = spaces.send(ResolveSpace(space)).await??;
+                let space_key = space.send(MayInvite { role: options.role }).await??;
+                let (addrs, signal) = network.send(ListenAddrs).await?;
+                Ok::<_, InvitationRequestError>((space, space_key, guest_key, addrs, signal, options))
+            }
+            .into_actor(self)
+            .map(|res, act, _| {
+                let (space, space_key, guest_key, addrs, signal, options) = res?;
+                let mut id = [0u8; 16];
+                act.rng.fill_bytes(&mut id);
+                let pin = (options.auth == AuthMethod::Pin).then(|| draw_pin(&mut act.rng));
+                let record = InvitationRecord {
+                    id,
+                    space_key,
+                    role: options.role,
+                    auth: options.auth,
+                    pin: pin.clone(),
+                    guest_key,
+                    multi_use: options.multi_use,
+                    created_ms: act.clock.now_ms(),
+                    lifetime_ms: options.lifetime_ms,
+                    handshake_timeout_ms: options.handshake_timeout_ms,
+                    attempts_left: MAX_ATTEMPTS,
+                    uses: 0,
+                    state: InvitationState::Init,
+                    reason: None,
+                };
+                // Durable before anyone can use it.
+                let bytes = crate::types::encode(&record)
+                    .map_err(|e| InvitationRequestError::Storage(e.to_string()))?;
+                act.store
+                    .put(&Key::invitation(&id), &bytes)
+                    .and_then(|()| act.store.flush())
+                    .map_err(|e| InvitationRequestError::Storage(e.to_string()))?;
+                let code = InvitationCode {
+                    kind: InvitationKind::Space,
+                    invitation_id: id,
+                    auth: record.auth,
+                    topic: invitation_topic(&id),
+                    space_key,
+                    created_ms: record.created_ms,
+                    lifetime_ms: record.lifetime_ms,
+                    host_device: act.device_key,
+                    addrs,
+                    signal,
+                };
+                let expires_at = record.expires_at_ms();
+                act.host(record, space);
+                tracing::info!(invitation = %hex(&id), space = %space_key.short(), "invitation created");
+                Ok(CreatedInvitation {
+                    invitation_code: code.encode(),
+                    auth_code: pin,
+                    invitation_id: hex(&id),
+                    expires_at,
+                })
+            }),
+        )
+    }
+}
+
+/// Checks what `invite create` was asked; answers the `key` auth's guest identity.
+fn check_options(options: &InviteOptions) -> Result<Option<PublicKey>, InvitationRequestError> {
+    let invalid = |m: &str| Err(InvitationRequestError::Invalid(m.to_string()));
+    if options.lifetime_ms == 0 || options.handshake_timeout_ms == 0 {
+        return invalid("the lifetime and the handshake timeout must be more than 0");
+    }
+    match (options.auth, &options.guest_key) {
+        (AuthMethod::Key, None) => invalid("`key` auth needs the guest's identity key"),
+        (AuthMethod::Key, Some(text)) => {
+            let key: PublicKey = text.trim().parse().map_err(|_| {
+                InvitationRequestError::Invalid(format!(
+                    "`{}` is not an identity key (64 hex characters)",
+                    text.chars().take(80).collect::<String>()
+                ))
+            })?;
+            key.check_point()
+                .map_err(|e| InvitationRequestError::Invalid(format!("the guest key: {e}")))?;
+            Ok(Some(key))
+        }
+        (_, Some(_)) => invalid("a guest key is only for `key` auth"),
+        (_, None) => Ok(None),
+    }
+}
+
+/// The invitations this node hosts, of one space or all, ordered by id.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<InvitationInfo>, InvitationRequestError>")]
+pub struct ListInvitations {
+    pub space: Option<String>,
+}
+
+impl Handler<ListInvitations> for InvitationDirectory {
+    type Result = ResponseFuture<Result<Vec<InvitationInfo>, InvitationRequestError>>;
+    fn handle(&mut self, msg: ListInvitations, _: &mut Context<Self>) -> Self::Result {
+        let hosts: Vec<(PublicKey, Addr<HostInvitationActor>)> = self
+            .hosts
+            .values()
+            .map(|h| (h.space_key, h.addr.clone()))
+            .collect();
+        let spaces = self.spaces.clone();
+        Box::pin(async move {
+            let only = match msg.space {
+                Some(space) => {
+                    let addr = spaces.send(ResolveSpace(space)).await??;
+                    Some(
+                        addr.send(MayInvite {
+                            role: crate::credentials::Role::Reader,
+                        })
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                        .ok_or_else(|| {
+                            InvitationRequestError::Forbidden(
+                                "only an OWNER or ADMIN of the space hosts its invitations".into(),
+                            )
+                        })?,
+                    )
+                }
+                None => None,
+            };
+            let mut out = vec![];
+            for (space_key, addr) in hosts {
+                if only.is_some_and(|k| k != space_key) {
+                    continue;
+                }
+                out.push(info(&addr.send(GetRecord).await?));
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// Cancel an invitation this node hosts.
+#[derive(Message)]
+#[rtype(result = "Result<InvitationInfo, InvitationRequestError>")]
+pub struct CancelById(pub String);
+
+impl Handler<CancelById> for InvitationDirectory {
+    type Result = ResponseFuture<Result<InvitationInfo, InvitationRequestError>>;
+    fn handle(&mut self, msg: CancelById, _: &mut Context<Self>) -> Self::Result {
+        let found = parse_id(&msg.0).and_then(|id| {
+            self.hosts
+                .get(&id)
+                .map(|h| h.addr.clone())
+                .ok_or_else(|| InvitationRequestError::NotFound(hex(&id)))
+        });
+        Box::pin(async move {
+            let record = found?.send(CancelInvitation).await?;
+            Ok(info(&record))
+        })
+    }
+}
+
+/// Accept an invitation (see `NodeHandle::invite_accept`).
+#[derive(Message)]
+#[rtype(result = "Result<oneshot::Receiver<AcceptResult>, InvitationRequestError>")]
+pub struct AcceptInvitation {
+    pub code: String,
+    pub auth_code: Option<String>,
+    pub timeout_ms: u64,
+    pub progress: Option<mpsc::UnboundedSender<InvitationProgress>>,
+}
+
+impl Handler<AcceptInvitation> for InvitationDirectory {
+    type Result =
+        ResponseActFuture<Self, Result<oneshot::Receiver<AcceptResult>, InvitationRequestError>>;
+    fn handle(&mut self, msg: AcceptInvitation, _: &mut Context<Self>) -> Self::Result {
+        let parsed = InvitationCode::decode(&msg.code)
+            .map_err(|e| InvitationRequestError::BadCode(e.to_string()));
+        let identity = self.identity.clone();
+        Box::pin(
+            async move {
+                let code = parsed?;
+                let me = identity.send(ShowIdentity).await?.map_err(|e| {
+                    InvitationRequestError::Invalid(format!("{e}: create one before accepting"))
+                })?;
+                let key: PublicKey = me
+                    .identity_key
+                    .parse()
+                    .map_err(|_| InvitationRequestError::Invalid("bad identity key".into()))?;
+                Ok::<_, InvitationRequestError>((code, key))
+            }
+            .into_actor(self)
+            .map(move |res, act, _| {
+                let (code, identity_key) = res?;
+                if act.hosts.contains_key(&code.invitation_id) || code.host_device == act.device_key
+                {
+                    return Err(InvitationRequestError::Invalid(
+                        "this node hosts that invitation itself; accept it on the guest's node"
+                            .into(),
+                    ));
+                }
+                let network = act.network.clone().ok_or_else(|| {
+                    InvitationRequestError::Invalid(
+                        "this node has no network; it cannot reach the host".into(),
+                    )
+                })?;
+                let params = GuestParams {
+                    invitation_id: code.invitation_id,
+                    auth: code.auth,
+                    expires_at_ms: code.expires_ms(),
+                    identity_key,
+                    pin: msg.auth_code.map(|c| c.trim().to_string()),
+                    timeout_ms: msg.timeout_ms,
+                };
+                let deps = GuestDeps {
+                    network,
+                    spaces: act.spaces.clone(),
+                    identity: act.identity.clone(),
+                    clock: act.clock.clone(),
+                };
+                let (tx, rx) = oneshot::channel();
+                GuestInvitationActor::new(code, params, deps, msg.progress, tx).start();
+                Ok(rx)
+            }),
+        )
+    }
+}
+
+impl Handler<IncomingInvitation> for InvitationDirectory {
+    type Result = ();
+    fn handle(&mut self, msg: IncomingInvitation, ctx: &mut Context<Self>) {
+        let SideStream {
+            device,
+            send,
+            mut recv,
+            guard,
+        } = msg.0;
+        async move {
+            let first = tokio::time::timeout(INTRODUCE_WAIT, read_frame::<GuestFrame>(&mut recv)).await;
+            (first, send, recv, guard)
+        }
+        .into_actor(self)
+        .map(move |(first, mut send, recv, guard), act, _| {
+            let first = match first {
+                Ok(Ok(Some(frame))) => frame,
+                _ => {
+                    tracing::info!(peer = %device.short(), "an invitation stream named no invitation in time");
+                    return;
+                }
+            };
+            let host = match &first {
+                GuestFrame::Introduce { invitation_id, .. } => act.hosts.get(invitation_id),
+                _ => None,
+            };
+            match host {
+                Some(host) => host.addr.do_send(NewGuest {
+                    stream: SideStream {
+                        device,
+                        send,
+                        recv,
+                        guard,
+                    },
+                    first,
+                }),
+                None => {
+                    tracing::info!(peer = %device.short(), "a guest named no invitation hosted here");
+                    actix::spawn(async move {
+                        let ended = HostFrame::Ended(EndReason::Error("no such invitation".into()));
+                        let _ = write_frame(&mut send, &ended).await;
+                        let _ = send.finish();
+                        let _ = tokio::time::timeout(Duration::from_secs(2), send.stopped()).await;
+                        drop((recv, guard));
+                    });
+                }
+            }
+        })
+        .spawn(ctx);
+    }
+}

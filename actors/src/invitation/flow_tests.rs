@@ -1,0 +1,227 @@
+//! Invitations between whole nodes on real QUIC over loopback: the actors, the side
+//! streams, the admission batch and the guest's first write.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::{
+    AuthMethod, InvitationProgress, InvitationRequestError, InvitationState, InviteOptions,
+};
+use crate::credentials::Role;
+use crate::mesh::test_util::real_node;
+use crate::mesh::MeshConfig;
+use crate::node::{NodeError, NodeHandle};
+use crate::store::MemStore;
+
+const ACCEPT_MS: u64 = 20_000;
+
+async fn pair() -> (NodeHandle, NodeHandle, String) {
+    let (a, _) = real_node(61, Arc::new(MemStore::new()), MeshConfig::default()).await;
+    let (b, _) = real_node(62, Arc::new(MemStore::new()), MeshConfig::default()).await;
+    let space = a.space_create(Some("s".into())).await.unwrap().space_key;
+    a.object_add(&space, json!({"from": "a"})).await.unwrap();
+    (a, b, space)
+}
+
+fn failed(result: Result<impl std::fmt::Debug, NodeError>) -> (InvitationState, String) {
+    match result {
+        Err(NodeError::Invitation(InvitationRequestError::Failed { state, reason })) => {
+            (state, reason)
+        }
+        other => panic!("expected a failed invitation, got {other:?}"),
+    }
+}
+
+#[actix::test]
+async fn a_pin_invitation_admits_the_guest_whose_first_write_succeeds_at_once() {
+    let (a, b, space) = pair().await;
+    let created = a
+        .invite_create(&space, InviteOptions::default())
+        .await
+        .unwrap();
+    let pin = created
+        .auth_code
+        .clone()
+        .expect("a pin invitation has an auth code");
+    assert_eq!(pin.len(), 6);
+    assert!(pin.bytes().all(|c| c.is_ascii_digit()));
+    assert!(!created.invitation_code.contains(&pin) || created.invitation_code.len() < 6);
+    let (tx, mut rx) = mpsc::unbounded_channel::<InvitationProgress>();
+    let accepted = b
+        .invite_accept(&created.invitation_code, Some(pin), ACCEPT_MS, Some(tx))
+        .await
+        .unwrap();
+    assert_eq!(accepted.space_key, space);
+    assert_eq!(accepted.role, "editor");
+    // The first write right after accept succeeds.
+    b.object_add(&space, json!({"from": "b"})).await.unwrap();
+    let mut states = vec![];
+    while let Ok(p) = rx.try_recv() {
+        states.push(p.state);
+    }
+    assert_eq!(
+        states,
+        vec![
+            InvitationState::Connecting,
+            InvitationState::Connected,
+            InvitationState::ReadyForAuthentication,
+            InvitationState::Authenticating,
+            InvitationState::Success,
+        ]
+    );
+    // The host lists it as used.
+    let list = a.invite_list(None).await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].state, "SUCCESS");
+    assert_eq!(list[0].uses, 1);
+    let members = a.space_members(&space).await.unwrap();
+    let b_identity = b.identity_show().await.unwrap().identity_key;
+    assert!(members
+        .iter()
+        .any(|m| m.identity_key == b_identity && m.role == Role::Editor.as_str()));
+    // Single use: a second guest is refused.
+    let (c, _) = real_node(63, Arc::new(MemStore::new()), MeshConfig::default()).await;
+    let (state, reason) = failed(
+        c.invite_accept(
+            &created.invitation_code,
+            created.auth_code.clone(),
+            ACCEPT_MS,
+            None,
+        )
+        .await,
+    );
+    assert_eq!(state, InvitationState::Error);
+    assert_eq!(reason, "the invitation is no longer valid");
+}
+
+#[actix::test]
+async fn three_wrong_codes_end_the_invitation_and_then_the_right_one_is_refused() {
+    let (a, b, space) = pair().await;
+    let created = a
+        .invite_create(&space, InviteOptions::default())
+        .await
+        .unwrap();
+    let pin = created.auth_code.clone().unwrap();
+    let wrong = if pin == "000000" { "111111" } else { "000000" };
+    for left in ["2 attempts left", "1 attempt left"] {
+        let (state, reason) = failed(
+            b.invite_accept(
+                &created.invitation_code,
+                Some(wrong.into()),
+                ACCEPT_MS,
+                None,
+            )
+            .await,
+        );
+        assert_eq!(state, InvitationState::Error);
+        assert_eq!(reason, format!("invalid auth code, {left}"));
+    }
+    let (_, reason) = failed(
+        b.invite_accept(
+            &created.invitation_code,
+            Some(wrong.into()),
+            ACCEPT_MS,
+            None,
+        )
+        .await,
+    );
+    assert_eq!(reason, "too many attempts");
+    let (state, reason) = failed(
+        b.invite_accept(&created.invitation_code, Some(pin), ACCEPT_MS, None)
+            .await,
+    );
+    assert_eq!(state, InvitationState::Error);
+    assert_eq!(reason, "the invitation is no longer valid");
+    let list = a.invite_list(Some(&space)).await.unwrap();
+    assert_eq!(list[0].state, "ERROR");
+    assert_eq!(list[0].attempts_left, 0);
+    assert_eq!(list[0].reason.as_deref(), Some("too many attempts"));
+    assert_eq!(a.space_members(&space).await.unwrap().len(), 1);
+}
+
+#[actix::test]
+async fn a_cancelled_invitation_answers_cancelled() {
+    let (a, b, space) = pair().await;
+    let created = a
+        .invite_create(&space, InviteOptions::default())
+        .await
+        .unwrap();
+    let cancelled = a.invite_cancel(&created.invitation_id).await.unwrap();
+    assert_eq!(cancelled.state, "CANCELLED");
+    let (state, reason) = failed(
+        b.invite_accept(&created.invitation_code, created.auth_code, ACCEPT_MS, None)
+            .await,
+    );
+    assert_eq!(
+        (state, reason.as_str()),
+        (InvitationState::Cancelled, "cancelled")
+    );
+}
+
+#[actix::test]
+async fn key_auth_admits_the_named_identity_only() {
+    let (a, b, space) = pair().await;
+    let (c, _) = real_node(64, Arc::new(MemStore::new()), MeshConfig::default()).await;
+    let b_identity = b.identity_show().await.unwrap().identity_key;
+    let options = InviteOptions {
+        auth: AuthMethod::Key,
+        guest_key: Some(b_identity),
+        role: Role::Reader,
+        multi_use: true,
+        ..InviteOptions::default()
+    };
+    let created = a.invite_create(&space, options).await.unwrap();
+    assert_eq!(created.auth_code, None);
+    let (state, reason) = failed(
+        c.invite_accept(&created.invitation_code, None, ACCEPT_MS, None)
+            .await,
+    );
+    assert_eq!(state, InvitationState::Error);
+    assert_eq!(reason, "this invitation is for another identity");
+    let accepted = b
+        .invite_accept(&created.invitation_code, None, ACCEPT_MS, None)
+        .await
+        .unwrap();
+    assert_eq!(accepted.role, "reader");
+    // A READER's write is refused locally.
+    let refused = b
+        .object_add(&space, json!({"from": "b"}))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), crate::node::ErrorKind::Forbidden);
+}
+
+#[actix::test]
+async fn a_guest_that_cannot_reach_the_host_times_out_as_host_unreachable() {
+    let (a, b, space) = pair().await;
+    let created = a
+        .invite_create(&space, InviteOptions::default())
+        .await
+        .unwrap();
+    // Every address in the code points at a port nobody listens on.
+    let mut code = super::InvitationCode::decode(&created.invitation_code).unwrap();
+    code.addrs = vec![std::net::SocketAddr::from(([127, 0, 0, 1], 9))];
+    let started = std::time::Instant::now();
+    let (state, reason) = failed(
+        b.invite_accept(&code.encode(), created.auth_code, 1_500, None)
+            .await,
+    );
+    assert_eq!(
+        (state, reason.as_str()),
+        (InvitationState::Timeout, "host unreachable")
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[actix::test]
+async fn a_bad_code_is_refused_before_any_network_work() {
+    let (_, b, _) = pair().await;
+    let err = b
+        .invite_accept("echo1xyz", None, ACCEPT_MS, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "bad_invitation_code");
+    assert_eq!(err.kind(), crate::node::ErrorKind::BadRequest);
+}

@@ -1,0 +1,375 @@
+//! `GuestInvitationActor`: one per `invite accept`. It runs a [`GuestCore`] and only carries
+//! out its outputs: it finds the host (a connection to the host's device at the code's
+//! addresses, then an invitation side stream on it, retried while the core is connecting),
+//! signs the host's challenge with the identity key, records the space with fresh feeds
+//! (`JoinSpace`, or the space as already recorded by an earlier attempt) and reports the
+//! states. On SUCCESS it offers the space's channel to the host at once and answers only
+//! once this node's admission has replicated here, so that a write right after succeeds.
+
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::sync::{mpsc, oneshot};
+
+use super::code::InvitationCode;
+use super::guest::{GuestCore, GuestInput, GuestOutput, GuestParams, Outcome};
+use super::info::{AcceptedInvitation, InvitationProgress};
+use super::messages::{GuestFrame, HostFrame, InvitationState};
+use super::request_error::InvitationRequestError;
+use crate::identity::{IdentityActor, SignAsIdentity};
+use crate::mesh::{ConnectDevice, NetworkActor, OfferChannels, OpenSideStream};
+use crate::space::{
+    JoinSpace, OwnFeeds, ResolveSpace, SpaceActor, SpaceDirectory, SpaceRequestError, WaitAdmitted,
+};
+use crate::transport::{read_frame, write_frame, FrameError};
+use crate::types::{Backoff, Clock, PublicKey};
+
+/// How long after SUCCESS the guest waits for its admission to replicate.
+const ADMISSION_WAIT: Duration = Duration::from_secs(30);
+
+pub type AcceptResult = Result<AcceptedInvitation, InvitationRequestError>;
+
+/// What the guest actor needs of the node.
+pub struct GuestDeps {
+    pub network: Addr<NetworkActor>,
+    pub spaces: Addr<SpaceDirectory>,
+    pub identity: Addr<IdentityActor>,
+    pub clock: std::sync::Arc<dyn Clock>,
+}
+
+/// See the module docs.
+pub struct GuestInvitationActor {
+    core: GuestCore,
+    code: InvitationCode,
+    deps: GuestDeps,
+    /// Frames to the host on the current side stream.
+    frames: Option<mpsc::UnboundedSender<GuestFrame>>,
+    /// Which connection attempt the reader's reports belong to.
+    attempt: u64,
+    retry: Backoff,
+    progress: Option<mpsc::UnboundedSender<InvitationProgress>>,
+    answer: Option<oneshot::Sender<AcceptResult>>,
+}
+
+impl GuestInvitationActor {
+    pub fn new(
+        code: InvitationCode,
+        params: GuestParams,
+        deps: GuestDeps,
+        progress: Option<mpsc::UnboundedSender<InvitationProgress>>,
+        answer: oneshot::Sender<AcceptResult>,
+    ) -> Self {
+        GuestInvitationActor {
+            core: GuestCore::new(params),
+            code,
+            deps,
+            frames: None,
+            attempt: 0,
+            retry: Backoff::new(Duration::from_millis(250), Duration::from_secs(5)),
+            progress,
+            answer: Some(answer),
+        }
+    }
+
+    fn feed(&mut self, input: GuestInput, ctx: &mut Context<Self>) {
+        let outputs = self.core.handle(self.deps.clock.now_ms(), input);
+        self.carry_out(outputs, ctx);
+    }
+
+    fn carry_out(&mut self, outputs: Vec<GuestOutput>, ctx: &mut Context<Self>) {
+        for output in outputs {
+            self.carry_out_one(output, ctx);
+        }
+    }
+
+    fn carry_out_one(&mut self, output: GuestOutput, ctx: &mut Context<Self>) {
+        match output {
+            GuestOutput::FindHost => {
+                if self.attempt == 0 {
+                    self.find_host(ctx);
+                } else {
+                    // Lost the host before its verdict: try again, not in a tight loop.
+                    let wait = self.retry.fail();
+                    ctx.run_later(wait, |act, ctx| {
+                        if act.core.state() == InvitationState::Connecting {
+                            act.find_host(ctx);
+                        }
+                    });
+                }
+            }
+            GuestOutput::Send(frame) => {
+                if let Some(frames) = &self.frames {
+                    let _ = frames.send(frame);
+                }
+            }
+            GuestOutput::SignChallenge(message) => {
+                self.deps
+                    .identity
+                    .send(SignAsIdentity(message))
+                    .into_actor(self)
+                    .map(|res, act, ctx| match res {
+                        Ok(Ok(signature)) => act.feed(GuestInput::Signed(signature), ctx),
+                        _ => act.feed(
+                            GuestInput::PrepareFailed(
+                                "cannot sign the host's challenge: no identity here".into(),
+                            ),
+                            ctx,
+                        ),
+                    })
+                    .spawn(ctx);
+            }
+            GuestOutput::PrepareAdmission => {
+                let spaces = self.deps.spaces.clone();
+                let space_key = self.code.space_key;
+                async move { prepare(&spaces, space_key).await }
+                    .into_actor(self)
+                    .map(|res, act, ctx| match res {
+                        Ok((device_auth, feeds)) => act.feed(
+                            GuestInput::Prepared {
+                                device_auth: Box::new(device_auth),
+                                feeds,
+                            },
+                            ctx,
+                        ),
+                        Err(e) => act.feed(GuestInput::PrepareFailed(e), ctx),
+                    })
+                    .spawn(ctx);
+            }
+            GuestOutput::Close => {
+                self.frames = None;
+            }
+            GuestOutput::SetTimer { at_ms, timer } => {
+                let wait = Duration::from_millis(at_ms.saturating_sub(self.deps.clock.now_ms()));
+                ctx.run_later(wait, move |act, ctx| {
+                    act.feed(GuestInput::Timer(timer), ctx)
+                });
+            }
+            GuestOutput::State(state) => {
+                tracing::info!(state = state.name(), "accepting an invitation");
+                if let Some(progress) = &self.progress {
+                    let _ = progress.send(InvitationProgress { state });
+                }
+            }
+            GuestOutput::Done(outcome) => self.done(outcome, ctx),
+        }
+    }
+
+    /// Connects to the host's device and opens an invitation stream on the connection;
+    /// tries again with backoff while the core is still connecting.
+    fn find_host(&mut self, ctx: &mut Context<Self>) {
+        self.attempt += 1;
+        let attempt = self.attempt;
+        let network = self.deps.network.clone();
+        let connect = ConnectDevice {
+            device: self.code.host_device,
+            addrs: self.code.addrs.clone(),
+        };
+        async move {
+            let conn = network
+                .send(connect)
+                .await
+                .map_err(|_| "the node is shutting down".to_string())??;
+            conn.send(OpenSideStream)
+                .await
+                .map_err(|_| "the connection closed".to_string())?
+        }
+        .into_actor(self)
+        .map(move |result, act, ctx| {
+            if act.attempt != attempt || act.core.state() != InvitationState::Connecting {
+                return;
+            }
+            match result {
+                Ok(stream) => {
+                    act.start_stream(stream, attempt, ctx);
+                    act.feed(GuestInput::Connected, ctx);
+                }
+                Err(e) => {
+                    let wait = act.retry.fail();
+                    tracing::info!(error = %e, retry_in = ?wait, "cannot reach the invitation's host yet");
+                    ctx.run_later(wait, |act, ctx| {
+                        if act.core.state() == InvitationState::Connecting {
+                            act.find_host(ctx);
+                        }
+                    });
+                }
+            }
+        })
+        .spawn(ctx);
+    }
+
+    fn start_stream(
+        &mut self,
+        stream: crate::mesh::SideStream,
+        attempt: u64,
+        ctx: &mut Context<Self>,
+    ) {
+        let crate::mesh::SideStream {
+            mut send,
+            mut recv,
+            guard,
+            ..
+        } = stream;
+        let (frames, mut queue) = mpsc::unbounded_channel::<GuestFrame>();
+        self.frames = Some(frames);
+        actix::spawn(async move {
+            while let Some(frame) = queue.recv().await {
+                if write_frame(&mut send, &frame).await.is_err() {
+                    break;
+                }
+            }
+            let _ = send.finish();
+        });
+        let me = ctx.address();
+        actix::spawn(async move {
+            loop {
+                match read_frame::<HostFrame>(&mut recv).await {
+                    Ok(Some(frame)) => {
+                        if me.send(HostSaid(attempt, frame)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(None) | Err(FrameError::Io(_)) => break,
+                    Err(e) => {
+                        tracing::info!(error = %e, "bad invitation frame from the host");
+                        break;
+                    }
+                }
+            }
+            drop(guard);
+            me.do_send(HostGone(attempt));
+        });
+    }
+
+    fn done(&mut self, outcome: Outcome, ctx: &mut Context<Self>) {
+        self.frames = None;
+        let Some((space_key, role)) = outcome.admitted else {
+            let reason = outcome
+                .reason
+                .unwrap_or_else(|| outcome.state.name().to_lowercase());
+            self.answer(Err(InvitationRequestError::Failed {
+                state: outcome.state,
+                reason,
+            }));
+            ctx.stop();
+            return;
+        };
+        if space_key != self.code.space_key {
+            self.answer(Err(InvitationRequestError::Failed {
+                state: InvitationState::Error,
+                reason: "the host admitted this node to another space than the code names".into(),
+            }));
+            ctx.stop();
+            return;
+        }
+        // Admitted on the host: replicate it now rather than at the next re-offer, and
+        // answer once this node may write.
+        self.deps.network.do_send(OfferChannels(space_key));
+        let spaces = self.deps.spaces.clone();
+        async move {
+            let space: Addr<SpaceActor> = spaces.send(ResolveSpace(space_key.to_hex())).await??;
+            space
+                .send(WaitAdmitted {
+                    timeout: ADMISSION_WAIT,
+                })
+                .await?
+        }
+        .into_actor(self)
+        .map(
+            move |res: Result<crate::credentials::Role, SpaceRequestError>, act, ctx| {
+                act.answer(match res {
+                    Ok(_) => Ok(AcceptedInvitation {
+                        space_key: space_key.to_hex(),
+                        role: role.as_str().to_string(),
+                    }),
+                    Err(e) => Err(InvitationRequestError::Failed {
+                        state: InvitationState::Error,
+                        reason: format!(
+                            "the host admitted this node as {}, but the admission has not \
+                         replicated here yet: {e}",
+                            role.as_str()
+                        ),
+                    }),
+                });
+                ctx.stop();
+            },
+        )
+        .spawn(ctx);
+    }
+
+    fn answer(&mut self, result: AcceptResult) {
+        if let Some(answer) = self.answer.take() {
+            let _ = answer.send(result);
+        }
+    }
+}
+
+/// Records the space with fresh feeds (or takes the feeds an earlier attempt recorded) and
+/// returns this device's credential and the feeds (control, data) to be admitted.
+async fn prepare(
+    spaces: &Addr<SpaceDirectory>,
+    space_key: PublicKey,
+) -> Result<(crate::credentials::Credential, Vec<PublicKey>), String> {
+    let joined = spaces
+        .send(JoinSpace {
+            space_key,
+            name: None,
+        })
+        .await
+        .map_err(|_| "the node is shutting down".to_string())?;
+    match joined {
+        Ok(_) | Err(SpaceRequestError::Invalid(_)) => {}
+        Err(e) => return Err(format!("cannot record the space: {e}")),
+    }
+    let space = spaces
+        .send(ResolveSpace(space_key.to_hex()))
+        .await
+        .map_err(|_| "the node is shutting down".to_string())?
+        .map_err(|e| format!("cannot record the space: {e}"))?;
+    let (control, data, device_auth) = space
+        .send(OwnFeeds)
+        .await
+        .map_err(|_| "the node is shutting down".to_string())?;
+    let device_auth = device_auth.ok_or("this node has no identity")?;
+    Ok((device_auth, vec![control, data]))
+}
+
+impl Actor for GuestInvitationActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let outputs = self.core.start(self.deps.clock.now_ms());
+        self.carry_out(outputs, ctx);
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.answer(Err(InvitationRequestError::Unavailable));
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct HostSaid(u64, HostFrame);
+
+impl Handler<HostSaid> for GuestInvitationActor {
+    type Result = ();
+    fn handle(&mut self, msg: HostSaid, ctx: &mut Context<Self>) {
+        if msg.0 == self.attempt {
+            self.retry.reset();
+            self.feed(GuestInput::Frame(msg.1), ctx);
+        }
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct HostGone(u64);
+
+impl Handler<HostGone> for GuestInvitationActor {
+    type Result = ();
+    fn handle(&mut self, msg: HostGone, ctx: &mut Context<Self>) {
+        if msg.0 == self.attempt {
+            self.frames = None;
+            self.feed(GuestInput::Disconnected, ctx);
+        }
+    }
+}

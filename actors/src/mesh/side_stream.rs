@@ -1,0 +1,45 @@
+//! Side streams: streams of a peer connection that are not replication channels (today the
+//! invitation handshake). The connection opens or accepts them (the preamble names their
+//! kind) and hands them over whole; whoever holds a [`SideStream`] does its own framing.
+//!
+//! While a side stream is held its connection is not closed for showing no shared space
+//! (`HelloCore`); the [`SideStreamGuard`] tells the connection when it is dropped, so a
+//! handshake that ends (in any way, its actor stopping included) gives the deadline back.
+
+use actix::prelude::*;
+
+use super::connection::{ConnectionActor, SideStreamEnded};
+use super::hello::StreamId;
+use crate::types::PublicKey;
+
+/// One side stream, with the peer device it leads to.
+pub struct SideStream {
+    /// The peer's device key (from its TLS certificate).
+    pub device: PublicKey,
+    pub send: quinn::SendStream,
+    pub recv: quinn::RecvStream,
+    pub guard: SideStreamGuard,
+}
+
+/// Tells the connection that the side stream ended, when dropped.
+pub struct SideStreamGuard {
+    pub(super) conn: Addr<ConnectionActor>,
+    pub(super) stream: StreamId,
+}
+
+impl Drop for SideStreamGuard {
+    fn drop(&mut self) {
+        self.conn.do_send(SideStreamEnded(self.stream));
+    }
+}
+
+/// An invitation stream a peer opened (the network actor passes it to whoever asked for
+/// them with [`RouteInvitations`]).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct IncomingInvitation(pub SideStream);
+
+/// Send every incoming invitation stream to this recipient.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RouteInvitations(pub Recipient<IncomingInvitation>);
