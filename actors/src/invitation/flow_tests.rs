@@ -225,3 +225,107 @@ async fn a_bad_code_is_refused_before_any_network_work() {
     assert_eq!(err.code(), "bad_invitation_code");
     assert_eq!(err.kind(), crate::node::ErrorKind::BadRequest);
 }
+
+#[actix::test]
+async fn an_invitation_and_its_wrong_code_count_survive_a_host_restart() {
+    let store = Arc::new(MemStore::new());
+    let (a, _) = real_node(65, store.clone(), MeshConfig::default()).await;
+    let (b, _) = real_node(66, Arc::new(MemStore::new()), MeshConfig::default()).await;
+    let space = a.space_create(None).await.unwrap().space_key;
+    let created = a
+        .invite_create(&space, InviteOptions::default())
+        .await
+        .unwrap();
+    let pin = created.auth_code.clone().unwrap();
+    let wrong = if pin == "000000" { "111111" } else { "000000" };
+    let (_, reason) = failed(
+        b.invite_accept(
+            &created.invitation_code,
+            Some(wrong.into()),
+            ACCEPT_MS,
+            None,
+        )
+        .await,
+    );
+    assert_eq!(reason, "invalid auth code, 2 attempts left");
+    a.shutdown().await.unwrap();
+    // The same store, a new process: the invitation is loaded again, with its count.
+    let a = crate::mesh::test_util::open_node(65, store, MeshConfig::default()).await;
+    let listed = a.invite_list(None).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].state, "INIT");
+    assert_eq!(listed[0].attempts_left, 2);
+    // It listens on a new port now; the guest is given that address.
+    let mut code = super::InvitationCode::decode(&created.invitation_code).unwrap();
+    code.addrs = vec![a.status().await.unwrap().listen.unwrap().parse().unwrap()];
+    let accepted = b
+        .invite_accept(&code.encode(), Some(pin), ACCEPT_MS, None)
+        .await
+        .unwrap();
+    assert_eq!(accepted.space_key, space);
+    b.object_add(&space, json!({"after": "restart"}))
+        .await
+        .unwrap();
+    let listed = a.invite_list(None).await.unwrap();
+    assert_eq!((listed[0].state.as_str(), listed[0].uses), ("SUCCESS", 1));
+}
+
+#[actix::test]
+async fn only_an_owner_or_admin_may_invite_and_never_as_owner() {
+    let (a, b, space) = pair().await;
+    let created = a
+        .invite_create(
+            &space,
+            InviteOptions {
+                auth: AuthMethod::None,
+                ..InviteOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    b.invite_accept(&created.invitation_code, None, ACCEPT_MS, None)
+        .await
+        .unwrap();
+    // b is an EDITOR: it may not invite.
+    let err = b
+        .invite_create(&space, InviteOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), crate::node::ErrorKind::Forbidden);
+    let err = a
+        .invite_create(
+            &space,
+            InviteOptions {
+                role: Role::Owner,
+                ..InviteOptions::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), crate::node::ErrorKind::BadRequest);
+    // Roles: the owner cannot be changed or removed; a member's can.
+    let a_identity = a.identity_show().await.unwrap().identity_key;
+    let b_identity = b.identity_show().await.unwrap().identity_key;
+    assert_eq!(
+        a.space_remove_member(&space, &a_identity)
+            .await
+            .unwrap_err()
+            .kind(),
+        crate::node::ErrorKind::Forbidden
+    );
+    assert_eq!(
+        b.space_set_role(&space, &a_identity, Role::Reader)
+            .await
+            .unwrap_err()
+            .kind(),
+        crate::node::ErrorKind::Forbidden
+    );
+    a.space_set_role(&space, &b_identity, Role::Reader)
+        .await
+        .unwrap();
+    a.space_remove_member(&space, &b_identity).await.unwrap();
+    let roles = a.space_members(&space).await.unwrap();
+    assert!(roles
+        .iter()
+        .any(|m| m.identity_key == b_identity && m.role == Role::Removed.as_str()));
+}

@@ -12,6 +12,7 @@ mod channel;
 mod connection;
 mod hello;
 mod network;
+mod network_invitations;
 mod side_stream;
 mod slots;
 mod swarm;
@@ -22,9 +23,8 @@ pub use connection::{
     CloseConnection, ConnectionActor, ConnectionEvent, LookupSpace, OpenChannel, OpenSideStream,
 };
 pub use hello::{FirstFrame, HelloCore, HelloInput, HelloOutput, HelloTimer, StreamId};
-pub use network::{
-    ConnectDevice, ListenAddrs, MeshConfig, NetworkActor, NetworkStatus, OfferChannels, Shutdown,
-};
+pub use network::{MeshConfig, NetworkActor, NetworkStatus, Shutdown};
+pub use network_invitations::{ConnectDevice, ListenAddrs, OfferChannels};
 pub use side_stream::{IncomingInvitation, RouteInvitations, SideStream, SideStreamGuard};
 pub use slots::{AcceptSlots, Admission, Refusal, SlotLimits};
 pub use swarm::{Dial, SwarmCore};

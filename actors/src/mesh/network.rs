@@ -21,7 +21,7 @@ use actix::prelude::*;
 // tokio's clock, not the OS clock: it is simulated (paused and advanced) under turmoil.
 use tokio::time::Instant;
 
-use super::side_stream::{IncomingInvitation, RouteInvitations};
+use super::side_stream::IncomingInvitation;
 use super::slots::{AcceptSlots, Admission, Refusal, SlotLimits};
 use super::swarm::SwarmCore;
 use super::{CloseConnection, ConnectionActor, ConnectionEvent, LookupSpace, OpenChannel};
@@ -61,9 +61,9 @@ impl Default for MeshConfig {
     }
 }
 
-struct Conn {
+pub(super) struct Conn {
     id: u64,
-    addr: Addr<ConnectionActor>,
+    pub(super) addr: Addr<ConnectionActor>,
     remote: SocketAddr,
     originated: bool,
 }
@@ -76,32 +76,32 @@ struct StaticPeer {
     dialing: bool,
 }
 
-struct Space {
-    addr: Addr<SpaceActor>,
+pub(super) struct Space {
+    pub(super) addr: Addr<SpaceActor>,
     /// Devices with an open channel for this space.
     peers: BTreeSet<PublicKey>,
 }
 
 /// The node's network.
 pub struct NetworkActor {
-    endpoint: quinn::Endpoint,
-    me: PublicKey,
-    config: MeshConfig,
+    pub(super) endpoint: quinn::Endpoint,
+    pub(super) me: PublicKey,
+    pub(super) config: MeshConfig,
     identity: Addr<IdentityActor>,
     directory: Addr<SpaceDirectory>,
-    device_auth: Option<Credential>,
-    spaces: BTreeMap<PublicKey, Space>,
+    pub(super) device_auth: Option<Credential>,
+    pub(super) spaces: BTreeMap<PublicKey, Space>,
     topics: BTreeMap<Topic, PublicKey>,
     /// One swarm per topic joined.
     swarms: BTreeMap<Topic, SwarmCore>,
-    conns: BTreeMap<PublicKey, Conn>,
+    pub(super) conns: BTreeMap<PublicKey, Conn>,
     slots: AcceptSlots,
     /// Devices a channel has opened with (members of a space we share): preferred for slots.
     members_seen: BTreeSet<PublicKey>,
     statics: Vec<StaticPeer>,
     signal: Option<Addr<SignalClient>>,
     /// Where incoming invitation streams go.
-    invitations: Option<Recipient<IncomingInvitation>>,
+    pub(super) invitations: Option<Recipient<IncomingInvitation>>,
     rng: rand_chacha::ChaCha20Rng,
     next_id: u64,
 }
@@ -243,7 +243,10 @@ impl NetworkActor {
 
     /// Fetches our `AuthorizedDevice` credential from the identity actor (none until an
     /// identity exists).
-    fn fetch_device_auth(&self, _: &mut Context<Self>) -> impl ActorFuture<Self, Output = ()> {
+    pub(super) fn fetch_device_auth(
+        &self,
+        _: &mut Context<Self>,
+    ) -> impl ActorFuture<Self, Output = ()> {
         self.identity
             .send(CurrentSigner)
             .into_actor(self)
@@ -295,7 +298,7 @@ impl NetworkActor {
         self.add_connection(conn, device, false, known, ctx);
     }
 
-    fn add_connection(
+    pub(super) fn add_connection(
         &mut self,
         conn: quinn::Connection,
         device: PublicKey,
@@ -666,134 +669,5 @@ impl Handler<Shutdown> for NetworkActor {
         self.endpoint
             .close(close::SHUTDOWN.into(), b"shutting down");
         ctx.stop();
-    }
-}
-
-impl Handler<RouteInvitations> for NetworkActor {
-    type Result = ();
-    fn handle(&mut self, msg: RouteInvitations, _: &mut Context<Self>) {
-        self.invitations = Some(msg.0);
-    }
-}
-
-impl Handler<IncomingInvitation> for NetworkActor {
-    type Result = ();
-    fn handle(&mut self, msg: IncomingInvitation, _: &mut Context<Self>) {
-        match &self.invitations {
-            Some(route) => route.do_send(msg),
-            // Nobody hosts invitations: dropping the stream ends it (its guard tells the
-            // connection).
-            None => {
-                tracing::info!(peer = %msg.0.device.short(), "invitation stream, but no invitations here")
-            }
-        }
-    }
-}
-
-/// Offer the channel of `0` on every connection now (a guest that was just admitted).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct OfferChannels(pub PublicKey);
-
-impl Handler<OfferChannels> for NetworkActor {
-    type Result = ();
-    fn handle(&mut self, msg: OfferChannels, _: &mut Context<Self>) {
-        let Some(space) = self.spaces.get(&msg.0) else {
-            return;
-        };
-        for conn in self.conns.values() {
-            conn.addr.do_send(OpenChannel {
-                space_key: msg.0,
-                space: space.addr.clone(),
-            });
-        }
-    }
-}
-
-/// The addresses a peer can reach this node at (for an invitation code): the listen
-/// address (loopback with its port when bound to every interface), and the signaling
-/// servers.
-#[derive(Message)]
-#[rtype(result = "(Vec<SocketAddr>, Vec<SocketAddr>)")]
-pub struct ListenAddrs;
-
-impl Handler<ListenAddrs> for NetworkActor {
-    type Result = MessageResult<ListenAddrs>;
-    fn handle(&mut self, _: ListenAddrs, _: &mut Context<Self>) -> Self::Result {
-        let addrs = match self.endpoint.local_addr() {
-            Ok(a) if a.ip().is_unspecified() => {
-                let ip: std::net::IpAddr = if a.is_ipv4() {
-                    std::net::Ipv4Addr::LOCALHOST.into()
-                } else {
-                    std::net::Ipv6Addr::LOCALHOST.into()
-                };
-                vec![SocketAddr::new(ip, a.port())]
-            }
-            Ok(a) => vec![a],
-            Err(_) => vec![],
-        };
-        MessageResult((addrs, self.config.signal_servers.clone()))
-    }
-}
-
-/// A connection to `device`: the one there is, or a new one dialed at `addrs` in turn.
-#[derive(Message)]
-#[rtype(result = "Result<Addr<ConnectionActor>, String>")]
-pub struct ConnectDevice {
-    pub device: PublicKey,
-    pub addrs: Vec<SocketAddr>,
-}
-
-impl Handler<ConnectDevice> for NetworkActor {
-    type Result = ResponseActFuture<Self, Result<Addr<ConnectionActor>, String>>;
-    fn handle(&mut self, msg: ConnectDevice, ctx: &mut Context<Self>) -> Self::Result {
-        let ConnectDevice { device, addrs } = msg;
-        if let Some(conn) = self.conns.get(&device) {
-            return Box::pin(fut::ready(Ok(conn.addr.clone())));
-        }
-        if device == self.me {
-            return Box::pin(fut::ready(Err(
-                "the invitation is hosted by this very node".to_string(),
-            )));
-        }
-        let endpoint = self.endpoint.clone();
-        Box::pin(
-            self.fetch_device_auth(ctx)
-                .then(move |(), act, _| {
-                    let ready = act.device_auth.is_some();
-                    async move {
-                        if !ready {
-                            return Err("this node has no identity yet".to_string());
-                        }
-                        let mut last = "no address to reach the host at".to_string();
-                        for addr in addrs {
-                            match connect(&endpoint, addr).await {
-                                Ok((conn, found)) if found == device => return Ok(conn),
-                                Ok((conn, found)) => {
-                                    conn.close(close::NORMAL.into(), b"not the device I meant");
-                                    last = format!(
-                                        "{addr} is device {}, not the host's {}",
-                                        found.short(),
-                                        device.short()
-                                    );
-                                }
-                                Err(e) => last = format!("{addr}: {e}"),
-                            }
-                        }
-                        Err(last)
-                    }
-                    .into_actor(act)
-                })
-                .map(move |result, act, ctx| {
-                    let conn = result?;
-                    if !act.conns.contains_key(&device) {
-                        act.add_connection(conn, device, true, true, ctx);
-                    }
-                    act.conns
-                        .get(&device)
-                        .map(|c| c.addr.clone())
-                        .ok_or_else(|| "the connection closed at once".to_string())
-                }),
-        )
     }
 }
