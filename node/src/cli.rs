@@ -5,11 +5,15 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use echo_actors::credentials::Role;
+use echo_actors::invitation::AuthMethod;
 use echo_actors::node::WhereEq;
 
+use crate::api;
+use crate::duration::parse_duration;
 use crate::net_args::{parse_bind_addr, parse_dial_addr, parse_key};
 use crate::where_arg::parse_where;
 
@@ -61,9 +65,12 @@ pub enum Command {
     /// Create or show this node's identity
     #[command(subcommand)]
     Identity(IdentityCommand),
-    /// Create, list and join spaces; add and list members
+    /// Create, list and join spaces; add, list, change and remove members
     #[command(subcommand)]
     Space(SpaceCommand),
+    /// Invite others to a space, accept an invitation, list and cancel invitations
+    #[command(subcommand)]
+    Invite(InviteCommand),
     /// Add, read, update and delete objects
     #[command(subcommand)]
     Object(ObjectCommand),
@@ -197,10 +204,37 @@ pub enum SpaceCommand {
         #[arg(long, value_enum, default_value_t = MemberRole::Editor)]
         role: MemberRole,
     },
-    /// Join a space that a member added this node's identity to
+    /// Change the role of a member of a space; OWNER or ADMIN only
     ///
-    /// The node then finds peers of the space (static peers, signaling), gets its feeds
-    /// admitted and replicates the space. Writes are accepted once the admission arrived.
+    /// Prints the member. The OWNER's role cannot be changed, and nobody can be made OWNER.
+    SetRole {
+        #[arg(help = SPACE_HELP)]
+        space: String,
+        /// The member's identity key (64 hex characters; see `space members`)
+        #[arg(value_name = "IDENTITY_KEY", value_parser = parse_key)]
+        identity_key: String,
+        /// The new role
+        #[arg(value_enum)]
+        role: MemberRole,
+    },
+    /// Remove a member from a space; OWNER or ADMIN only
+    ///
+    /// The member's role becomes `removed`: its later writes are not applied and its
+    /// replication channels for the space are closed. The OWNER cannot be removed.
+    RemoveMember {
+        #[arg(help = SPACE_HELP)]
+        space: String,
+        /// The member's identity key (64 hex characters; see `space members`)
+        #[arg(value_name = "IDENTITY_KEY", value_parser = parse_key)]
+        identity_key: String,
+    },
+    /// Join a space that a member added this node's identity to, and wait until this node
+    /// may write in it
+    ///
+    /// The node finds peers of the space (static peers, signaling), receives its history and
+    /// gets its feeds admitted. The command returns once writes are accepted; after --timeout
+    /// it fails (exit code 1), but the node keeps the space and keeps trying: run `space join`
+    /// again to wait again.
     Join {
         /// The space key (64 hex characters)
         #[arg(value_name = "SPACE_KEY", value_parser = parse_key)]
@@ -208,6 +242,9 @@ pub enum SpaceCommand {
         /// A local name for the space (other commands accept it in place of the key)
         #[arg(long)]
         name: Option<String>,
+        /// How long to wait until this node may write, e.g. 30s, 2m (1ms to 1d)
+        #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_timeout)]
+        timeout: Duration,
     },
     /// List the members of a space and their roles
     Members {
@@ -224,6 +261,149 @@ pub enum SpaceCommand {
         #[arg(help = SPACE_HELP)]
         space: String,
     },
+}
+
+/// How the guest of an invitation proves itself (`invite create --auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InviteAuth {
+    /// A 6-digit auth code, printed by `invite create`; tell it to the guest another way
+    Pin,
+    /// No proof: anyone who has the invitation code may join
+    None,
+    /// The guest signs a challenge with the identity key given as --guest-key
+    Key,
+}
+
+impl InviteAuth {
+    pub fn as_str(self) -> &'static str {
+        AuthMethod::from(self).name()
+    }
+}
+
+impl From<InviteAuth> for AuthMethod {
+    fn from(auth: InviteAuth) -> AuthMethod {
+        match auth {
+            InviteAuth::Pin => AuthMethod::Pin,
+            InviteAuth::None => AuthMethod::None,
+            InviteAuth::Key => AuthMethod::Key,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InviteCommand {
+    /// Create an invitation to a space (OWNER or ADMIN only) and print its code
+    ///
+    /// Give the guest the invitation code, and tell it the auth code over another channel;
+    /// the guest runs `invite accept CODE`. This node must be running and reachable (through
+    /// the signaling servers or peers both nodes use) while the guest accepts. An invitation
+    /// serves one guest (or, with --multi-use, any number until it expires) and ends after
+    /// 3 wrong auth codes in all.
+    Create(InviteCreateArgs),
+    /// Accept an invitation: join its space and wait until this node may write in it
+    ///
+    /// Prints the space key and the role. State changes go to stderr as they happen
+    /// (CONNECTING, CONNECTED, READY_FOR_AUTHENTICATION, AUTHENTICATING, SUCCESS); with
+    /// --json --progress they are JSON lines on stdout. On a terminal it asks for the auth
+    /// code of a `pin` invitation when --auth-code is not given.
+    Accept(InviteAcceptArgs),
+    /// List the invitations this node hosts, with their state
+    List {
+        /// Only the invitations to this space (its key, or its name if no other space has it)
+        #[arg(value_name = "SPACE")]
+        space: Option<String>,
+    },
+    /// Cancel an invitation this node hosts; a guest in the middle of accepting it gets
+    /// CANCELLED
+    Cancel {
+        /// The invitation id, as `invite create` or `invite list` print it
+        #[arg(value_name = "INVITATION_ID")]
+        invitation_id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct InviteCreateArgs {
+    #[arg(help = SPACE_HELP)]
+    pub space: String,
+
+    /// The role the guest gets
+    #[arg(long, value_enum, default_value_t = MemberRole::Editor)]
+    pub role: MemberRole,
+
+    /// How the guest proves itself (`key` needs --guest-key)
+    #[arg(long, value_enum, default_value_t = InviteAuth::Pin)]
+    pub auth: InviteAuth,
+
+    /// For --auth key: the identity key of the only guest that may use the invitation
+    /// (64 hex characters; `identity show` on its node)
+    #[arg(long, value_name = "IDENTITY_KEY", value_parser = parse_key)]
+    pub guest_key: Option<String>,
+
+    /// Keep the invitation open for any number of guests until it expires or is cancelled
+    #[arg(long)]
+    pub multi_use: bool,
+
+    /// How long one guest's handshake may take, e.g. 90s, 3m (1ms to 1d)
+    #[arg(long, value_name = "DUR", default_value = "3m", value_parser = parse_timeout)]
+    pub timeout: Duration,
+
+    /// How long the invitation can be used, e.g. 1h, 7d (1ms to 365d)
+    #[arg(long, value_name = "DUR", default_value = "1d", value_parser = parse_lifetime)]
+    pub lifetime: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct InviteAcceptArgs {
+    /// The invitation code, as `invite create` printed it on the host
+    #[arg(value_name = "CODE")]
+    pub code: String,
+
+    /// The 6-digit auth code the host told you (for a `pin` invitation); asked for on a
+    /// terminal when not given
+    #[arg(long, value_name = "DIGITS", value_parser = parse_auth_code)]
+    pub auth_code: Option<String>,
+
+    /// How long the whole handshake may take, until this node may write, e.g. 3m (1ms to 1d)
+    #[arg(long, value_name = "DUR", default_value = "3m", value_parser = parse_timeout)]
+    pub timeout: Duration,
+
+    /// With --json: print every state change as a JSON line (the last one is the outcome)
+    #[arg(long)]
+    pub progress: bool,
+}
+
+/// A duration from 1 ms to `max_ms` (the API's bounds), so that a value the daemon would
+/// refuse is a usage error.
+fn bounded_duration(arg: &str, max_ms: u64, max_text: &str) -> Result<Duration, String> {
+    let d = parse_duration(arg)?;
+    if d < Duration::from_millis(1) || d > Duration::from_millis(max_ms) {
+        return Err(format!("`{arg}` is out of range: give 1ms to {max_text}"));
+    }
+    Ok(d)
+}
+
+/// `--timeout DUR`: 1 ms to 1 day.
+pub fn parse_timeout(arg: &str) -> Result<Duration, String> {
+    bounded_duration(arg, api::MAX_TIMEOUT_MS, "1d")
+}
+
+/// `--lifetime DUR`: 1 ms to 365 days.
+pub fn parse_lifetime(arg: &str) -> Result<Duration, String> {
+    bounded_duration(arg, api::MAX_LIFETIME_MS, "365d")
+}
+
+/// An auth code: exactly 6 ASCII digits.
+pub fn parse_auth_code(arg: &str) -> Result<String, String> {
+    let code = arg.trim();
+    if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(code.to_string())
+    } else {
+        Err(format!(
+            "`{}` is not an auth code: expected exactly 6 digits, e.g. 042917",
+            code.chars().take(40).collect::<String>()
+        ))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -417,6 +597,56 @@ mod tests {
         }
         let err = Cli::try_parse_from(["echo-node", "space", "join", "abc"]).expect_err("bad key");
         assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+    }
+
+    #[test]
+    fn invitation_arguments_are_checked() {
+        let parse = |args: &[&str]| Cli::try_parse_from(["echo-node"].iter().chain(args).copied());
+        let cli = parse(&["invite", "create", "s"]).expect("parses");
+        let Command::Invite(InviteCommand::Create(args)) = cli.command else {
+            panic!("not invite create")
+        };
+        assert_eq!(
+            (args.role, args.auth),
+            (MemberRole::Editor, InviteAuth::Pin)
+        );
+        assert_eq!(args.timeout, Duration::from_secs(180));
+        assert_eq!(args.lifetime, Duration::from_secs(86_400));
+        for bad in [
+            &["invite", "create", "s", "--role", "owner"][..],
+            &["invite", "create", "s", "--auth", "password"],
+            &[
+                "invite",
+                "create",
+                "s",
+                "--guest-key",
+                "abc",
+                "--auth",
+                "key",
+            ],
+            &["invite", "create", "s", "--timeout", "soon"],
+            &["invite", "create", "s", "--timeout", "0s"],
+            &["invite", "create", "s", "--timeout", "2d"],
+            &["invite", "create", "s", "--lifetime", "366d"],
+            &["invite", "accept", "C", "--auth-code", "12345"],
+            &["invite", "accept", "C", "--timeout=-1s"],
+            &["space", "join", &"ab".repeat(32), "--timeout", "forever"],
+            &["space", "set-role", "s", &"ab".repeat(32), "owner"],
+            &["space", "remove-member", "s", "xyz"],
+        ] {
+            let err = parse(bad).expect_err("must fail");
+            assert!(
+                matches!(
+                    err.kind(),
+                    clap::error::ErrorKind::ValueValidation | clap::error::ErrorKind::InvalidValue
+                ),
+                "{bad:?}: {err}"
+            );
+            assert_eq!(err.exit_code(), crate::exit::USAGE, "{bad:?}");
+        }
+        let err = parse(&["space", "set-role", "s", &"ab".repeat(32)]).expect_err("no role");
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        assert!(parse(&["invite", "create", "s", "--lifetime", "365d"]).is_ok());
     }
 
     #[test]

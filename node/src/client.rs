@@ -15,7 +15,17 @@ use crate::paths::DataDir;
 /// How long to wait for the daemon to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a (non-streaming) request may take in all.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// What a request that waits on the daemon's side (`space join`, `invite accept`) gets
+/// beyond its wait, for the daemon to do the rest and answer.
+const WAIT_MARGIN: Duration = Duration::from_secs(30);
+
+/// The request timeout for a call that makes the daemon wait up to `wait`: the wait plus a
+/// margin, and never less than [`REQUEST_TIMEOUT`]. The daemon answers when its own wait
+/// ends; this only keeps the CLI from hanging on a daemon that never answers.
+pub fn waiting(wait: Duration) -> Duration {
+    REQUEST_TIMEOUT.max(wait.saturating_add(WAIT_MARGIN))
+}
 
 /// A connection to the running daemon of one data dir.
 pub struct Client {
@@ -23,6 +33,7 @@ pub struct Client {
     base: String,
     authorization: String,
     data_dir: String,
+    timeout: Duration,
 }
 
 impl Client {
@@ -47,7 +58,14 @@ impl Client {
             base: info.url.trim_end_matches('/').to_string(),
             authorization: format!("Bearer {token}"),
             data_dir,
+            timeout: REQUEST_TIMEOUT,
         })
+    }
+
+    /// The same client with another overall timeout per request (see [`waiting`]).
+    pub fn with_timeout(mut self, timeout: Duration) -> Client {
+        self.timeout = timeout;
+        self
     }
 
     pub fn get(&self, path: &str) -> anyhow::Result<Value> {
@@ -62,8 +80,26 @@ impl Client {
         self.json(self.request("POST", path).send_json(body))
     }
 
+    pub fn put(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.json(self.request("PUT", path).send_json(body))
+    }
+
     pub fn patch(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         self.json(self.request("PATCH", path).send_json(body))
+    }
+
+    /// Sends a POST whose answer is a stream of lines (`invite accept` with progress) and
+    /// returns its body line by line; the whole exchange gets the client's timeout.
+    pub fn post_lines(
+        &self,
+        path: &str,
+        body: &Value,
+    ) -> anyhow::Result<impl Iterator<Item = std::io::Result<String>>> {
+        let response = self
+            .request("POST", path)
+            .send_json(body)
+            .map_err(|e| self.error(e))?;
+        Ok(BufReader::new(response.into_reader()).lines())
     }
 
     /// Opens a streaming GET (no overall timeout) and returns its body line by line.
@@ -83,7 +119,7 @@ impl Client {
     fn request(&self, method: &str, path: &str) -> ureq::Request {
         self.agent
             .request(method, &format!("{}{path}", self.base))
-            .timeout(REQUEST_TIMEOUT)
+            .timeout(self.timeout)
             .set("Authorization", &self.authorization)
     }
 
@@ -194,6 +230,16 @@ mod tests {
             server_message(502, "bad gateway"),
             "the daemon answered HTTP 502: bad gateway"
         );
+    }
+
+    #[test]
+    fn waiting_calls_get_their_wait_and_a_margin() {
+        assert_eq!(waiting(Duration::from_millis(1)), REQUEST_TIMEOUT);
+        assert_eq!(
+            waiting(Duration::from_secs(180)),
+            Duration::from_secs(180) + WAIT_MARGIN
+        );
+        assert_eq!(waiting(Duration::MAX), Duration::MAX);
     }
 
     #[test]

@@ -1,16 +1,19 @@
 //! The client subcommands. Each one is first turned into a [`Plan`] (one API call plus how to
 //! render its answer), which checks the arguments (JSON objects, ...) before any request
-//! is made; then it runs against the daemon. `watch` streams instead.
+//! is made; then it runs against the daemon. `watch` streams instead, and `invite accept`
+//! (which may prompt and reports progress) lives in `invite_accept.rs`.
 
 use std::io::Write;
+use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::{json, Value};
 
 use crate::cli::{
-    Command, IdentityCommand, ObjectCommand, QueryArgs, SpaceCommand, TextCommand, WatchArgs,
+    Command, IdentityCommand, InviteAuth, InviteCommand, InviteCreateArgs, ObjectCommand,
+    QueryArgs, SpaceCommand, TextCommand, WatchArgs,
 };
-use crate::client::{seg, Client};
+use crate::client::{seg, waiting, Client, REQUEST_TIMEOUT};
 use crate::exit::ExitError;
 use crate::output;
 use crate::paths::DataDir;
@@ -20,26 +23,34 @@ use crate::paths::DataDir;
 pub enum Call {
     Get(String),
     Post(String, Value),
+    Put(String, Value),
     Patch(String, Value),
     Delete(String),
 }
 
-/// A checked command: the call to make and the human renderer for its answer.
+/// A checked command: the call to make, the human renderer for its answer, and how long the
+/// daemon may take to answer (longer than usual for calls that wait, e.g. `space join`).
 pub struct Plan {
     pub call: Call,
     pub human: fn(&Value) -> String,
+    pub timeout: Duration,
 }
 
 /// Runs a client subcommand (anything but `run`).
 pub fn execute(dir: &DataDir, command: Command, json: bool) -> anyhow::Result<()> {
-    if let Command::Watch(args) = command {
-        return watch(dir, &args, json);
-    }
+    let command = match command {
+        Command::Watch(args) => return watch(dir, &args, json),
+        Command::Invite(InviteCommand::Accept(args)) => {
+            return crate::invite_accept::run(dir, &args, json)
+        }
+        command => command,
+    };
     let plan = plan(command)?;
-    let client = Client::connect(dir)?;
+    let client = Client::connect(dir)?.with_timeout(plan.timeout);
     let answer = match plan.call {
         Call::Get(path) => client.get(&path)?,
         Call::Post(path, body) => client.post(&path, &body)?,
+        Call::Put(path, body) => client.put(&path, &body)?,
         Call::Patch(path, body) => client.patch(&path, &body)?,
         Call::Delete(path) => client.delete(&path)?,
     };
@@ -53,7 +64,13 @@ pub fn execute(dir: &DataDir, command: Command, json: bool) -> anyhow::Result<()
 
 /// Checks a command's arguments and decides its API call.
 pub fn plan(command: Command) -> Result<Plan, ExitError> {
-    let plan = |call, human| Ok(Plan { call, human });
+    let plan = |call, human| {
+        Ok(Plan {
+            call,
+            human,
+            timeout: REQUEST_TIMEOUT,
+        })
+    };
     match command {
         Command::Identity(IdentityCommand::Create { name }) => plan(
             Call::Post("/v1/identity".into(), json!({ "name": name })),
@@ -78,13 +95,36 @@ pub fn plan(command: Command) -> Result<Plan, ExitError> {
             ),
             output::member,
         ),
-        Command::Space(SpaceCommand::Join { space_key, name }) => plan(
-            Call::Post(
-                "/v1/spaces/join".into(),
-                json!({ "space_key": space_key, "name": name }),
+        Command::Space(SpaceCommand::SetRole {
+            space,
+            identity_key,
+            role,
+        }) => plan(
+            Call::Put(
+                member_path(&space, &identity_key),
+                json!({ "role": role.as_str() }),
             ),
-            output::space,
+            output::member,
         ),
+        Command::Space(SpaceCommand::RemoveMember {
+            space,
+            identity_key,
+        }) => plan(
+            Call::Delete(member_path(&space, &identity_key)),
+            output::member,
+        ),
+        Command::Space(SpaceCommand::Join {
+            space_key,
+            name,
+            timeout,
+        }) => Ok(Plan {
+            call: Call::Post(
+                "/v1/spaces/join".into(),
+                json!({ "space_key": space_key, "name": name, "timeout_ms": millis(timeout) }),
+            ),
+            human: output::space,
+            timeout: waiting(timeout),
+        }),
         Command::Space(SpaceCommand::Members { space }) => plan(
             Call::Get(format!("/v1/spaces/{}/members", seg(&space))),
             output::members,
@@ -152,11 +192,72 @@ pub fn plan(command: Command) -> Result<Plan, ExitError> {
         Command::Text(TextCommand::Get { space, id, field }) => {
             plan(Call::Get(text_path(&space, &id, &field)), output::text)
         }
+        Command::Invite(InviteCommand::Create(args)) => plan(
+            Call::Post(
+                format!("/v1/spaces/{}/invitations", seg(&args.space)),
+                invite_body(&args)?,
+            ),
+            output::invitation_created,
+        ),
+        Command::Invite(InviteCommand::List { space }) => {
+            let path = match space {
+                Some(space) => format!("/v1/invitations?space={}", seg(&space)),
+                None => "/v1/invitations".to_string(),
+            };
+            plan(Call::Get(path), output::invitations)
+        }
+        Command::Invite(InviteCommand::Cancel { invitation_id }) => plan(
+            Call::Post(
+                format!("/v1/invitations/{}/cancel", seg(&invitation_id)),
+                json!({}),
+            ),
+            output::invitation,
+        ),
         Command::Status => plan(Call::Get("/v1/status".into()), output::status),
-        Command::Run(_) | Command::Signal(_) | Command::Watch(_) => Err(ExitError::usage(
+        Command::Run(_)
+        | Command::Signal(_)
+        | Command::Watch(_)
+        | Command::Invite(InviteCommand::Accept(_)) => Err(ExitError::usage(
             "this command does not make a single API call",
         )),
     }
+}
+
+/// A duration in whole milliseconds, as the API takes it.
+pub fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn member_path(space: &str, identity_key: &str) -> String {
+    format!("/v1/spaces/{}/members/{}", seg(space), seg(identity_key))
+}
+
+/// The body of `POST /v1/spaces/{space}/invitations`; `--guest-key` goes with `--auth key`
+/// and only with it.
+fn invite_body(args: &InviteCreateArgs) -> Result<Value, ExitError> {
+    match (args.auth, &args.guest_key) {
+        (InviteAuth::Key, None) => {
+            return Err(ExitError::usage(
+                "`--auth key` needs `--guest-key IDENTITY_KEY`: the identity key of the guest \
+                 (`echo-node identity show` on its node)",
+            ))
+        }
+        (auth, Some(_)) if auth != InviteAuth::Key => {
+            return Err(ExitError::usage(format!(
+                "`--guest-key` is only for `--auth key`, not `--auth {}`",
+                auth.as_str()
+            )))
+        }
+        _ => {}
+    }
+    Ok(json!({
+        "role": args.role.as_str(),
+        "auth": args.auth.as_str(),
+        "guest_key": args.guest_key,
+        "multi_use": args.multi_use,
+        "timeout_ms": millis(args.timeout),
+        "lifetime_ms": millis(args.lifetime),
+    }))
 }
 
 fn object_path(space: &str, id: &str) -> String {
@@ -230,7 +331,7 @@ fn watch(dir: &DataDir, args: &WatchArgs, json: bool) -> anyhow::Result<()> {
 }
 
 /// Writes to stdout and flushes at once (watch lines must not wait in a buffer).
-fn emit(text: &str) -> anyhow::Result<()> {
+pub fn emit(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.flush()?;
@@ -341,11 +442,117 @@ mod tests {
             plan.call,
             Call::Post(
                 "/v1/spaces/join".into(),
-                json!({"space_key": key, "name": null})
+                json!({"space_key": key, "name": null, "timeout_ms": 30_000})
             )
         );
+        assert_eq!(plan.timeout, REQUEST_TIMEOUT);
+        let plan =
+            plan_of(&["space", "join", &key, "--name", "T", "--timeout", "5m"]).expect("plan");
+        assert_eq!(
+            plan.call,
+            Call::Post(
+                "/v1/spaces/join".into(),
+                json!({"space_key": key, "name": "T", "timeout_ms": 300_000})
+            )
+        );
+        assert_eq!(plan.timeout, waiting(Duration::from_secs(300)));
         let plan = plan_of(&["space", "members", "t"]).expect("plan");
         assert_eq!(plan.call, Call::Get("/v1/spaces/t/members".into()));
+        let plan = plan_of(&["space", "set-role", "My Team", &key, "admin"]).expect("plan");
+        assert_eq!(
+            plan.call,
+            Call::Put(
+                format!("/v1/spaces/My%20Team/members/{key}"),
+                json!({"role": "admin"})
+            )
+        );
+        let plan = plan_of(&["space", "remove-member", "t", &key.to_uppercase()]).expect("plan");
+        assert_eq!(
+            plan.call,
+            Call::Delete(format!("/v1/spaces/t/members/{key}"))
+        );
+    }
+
+    #[test]
+    fn invitation_commands_make_their_calls() {
+        let plan = plan_of(&["invite", "create", "My Team"]).expect("plan");
+        assert_eq!(
+            plan.call,
+            Call::Post(
+                "/v1/spaces/My%20Team/invitations".into(),
+                json!({
+                    "role": "editor", "auth": "pin", "guest_key": null, "multi_use": false,
+                    "timeout_ms": 180_000, "lifetime_ms": 86_400_000
+                })
+            )
+        );
+        let key = "cd".repeat(32);
+        let plan = plan_of(&[
+            "invite",
+            "create",
+            "t",
+            "--role",
+            "reader",
+            "--auth",
+            "key",
+            "--guest-key",
+            &key,
+            "--multi-use",
+            "--timeout",
+            "90s",
+            "--lifetime",
+            "7d",
+        ])
+        .expect("plan");
+        assert_eq!(
+            plan.call,
+            Call::Post(
+                "/v1/spaces/t/invitations".into(),
+                json!({
+                    "role": "reader", "auth": "key", "guest_key": key, "multi_use": true,
+                    "timeout_ms": 90_000, "lifetime_ms": 7 * 86_400_000
+                })
+            )
+        );
+        let plan = plan_of(&["invite", "create", "t", "--auth", "none"]).expect("plan");
+        let Call::Post(_, body) = plan.call else {
+            panic!("not a post")
+        };
+        assert_eq!(body["auth"], "none");
+
+        let plan = plan_of(&["invite", "list"]).expect("plan");
+        assert_eq!(plan.call, Call::Get("/v1/invitations".into()));
+        let plan = plan_of(&["invite", "list", "My Team"]).expect("plan");
+        assert_eq!(
+            plan.call,
+            Call::Get("/v1/invitations?space=My%20Team".into())
+        );
+        let plan = plan_of(&["invite", "cancel", "0f1e"]).expect("plan");
+        assert_eq!(
+            plan.call,
+            Call::Post("/v1/invitations/0f1e/cancel".into(), json!({}))
+        );
+    }
+
+    #[test]
+    fn guest_keys_go_with_key_auth_only() {
+        let err = plan_of(&["invite", "create", "t", "--auth", "key"])
+            .err()
+            .expect("no guest key");
+        assert_eq!(err.code, crate::exit::USAGE);
+        assert!(err.message.contains("--guest-key"), "{}", err.message);
+        let key = "cd".repeat(32);
+        for auth in [&[][..], &["--auth", "pin"][..], &["--auth", "none"][..]] {
+            let mut args = vec!["invite", "create", "t", "--guest-key", &key];
+            args.extend_from_slice(auth);
+            let err = plan_of(&args).err().expect("guest key without key auth");
+            assert_eq!(err.code, crate::exit::USAGE);
+            assert!(
+                err.message.contains("only for `--auth key`"),
+                "{}",
+                err.message
+            );
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod commands;
 mod daemon;
 mod duration;
 mod exit;
+mod invite_accept;
 mod net_args;
 mod output;
 mod paths;

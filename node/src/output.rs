@@ -226,6 +226,119 @@ pub fn change_event(v: &Value) -> String {
     )
 }
 
+/// A time in Unix milliseconds as `2025-06-01 12:00:00 UTC`; `-` when missing.
+pub fn utc_time(v: &Value, key: &str) -> String {
+    let Some(ms) = v.get(key).and_then(Value::as_u64) else {
+        return field(v, key);
+    };
+    let secs = ms / 1000;
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm, proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// `invite create`: the invitation code alone on its line (to copy it), then the auth code
+/// and when the invitation expires.
+pub fn invitation_created(v: &Value) -> String {
+    let mut out = format!(
+        "invitation code (give it to the guest):\n{}\n\n",
+        field(v, "invitation_code")
+    );
+    let has_pin = v.get("auth_code").is_some_and(Value::is_string);
+    let mut pairs = Vec::new();
+    if has_pin {
+        pairs.push(("auth_code", field(v, "auth_code")));
+    }
+    pairs.push(("invitation_id", field(v, "invitation_id")));
+    pairs.push(("expires_at", utc_time(v, "expires_at")));
+    out.push_str(&key_values(&pairs));
+    out.push_str(if has_pin {
+        "\nTell the guest the auth code over another channel than the invitation code (e.g. by \
+         phone); the guest runs `echo-node invite accept CODE` and types it.\n"
+    } else {
+        "\nThe guest runs `echo-node invite accept CODE`.\n"
+    });
+    out
+}
+
+/// One invitation (`invite cancel`).
+pub fn invitation(v: &Value) -> String {
+    key_values(&[
+        ("invitation_id", field(v, "invitation_id")),
+        ("space_key", field(v, "space_key")),
+        ("state", field(v, "state")),
+        ("reason", field(v, "reason")),
+        ("auth", field(v, "auth")),
+        ("role", field(v, "role")),
+        ("multi_use", field(v, "multi_use")),
+        ("attempts_left", field(v, "attempts_left")),
+        ("uses", field(v, "uses")),
+        ("expires_at", utc_time(v, "expires_at")),
+    ])
+}
+
+/// `invite list`: one row per invitation, the reason (free text) last.
+pub fn invitations(v: &Value) -> String {
+    let list = v.as_array().map(Vec::as_slice).unwrap_or_default();
+    if list.is_empty() {
+        return "no invitations (create one with `echo-node invite create SPACE`)\n".to_string();
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|i| {
+            vec![
+                field(i, "invitation_id"),
+                field(i, "space_key"),
+                field(i, "state"),
+                field(i, "auth"),
+                field(i, "role"),
+                field(i, "multi_use"),
+                field(i, "attempts_left"),
+                field(i, "uses"),
+                utc_time(i, "expires_at"),
+                field(i, "reason"),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "INVITATION_ID",
+            "SPACE_KEY",
+            "STATE",
+            "AUTH",
+            "ROLE",
+            "MULTI_USE",
+            "ATTEMPTS_LEFT",
+            "USES",
+            "EXPIRES_AT",
+            "REASON",
+        ],
+        &rows,
+    )
+}
+
+/// `invite accept` on SUCCESS.
+pub fn accepted(v: &Value) -> String {
+    key_values(&[
+        ("space_key", field(v, "space_key")),
+        ("role", field(v, "role")),
+    ])
+}
+
 pub fn status(v: &Value) -> String {
     let mut out = key_values(&[
         ("device_key", field(v, "device_key")),
@@ -397,6 +510,64 @@ mod tests {
         );
         let none = json!({"heads": {}, "denied": {}, "members": {}, "feeds": {}});
         assert!(verdicts(&none).contains("no denied blocks\n"));
+    }
+
+    #[test]
+    fn times_are_utc() {
+        assert_eq!(utc_time(&json!({"t": 0}), "t"), "1970-01-01 00:00:00 UTC");
+        assert_eq!(
+            utc_time(&json!({"t": 951_782_400_000_u64}), "t"),
+            "2000-02-29 00:00:00 UTC"
+        );
+        assert_eq!(
+            utc_time(&json!({"t": 1_767_225_599_999_u64}), "t"),
+            "2025-12-31 23:59:59 UTC"
+        );
+        assert_eq!(utc_time(&json!({}), "t"), "-");
+    }
+
+    #[test]
+    fn created_invitations_put_the_code_on_its_own_line() {
+        let out = invitation_created(&json!({
+            "invitation_code": "CODE", "auth_code": "012345",
+            "invitation_id": "i1", "expires_at": 0
+        }));
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[1], "CODE");
+        assert!(out.contains("auth_code:      012345\n"), "{out}");
+        assert!(
+            out.contains("expires_at:     1970-01-01 00:00:00 UTC\n"),
+            "{out}"
+        );
+        assert!(out.contains("another channel"), "{out}");
+        let out = invitation_created(&json!({
+            "invitation_code": "CODE", "auth_code": null, "invitation_id": "i1", "expires_at": 0
+        }));
+        assert!(!out.contains("auth_code"), "{out}");
+    }
+
+    #[test]
+    fn invitation_tables() {
+        let out = invitations(&json!([{
+            "invitation_id": "i1", "space_key": "ab", "state": "ERROR",
+            "reason": "too many attempts", "auth": "pin", "role": "editor",
+            "multi_use": false, "attempts_left": 0, "uses": 0, "expires_at": 0
+        }]));
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(
+            lines[0].starts_with("INVITATION_ID  SPACE_KEY  STATE"),
+            "{out}"
+        );
+        assert!(
+            lines[1].ends_with("1970-01-01 00:00:00 UTC  too many attempts"),
+            "{out}"
+        );
+        assert!(lines[1].contains("pin   editor  false"), "{out}");
+        assert!(invitations(&json!([])).contains("invite create"));
+        assert!(
+            invitation(&json!({"invitation_id": "i1", "state": "CANCELLED"}))
+                .contains("state:          CANCELLED\n")
+        );
     }
 
     #[test]

@@ -90,6 +90,22 @@ pub fn typed_required<T: DeserializeOwned>(
         .map_err(|e| ApiError::bad_request(format!("bad request body: {e} (expected {example})")))
 }
 
+/// A duration member in milliseconds: `default` when absent, else 1 to `max`.
+pub fn duration_ms(
+    member: &str,
+    value: Option<u64>,
+    default: u64,
+    max: u64,
+) -> Result<u64, ApiError> {
+    match value {
+        None => Ok(default),
+        Some(ms) if (1..=max).contains(&ms) => Ok(ms),
+        Some(ms) => Err(ApiError::bad_request(format!(
+            "{member} {ms} is out of range: give 1 to {max} milliseconds"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +124,18 @@ mod tests {
     #[derive(Debug, Default, serde::Deserialize, PartialEq)]
     struct Named {
         name: Option<String>,
+    }
+
+    #[test]
+    fn durations_are_bounded() {
+        assert_eq!(duration_ms("t", None, 7, 10), Ok(7));
+        assert_eq!(duration_ms("t", Some(1), 7, 10), Ok(1));
+        assert_eq!(duration_ms("t", Some(10), 7, 10), Ok(10));
+        for bad in [0, 11] {
+            let e = duration_ms("timeout_ms", Some(bad), 7, 10).expect_err("out of range");
+            assert_eq!(e.code, "bad_request");
+            assert!(e.message.starts_with("timeout_ms "), "{}", e.message);
+        }
     }
 
     #[test]

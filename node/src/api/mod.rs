@@ -1,7 +1,7 @@
 //! The local API: HTTP/JSON on a loopback address, bearer-token auth, JSON errors only.
 //! [`bind`] builds and binds the server (one worker, short shutdown timeout; the daemon
-//! stops it on SIGINT/SIGTERM); routes, auth, bodies, errors, the watch stream and the Yjs
-//! bridge (`yjs*.rs`) are in the submodules. The reference is docs/api.md.
+//! stops it on SIGINT/SIGTERM); routes, invitations, auth, bodies, errors, the watch stream
+//! and the Yjs bridge (`yjs*.rs`) are in the submodules. The reference is docs/api.md.
 //!
 //! The server is actix-http's HTTP/1 service over sockets wrapped in the connection guard
 //! (`guard.rs`, with `framing.rs`): the guard answers, in JSON, the requests actix-http
@@ -16,6 +16,7 @@ mod body;
 mod error;
 mod framing;
 mod guard;
+mod invitations;
 mod routes;
 mod watch;
 mod yjs;
@@ -37,6 +38,7 @@ use tokio::net::TcpStream;
 
 pub use auth::ApiToken;
 pub use body::BODY_LIMIT;
+pub use invitations::{MAX_LIFETIME_MS, MAX_TIMEOUT_MS};
 pub use watch::{DEFAULT_HEARTBEAT, DEFAULT_MAX_WATCHES};
 
 /// Seconds that open requests (e.g. watch streams) get to finish when the server stops.

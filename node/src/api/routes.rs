@@ -1,14 +1,18 @@
 //! The `/v1` routes: one small handler per route, each a thin translation between HTTP/JSON
-//! and one [`NodeHandle`] call. The watch stream lives in `watch.rs`.
+//! and one [`NodeHandle`] call (`space join` makes two: join, then wait until writable). The
+//! watch stream lives in `watch.rs`, the invitation routes in `invitations.rs`.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use echo_actors::credentials::Role;
-use echo_actors::node::{NodeHandle, QueryRequest, WhereEq};
+use echo_actors::node::{MemberInfo, NodeError, NodeHandle, QueryRequest, SpaceInfo, WhereEq};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::body::{read_json, require_object, typed, typed_required};
+use super::body::{duration_ms, read_json, require_object, typed, typed_required};
 use super::error::ApiError;
+use super::invitations::{
+    invite_accept, invite_cancel, invite_create, invite_list, MAX_TIMEOUT_MS,
+};
 use super::watch::watch;
 
 type Node = web::Data<NodeHandle>;
@@ -37,6 +41,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::get().to(member_list))
                     .route(web::post().to(member_add)),
             )
+            .service(
+                resource(&format!("{space}/members/{{identity}}"))
+                    .route(web::put().to(member_set_role))
+                    .route(web::delete().to(member_remove)),
+            )
+            .service(resource(&format!("{space}/invitations")).route(web::post().to(invite_create)))
+            .service(resource("/invitations").route(web::get().to(invite_list)))
+            .service(resource("/invitations/accept").route(web::post().to(invite_accept)))
+            .service(resource("/invitations/{id}/cancel").route(web::post().to(invite_cancel)))
             .service(resource(&format!("{space}/verdicts")).route(web::get().to(verdicts)))
             .service(resource(&format!("{space}/objects")).route(web::post().to(object_add)))
             .service(
@@ -79,12 +92,34 @@ struct NameBody {
     name: Option<String>,
 }
 
+/// How long `POST /v1/spaces/join` waits for the node to become writable by default.
+const DEFAULT_JOIN_WAIT_MS: u64 = 30_000;
+
 /// Body of `POST /v1/spaces/join`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct JoinBody {
     space_key: String,
     name: Option<String>,
+    /// Wait until this node may write (default true).
+    wait: Option<bool>,
+    /// How long to wait (default 30 s); only with `wait`.
+    timeout_ms: Option<u64>,
+}
+
+impl JoinBody {
+    /// How long to wait until writable, or `None` for no wait.
+    fn wait_ms(&self) -> std::result::Result<Option<u64>, ApiError> {
+        match (self.wait.unwrap_or(true), self.timeout_ms) {
+            (false, Some(_)) => Err(ApiError::bad_request(
+                "timeout_ms is for a join that waits; leave it out with \"wait\": false",
+            )),
+            (false, None) => Ok(None),
+            (true, ms) => {
+                duration_ms("timeout_ms", ms, DEFAULT_JOIN_WAIT_MS, MAX_TIMEOUT_MS).map(Some)
+            }
+        }
+    }
 }
 
 /// Body of `POST /v1/spaces/{space}/members`.
@@ -95,8 +130,15 @@ struct MemberBody {
     role: Option<String>,
 }
 
+/// Body of `PUT /v1/spaces/{space}/members/{identity}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleBody {
+    role: String,
+}
+
 /// The roles a member can be given through the API (OWNER exists only from genesis).
-fn member_role(role: Option<&str>) -> std::result::Result<Role, ApiError> {
+pub(super) fn member_role(role: Option<&str>) -> std::result::Result<Role, ApiError> {
     match role {
         None | Some("editor") => Ok(Role::Editor),
         Some("admin") => Ok(Role::Admin),
@@ -152,12 +194,58 @@ async fn space_create(node: Node, req: HttpRequest, payload: web::Payload) -> Re
     Ok(HttpResponse::Created().json(node.space_create(body.name).await?))
 }
 
+/// Joins a space (201), or finds it already joined (200: a join that timed out waiting, run
+/// again), then waits until this node may write in it unless `wait` is false.
 async fn space_join(node: Node, req: HttpRequest, payload: web::Payload) -> Result {
     let body: JoinBody = typed_required(
         read_json(&req, payload).await?,
-        r#"{"space_key": "<64 hex>", "name": "..."}"#,
+        r#"{"space_key": "<64 hex>", "name": "...", "timeout_ms": 30000}"#,
     )?;
-    Ok(HttpResponse::Created().json(node.space_join(&body.space_key, body.name).await?))
+    let wait_ms = body.wait_ms()?;
+    let key = body.space_key.trim().to_ascii_lowercase();
+    let (space, created) = match node.space_join(&key, body.name).await {
+        Ok(space) => (space, true),
+        Err(e) => (existing_space(&node, &key, e).await?, false),
+    };
+    if let Some(ms) = wait_ms {
+        node.space_wait_writable(&space.space_key, ms)
+            .await
+            .map_err(|e| not_writable(&space.space_key, e))?;
+    }
+    let mut response = if created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(response.json(space))
+}
+
+/// After a join failed with `err`: the space, if the node has it already (the node refuses
+/// to join a space twice, and a join that timed out waiting is run again); else `err`.
+async fn existing_space(
+    node: &NodeHandle,
+    key: &str,
+    err: NodeError,
+) -> std::result::Result<SpaceInfo, ApiError> {
+    if err.code() != "invalid" {
+        return Err(err.into());
+    }
+    node.space_list()
+        .await?
+        .into_iter()
+        .find(|s| s.space_key == key)
+        .ok_or_else(|| err.into())
+}
+
+/// A join whose wait failed: the node keeps the space; say how to wait again.
+fn not_writable(space_key: &str, err: NodeError) -> ApiError {
+    let mut e = ApiError::from(err);
+    e.message = format!(
+        "joined space {space_key}, but this node may not write in it yet: {}; run `echo-node \
+         space join {space_key}` again to wait again",
+        e.message
+    );
+    e
 }
 
 async fn verdicts(node: Node, space: web::Path<String>) -> Result {
@@ -181,30 +269,70 @@ async fn member_add(
     )?;
     let role = member_role(body.role.as_deref())?;
     let key = body.identity_key.trim().to_ascii_lowercase();
-    let existed = node
-        .space_members(&space)
-        .await?
-        .iter()
-        .any(|m| m.identity_key == key);
+    let existed = listed_member(&node, &space, &key).await?.is_some();
     node.space_add_member(&space, &key, role).await?;
-    let member = node
-        .space_members(&space)
+    let member = listed_member(&node, &space, &key)
         .await?
-        .into_iter()
-        .find(|m| m.identity_key == key)
-        .ok_or_else(|| {
-            ApiError::new(
-                actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                format!("member {key} was added but is not listed"),
-            )
-        })?;
+        .ok_or_else(|| unlisted(&key, "added"))?;
     let mut response = if existed {
         HttpResponse::Ok()
     } else {
         HttpResponse::Created()
     };
     Ok(response.json(member))
+}
+
+/// Changes a member's role; answers with the member.
+async fn member_set_role(
+    node: Node,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result {
+    let (space, identity) = path.into_inner();
+    let body: RoleBody = typed_required(read_json(&req, payload).await?, r#"{"role": "reader"}"#)?;
+    let role = member_role(Some(&body.role))?;
+    node.space_set_role(&space, &identity, role).await?;
+    let key = identity.trim().to_ascii_lowercase();
+    let member = listed_member(&node, &space, &key)
+        .await?
+        .ok_or_else(|| unlisted(&key, "given a role"))?;
+    Ok(HttpResponse::Ok().json(member))
+}
+
+/// Removes a member; answers with the member, now `removed`.
+async fn member_remove(node: Node, path: web::Path<(String, String)>) -> Result {
+    let (space, identity) = path.into_inner();
+    node.space_remove_member(&space, &identity).await?;
+    let key = identity.trim().to_ascii_lowercase();
+    let member = listed_member(&node, &space, &key)
+        .await?
+        .unwrap_or(MemberInfo {
+            identity_key: key,
+            role: Role::Removed.as_str().to_string(),
+        });
+    Ok(HttpResponse::Ok().json(member))
+}
+
+/// The member with identity `key` (lower-case hex), if the space lists it.
+async fn listed_member(
+    node: &NodeHandle,
+    space: &str,
+    key: &str,
+) -> std::result::Result<Option<MemberInfo>, ApiError> {
+    Ok(node
+        .space_members(space)
+        .await?
+        .into_iter()
+        .find(|m| m.identity_key == key))
+}
+
+fn unlisted(key: &str, what: &str) -> ApiError {
+    ApiError::new(
+        actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        format!("member {key} was {what} but is not listed"),
+    )
 }
 
 async fn object_add(
@@ -315,4 +443,210 @@ async fn status(node: Node) -> Result {
 /// Default service: unknown routes are 404 JSON.
 pub async fn not_found(req: HttpRequest) -> Result {
     Err(ApiError::not_found_route(req.path()))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The routes in process, on a node without network: each route answers its method, and
+    //! bodies are checked before the node is asked anything.
+
+    use std::sync::Arc;
+
+    use actix_web::dev::{Service, ServiceResponse};
+    use actix_web::http::StatusCode;
+    use actix_web::middleware::ErrorHandlers;
+    use actix_web::{test, App};
+    use echo_actors::node::{Node, NodeConfig};
+    use echo_actors::store::MemStore;
+    use echo_actors::types::FixedClock;
+    use serde_json::Value;
+
+    use super::*;
+
+    type Response = ServiceResponse<actix_web::body::EitherBody<actix_web::body::BoxBody>>;
+
+    async fn node() -> NodeHandle {
+        Node::open(NodeConfig {
+            store: Arc::new(MemStore::new()),
+            rng_seed: [7; 32],
+            clock: Arc::new(FixedClock::new(1_700_000_000_000)),
+            listen: None,
+            network: None,
+        })
+        .await
+        .expect("node opens")
+    }
+
+    async fn app(
+        node: NodeHandle,
+    ) -> impl Service<actix_http::Request, Response = Response, Error = actix_web::Error> {
+        test::init_service(
+            App::new()
+                .app_data(web::Data::new(node))
+                .app_data(web::PathConfig::default().error_handler(super::super::error::path_error))
+                .app_data(
+                    web::QueryConfig::default().error_handler(super::super::error::query_error),
+                )
+                .configure(configure)
+                .default_service(web::to(not_found))
+                .wrap(
+                    ErrorHandlers::new().default_handler(super::super::error::json_error_fallback),
+                ),
+        )
+        .await
+    }
+
+    /// Status, `code` (of an error) and the body.
+    async fn call(
+        app: &impl Service<actix_http::Request, Response = Response, Error = actix_web::Error>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, String, Vec<u8>) {
+        let mut req = test::TestRequest::default()
+            .method(method.parse().expect("method"))
+            .uri(path);
+        if let Some(body) = body {
+            req = req.set_json(body);
+        }
+        let res = test::call_service(app, req.to_request()).await;
+        let status = res.status();
+        let bytes = test::read_body(res).await.to_vec();
+        let code = serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("code").and_then(Value::as_str).map(str::to_string))
+            .unwrap_or_default();
+        (status, code, bytes)
+    }
+
+    #[actix::test]
+    async fn membership_and_invitation_routes_check_their_bodies() {
+        let app = app(node().await).await;
+        let key = "58".to_string() + &"66".repeat(31);
+        let member = format!("/v1/spaces/s/members/{key}");
+        for (method, path, body, says) in [
+            ("PUT", member.as_str(), json!({"role": "owner"}), "`owner`"),
+            ("PUT", member.as_str(), json!({}), "missing field `role`"),
+            (
+                "POST",
+                "/v1/spaces/s/invitations",
+                json!({"auth": "sms"}),
+                "`sms`",
+            ),
+            (
+                "POST",
+                "/v1/spaces/s/invitations",
+                json!({"lifetime_ms": 0}),
+                "lifetime_ms",
+            ),
+            (
+                "POST",
+                "/v1/invitations/accept",
+                json!({"invitation_code": "c", "auth_code": "1"}),
+                "6 digits",
+            ),
+            (
+                "POST",
+                "/v1/invitations/accept",
+                json!({}),
+                "invitation_code",
+            ),
+            (
+                "POST",
+                "/v1/invitations/i1/cancel",
+                json!({"now": true}),
+                "unknown field",
+            ),
+            (
+                "POST",
+                "/v1/spaces/join",
+                json!({"space_key": key, "wait": false, "timeout_ms": 5}),
+                "wait",
+            ),
+            (
+                "POST",
+                "/v1/spaces/join",
+                json!({"space_key": key, "timeout_ms": 0}),
+                "timeout_ms",
+            ),
+        ] {
+            let (status, code, bytes) = call(&app, method, path, Some(body.clone())).await;
+            let text = String::from_utf8_lossy(&bytes);
+            assert_eq!(
+                (status, code.as_str()),
+                (StatusCode::BAD_REQUEST, "bad_request"),
+                "{method} {path} {body}: {text}"
+            );
+            assert!(text.contains(says), "{method} {path} {body}: {text}");
+        }
+        for (method, path) in [
+            ("GET", member.as_str()),
+            ("GET", "/v1/spaces/s/invitations"),
+            ("POST", "/v1/invitations"),
+            ("GET", "/v1/invitations/accept"),
+            ("DELETE", "/v1/invitations/i1/cancel"),
+        ] {
+            let (status, code, _) = call(&app, method, path, None).await;
+            assert_eq!(
+                (status, code.as_str()),
+                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+                "{method} {path}"
+            );
+        }
+        let (status, code, _) = call(&app, "GET", "/v1/invitations?spaces=x", None).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::BAD_REQUEST, "bad_request")
+        );
+    }
+
+    #[actix::test]
+    async fn joining_a_space_the_node_has_is_not_an_error() {
+        let node = node().await;
+        node.identity_create(None).await.expect("identity");
+        let space = node.space_create(Some("team".into())).await.expect("space");
+        let app = app(node).await;
+        let body = json!({"space_key": space.space_key.to_uppercase(), "wait": false});
+        let (status, _, bytes) = call(&app, "POST", "/v1/spaces/join", Some(body)).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&bytes)
+        );
+        let answer: Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(
+            answer,
+            json!({"space_key": space.space_key, "name": "team"})
+        );
+        // Other refusals stay refusals.
+        let body = json!({"space_key": "0".repeat(64), "wait": false});
+        let (status, code, _) = call(&app, "POST", "/v1/spaces/join", Some(body)).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::BAD_REQUEST, "invalid")
+        );
+    }
+
+    #[actix::test]
+    async fn accept_with_progress_streams_its_failure_as_the_last_line() {
+        let app = app(node().await).await;
+        let body = json!({"invitation_code": "not-a-code", "timeout_ms": 1000});
+        let req = test::TestRequest::post()
+            .uri("/v1/invitations/accept?progress=true")
+            .set_json(body)
+            .to_request();
+        let res = test::call_service(&app, req).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(
+            res.headers().get("content-type").map(|v| v.as_bytes()),
+            Some(&b"application/x-ndjson"[..])
+        );
+        let bytes = test::read_body(res).await;
+        let text = String::from_utf8_lossy(&bytes);
+        let last: Value = serde_json::from_str(text.lines().last().expect("a line")).expect("json");
+        assert_eq!(last["state"], "ERROR", "{text}");
+        assert!(last["error"]["code"].is_string(), "{text}");
+        assert!(last["error"]["message"].is_string(), "{text}");
+    }
 }
