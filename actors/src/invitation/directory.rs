@@ -103,9 +103,15 @@ impl InvitationDirectory {
         let id = record.id;
         let space_key = record.space_key;
         let rng = self.child_rng();
-        let addr =
-            HostInvitationActor::new(record, space, self.store.clone(), self.clock.clone(), rng)
-                .start();
+        let addr = HostInvitationActor::new(
+            record,
+            space,
+            self.store.clone(),
+            self.clock.clone(),
+            rng,
+            self.network.clone(),
+        )
+        .start();
         self.hosts.insert(id, Host { addr, space_key });
     }
 }

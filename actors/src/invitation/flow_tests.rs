@@ -329,3 +329,43 @@ async fn only_an_owner_or_admin_may_invite_and_never_as_owner() {
         .iter()
         .any(|m| m.identity_key == b_identity && m.role == Role::Removed.as_str()));
 }
+
+#[actix::test]
+async fn a_guest_with_no_signaling_of_its_own_finds_the_host_through_the_codes_server() {
+    use crate::transport::{self, NetEnv, TransportConfig};
+    use crate::types::KeyPair;
+    let server_ep = transport::endpoint(
+        NetEnv::Real {
+            bind: crate::mesh::test_util::loopback(),
+        },
+        &KeyPair::from_secret([67; 32]),
+        &TransportConfig::new([67; 32]),
+    )
+    .unwrap();
+    let server = server_ep.local_addr().unwrap();
+    let _signal = crate::signal::serve_signal(server_ep);
+    let host_mesh = MeshConfig {
+        signal_servers: vec![server],
+        ..MeshConfig::default()
+    };
+    let (a, _) = real_node(68, Arc::new(MemStore::new()), host_mesh).await;
+    let (b, _) = real_node(69, Arc::new(MemStore::new()), MeshConfig::default()).await;
+    let space = a.space_create(None).await.unwrap().space_key;
+    let created = a
+        .invite_create(&space, InviteOptions::default())
+        .await
+        .unwrap();
+    let mut code = super::InvitationCode::decode(&created.invitation_code).unwrap();
+    assert_eq!(code.signal, vec![server]);
+    // The listen address in the code is useless (as for a host behind a NAT): only the
+    // signaling server can bring the two together.
+    code.addrs = vec![std::net::SocketAddr::from(([127, 0, 0, 1], 9))];
+    let accepted = b
+        .invite_accept(&code.encode(), created.auth_code, ACCEPT_MS, None)
+        .await
+        .unwrap();
+    assert_eq!(accepted.space_key, space);
+    b.object_add(&space, json!({"via": "signaling"}))
+        .await
+        .unwrap();
+}

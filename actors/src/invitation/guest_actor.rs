@@ -17,7 +17,10 @@ use super::info::{AcceptedInvitation, InvitationProgress};
 use super::messages::{GuestFrame, HostFrame, InvitationState};
 use super::request_error::InvitationRequestError;
 use crate::identity::{IdentityActor, SignAsIdentity};
-use crate::mesh::{ConnectDevice, NetworkActor, OfferChannels, OpenSideStream};
+use crate::mesh::{
+    ConnectDevice, JoinInvitationTopic, LeaveInvitationTopic, NetworkActor, OfferChannels,
+    OpenSideStream,
+};
 use crate::space::{
     JoinSpace, OwnFeeds, ResolveSpace, SpaceActor, SpaceDirectory, SpaceRequestError, WaitAdmitted,
 };
@@ -86,6 +89,11 @@ impl GuestInvitationActor {
         match output {
             GuestOutput::FindHost => {
                 if self.attempt == 0 {
+                    // Signaling may find the host where the code's addresses do not.
+                    self.deps.network.do_send(JoinInvitationTopic {
+                        topic: self.code.topic,
+                        signal: self.code.signal.clone(),
+                    });
                     self.find_host(ctx);
                 } else {
                     // Lost the host before its verdict: try again, not in a tight loop.
@@ -242,6 +250,9 @@ impl GuestInvitationActor {
 
     fn done(&mut self, outcome: Outcome, ctx: &mut Context<Self>) {
         self.frames = None;
+        self.deps
+            .network
+            .do_send(LeaveInvitationTopic(self.code.topic));
         let Some((space_key, role)) = outcome.admitted else {
             let reason = outcome
                 .reason

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use super::host::{HostCore, HostInput, HostOutput, InvitationRecord, SessionId};
 use super::messages::{GuestFrame, HostFrame};
 use crate::credentials::{Assertion, Credential, Role};
-use crate::mesh::SideStream;
+use crate::mesh::{JoinInvitationTopic, LeaveInvitationTopic, NetworkActor, SideStream};
 use crate::space::{AdmitMember, SpaceActor};
 use crate::store::{Key, Store};
 use crate::transport::{read_frame, write_frame, FrameError};
@@ -39,6 +39,9 @@ pub struct HostInvitationActor {
     rng: ChaCha20Rng,
     sessions: BTreeMap<SessionId, Session>,
     next_session: SessionId,
+    /// For the invitation topic's swarm: joined while the invitation is open.
+    network: Option<Addr<NetworkActor>>,
+    in_topic: bool,
 }
 
 impl HostInvitationActor {
@@ -48,6 +51,7 @@ impl HostInvitationActor {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         rng: ChaCha20Rng,
+        network: Option<Addr<NetworkActor>>,
     ) -> Self {
         HostInvitationActor {
             core: HostCore::new(record),
@@ -57,6 +61,8 @@ impl HostInvitationActor {
             rng,
             sessions: BTreeMap::new(),
             next_session: 0,
+            network,
+            in_topic: false,
         }
     }
 
@@ -66,7 +72,29 @@ impl HostInvitationActor {
         self.carry_out(outputs, ctx);
     }
 
+    /// Leaves the invitation topic's swarm once the invitation has ended.
+    fn follow_topic(&mut self) {
+        let open = !self.core.state().is_terminal();
+        if open == self.in_topic {
+            return;
+        }
+        self.in_topic = open;
+        let Some(network) = &self.network else {
+            return;
+        };
+        let topic = super::directory::invitation_topic(&self.core.record().id);
+        if open {
+            network.do_send(JoinInvitationTopic {
+                topic,
+                signal: vec![],
+            });
+        } else {
+            network.do_send(LeaveInvitationTopic(topic));
+        }
+    }
+
     fn carry_out(&mut self, outputs: Vec<HostOutput>, ctx: &mut Context<Self>) {
+        self.follow_topic();
         for output in outputs {
             if let Err(e) = self.carry_out_one(output, ctx) {
                 // The record could not be made durable: nothing after it may happen (an

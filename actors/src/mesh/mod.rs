@@ -24,7 +24,9 @@ pub use connection::{
 };
 pub use hello::{FirstFrame, HelloCore, HelloInput, HelloOutput, HelloTimer, StreamId};
 pub use network::{MeshConfig, NetworkActor, NetworkStatus, Shutdown};
-pub use network_invitations::{ConnectDevice, ListenAddrs, OfferChannels};
+pub use network_invitations::{
+    ConnectDevice, JoinInvitationTopic, LeaveInvitationTopic, ListenAddrs, OfferChannels,
+};
 pub use side_stream::{IncomingInvitation, RouteInvitations, SideStream, SideStreamGuard};
 pub use slots::{AcceptSlots, Admission, Refusal, SlotLimits};
 pub use swarm::{Dial, SwarmCore};

@@ -91,17 +91,22 @@ pub struct NetworkActor {
     directory: Addr<SpaceDirectory>,
     pub(super) device_auth: Option<Credential>,
     pub(super) spaces: BTreeMap<PublicKey, Space>,
-    topics: BTreeMap<Topic, PublicKey>,
+    pub(super) topics: BTreeMap<Topic, PublicKey>,
     /// One swarm per topic joined.
-    swarms: BTreeMap<Topic, SwarmCore>,
+    pub(super) swarms: BTreeMap<Topic, SwarmCore>,
     pub(super) conns: BTreeMap<PublicKey, Conn>,
     slots: AcceptSlots,
     /// Devices a channel has opened with (members of a space we share): preferred for slots.
     members_seen: BTreeSet<PublicKey>,
     statics: Vec<StaticPeer>,
-    signal: Option<Addr<SignalClient>>,
+    pub(super) signal: Option<Addr<SignalClient>>,
     /// Where incoming invitation streams go.
     pub(super) invitations: Option<Recipient<IncomingInvitation>>,
+    /// `ConnectDevice` requests waiting for a device to connect.
+    pub(super) awaited:
+        BTreeMap<PublicKey, Vec<tokio::sync::oneshot::Sender<Addr<ConnectionActor>>>>,
+    /// Why the last `ConnectDevice` dial of a device failed.
+    pub(super) dial_errors: BTreeMap<PublicKey, String>,
     rng: rand_chacha::ChaCha20Rng,
     next_id: u64,
 }
@@ -144,6 +149,8 @@ impl NetworkActor {
             statics,
             signal: None,
             invitations: None,
+            awaited: BTreeMap::new(),
+            dial_errors: BTreeMap::new(),
             rng,
             next_id: 0,
         }
@@ -223,9 +230,28 @@ impl NetworkActor {
         .spawn(ctx);
     }
 
+    /// Starts the signaling client for `servers` (there is at most one).
+    pub(super) fn start_signal(&mut self, servers: Vec<SocketAddr>, ctx: &mut Context<Self>) {
+        use rand_core::{RngCore, SeedableRng};
+        let mut seed = [0u8; 32];
+        self.rng.fill_bytes(&mut seed);
+        let client = SignalClient::new(
+            self.endpoint.clone(),
+            servers,
+            self.advertised(),
+            rand_chacha::ChaCha20Rng::from_seed(seed),
+            ctx.address().recipient(),
+        )
+        .start();
+        for topic in self.swarms.keys() {
+            client.do_send(JoinTopic(*topic));
+        }
+        self.signal = Some(client);
+    }
+
     /// Starts the swarm of `topic` (once): it knows the connections there are, and
     /// signaling is asked for its peers.
-    fn join_swarm(&mut self, topic: Topic) {
+    pub(super) fn join_swarm(&mut self, topic: Topic) {
         if self.swarms.contains_key(&topic) {
             return;
         }
@@ -359,6 +385,9 @@ impl NetworkActor {
                 space: space.addr.clone(),
             });
         }
+        for waiter in self.awaited.remove(&device).unwrap_or_default() {
+            let _ = waiter.send(addr.clone());
+        }
         self.conns.insert(
             device,
             Conn {
@@ -398,18 +427,7 @@ impl Actor for NetworkActor {
         self.directory
             .do_send(WatchSpaces(ctx.address().recipient()));
         if !self.config.signal_servers.is_empty() {
-            use rand_core::{RngCore, SeedableRng};
-            let mut seed = [0u8; 32];
-            self.rng.fill_bytes(&mut seed);
-            let client = SignalClient::new(
-                self.endpoint.clone(),
-                self.config.signal_servers.clone(),
-                self.advertised(),
-                rand_chacha::ChaCha20Rng::from_seed(seed),
-                ctx.address().recipient(),
-            )
-            .start();
-            self.signal = Some(client);
+            self.start_signal(self.config.signal_servers.clone(), ctx);
         }
         // Channels that could not open yet (we did not know the peer as a member, or it did
         // not know us) are offered again as control states replicate.

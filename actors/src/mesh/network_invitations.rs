@@ -1,17 +1,29 @@
 //! The invitation side of `NetworkActor`: where incoming invitation streams go
 //! (`RouteInvitations`), a connection to a host's device for a guest (`ConnectDevice`), the
 //! addresses to put in an invitation code (`ListenAddrs`), and offering a space's channel at
-//! once to every connection (`OfferChannels`, for a guest just admitted).
+//! once to every connection (`OfferChannels`, for a guest just admitted), and the swarm of
+//! an invitation's topic (`JoinInvitationTopic`, `LeaveInvitationTopic`): the host is in it
+//! while the invitation is open, a guest while it looks for the host, so that signaling can
+//! bring them together when the code's addresses do not reach the host (the guest starts a
+//! signaling client for the code's servers if it has none).
 
 use std::net::SocketAddr;
 
+use std::time::Duration;
+
 use actix::prelude::*;
+use tokio::sync::oneshot;
 
 use super::network::NetworkActor;
 use super::side_stream::{IncomingInvitation, RouteInvitations};
 use super::{ConnectionActor, OpenChannel};
+use crate::signal::{LeaveTopic, Topic};
 use crate::transport::{close, connect};
 use crate::types::PublicKey;
+
+/// How long `ConnectDevice` waits for the device to connect (a dial to an address nobody
+/// answers at takes the 10 s idle timeout to fail).
+const AWAIT_DEVICE: Duration = Duration::from_secs(12);
 
 impl Handler<RouteInvitations> for NetworkActor {
     type Result = ();
@@ -80,7 +92,47 @@ impl Handler<ListenAddrs> for NetworkActor {
     }
 }
 
-/// A connection to `device`: the one there is, or a new one dialed at `addrs` in turn.
+/// Be in the swarm of an invitation's `topic`; `signal`: servers to use if this node has
+/// no signaling client yet.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct JoinInvitationTopic {
+    pub topic: Topic,
+    pub signal: Vec<SocketAddr>,
+}
+
+impl Handler<JoinInvitationTopic> for NetworkActor {
+    type Result = ();
+    fn handle(&mut self, msg: JoinInvitationTopic, ctx: &mut Context<Self>) {
+        if self.signal.is_none() && !msg.signal.is_empty() {
+            self.start_signal(msg.signal, ctx);
+        }
+        self.join_swarm(msg.topic);
+    }
+}
+
+/// Leave the swarm of an invitation's topic (it ended, or the guest found the host).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LeaveInvitationTopic(pub Topic);
+
+impl Handler<LeaveInvitationTopic> for NetworkActor {
+    type Result = ();
+    fn handle(&mut self, msg: LeaveInvitationTopic, _: &mut Context<Self>) {
+        if self.topics.contains_key(&msg.0) {
+            // A space's topic, not an invitation's.
+            return;
+        }
+        if self.swarms.remove(&msg.0).is_some() {
+            if let Some(signal) = &self.signal {
+                signal.do_send(LeaveTopic(msg.0));
+            }
+        }
+    }
+}
+
+/// A connection to `device`: the one there is, or the first of a new one dialed at `addrs`
+/// in turn and one that the invitation's swarm (signaling) brings meanwhile.
 #[derive(Message)]
 #[rtype(result = "Result<Addr<ConnectionActor>, String>")]
 pub struct ConnectDevice {
@@ -100,44 +152,66 @@ impl Handler<ConnectDevice> for NetworkActor {
                 "the invitation is hosted by this very node".to_string(),
             )));
         }
+        let (tx, rx) = oneshot::channel();
+        self.awaited.entry(device).or_default().push(tx);
+        // The dial runs on its own: a connection it makes wakes the waiter (add_connection),
+        // as does one the swarm makes first.
         let endpoint = self.endpoint.clone();
-        Box::pin(
-            self.fetch_device_auth(ctx)
-                .then(move |(), act, _| {
-                    let ready = act.device_auth.is_some();
-                    async move {
-                        if !ready {
-                            return Err("this node has no identity yet".to_string());
-                        }
-                        let mut last = "no address to reach the host at".to_string();
-                        for addr in addrs {
-                            match connect(&endpoint, addr).await {
-                                Ok((conn, found)) if found == device => return Ok(conn),
-                                Ok((conn, found)) => {
-                                    conn.close(close::NORMAL.into(), b"not the device I meant");
-                                    last = format!(
-                                        "{addr} is device {}, not the host's {}",
-                                        found.short(),
-                                        device.short()
-                                    );
-                                }
-                                Err(e) => last = format!("{addr}: {e}"),
-                            }
-                        }
-                        Err(last)
-                    }
-                    .into_actor(act)
-                })
-                .map(move |result, act, ctx| {
-                    let conn = result?;
+        let dial = self.fetch_device_auth(ctx).then(move |(), act, _| {
+            let ready = act.device_auth.is_some();
+            async move {
+                if !ready {
+                    return Err("this node has no identity yet".to_string());
+                }
+                dial_device(&endpoint, device, addrs).await
+            }
+            .into_actor(act)
+            .map(move |result, act, ctx| match result {
+                Ok(conn) => {
                     if !act.conns.contains_key(&device) {
                         act.add_connection(conn, device, true, true, ctx);
                     }
-                    act.conns
-                        .get(&device)
-                        .map(|c| c.addr.clone())
-                        .ok_or_else(|| "the connection closed at once".to_string())
+                }
+                Err(e) => {
+                    tracing::debug!(peer = %device.short(), error = %e, "cannot dial the invitation's host");
+                    act.dial_errors.insert(device, e);
+                }
+            })
+        });
+        ctx.spawn(dial);
+        Box::pin(
+            async move { tokio::time::timeout(AWAIT_DEVICE, rx).await }
+                .into_actor(self)
+                .map(move |waited, act, _| match waited {
+                    Ok(Ok(addr)) => Ok(addr),
+                    _ => Err(act.dial_errors.remove(&device).unwrap_or_else(|| {
+                        format!("the host's device did not connect within {AWAIT_DEVICE:?}")
+                    })),
                 }),
         )
     }
+}
+
+/// Dials `addrs` in turn until one is `device`.
+async fn dial_device(
+    endpoint: &quinn::Endpoint,
+    device: PublicKey,
+    addrs: Vec<SocketAddr>,
+) -> Result<quinn::Connection, String> {
+    let mut last = "no address to reach the host at".to_string();
+    for addr in addrs {
+        match connect(endpoint, addr).await {
+            Ok((conn, found)) if found == device => return Ok(conn),
+            Ok((conn, found)) => {
+                conn.close(close::NORMAL.into(), b"not the device I meant");
+                last = format!(
+                    "{addr} is device {}, not the host's {}",
+                    found.short(),
+                    device.short()
+                );
+            }
+            Err(e) => last = format!("{addr}: {e}"),
+        }
+    }
+    Err(last)
 }
