@@ -48,6 +48,11 @@ use super::{text, ChangeKind, Changes, DbError, Mutation, ObjectId, Query};
 pub(super) const OBJECTS: &str = "objects";
 /// Origin key of the change observer.
 const OBSERVER: &str = "echo-db-changes";
+
+/// The origin of the transactions of local writes and Yjs client updates: the Yjs bridge's
+/// sink leaves them out, because the space actor sends them to the bridge itself once their
+/// block is durable (remote blocks reach the document only once stored).
+pub const LOCAL_ORIGIN: &str = "echo-local";
 /// yrs client ids are 53-bit (JavaScript-safe) integers.
 const CLIENT_ID_MASK: u64 = (1 << 53) - 1;
 
@@ -150,7 +155,23 @@ impl SpaceDoc {
             }
             return Ok(self.take_changes());
         }
-        let result = self.integrate(update);
+        let result = self.integrate(update, false);
+        if result.is_ok() {
+            self.release_held();
+        }
+        result.map(|()| self.take_changes())
+    }
+
+    /// Applies an update this node is about to commit as its own (a Yjs client's, checked
+    /// already): like [`Self::apply_update`] but in a local transaction (see
+    /// [`LOCAL_ORIGIN`]). Such an update never waits for others: the check refused any that
+    /// skips history.
+    pub(crate) fn apply_local_update(&mut self, update_v1: &[u8]) -> Result<Changes, DbError> {
+        if update_v1.is_empty() {
+            return Ok(Changes::default());
+        }
+        let update = decode(update_v1)?;
+        let result = self.integrate(update, true);
         if result.is_ok() {
             self.release_held();
         }
@@ -184,14 +205,19 @@ impl SpaceDoc {
         {
             let (bytes, _) = self.held.remove(i);
             if let Ok(update) = decode(&bytes) {
-                let _ = self.integrate(update);
+                let _ = self.integrate(update, false);
             }
         }
     }
 
     /// Integrates a decoded update in one transaction, never letting a yrs panic escape.
-    fn integrate(&mut self, update: Update) -> Result<(), DbError> {
-        let mut txn = self.doc.try_transact_mut().map_err(internal)?;
+    fn integrate(&mut self, update: Update, local: bool) -> Result<(), DbError> {
+        let mut txn = if local {
+            self.doc.try_transact_mut_with(LOCAL_ORIGIN)
+        } else {
+            self.doc.try_transact_mut()
+        }
+        .map_err(internal)?;
         // yrs has internal assertions on integration; never let one escape (see module docs).
         let result = catch_unwind(AssertUnwindSafe(|| {
             let result = txn.apply_update(update);
@@ -466,7 +492,10 @@ impl SpaceDoc {
     {
         let objects = self.objects.clone();
         let update = {
-            let mut txn = self.doc.try_transact_mut().map_err(internal)?;
+            let mut txn = self
+                .doc
+                .try_transact_mut_with(LOCAL_ORIGIN)
+                .map_err(internal)?;
             body(&mut txn, &objects)?;
             txn.commit();
             txn.encode_update_v1()

@@ -5,9 +5,11 @@
 //! * [`SpaceDoc::state_vector_v1`] and [`SpaceDoc::diff_v1`] are y-protocols sync step 1 and
 //!   step 2 material: the document's v1 state vector, and everything a peer with a given
 //!   state vector lacks.
-//! * [`SpaceDoc::set_update_sink`] makes every committed transaction (local write, remote
-//!   block, released held update, client update) append its v1 update to the sink, so that
-//!   bridge clients hear every change without polling. Detach it with `None`.
+//! * [`SpaceDoc::set_update_sink`] makes every committed transaction of remote origin (a
+//!   peer's block, a released held update) append its v1 update to the sink, so that bridge
+//!   clients hear every change without polling. Local writes and client updates run with
+//!   origin `LOCAL_ORIGIN` and are left out: the space actor sends them to the bridge itself,
+//!   once their block is durable. Detach it with `None`.
 //! * [`SpaceDoc::apply_client_update`] integrates a client's v1 update only if the result
 //!   still satisfies the object model; otherwise it returns an error and the document is
 //!   untouched. The update is first applied to a trial copy of the document, and only the
@@ -73,7 +75,12 @@ impl SpaceDoc {
         let doc = self.ydoc_mut();
         doc.unobserve_update_v1(SINK).map_err(busy)?;
         if let Some(sink) = sink {
-            doc.observe_update_v1(SINK, move |_, event| {
+            let local = yrs::Origin::from(super::doc::LOCAL_ORIGIN);
+            doc.observe_update_v1(SINK, move |txn, event| {
+                // Local writes reach the bridge from the space actor, once durable.
+                if txn.origin() == Some(&local) {
+                    return;
+                }
                 sink.lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .push(event.update.clone());
@@ -93,7 +100,7 @@ impl SpaceDoc {
         if !self.check_client_update(update_v1)? {
             return Ok(Mutation::default());
         }
-        let changes = self.apply_update(update_v1)?;
+        let changes = self.apply_local_update(update_v1)?;
         Ok(Mutation {
             update: update_v1.to_vec(),
             changes,

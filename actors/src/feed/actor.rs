@@ -1,10 +1,16 @@
 //! `FeedActor`: one per feed. Owns the feed's [`FeedLog`] and, for our own feeds, its key
 //! pair. Appends and ingests are durable (written and flushed) before they are answered;
 //! range reads for peers are bounded in bytes as well as in blocks.
+//!
+//! The write is synchronous (it only reaches the store's memory); the flush is the store's
+//! asynchronous one, so the actor thread serves other actors while the disk syncs. The log
+//! advances at the write: a later append chains on the block even before it is durable, and
+//! if the flush fails the caller is told so (the block may or may not survive a crash; it was
+//! never acknowledged).
 
 use std::sync::Arc;
 
-use actix::{Actor, Context, Handler, Message, MessageResult};
+use actix::{Actor, Context, Handler, Message, ResponseFuture};
 
 use super::{Block, FeedError, FeedLog, Payload};
 use crate::store::{Key, Store, WriteBatch};
@@ -41,17 +47,19 @@ impl FeedActor {
             .collect()
     }
 
-    fn persist(&mut self, block: &Block) -> Result<(), FeedError> {
-        let mut batch = WriteBatch::new();
-        batch.put(Key::block(&block.feed_key, block.seq), encode(block)?);
-        self.store
-            .write(batch)
-            .map_err(|e| FeedError::Storage(e.to_string()))?;
-        self.store
-            .flush()
-            .map_err(|e| FeedError::Storage(e.to_string()))?;
-        self.log.commit(block);
-        Ok(())
+    /// Writes the blocks, then answers `value` once the store's flush is done.
+    fn durable<T: Send + 'static>(
+        &self,
+        written: Result<(), FeedError>,
+        value: T,
+    ) -> ResponseFuture<Result<T, FeedError>> {
+        let flush = written.map(|()| self.store.flush_async());
+        Box::pin(async move {
+            flush?
+                .await
+                .map_err(|e| FeedError::Storage(e.to_string()))?;
+            Ok(value)
+        })
     }
 }
 
@@ -72,15 +80,22 @@ pub struct Append {
 }
 
 impl Handler<Append> for FeedActor {
-    type Result = Result<Block, FeedError>;
-    fn handle(&mut self, msg: Append, _: &mut Context<Self>) -> Self::Result {
-        let key = self
-            .key
-            .as_ref()
-            .ok_or(FeedError::NotWritable(self.log.key()))?;
-        let block = self.log.next_block(key, msg.timeframe, msg.payload)?;
-        self.persist(&block)?;
-        Ok(block)
+    type Result = ResponseFuture<Result<Block, FeedError>>;
+    fn handle(&mut self, msg: Append, ctx: &mut Context<Self>) -> Self::Result {
+        let mut many = self.handle(
+            AppendMany {
+                timeframe: msg.timeframe,
+                payloads: vec![msg.payload],
+            },
+            ctx,
+        );
+        Box::pin(async move {
+            let blocks = (&mut many).await?;
+            blocks
+                .into_iter()
+                .next()
+                .ok_or_else(|| FeedError::Storage("an append made no block".into()))
+        })
     }
 }
 
@@ -96,8 +111,19 @@ pub struct AppendMany {
 }
 
 impl Handler<AppendMany> for FeedActor {
-    type Result = Result<Vec<Block>, FeedError>;
+    type Result = ResponseFuture<Result<Vec<Block>, FeedError>>;
     fn handle(&mut self, msg: AppendMany, _: &mut Context<Self>) -> Self::Result {
+        let written = self.append_many(msg);
+        match written {
+            Ok(blocks) => self.durable(Ok(()), blocks),
+            Err(e) => Box::pin(async move { Err(e) }),
+        }
+    }
+}
+
+impl FeedActor {
+    /// Signs and writes the blocks (not flushed) and advances the log.
+    fn append_many(&mut self, msg: AppendMany) -> Result<Vec<Block>, FeedError> {
         let key = self
             .key
             .as_ref()
@@ -115,7 +141,6 @@ impl Handler<AppendMany> for FeedActor {
         }
         self.store
             .write(batch)
-            .and_then(|()| self.store.flush())
             .map_err(|e| FeedError::Storage(e.to_string()))?;
         self.log = log;
         Ok(blocks)
@@ -144,7 +169,7 @@ impl FeedActor {
 pub struct IngestMany(pub Vec<Block>);
 
 impl Handler<IngestMany> for FeedActor {
-    type Result = MessageResult<IngestMany>;
+    type Result = ResponseFuture<(usize, Option<FeedError>)>;
     fn handle(&mut self, msg: IngestMany, _: &mut Context<Self>) -> Self::Result {
         let mut log = self.log.clone();
         let mut batch = WriteBatch::new();
@@ -183,14 +208,20 @@ impl Handler<IngestMany> for FeedActor {
             log.commit(block);
             count += 1;
         }
-        if count > 0 {
-            let stored = self.store.write(batch).and_then(|()| self.store.flush());
-            if let Err(e) = stored {
-                return MessageResult((0, Some(FeedError::Storage(e.to_string()))));
-            }
-            self.log = log;
+        if count == 0 {
+            return Box::pin(async move { (0, error) });
         }
-        MessageResult((count, error))
+        if let Err(e) = self.store.write(batch) {
+            return Box::pin(async move { (0, Some(FeedError::Storage(e.to_string()))) });
+        }
+        self.log = log;
+        let flush = self.store.flush_async();
+        Box::pin(async move {
+            match flush.await {
+                Ok(()) => (count, error),
+                Err(e) => (0, Some(FeedError::Storage(e.to_string()))),
+            }
+        })
     }
 }
 

@@ -18,4 +18,6 @@ pub use info::{
 };
 
 #[cfg(test)]
+mod group_commit_tests;
+#[cfg(test)]
 mod tests;

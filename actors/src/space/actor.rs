@@ -1,10 +1,12 @@
-//! `SpaceActor`: one per space. Runs local mutations through [`SpaceCore`], makes each one
-//! durable as one signed block on our data feed (via its `FeedActor`) before answering,
+//! `SpaceActor`: one per space. Runs local mutations through [`SpaceCore`], makes them
+//! durable in group commits (`commit.rs`: the writes that arrive while one commit is in
+//! flight become the next block) on our data feed (via its `FeedActor`) before answering,
 //! serves reads and queries, and feeds live subscriptions.
 //!
-//! Mutations are atomic with respect to the actor's mailbox: the next message is handled
-//! only after the previous block is durable. If the append fails, the database is rebuilt
-//! from the store so that memory never runs ahead of the feeds.
+//! A write is applied in memory at once, so reads on this node see it before it is durable
+//! (and the next write builds on it); subscribers, Yjs clients and peers hear of it only once
+//! its block is durable. If a commit fails, the database is rebuilt from the store and every
+//! write not yet durable fails, so memory never runs ahead of the feeds across a failure.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,6 +17,7 @@ use rand_core::RngCore;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use super::commit::CommitQueue;
 use super::remote::HeadsChanged;
 use super::{load_space, LocalOp, SpaceCore, SpaceError};
 use super::{ChangeEvent, ChangeKind, FeedStatus, QueryRequest, SpaceRequestError, SpaceStatus};
@@ -45,6 +48,8 @@ pub struct SpaceActor {
     pub(super) signer: Signer,
     pub(super) store: Arc<dyn Store>,
     pub(super) clock: Arc<dyn Clock>,
+    /// Local writes on their way to a block.
+    commits: CommitQueue,
     /// `WaitAdmitted` requests waiting for our membership and feeds.
     pub(super) admission_waiters: Vec<tokio::sync::oneshot::Sender<crate::credentials::Role>>,
     rng: ChaCha20Rng,
@@ -69,6 +74,7 @@ impl SpaceActor {
             store,
             clock,
             admission_waiters: Vec::new(),
+            commits: CommitQueue::default(),
             rng,
         }
     }
@@ -178,9 +184,9 @@ pub enum Mutate {
 }
 
 impl Handler<Mutate> for SpaceActor {
-    type Result = AtomicResponse<Self, Result<ObjectId, SpaceRequestError>>;
+    type Result = ResponseActFuture<Self, Result<ObjectId, SpaceRequestError>>;
 
-    fn handle(&mut self, msg: Mutate, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Mutate, ctx: &mut Context<Self>) -> Self::Result {
         let op = match msg {
             Mutate::Add(object) => LocalOp::Add {
                 id: self.new_object_id(),
@@ -197,59 +203,82 @@ impl Handler<Mutate> for SpaceActor {
         };
         let mutation = match self.core.local(op) {
             Ok(m) => m,
-            Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(space_error(e))))),
+            Err(e) => return Box::pin(fut::ready(Err(space_error(e)))),
         };
         if mutation.changes.is_empty() {
-            return AtomicResponse::new(Box::pin(fut::ready(Ok(id))));
+            return Box::pin(fut::ready(Ok(id)));
         }
-        AtomicResponse::new(Box::pin(
-            self.commit_mutation(mutation, "write")
+        Box::pin(
+            self.commit_mutation(mutation, ctx)
                 .map(move |res, _, _| res.map(|()| id)),
-        ))
+        )
     }
 }
 
 impl SpaceActor {
-    /// Signs `mutation` (already applied in memory) into our data feed and answers once it
-    /// is durable; then subscribers and channels hear of it. If nothing could be stored (a
-    /// block over the limit is refused before it is even signed), the change is undone in
-    /// memory by rebuilding from the store. `what` names it in errors ("write", "update").
+    /// Queues `mutation` (already applied in memory) for the next group commit and answers
+    /// once its block is durable (see the module docs and `commit.rs`).
     pub(super) fn commit_mutation(
         &mut self,
         mutation: Mutation,
-        what: &'static str,
+        ctx: &mut Context<Self>,
     ) -> ResponseActFuture<Self, Result<(), SpaceRequestError>> {
-        let Some(feed) = self.feeds.get(&self.core.record().data_feed).cloned() else {
-            self.rebuild();
-            return Box::pin(fut::ready(Err(SpaceRequestError::Corrupt(
-                "our data feed has no actor".into(),
-            ))));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.commits.push(mutation.update, mutation.changes, tx) {
+            self.start_commit(ctx);
+        }
+        Box::pin(
+            async move { rx.await.unwrap_or(Err(SpaceRequestError::Unavailable)) }.into_actor(self),
+        )
+    }
+
+    /// Commits the next batch, if there is one and none is in flight: one merged update,
+    /// one block, one store write and flush. Then the next.
+    fn start_commit(&mut self, ctx: &mut Context<Self>) {
+        let Some(batch) = self.commits.start() else {
+            return;
+        };
+        let feed = self.feeds.get(&self.core.record().data_feed).cloned();
+        let update = batch.merged_update();
+        let (Some(feed), Ok(update)) = (feed, update) else {
+            let err = SpaceRequestError::Corrupt(
+                "our data feed has no actor, or the batch's updates do not merge".into(),
+            );
+            self.fail_commits(batch, err);
+            return;
         };
         let append = Append {
             timeframe: self.core.timeframe().clone(),
-            payload: Payload::Mutation(mutation.update),
+            payload: Payload::Mutation(update),
         };
-        let changes = mutation.changes;
-        Box::pin(
-            feed.send(append)
-                .into_actor(self)
-                .map(move |res, act, _| match res {
+        feed.send(append)
+            .into_actor(self)
+            .map(move |res, act, ctx| {
+                match res {
                     Ok(Ok(block)) => {
                         act.core.record_local(&block);
-                        act.notify(&changes);
+                        act.bridge.send_local(&batch.updates);
+                        act.notify(&batch.changes);
                         act.announce_heads();
-                        Ok(())
+                        batch.answer(&Ok(()));
+                        act.commits.finished();
                     }
-                    Ok(Err(e)) => {
-                        act.rebuild();
-                        Err(append_error(e, what))
-                    }
-                    Err(_) => {
-                        act.rebuild();
-                        Err(SpaceRequestError::Unavailable)
-                    }
-                }),
-        )
+                    Ok(Err(e)) => act.fail_commits(batch, append_error(e, "write")),
+                    Err(_) => act.fail_commits(batch, SpaceRequestError::Unavailable),
+                }
+                act.start_commit(ctx);
+            })
+            .spawn(ctx);
+    }
+
+    /// A commit failed: nothing of it (nor of the batches queued behind it, which may build
+    /// on it) is stored, so memory is rebuilt from the store and all of them fail.
+    fn fail_commits(&mut self, batch: super::commit::Batch, err: SpaceRequestError) {
+        tracing::warn!(error = %err, writes = batch.len(), "a commit failed; rolling back");
+        self.rebuild();
+        batch.answer(&Err(err.clone_for_waiters()));
+        self.commits.fail_all(&err);
+        self.commits.finished();
     }
 }
 

@@ -44,11 +44,17 @@ impl Bridge {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
-        if updates.is_empty() || self.subscribers.is_empty() {
+        self.send_local(&updates);
+    }
+
+    /// Sends updates this node committed itself (local writes, client updates) once their
+    /// block is durable; the document's sink leaves them out.
+    pub(super) fn send_local(&mut self, updates: &[Vec<u8>]) {
+        if self.subscribers.is_empty() {
             return;
         }
         for update in updates {
-            let update: Arc<[u8]> = update.into();
+            let update: Arc<[u8]> = update.as_slice().into();
             self.subscribers
                 .retain(|tx| match tx.try_send(Arc::clone(&update)) {
                     Ok(()) => true,
@@ -150,10 +156,10 @@ fn client_error(e: DbError) -> SpaceRequestError {
 }
 
 impl Handler<YjsApply> for SpaceActor {
-    type Result = AtomicResponse<Self, Result<(), SpaceRequestError>>;
+    type Result = ResponseActFuture<Self, Result<(), SpaceRequestError>>;
 
-    fn handle(&mut self, msg: YjsApply, _: &mut Context<Self>) -> Self::Result {
-        let ready = |r| AtomicResponse::new(Box::pin(fut::ready(r)));
+    fn handle(&mut self, msg: YjsApply, ctx: &mut Context<Self>) -> Self::Result {
+        let ready = |r| -> Self::Result { Box::pin(fut::ready(r)) };
         let mutation = match self.core.client_update(&msg.0) {
             Ok(m) => m,
             Err(SpaceError::Db(e)) => return ready(Err(client_error(e))),
@@ -167,6 +173,6 @@ impl Handler<YjsApply> for SpaceActor {
         if mutation.update.is_empty() {
             return ready(Ok(()));
         }
-        AtomicResponse::new(self.commit_mutation(mutation, "update"))
+        self.commit_mutation(mutation, ctx)
     }
 }

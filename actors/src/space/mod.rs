@@ -4,6 +4,7 @@
 
 mod actor;
 mod bridge;
+mod commit;
 mod core;
 mod create;
 mod directory;
@@ -18,6 +19,7 @@ pub use self::core::{LocalOp, Plan, SpaceCore, SpaceError, Verdict, QUARANTINE_L
 pub(crate) use actor::parse_id;
 pub use actor::{GetObject, Mutate, QueryObjects, SpaceActor, SpaceStatusRequest, TextGet, Watch};
 pub use bridge::{YjsApply, YjsDiff, YjsSubscribe, YjsSubscription, YJS_CAPACITY};
+pub use commit::{MAX_BATCH_BYTES, MAX_BATCH_OPS};
 pub use create::{create_space, join_space, CreatedSpace};
 pub use directory::{
     CreateSpace, DirectoryStatus, JoinSpace, ListSpaces, ResolveSpace, SpaceDirectory, SpaceOpened,

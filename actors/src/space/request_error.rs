@@ -78,6 +78,29 @@ impl SpaceRequestError {
     }
 }
 
+impl SpaceRequestError {
+    /// The same error for every writer of a failed batch (the error types are not `Clone`:
+    /// identity errors become their message).
+    pub fn clone_for_waiters(&self) -> Self {
+        use SpaceRequestError as E;
+        match self {
+            E::SpaceNotFound(m) => E::SpaceNotFound(m.clone()),
+            E::AmbiguousSpace(m, n) => E::AmbiguousSpace(m.clone(), *n),
+            E::NameTaken(a, b) => E::NameTaken(a.clone(), b.clone()),
+            E::ObjectNotFound(m) => E::ObjectNotFound(m.clone()),
+            E::ObjectDeleted(m) => E::ObjectDeleted(m.clone()),
+            E::Invalid(m) => E::Invalid(m.clone()),
+            E::Forbidden(m) => E::Forbidden(m.clone()),
+            E::NotAdmitted(m) => E::NotAdmitted(m.clone()),
+            E::TooLarge(m) => E::TooLarge(m.clone()),
+            E::Storage(m) => E::Storage(m.clone()),
+            E::Corrupt(m) => E::Corrupt(m.clone()),
+            E::Identity(e) => E::Invalid(e.to_string()),
+            E::Unavailable => E::Unavailable,
+        }
+    }
+}
+
 impl From<actix::MailboxError> for SpaceRequestError {
     fn from(_: actix::MailboxError) -> Self {
         SpaceRequestError::Unavailable

@@ -65,6 +65,10 @@ impl WriteBatch {
     }
 }
 
+/// The answer of [`Store::flush_async`].
+pub type FlushFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send>>;
+
 /// An ordered byte keyspace with atomic batches and explicit flush.
 pub trait Store: Send + Sync + 'static {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
@@ -74,6 +78,14 @@ pub trait Store: Send + Sync + 'static {
     fn write(&self, batch: WriteBatch) -> Result<(), StoreError>;
     /// Makes every earlier write durable.
     fn flush(&self) -> Result<(), StoreError>;
+
+    /// Makes every write made before this call durable, without blocking the caller's
+    /// thread: the future resolves once they are. The default flushes at once (an in-memory
+    /// store, whose crash model and determinism must not depend on another thread).
+    fn flush_async(&self) -> FlushFuture {
+        let result = self.flush();
+        Box::pin(async move { result })
+    }
 
     /// Convenience: a one-op batch.
     fn put(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {

@@ -11,13 +11,19 @@
 //! volatile cache. What it cannot give: sled writes a blob before its log record but does not
 //! sync it first, so a power loss *during* a flush may leave a record whose blob is gone;
 //! nothing acknowledged after that flush is affected (docs/architecture.md, Durability).
+//!
+//! [`Store::flush_async`] runs the same flush on a thread the store owns (`echo-store-flush`,
+//! started with the first such flush and ended when the store is dropped), so that the
+//! actors' thread keeps serving while the disk syncs. Requests that arrive while a flush runs
+//! are answered together by the next one: one sync for all of them (the writes they cover
+//! were all made before they were sent).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{mpsc, Arc, Mutex};
 
-use super::{Store, StoreError, WriteBatch, WriteOp};
+use super::{FlushFuture, Store, StoreError, WriteBatch, WriteOp};
 
 /// sled's page cache. Its default, 1 GiB, holds a long-running node's whole store in memory,
 /// so memory grows with every write kept (about 0.7 KiB per write in a single-node run of
@@ -27,6 +33,16 @@ const CACHE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// [`Store`] on sled.
 pub struct SledStore {
+    disk: Arc<Disk>,
+    /// Requests to the flush thread, once it runs, and the thread (joined on drop, so that
+    /// the store's files are closed when the store is gone).
+    flusher: Mutex<Option<(mpsc::Sender<FlushRequest>, std::thread::JoinHandle<()>)>>,
+}
+
+type FlushRequest = tokio::sync::oneshot::Sender<Result<(), String>>;
+
+/// What the flush thread shares with the store.
+struct Disk {
     db: sled::Db,
     path: PathBuf,
     /// sled's log file, held open for `fdatasync`.
@@ -61,15 +77,72 @@ impl SledStore {
         restrict(path).map_err(|e| open_err(e.to_string()))?;
         let log = fs::File::open(path.join("db"))
             .map_err(|e| open_err(format!("cannot open sled's log file for syncing: {e}")))?;
-        let store = SledStore {
+        let disk = Disk {
             db,
             path: path.to_path_buf(),
             log,
             blobs_synced: Mutex::new(0),
         };
         // Blobs left by an earlier run may never have been synced: sync them all once.
-        store.sync_to_disk().map_err(|e| open_err(e.to_string()))?;
-        Ok(store)
+        disk.sync_to_disk().map_err(|e| open_err(e.to_string()))?;
+        Ok(SledStore {
+            disk: Arc::new(disk),
+            flusher: Mutex::new(None),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.disk.path
+    }
+
+    /// The sender of the flush thread, started on first use.
+    fn flusher(&self) -> Result<mpsc::Sender<FlushRequest>, StoreError> {
+        // A poisoned lock only means a thread panicked holding it; the sender is still good.
+        let mut slot = self.flusher.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((tx, _)) = slot.as_ref() {
+            return Ok(tx.clone());
+        }
+        let (tx, rx) = mpsc::channel::<FlushRequest>();
+        let disk = self.disk.clone();
+        let thread = std::thread::Builder::new()
+            .name("echo-store-flush".into())
+            .spawn(move || {
+                // Ends when the store (the last sender) is dropped.
+                while let Ok(first) = rx.recv() {
+                    let mut waiting = vec![first];
+                    waiting.extend(rx.try_iter());
+                    let result = disk.flush().map_err(|e| e.to_string());
+                    for w in waiting {
+                        let _ = w.send(result.clone());
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Io(format!("cannot start the flush thread: {e}")))?;
+        *slot = Some((tx.clone(), thread));
+        Ok(tx)
+    }
+}
+
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        let flusher = self
+            .flusher
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some((tx, thread)) = flusher {
+            // The thread ends once its last sender is gone (a flush it runs finishes first).
+            drop(tx);
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Disk {
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map_err(io)?;
+        self.sync_to_disk()
+            .map_err(|e| StoreError::Io(format!("cannot sync the store to disk: {e}")))
     }
 
     /// The syncs that `Db::flush` leaves out (module docs).
@@ -109,10 +182,6 @@ impl SledStore {
         self.log.sync_data()?;
         fs::File::open(&self.path)?.sync_all()
     }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 /// sled reports a file lock held by another process only in its error message.
@@ -141,11 +210,12 @@ fn io(e: sled::Error) -> StoreError {
 
 impl Store for SledStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.db.get(key).map_err(io)?.map(|v| v.to_vec()))
+        Ok(self.disk.db.get(key).map_err(io)?.map(|v| v.to_vec()))
     }
 
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
-        self.db
+        self.disk
+            .db
             .scan_prefix(prefix)
             .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(io))
             .collect()
@@ -159,13 +229,26 @@ impl Store for SledStore {
                 WriteOp::Remove(k) => sled_batch.remove(k),
             }
         }
-        self.db.apply_batch(sled_batch).map_err(io)
+        self.disk.db.apply_batch(sled_batch).map_err(io)
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map_err(io)?;
-        self.sync_to_disk()
-            .map_err(|e| StoreError::Io(format!("cannot sync the store to disk: {e}")))
+        self.disk.flush()
+    }
+
+    fn flush_async(&self) -> FlushFuture {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let sent = self.flusher().and_then(|f| {
+            f.send(tx)
+                .map_err(|_| StoreError::Io("the flush thread is gone".into()))
+        });
+        Box::pin(async move {
+            sent?;
+            match rx.await {
+                Ok(result) => result.map_err(StoreError::Io),
+                Err(_) => Err(StoreError::Io("the flush thread is gone".into())),
+            }
+        })
     }
 }
 
@@ -187,7 +270,7 @@ mod tests {
         use super::{SledStore, Store};
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(&dir.path().join("db")).unwrap();
-        let synced = || *store.blobs_synced.lock().unwrap();
+        let synced = || *store.disk.blobs_synced.lock().unwrap();
         store.put(b"small", b"x").unwrap();
         store.flush().unwrap();
         assert_eq!(synced(), 0, "no blob yet");
@@ -205,5 +288,37 @@ mod tests {
         drop(store);
         let store = SledStore::open(&dir.path().join("db")).unwrap();
         assert_eq!(store.get(b"larger").unwrap().unwrap().len(), 2 << 20);
+    }
+
+    /// The asynchronous flush runs on the store's thread and answers every request; what was
+    /// written before it is durable (read back after reopening).
+    #[test]
+    fn asynchronous_flushes_are_answered_and_durable() {
+        use super::{SledStore, Store};
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(&dir.path().join("db")).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut flushes = vec![];
+            for i in 0..20u8 {
+                store.put(&[i], &[i; 100]).unwrap();
+                flushes.push(store.flush_async());
+            }
+            for f in flushes {
+                f.await.unwrap();
+            }
+        });
+        let thread_runs = std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).ok())
+            .any(|name| name.trim().starts_with("echo-store-flu"));
+        assert!(thread_runs, "the flush thread runs while the store is open");
+        drop(store);
+        let store = SledStore::open(&dir.path().join("db")).unwrap();
+        for i in 0..20u8 {
+            assert_eq!(store.get(&[i]).unwrap().unwrap(), vec![i; 100]);
+        }
     }
 }
