@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use actix::{Actor, Context, Handler, Message, ResponseFuture};
+use actix::{Actor, Context, Handler, Message, MessageResult, ResponseFuture};
 
 use super::{Block, FeedError, FeedLog, Payload};
 use crate::store::{Key, Store, WriteBatch};
@@ -160,22 +160,34 @@ impl FeedActor {
     }
 }
 
-/// Store several consecutive blocks from elsewhere, whose signatures the space has verified
-/// (`SpaceCore::plan`), with one flush, after checking key, order and hash chain; answered
-/// with how many were stored (all of them, or those before the first bad one, with its error).
-/// A block the feed already holds, byte for byte, counts as stored without being written.
+/// Write several consecutive blocks from elsewhere, whose signatures the space has verified
+/// (`SpaceCore::plan`), after checking key, order and hash chain, **without flushing**: the
+/// space flushes the store once for all the feeds of a batch before it applies anything.
+/// Answered with the blocks written (all of them, or those before the first bad one, with
+/// its error), handed back rather than copied. A block the feed already holds, byte for byte,
+/// counts as written.
 #[derive(Message)]
-#[rtype(result = "(usize, Option<FeedError>)")]
+#[rtype(result = "(Vec<Block>, Option<FeedError>)")]
 pub struct IngestMany(pub Vec<Block>);
 
 impl Handler<IngestMany> for FeedActor {
-    type Result = ResponseFuture<(usize, Option<FeedError>)>;
+    type Result = MessageResult<IngestMany>;
     fn handle(&mut self, msg: IngestMany, _: &mut Context<Self>) -> Self::Result {
+        let (count, error) = self.write_many(&msg.0);
+        let mut blocks = msg.0;
+        blocks.truncate(count);
+        MessageResult((blocks, error))
+    }
+}
+
+impl FeedActor {
+    /// Checks and writes `blocks` in order; how many were written, and the first error.
+    fn write_many(&mut self, blocks: &[Block]) -> (usize, Option<FeedError>) {
         let mut log = self.log.clone();
         let mut batch = WriteBatch::new();
         let mut error = None;
         let mut count = 0;
-        for block in &msg.0 {
+        for block in blocks {
             if block.seq < log.len() {
                 // Already held: the space may ask to store a block it has not applied yet
                 // (say, a copy that arrived from a second peer while the first was being
@@ -208,20 +220,14 @@ impl Handler<IngestMany> for FeedActor {
             log.commit(block);
             count += 1;
         }
-        if count == 0 {
-            return Box::pin(async move { (0, error) });
+        if count == 0 || batch.is_empty() {
+            return (count, error);
         }
         if let Err(e) = self.store.write(batch) {
-            return Box::pin(async move { (0, Some(FeedError::Storage(e.to_string()))) });
+            return (0, Some(FeedError::Storage(e.to_string())));
         }
         self.log = log;
-        let flush = self.store.flush_async();
-        Box::pin(async move {
-            match flush.await {
-                Ok(()) => (count, error),
-                Err(e) => (0, Some(FeedError::Storage(e.to_string()))),
-            }
-        })
+        (count, error)
     }
 }
 
@@ -290,9 +296,14 @@ mod tests {
         let store = Arc::new(MemStore::new());
         let feed = FeedActor::new(FeedLog::new(key.public()), None, store.clone()).start();
         let first = feed.send(IngestMany(blocks[..2].to_vec())).await.unwrap();
-        assert_eq!((first.0, first.1.is_none()), (2, true));
+        assert_eq!((first.0, first.1.is_none()), (blocks[..2].to_vec(), true));
         let again = feed.send(IngestMany(blocks[1..].to_vec())).await.unwrap();
-        assert_eq!((again.0, again.1.is_none()), (2, true), "{:?}", again.1);
+        assert_eq!(
+            (again.0, again.1.is_none()),
+            (blocks[1..].to_vec(), true),
+            "{:?}",
+            again.1
+        );
         let read = feed
             .send(ReadRange {
                 from: 0,
@@ -304,8 +315,8 @@ mod tests {
             .unwrap();
         assert_eq!(read, blocks);
         let fork = chain(&key, 2, 9);
-        let (n, err) = feed.send(IngestMany(fork[1..].to_vec())).await.unwrap();
-        assert_eq!(n, 0);
+        let (written, err) = feed.send(IngestMany(fork[1..].to_vec())).await.unwrap();
+        assert!(written.is_empty());
         assert!(matches!(err, Some(FeedError::OutOfOrder { .. })), "{err:?}");
     }
 }

@@ -19,6 +19,7 @@
 //! through `local`, and once their block is durable, `record_local` advances the timeframe.
 
 use std::collections::BTreeMap;
+use std::ops::Bound::{Excluded, Unbounded};
 
 use thiserror::Error;
 
@@ -250,17 +251,44 @@ impl SpaceCore {
     }
 
     /// Removes and returns the quarantined blocks that are ready now, in key order.
+    /// Held blocks that may apply now: per feed, the run of consecutive blocks that starts
+    /// right after what is applied, if its first block's dependencies are all applied. Only
+    /// the head of each feed is looked at, so a large quarantine is not rescanned whole
+    /// after every batch; later blocks of a run whose dependencies are still missing go back
+    /// to the quarantine through `plan`.
     pub fn take_ready(&mut self) -> Vec<Block> {
-        let ready: Vec<_> = self
-            .quarantine
-            .iter()
-            .filter(|(_, b)| readiness(&self.applied, b).is_ok())
-            .map(|(k, _)| *k)
-            .collect();
+        let mut ready = Vec::new();
+        // Each feed in the quarantine once, jumping from one feed's keys to the next's.
+        let mut cursor = self.quarantine.keys().next().map(|(f, _)| *f);
+        while let Some(feed) = cursor {
+            cursor = self
+                .quarantine
+                .range((Excluded((feed, u64::MAX)), Unbounded))
+                .next()
+                .map(|((f, _), _)| *f);
+            let next = self.applied.get(&feed).map_or(0, |s| s + 1);
+            // Blocks applied meanwhile (copies from another peer) leave the quarantine.
+            let stale: Vec<(PublicKey, u64)> = self
+                .quarantine
+                .range((feed, 0)..(feed, next))
+                .map(|(k, _)| *k)
+                .collect();
+            for k in stale {
+                self.quarantine.remove(&k);
+            }
+            let Some(first) = self.quarantine.get(&(feed, next)) else {
+                continue;
+            };
+            if readiness(&self.applied, first).is_err() {
+                continue;
+            }
+            let mut seq = next;
+            while let Some(block) = self.quarantine.remove(&(feed, seq)) {
+                ready.push(block);
+                seq += 1;
+            }
+        }
         ready
-            .into_iter()
-            .filter_map(|k| self.quarantine.remove(&k))
-            .collect()
     }
 
     pub fn quarantined(&self) -> usize {

@@ -190,18 +190,27 @@ impl Handler<IngestBlocks> for SpaceActor {
                 },
             }
         }
+        // Every run is written first, then the store is flushed once for the whole batch;
+        // only then is anything applied (nothing is applied that is not durable).
+        let store = self.store.clone();
         let store = async move {
             let mut stored = Vec::new();
             for (addr, run) in runs {
-                match addr.send(IngestMany(run.clone())).await {
-                    Ok((n, err)) => {
-                        stored.extend(run.into_iter().take(n));
+                match addr.send(IngestMany(run)).await {
+                    Ok((written, err)) => {
+                        stored.extend(written);
                         if let Some(e) = err {
                             tracing::warn!(error = %e, "peer block not stored");
                             break;
                         }
                     }
                     Err(_) => break,
+                }
+            }
+            if !stored.is_empty() {
+                if let Err(e) = store.flush_async().await {
+                    tracing::warn!(error = %e, blocks = stored.len(), "peer blocks not flushed; not applied");
+                    stored.clear();
                 }
             }
             stored
