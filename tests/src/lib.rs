@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used)] // test support: a failed unwrap is a failed test
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -21,6 +21,7 @@ use serde_json::Value;
 
 mod api;
 mod http;
+mod invite;
 mod net;
 mod node;
 mod stream;
@@ -29,6 +30,7 @@ mod yjs;
 
 pub use api::*;
 pub use http::*;
+pub use invite::*;
 pub use net::*;
 pub use node::*;
 pub use stream::*;

@@ -98,8 +98,32 @@ pub const CONVERGE: Duration = Duration::from_secs(40);
 /// Poll interval while waiting for replication.
 pub const POLL: Duration = Duration::from_millis(100);
 
-/// `owner` creates a space and makes every node of `members` an editor; they join it.
-/// Returns the space key.
+/// How long `space join` may wait for this node to become writable in these tests.
+pub const JOIN_TIMEOUT: Duration = CONVERGE;
+
+/// `space join SPACE_KEY --timeout JOIN_TIMEOUT` on `member` (run after a member added its
+/// identity): asserts exit 0 and the space key. `join` answers once the node may write, so
+/// the member's first write after it succeeds.
+pub fn join(member: &Node, space_key: &str) -> Value {
+    let timeout = format!("{}s", JOIN_TIMEOUT.as_secs());
+    let out = member.cli_bounded(
+        &["space", "join", space_key, "--timeout", &timeout],
+        JOIN_TIMEOUT + CLI_TIMEOUT,
+    );
+    if !out.success() {
+        member.fail_with(&format!("space join failed:\n{out}"));
+    }
+    let joined = out
+        .json
+        .clone()
+        .unwrap_or_else(|| member.fail_with(&format!("space join printed no JSON:\n{out}")));
+    assert_eq!(joined["space_key"], space_key, "{joined}");
+    joined
+}
+
+/// `owner` creates a space and makes every node of `members` an editor; they join it, in
+/// the order given (each join waits until that member may write, so a member whose only
+/// peers are other members must come after them). Returns the space key.
 pub fn share(owner: &Node, members: &[&Node]) -> String {
     let space = owner.ok(&["space", "create", "--name", "shared"]);
     let key = space["space_key"].as_str().unwrap().to_owned();
@@ -108,28 +132,9 @@ pub fn share(owner: &Node, members: &[&Node]) -> String {
         let added = owner.ok(&["space", "add-member", &key, &identity]);
         assert_eq!(added["identity_key"], identity.as_str(), "{added}");
         assert_eq!(added["role"], "editor", "{added}");
-        let joined = member.ok(&["space", "join", &key]);
-        assert_eq!(joined["space_key"], key.as_str(), "{joined}");
+        join(member, &key);
     }
     key
-}
-
-/// Adds an object on `node`, retrying while the node's feeds are not admitted yet (a node
-/// that just joined may write once the admission has replicated to it).
-pub fn add_when_admitted(node: &Node, space: &str, object: &str) -> String {
-    eventually(
-        "the joined node to be allowed to write",
-        CONVERGE,
-        POLL,
-        || {
-            let out = node.cli(&["object", "add", space, object]);
-            if out.success() {
-                return out.json.and_then(|v| v["id"].as_str().map(str::to_owned));
-            }
-            assert!(!out.stderr.contains("panicked"), "{out}");
-            None
-        },
-    )
 }
 
 /// Waits (at most [`CONVERGE`] per node) until every node holds exactly `ids` in `space`.

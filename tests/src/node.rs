@@ -272,6 +272,19 @@ impl Node {
         run_cli(&full, &[])
     }
 
+    /// Runs `echo-node --data-dir D --json ARGS`, bounded by `timeout` instead of
+    /// [`CLI_TIMEOUT`] (for commands that wait on purpose, e.g. `space join --timeout`).
+    pub fn cli_bounded(&self, args: &[&str], timeout: Duration) -> CliOutput {
+        let mut full = vec!["--data-dir", self.data_dir.to_str().unwrap(), "--json"];
+        full.extend_from_slice(args);
+        run_cli_bounded(&full, &[], timeout).unwrap_or_else(|| {
+            self.fail_with(&format!(
+                "`echo-node {}` did not finish within {timeout:?}",
+                args.join(" ")
+            ))
+        })
+    }
+
     /// Runs a CLI command without `--json`.
     pub fn cli_plain(&self, args: &[&str]) -> CliOutput {
         let mut full = vec!["--data-dir", self.data_dir.to_str().unwrap()];

@@ -19,7 +19,7 @@ use echo_actors::signal::space_topic;
 use echo_actors::transport::rogue::{Presents, TrustAnyServer};
 use echo_actors::transport::{self, close, connect, read_frame, write_frame, NetEnv};
 use echo_actors::types::{KeyPair, PublicKey};
-use echo_tests::{add_when_admitted, converge, share, Node};
+use echo_tests::{converge, share, Node};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 use tokio::time::timeout;
@@ -47,7 +47,7 @@ impl Good {
         let space = share(&a, &[&b]);
         let mut ids = BTreeSet::new();
         ids.insert(a.add(&space, r#"{"from":"a"}"#));
-        ids.insert(add_when_admitted(&b, &space, r#"{"from":"b"}"#));
+        ids.insert(b.add(&space, r#"{"from":"b"}"#));
         converge(&[("a", &a), ("b", &b)], &space, &ids);
         let devices = [a.device_key(), b.device_key()].into();
         let members = a.ok(&["space", "members", &space]);

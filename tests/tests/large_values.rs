@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use echo_tests::{add_when_admitted, eventually, http, share, Node, CONVERGE, POLL};
+use echo_tests::{eventually, http, join, share, Node, CONVERGE, POLL};
 use serde_json::{json, Value};
 
 /// The API's limit on one value (the serialized JSON of an added object).
@@ -72,7 +72,7 @@ fn a_member_that_was_away_and_a_newcomer_catch_up_on_large_objects() {
     let space = share(&a, &[&b]);
     // B is admitted (and A has its admission) before it goes away.
     let mut ids = BTreeSet::new();
-    ids.insert(add_when_admitted(&b, &space, r#"{"from":"b"}"#));
+    ids.insert(b.add(&space, r#"{"from":"b"}"#));
     catch_up("a", &a, &b, &space, CONVERGE);
     b.stop();
 
@@ -125,10 +125,10 @@ fn a_member_that_was_away_and_a_newcomer_catch_up_on_large_objects() {
     let c = Node::networked("c", &flags);
     let identity = c.identity_key();
     a.ok(&["space", "add-member", &space, &identity]);
-    c.ok(&["space", "join", &space]);
     let start = Instant::now();
-    ids.insert(add_when_admitted(&c, &space, r#"{"from":"c"}"#));
+    join(&c, &space);
     println!("C became writable {:?} after joining", start.elapsed());
+    ids.insert(c.add(&space, r#"{"from":"c"}"#));
     let members = c.ok(&["space", "members", &space]);
     assert!(
         members

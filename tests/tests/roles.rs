@@ -15,9 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::thread;
 use std::time::Duration;
 
-use echo_tests::{
-    add_when_admitted, converge, eventually, free_udp_port, share, Node, CONVERGE, POLL,
-};
+use echo_tests::{converge, eventually, free_udp_port, share, Node, CONVERGE, POLL};
 use serde_json::Value;
 
 /// What a node logs when it drops a peer's replication channel.
@@ -35,18 +33,11 @@ fn line(a: &str, c: &str) -> (Node, Node, Node, String, BTreeSet<String>) {
     let node_a = Node::networked("a", &["--listen", a]);
     let node_c = Node::networked("c", &["--listen", c, "--peer", a]);
     let node_b = Node::networked("b", &["--peer", c]);
-    let space = share(&node_a, &[&node_b, &node_c]);
+    // C first: B reaches A only through C, so B's join waits for C to be in the space.
+    let space = share(&node_a, &[&node_c, &node_b]);
     let mut ids = BTreeSet::new();
-    ids.insert(add_when_admitted(
-        &node_b,
-        &space,
-        r#"{"from":"b","what":"probe"}"#,
-    ));
-    ids.insert(add_when_admitted(
-        &node_c,
-        &space,
-        r#"{"from":"c","what":"probe"}"#,
-    ));
+    ids.insert(node_b.add(&space, r#"{"from":"b","what":"probe"}"#));
+    ids.insert(node_c.add(&space, r#"{"from":"c","what":"probe"}"#));
     ids.insert(node_a.add(&space, r#"{"from":"a","what":"probe"}"#));
     converge(
         &[("a", &node_a), ("b", &node_b), ("c", &node_c)],
