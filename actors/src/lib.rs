@@ -16,6 +16,7 @@ pub mod fuzzing;
 pub mod identity;
 pub mod invitation;
 pub mod mesh;
+pub mod metrics;
 pub mod node;
 pub mod replication;
 pub mod signal;

@@ -57,6 +57,25 @@ async fn a_pin_invitation_admits_the_guest_whose_first_write_succeeds_at_once() 
     assert_eq!(accepted.role, "editor");
     // The first write right after accept succeeds.
     b.object_add(&space, json!({"from": "b"})).await.unwrap();
+    // It reaches the host, and the counters saw it go: frames by peer and kind, blocks
+    // ingested, commits.
+    crate::mesh::test_util::eventually("a has b's object", || async {
+        crate::mesh::test_util::count(&a, &space).await == 2
+    })
+    .await;
+    let counters = a.status().await.unwrap().counters;
+    let b_device = b.device_key().short();
+    let received = format!("echo_frames_received_total{{peer=\"{b_device}\",kind=\"Blocks\"}}");
+    assert!(
+        counters.get(&received).is_some_and(|n| *n >= 1),
+        "{counters:?}"
+    );
+    assert!(counters["echo_blocks_ingested_total"] >= 1);
+    assert!(counters["echo_block_bytes_ingested_total"] > 0);
+    let b_counters = b.status().await.unwrap().counters;
+    assert!(b_counters["echo_commits_total"] >= 1);
+    assert!(b_counters["echo_commit_writes_total"] >= b_counters["echo_commits_total"]);
+    assert!(a.metrics_text().contains("echo_blocks_ingested_total "));
     let mut states = vec![];
     while let Ok(p) = rx.try_recv() {
         states.push(p.state);

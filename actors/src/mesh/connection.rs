@@ -28,12 +28,13 @@ use super::hello::{FirstFrame, HelloCore, HelloInput, HelloOutput, StreamId};
 use super::side_stream::{IncomingInvitation, SideStream, SideStreamGuard};
 use super::{ChannelActor, CloseChannel, Inbound};
 use crate::credentials::Credential;
+use crate::metrics::Metrics;
 use crate::replication::ReplMessage;
 use crate::signal::{space_topic, Topic};
 use crate::space::{AuthorizePeer, MayOpenTo, SpaceActor};
 use crate::transport::{
-    close, open_stream, read_frame, read_stream_kind, write_frame, FrameError, StreamKind,
-    StreamKindError,
+    close, open_stream, read_frame, read_frame_sized, read_stream_kind, write_frame,
+    write_frame_sized, FrameError, StreamKind, StreamKindError,
 };
 use crate::types::PublicKey;
 
@@ -85,6 +86,7 @@ pub struct ConnectionActor {
     events: Recipient<ConnectionEvent>,
     lookup: Recipient<LookupSpace>,
     invitations: Recipient<IncomingInvitation>,
+    metrics: Metrics,
     /// Set when we close because the peer showed no shared space.
     stranger: bool,
 }
@@ -101,6 +103,7 @@ impl ConnectionActor {
         events: Recipient<ConnectionEvent>,
         lookup: Recipient<LookupSpace>,
         invitations: Recipient<IncomingInvitation>,
+        metrics: Metrics,
     ) -> Self {
         ConnectionActor {
             id,
@@ -115,6 +118,7 @@ impl ConnectionActor {
             events,
             lookup,
             invitations,
+            metrics,
             stranger: false,
         }
     }
@@ -338,21 +342,31 @@ impl ConnectionActor {
         let channel =
             ChannelActor::new(space, space_key, self.peer, Some(peer_auth), out_tx).start();
         let peer = self.peer;
+        let peer_label = peer.short();
+        let metrics = self.metrics.clone();
         // A frame that cannot be written leaves the stream useless: the writer resets it and
         // tells the reader to stop, so that the channel ends and is opened again.
         let (write_failed, mut failed) = oneshot::channel::<()>();
         actix::spawn(async move {
             while let Some(msg) = out_rx.recv().await {
-                if let Err(e) = write_frame(&mut send, &msg).await {
-                    tracing::warn!(peer = %peer.short(), space = %space_key.short(), frame = msg.kind(), error = %e,
+                match write_frame_sized(&mut send, &msg).await {
+                    Ok(bytes) => {
+                        count_frame(&metrics, "sent", &peer_label, msg.kind(), bytes);
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(peer = %peer.short(), space = %space_key.short(), frame = msg.kind(), error = %e,
                         "cannot write a replication frame; resetting the channel, to be opened again");
-                    let _ = send.reset(VarInt::from_u32(close::BAD_FRAME));
-                    let _ = write_failed.send(());
-                    return;
+                        let _ = send.reset(VarInt::from_u32(close::BAD_FRAME));
+                        let _ = write_failed.send(());
+                        return;
+                    }
                 }
             }
             let _ = send.finish();
         });
+        let metrics = self.metrics.clone();
+        let peer_label = peer.short();
         let reader_channel = channel.clone();
         let conn = self.conn.clone();
         let me = ctx.address();
@@ -362,7 +376,7 @@ impl ConnectionActor {
             loop {
                 // The read is never dropped mid-frame except when the writer failed (the
                 // stream is given up then): the writer merely finishing does not cancel it.
-                let read = read_frame::<ReplMessage>(&mut recv);
+                let read = read_frame_sized::<ReplMessage>(&mut recv);
                 tokio::pin!(read);
                 let frame = loop {
                     tokio::select! {
@@ -381,7 +395,8 @@ impl ConnectionActor {
                     break;
                 };
                 match frame {
-                    Ok(Some(msg)) => {
+                    Ok(Some((msg, bytes))) => {
+                        count_frame(&metrics, "received", &peer_label, msg.kind(), bytes);
                         if reader_channel.send(Inbound(msg)).await.is_err() {
                             break;
                         }
@@ -632,4 +647,15 @@ impl Handler<SideStreamEnded> for ConnectionActor {
     fn handle(&mut self, msg: SideStreamEnded, ctx: &mut Context<Self>) {
         self.feed(HelloInput::SideEnded(msg.0), ctx);
     }
+}
+
+/// Counts one replication frame of `kind` sent to or received from `peer`.
+fn count_frame(metrics: &Metrics, direction: &str, peer: &str, kind: &str, bytes: usize) {
+    let labels = [("peer", peer), ("kind", kind)];
+    metrics.add(&format!("echo_frames_{direction}_total"), &labels, 1);
+    metrics.add(
+        &format!("echo_frame_bytes_{direction}_total"),
+        &labels,
+        bytes as u64,
+    );
 }

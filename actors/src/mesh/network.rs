@@ -109,6 +109,7 @@ pub struct NetworkActor {
     pub(super) dial_errors: BTreeMap<PublicKey, String>,
     rng: rand_chacha::ChaCha20Rng,
     next_id: u64,
+    metrics: crate::metrics::Metrics,
 }
 
 impl NetworkActor {
@@ -119,6 +120,7 @@ impl NetworkActor {
         identity: Addr<IdentityActor>,
         directory: Addr<SpaceDirectory>,
         rng: rand_chacha::ChaCha20Rng,
+        metrics: crate::metrics::Metrics,
     ) -> Self {
         let now = Instant::now();
         let statics = config
@@ -153,6 +155,7 @@ impl NetworkActor {
             dial_errors: BTreeMap::new(),
             rng,
             next_id: 0,
+            metrics,
         }
     }
 
@@ -373,6 +376,7 @@ impl NetworkActor {
             ctx.address().recipient(),
             ctx.address().recipient(),
             ctx.address().recipient(),
+            self.metrics.clone(),
         )
         .start();
         tracing::info!(peer = %device.short(), %remote, originated, "connected");

@@ -74,6 +74,7 @@ impl Node {
             network,
         } = config;
         let mut rng = ChaCha20Rng::from_seed(rng_seed);
+        let metrics = crate::metrics::Metrics::new();
         let device = match store.get(&Key::device()).map_err(storage)? {
             Some(bytes) => decode::<DeviceRecord>(&bytes)
                 .map_err(|e| NodeError::Corrupt(format!("device record: {e}")))?,
@@ -121,6 +122,7 @@ impl Node {
             store.clone(),
             clock.clone(),
             child_rng(&mut rng),
+            metrics.clone(),
         )?
         .start();
         let clock_for_invitations = clock.clone();
@@ -133,6 +135,7 @@ impl Node {
                     identity.clone(),
                     directory.clone(),
                     child_rng(&mut rng),
+                    metrics.clone(),
                 )
                 .start(),
             ),
@@ -153,6 +156,7 @@ impl Node {
             identity,
             directory,
             invitations,
+            metrics,
             store,
             device_key,
             listen,
@@ -167,6 +171,7 @@ pub struct NodeHandle {
     identity: Addr<IdentityActor>,
     pub(super) directory: Addr<SpaceDirectory>,
     pub(super) invitations: Addr<InvitationDirectory>,
+    metrics: crate::metrics::Metrics,
     store: Arc<dyn Store>,
     device_key: PublicKey,
     listen: Option<String>,
@@ -417,7 +422,13 @@ impl NodeHandle {
             identity_key,
             listen,
             spaces,
+            counters: self.metrics.snapshot(),
         })
+    }
+
+    /// The node's counters in the Prometheus text format (see [`crate::metrics`]).
+    pub fn metrics_text(&self) -> String {
+        self.metrics.prometheus()
     }
 
     /// Closes peer connections and flushes the store. Actors stop with the runtime that

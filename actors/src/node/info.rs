@@ -16,4 +16,7 @@ pub struct NodeStatus {
     pub identity_key: Option<String>,
     pub listen: Option<String>,
     pub spaces: Vec<SpaceStatus>,
+    /// The node's counters by Prometheus name (`crate::metrics`).
+    #[serde(default)]
+    pub counters: std::collections::BTreeMap<String, u64>,
 }

@@ -50,6 +50,7 @@ pub struct SpaceActor {
     pub(super) clock: Arc<dyn Clock>,
     /// Local writes on their way to a block.
     commits: CommitQueue,
+    pub(super) metrics: crate::metrics::Metrics,
     /// `WaitAdmitted` requests waiting for our membership and feeds.
     pub(super) admission_waiters: Vec<tokio::sync::oneshot::Sender<crate::credentials::Role>>,
     rng: ChaCha20Rng,
@@ -63,8 +64,10 @@ impl SpaceActor {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         rng: ChaCha20Rng,
+        metrics: crate::metrics::Metrics,
     ) -> Self {
         SpaceActor {
+            metrics,
             core,
             feeds,
             subscribers: Vec::new(),
@@ -251,11 +254,20 @@ impl SpaceActor {
             timeframe: self.core.timeframe().clone(),
             payload: Payload::Mutation(update),
         };
+        // tokio's clock (simulated under turmoil); only for the counters.
+        let started = tokio::time::Instant::now();
         feed.send(append)
             .into_actor(self)
             .map(move |res, act, ctx| {
                 match res {
                     Ok(Ok(block)) => {
+                        let m = &act.metrics;
+                        let micros = started.elapsed().as_micros() as u64;
+                        m.add("echo_commits_total", &[], 1);
+                        m.add("echo_commit_writes_total", &[], batch.len() as u64);
+                        m.max("echo_commit_writes_max", &[], batch.len() as u64);
+                        m.add("echo_commit_micros_sum", &[], micros);
+                        m.add("echo_flushes_total", &[], 1);
                         act.core.record_local(&block);
                         act.bridge.send_local(&batch.updates);
                         act.notify(&batch.changes);

@@ -24,6 +24,7 @@ struct Entry {
 
 /// Every space of this node.
 pub struct SpaceDirectory {
+    metrics: crate::metrics::Metrics,
     spaces: BTreeMap<PublicKey, Entry>,
     /// This device signing for its identity; `None` until there is an identity.
     signer: Option<Signer>,
@@ -43,8 +44,10 @@ impl SpaceDirectory {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         rng: ChaCha20Rng,
+        metrics: crate::metrics::Metrics,
     ) -> Result<Self, SpaceRequestError> {
         let mut dir = SpaceDirectory {
+            metrics,
             spaces: BTreeMap::new(),
             signer,
             space_watchers: Vec::new(),
@@ -93,6 +96,7 @@ impl SpaceDirectory {
             self.store.clone(),
             self.clock.clone(),
             rng,
+            self.metrics.clone(),
         )
         .start();
         tracing::info!(space = %record.space_key, name = ?record.name, "space open");

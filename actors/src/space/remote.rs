@@ -193,6 +193,7 @@ impl Handler<IngestBlocks> for SpaceActor {
         // Every run is written first, then the store is flushed once for the whole batch;
         // only then is anything applied (nothing is applied that is not durable).
         let store = self.store.clone();
+        let metrics = self.metrics.clone();
         let store = async move {
             let mut stored = Vec::new();
             for (addr, run) in runs {
@@ -208,10 +209,20 @@ impl Handler<IngestBlocks> for SpaceActor {
                 }
             }
             if !stored.is_empty() {
+                let started = tokio::time::Instant::now();
                 if let Err(e) = store.flush_async().await {
                     tracing::warn!(error = %e, blocks = stored.len(), "peer blocks not flushed; not applied");
                     stored.clear();
                 }
+                metrics.add("echo_flushes_total", &[], 1);
+                metrics.add(
+                    "echo_flush_micros_sum",
+                    &[],
+                    started.elapsed().as_micros() as u64,
+                );
+                let bytes: usize = stored.iter().filter_map(|b| b.encoded_len().ok()).sum();
+                metrics.add("echo_blocks_ingested_total", &[], stored.len() as u64);
+                metrics.add("echo_block_bytes_ingested_total", &[], bytes as u64);
             }
             stored
         };

@@ -50,6 +50,14 @@ pub async fn write_frame<T: Serialize>(
     send: &mut quinn::SendStream,
     value: &T,
 ) -> Result<(), FrameError> {
+    write_frame_sized(send, value).await.map(|_| ())
+}
+
+/// Writes `value` as one frame; answers the bytes written (header included).
+pub async fn write_frame_sized<T: Serialize>(
+    send: &mut quinn::SendStream,
+    value: &T,
+) -> Result<usize, FrameError> {
     let body = encode(value)?;
     let len = u32::try_from(body.len()).map_err(|_| FrameError::TooLarge(body.len()))?;
     send.write_all(&len.to_be_bytes())
@@ -57,13 +65,21 @@ pub async fn write_frame<T: Serialize>(
         .map_err(|e| FrameError::Io(e.to_string()))?;
     send.write_all(&body)
         .await
-        .map_err(|e| FrameError::Io(e.to_string()))
+        .map_err(|e| FrameError::Io(e.to_string()))?;
+    Ok(4 + body.len())
 }
 
 /// Reads one frame; `Ok(None)` on a clean end of stream between frames.
 pub async fn read_frame<T: DeserializeOwned>(
     recv: &mut quinn::RecvStream,
 ) -> Result<Option<T>, FrameError> {
+    Ok(read_frame_sized(recv).await?.map(|(value, _)| value))
+}
+
+/// [`read_frame`], also answering the frame's size on the wire (header included).
+pub async fn read_frame_sized<T: DeserializeOwned>(
+    recv: &mut quinn::RecvStream,
+) -> Result<Option<(T, usize)>, FrameError> {
     let mut header = [0u8; 4];
     let mut filled = 0;
     while filled < header.len() {
@@ -83,7 +99,9 @@ pub async fn read_frame<T: DeserializeOwned>(
             Err(e) => return Err(FrameError::Io(e.to_string())),
         }
     }
-    decode(&body).map(Some).map_err(FrameError::from)
+    decode(&body)
+        .map(|value| Some((value, 4 + len)))
+        .map_err(FrameError::from)
 }
 
 /// The body length a frame header announces, refused above [`MAX_FRAME_BYTES`].

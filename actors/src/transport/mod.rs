@@ -43,7 +43,9 @@ use crate::types::{KeyPair, PublicKey};
 
 pub mod rogue;
 
-pub use frame::{decode_frames, read_frame, write_frame, FrameError};
+pub use frame::{
+    decode_frames, read_frame, read_frame_sized, write_frame, write_frame_sized, FrameError,
+};
 pub use stream_kind::{open_stream, read_stream_kind, StreamKind, StreamKindError};
 
 /// ALPN protocol id spoken by echo-rs peers; a peer offering anything else is refused.
