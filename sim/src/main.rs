@@ -99,12 +99,24 @@ fn outcome_json(o: &Outcome) -> serde_json::Value {
     })
 }
 
+/// Log lines are stamped with the simulated time (ms) of the host that logs them.
+struct SimTime;
+
+impl tracing_subscriber::fmt::time::FormatTime for SimTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        match turmoil::sim_elapsed() {
+            Some(t) => write!(w, "{:>8}", t.as_millis()),
+            None => write!(w, "{:>8}", "-"),
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.log {
         tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .without_time()
+            .with_timer(SimTime)
             .with_writer(std::io::stderr)
             .init();
     }

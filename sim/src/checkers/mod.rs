@@ -5,10 +5,14 @@
 //! - [`convergence`]: live members end with identical canonical state.
 //! - [`authorization`]: no stored block came from a writer not allowed to write it.
 //! - [`verdicts`]: live members end with the same blocks, denied blocks and control state.
+//! - [`invitations`]: every `invite accept` ends once, in time, as the invitation allows
+//!   (3 wrong codes in all, single use, cancel, expiry), and a SUCCESS is a membership on the
+//!   host with the invitation's role and a first write that reaches it.
 
 mod authorization;
 pub mod convergence;
 mod durability;
+pub mod invitations;
 pub mod verdicts;
 
 pub use authorization::AuthorizationChecker;

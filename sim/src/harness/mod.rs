@@ -9,6 +9,7 @@
 //! observes nodes through `NodeHandle` requests and their `MemStore`s.
 
 pub mod host;
+pub mod invitations;
 mod ops;
 mod setup;
 pub mod udp;
@@ -51,6 +52,9 @@ pub enum Topology {
     /// No static peers: every node finds the others through the signaling server at
     /// [`host::SIGNAL_HOST`] (a host the scenario runs itself).
     Signaling,
+    /// Every node dials the first `k` nodes (hubs) other than itself, and only those: a star
+    /// around the hubs, so that many peers cost few connections.
+    Hubs(usize),
 }
 
 /// Shape of a cluster.
@@ -196,6 +200,7 @@ impl Cluster {
         let static_peers = match self.config.topology {
             Topology::Mesh => self.nodes.iter().map(|n| n.addr).collect(),
             Topology::Line => self.nodes.last().map(|n| n.addr).into_iter().collect(),
+            Topology::Hubs(k) => self.nodes.iter().take(k).map(|n| n.addr).collect(),
             Topology::Signaling => vec![],
         };
         let signal_servers = match self.config.topology {
@@ -203,7 +208,7 @@ impl Cluster {
                 self.sim.lookup(host::SIGNAL_HOST),
                 host::SIGNAL_PORT,
             )],
-            Topology::Mesh | Topology::Line => vec![],
+            Topology::Mesh | Topology::Line | Topology::Hubs(_) => vec![],
         };
         let mut base_seed = [0u8; 32];
         self.rng.fill_bytes(&mut base_seed);

@@ -77,6 +77,40 @@ impl Cluster {
         ok
     }
 
+    /// `by` changes the role of `node`, already a member, the way users do: `space_set_role`
+    /// (admin, editor, reader) or `space_remove_member` (`Role::Removed`), which refuse an
+    /// identity `by` does not know as a member. True once acknowledged.
+    pub fn change_role(&mut self, by: usize, node: usize, role: Role) -> bool {
+        let (Some(space), Some(identity)) = (self.space.clone(), self.nodes[node].identity.clone())
+        else {
+            return false;
+        };
+        let answer = self.call(by, move |h| async move {
+            if role == Role::Removed {
+                h.space_remove_member(&space, &identity).await
+            } else {
+                h.space_set_role(&space, &identity, role).await
+            }
+        });
+        let ok = matches!(answer, Some(Ok(())));
+        let verb = if role == Role::Removed {
+            "removes".to_string()
+        } else {
+            format!("sets role {role} of")
+        };
+        let result = match &answer {
+            Some(Ok(())) => "ok".to_string(),
+            Some(Err(e)) => e.code().to_string(),
+            None => "unanswered".to_string(),
+        };
+        let detail = format!(
+            "{} {verb} {} -> {result}",
+            self.nodes[by].name, self.nodes[node].name
+        );
+        self.event(detail);
+        ok
+    }
+
     /// `node` joins the shared space by key; true once acknowledged.
     pub fn join(&mut self, node: usize) -> bool {
         let Some(space) = self.space.clone() else {

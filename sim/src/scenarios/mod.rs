@@ -5,6 +5,7 @@
 mod bad_peer;
 mod churn;
 mod crash_restart;
+mod invitation;
 mod large_values;
 mod late_joiner;
 mod line_topology;
@@ -120,6 +121,11 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "large-values",
         about: "a member is away while one peer writes hundreds of 20 KB objects and values at the 1 MiB limit; the member returns and a newcomer joins; all must catch up and converge",
         run: large_values::run,
+    },
+    Scenario {
+        name: "invitation",
+        about: "16 peers join only through invitations (key, pin and no auth; single and multi use) under loss: wrong codes from several guests, a host crash mid-handshake, a cut-off guest, a cancel and an expiry; every accept ends once, in time, as the rules allow",
+        run: invitation::run,
     },
 ];
 

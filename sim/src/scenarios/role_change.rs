@@ -8,11 +8,16 @@
 //! round a reader W is promoted while cut off: its writes are refused until it has seen the
 //! promotion, and then it must become writable.
 //!
+//! Roles of members change through `NodeHandle::space_set_role` and
+//! `space_remove_member`, as the CLI's `space set-role` / `remove-member` do (the first
+//! admins are made either that way or by `space_add_member` with a role).
+//!
 //! Checked on top of the shared liveness phase (which requires equal objects and equal
 //! verdicts: blocks, denied blocks, members and roles): a role set by the owner is the
 //! agreed role afterwards; a change that an admin issued concurrently with its own demotion
-//! by the owner is void; a writer never writes while its own view says it may not; and at
-//! the end every reader's write is refused.
+//! by the owner is void; a writer never writes while its own view says it may not; a
+//! removed member, once its own node has applied its removal, is refused (403) on every
+//! later write; and at the end every reader's write is refused.
 
 use std::collections::BTreeMap;
 
@@ -27,6 +32,8 @@ use crate::harness::{Cluster, Topology};
 const RELAY_BOUND_MS: u64 = 30_000;
 /// How long members may take to agree on members and roles after a round heals.
 const SETTLE_BOUND_MS: u64 = 20_000;
+/// How long a removed member may take to apply its own removal once the network heals.
+const REMOVAL_SEEN_BOUND_MS: u64 = 10_000;
 
 const ROLES: [Role; 5] = [
     Role::Owner,
@@ -71,7 +78,12 @@ pub fn run(seed: u64, opts: &RunOptions) -> Outcome {
     for _ in 0..admins {
         let editors: Vec<usize> = all[1..].to_vec();
         if let Some(n) = c.pick(&editors) {
-            c.set_role(0, n, Role::Admin);
+            // Both ways users promote a member: `add-member` with a role, `set-role`.
+            if c.below(2) == 0 {
+                c.set_role(0, n, Role::Admin);
+            } else {
+                c.change_role(0, n, Role::Admin);
+            }
         }
     }
     s.settle(&mut c);
@@ -182,7 +194,7 @@ impl Story {
             let pause = c.below(400);
             c.run_for(pause);
         }
-        c.set_role(issuer, writer, new);
+        c.change_role(issuer, writer, new);
         let mut counter = None;
         if old == Role::Admin && c.below(3) > 0 {
             let targets: Vec<usize> = c
@@ -197,7 +209,7 @@ impl Story {
                     .filter(|r| *r != was)
                     .collect();
                 let role = options[c.below(options.len() as u64) as usize];
-                if c.set_role(writer, target, role) {
+                if c.change_role(writer, target, role) {
                     counter = Some((target, was));
                 }
             }
@@ -213,6 +225,9 @@ impl Story {
             self.writes_as_seen(c, writer, new != Role::Removed);
         }
         self.settle(c);
+        if self.roles.get(&writer) == Some(&Role::Removed) {
+            self.removed_is_refused(c, writer);
+        }
         if issuer != 0 {
             return;
         }
@@ -247,7 +262,7 @@ impl Story {
             Role::Editor
         };
         self.refused_while_cut_off(c, writer, "before its promotion");
-        c.set_role(issuer, writer, new);
+        c.change_role(issuer, writer, new);
         for _ in 0..1 + c.below(3) {
             self.bystander_write(c, writer);
         }
@@ -351,6 +366,50 @@ impl Story {
                 c.violation("authorization", detail);
             }
             _ => {}
+        }
+    }
+
+    /// A removed member, once its own node has applied its removal, is refused (403) when it
+    /// writes. It may fetch the credentials that tell it so during its channels' leave grace;
+    /// if it has not seen its removal within the bound, that is traced, not a violation.
+    fn removed_is_refused(&mut self, c: &mut Cluster, node: usize) {
+        let identity = c.nodes[node].identity.clone().unwrap_or_default();
+        let name = c.nodes[node].name.clone();
+        let until = c.now() + REMOVAL_SEEN_BOUND_MS;
+        loop {
+            if !c.nodes[node].up {
+                return;
+            }
+            let own = c.verdicts(&[node]).pop().flatten();
+            let role = own.and_then(|v| v.members.get(&identity).and_then(|r| parse_role(r)));
+            if role == Some(Role::Removed) {
+                break;
+            }
+            if c.now() >= until {
+                c.event(format!(
+                    "{name} has not applied its removal within {REMOVAL_SEEN_BOUND_MS} ms (it \
+                     sees itself as {role:?})"
+                ));
+                return;
+            }
+            c.run_for(250);
+        }
+        c.event(format!("{name} has applied its removal"));
+        for _ in 0..1 + c.below(2) {
+            match try_add(c, node) {
+                Ok(id) => {
+                    let detail = format!("{name} wrote {id} after it applied its own removal");
+                    c.violation("authorization", detail);
+                }
+                Err(Some(ErrorKind::Forbidden)) => {}
+                Err(kind) => {
+                    let detail =
+                        format!("{name}'s write after its removal failed with {kind:?}, not 403");
+                    c.violation("authorization", detail);
+                }
+            }
+            let pause = c.below(500);
+            c.run_for(pause);
         }
     }
 
