@@ -164,11 +164,9 @@ pub struct Credential {
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum CredentialError {
-    #[error("credential signature by {0:?} does not verify")]
+    #[error("credential signature by {0} does not verify")]
     BadSignature(PublicKey),
-    #[error(
-        "credential issued by {issuer:?} but signed by {signer:?} without a valid device chain"
-    )]
+    #[error("credential issued by {issuer} but signed by {signer} without a valid device chain")]
     MissingChain {
         issuer: PublicKey,
         signer: PublicKey,
@@ -325,7 +323,7 @@ impl Credential {
                 && chain.issuer == self.issuer => {}
             _ => {
                 return Err(CredentialError::BadChain(format!(
-                    "expected AuthorizedDevice {{ identity: {:?}, device: {:?} }}",
+                    "expected AuthorizedDevice {{ identity: {}, device: {} }}",
                     self.issuer, self.proof.signer
                 )))
             }

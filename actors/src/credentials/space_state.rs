@@ -46,23 +46,23 @@ pub enum Applied {
 /// Why a writer may not write a block.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum WriteDenied {
-    #[error("feed {0:?} is not admitted to this space")]
+    #[error("feed {0} is not admitted to this space")]
     FeedNotAdmitted(PublicKey),
-    #[error("feed {feed:?} carries {got} blocks, not {expected}")]
+    #[error("feed {feed} carries {got} blocks, not {expected}")]
     WrongDesignation {
         feed: PublicKey,
         expected: &'static str,
         got: &'static str,
     },
-    #[error("member {identity:?} is {role} and may not write {what}")]
+    #[error("member {identity} is {role} and may not write {what}")]
     Role {
         identity: PublicKey,
         role: Role,
         what: &'static str,
     },
-    #[error("{0:?} is not a member of this space")]
+    #[error("{0} is not a member of this space")]
     NotMember(PublicKey),
-    #[error("credential issued by {issuer:?} cannot appear on a feed of {owner:?}")]
+    #[error("credential issued by {issuer} cannot appear on a feed of {owner}")]
     ForeignIssuer { issuer: PublicKey, owner: PublicKey },
     #[error("credential rejected: {0}")]
     Credential(#[from] RuleError),
@@ -77,13 +77,13 @@ pub enum RuleError {
     NoGenesis,
     #[error("the space already has a genesis")]
     SecondGenesis,
-    #[error("credential is for space {0:?}, not this one")]
+    #[error("credential is for space {0}, not this one")]
     WrongSpace(PublicKey),
-    #[error("{issuer:?} may not {action}")]
+    #[error("{issuer} may not {action}")]
     NotAllowed { issuer: PublicKey, action: String },
     #[error("credential kind is not valid in a space: {0}")]
     WrongKind(&'static str),
-    #[error("feed {0:?} is already admitted with other details")]
+    #[error("feed {0} is already admitted with other details")]
     FeedConflict(PublicKey),
 }
 

@@ -59,7 +59,8 @@ pub struct InvitationInfo {
     pub space_key: String,
     /// INIT while open, else its terminal state (SUCCESS, CANCELLED, ERROR, EXPIRED).
     pub state: String,
-    /// Why it ended, for a terminal state other than SUCCESS.
+    /// Why it ended, for ERROR (e.g. "too many attempts"); none for SUCCESS, CANCELLED and
+    /// EXPIRED, whose state says it all.
     pub reason: Option<String>,
     pub auth: String,
     pub role: String,

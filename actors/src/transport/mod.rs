@@ -12,8 +12,9 @@
 //!   signature proves the peer holds the key. Whether that device may talk to us
 //!   (member, not revoked) is the caller's decision: read the key with [`connect`],
 //!   [`accept`] or [`peer_device_key`], then close with a [`close`] code if not.
-//! - Randomness: quinn's endpoint RNG, the stateless-reset key, the handshake-token key
-//!   and connection ids all derive from [`TransportConfig::rng_seed`]; rustls handshake
+//! - Randomness: quinn's endpoint RNG, the handshake-token key and connection ids all
+//!   derive from [`TransportConfig::rng_seed`]; the stateless-reset key from the device key
+//!   (the same across restarts, so a restarted node resets its peers' stale connections); rustls handshake
 //!   randomness stays (it changes bytes, never sizes or timing). No session tickets, no
 //!   resumption, no 0-RTT, no address-validation tokens: every handshake is a full one.
 //!   (quinn's server clock, which reads system time, is consulted only for retry and
@@ -197,7 +198,14 @@ pub fn endpoint(
     client.transport_config(transport);
     client.token_store(Arc::new(quinn::NoneTokenStore));
 
-    let mut endpoint_config = quinn::EndpointConfig::new(seeded::reset_key(&config.rng_seed));
+    // The stateless-reset key comes from the device key, not the run's seed: a node that
+    // restarts then answers its peers' packets for connections of its previous run with a
+    // reset they accept, so they notice at once instead of after the idle timeout.
+    let reset_seed = blake3::derive_key(
+        "echo-rs transport stateless reset seed v1",
+        &device.secret_bytes(),
+    );
+    let mut endpoint_config = quinn::EndpointConfig::new(seeded::reset_key(&reset_seed));
     endpoint_config.rng_seed(Some(seeded::endpoint_rng_seed(&config.rng_seed)));
     let cid_seed = seeded::cid_seed(&config.rng_seed);
     endpoint_config.cid_generator(move || Box::new(seeded::SeededCidGenerator::new(cid_seed)));

@@ -339,3 +339,73 @@ async fn injected_socket_serves_like_a_real_one() {
         .unwrap();
     assert_eq!(got.unwrap(), Some(("ping".to_string(), 1)));
 }
+
+/// A node that comes back on the same address with the same device key (a new process: a
+/// new endpoint, another seed) resets its peers' connections to its previous run at once,
+/// because its stateless-reset key comes from the device key; the peer sees a reset, not
+/// the 10 s idle timeout.
+#[tokio::test]
+async fn a_restarted_endpoint_with_the_same_device_resets_old_connections_at_once() {
+    let (client_ep, _) = node(31);
+    let server_key = device(32);
+    // The first run lives in a runtime of its own, so that it can die like a killed
+    // process: its tasks vanish with the runtime and no close frame is ever sent.
+    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+    let (die_tx, die_rx) = std::sync::mpsc::channel::<()>();
+    let first_run = {
+        let server_key = server_key.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let server =
+                    endpoint(local(), &server_key, &TransportConfig::new([32; 32])).unwrap();
+                addr_tx.send(server.local_addr().unwrap()).unwrap();
+                let conn = accept(server.accept().await.unwrap()).await.unwrap();
+                // Held by a task that is still pending when the runtime goes: it is dropped
+                // with the endpoint's driver, which can then send nothing.
+                tokio::spawn(async move {
+                    let _held = (conn, server);
+                    std::future::pending::<()>().await;
+                });
+                let _ = tokio::task::spawn_blocking(move || die_rx.recv()).await;
+            });
+            drop(rt);
+        })
+    };
+    let addr = addr_rx.await.unwrap();
+    let (conn, _) = timeout(LIMIT, connect(&client_ep, addr))
+        .await
+        .unwrap()
+        .unwrap();
+    die_tx.send(()).unwrap();
+    first_run.join().unwrap();
+    let again = async {
+        loop {
+            if let Ok(ep) = endpoint(
+                NetEnv::Real { bind: addr },
+                &server_key,
+                &TransportConfig::new([33; 32]),
+            ) {
+                return ep;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let _restarted = timeout(LIMIT, again).await.expect("the port is free again");
+    let started = tokio::time::Instant::now();
+    // The client's next packet (a keep-alive at the latest) meets the new endpoint.
+    if let Ok(mut s) = conn.open_uni().await {
+        let _ = s.write_all(b"x").await;
+    }
+    let ended = timeout(Duration::from_secs(5), conn.closed())
+        .await
+        .expect("the old connection ends well before the idle timeout");
+    assert!(
+        matches!(ended, quinn::ConnectionError::Reset),
+        "ended with {ended:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
