@@ -33,14 +33,56 @@ enum Cmd {
     /// restarted; reports convergence after each quiet period, RSS and open fds per node,
     /// acknowledged writes lost, a verdict line and a PNG plot. Exits 1 on FAIL.
     Soak(Box<echo_bench::soak::SoakArgs>),
+    /// Acknowledged durable writes/s through one node with N concurrent writers (in-process
+    /// NodeHandle calls, or HTTP clients of a real daemon, a connection per request), beside
+    /// raw yrs encode+apply of the same single-field update and, over HTTP, an empty
+    /// actix-web handler driven by the same clients (the HTTP ceiling).
+    Ingest(echo_bench::ingest::IngestArgs),
+    /// Two echo-node daemons on QUIC loopback: M single-field updates on A, ops/s until B
+    /// holds them all, wire bytes per op (through a counting UDP relay) beside raw Yrs
+    /// update bytes, and wire bytes/s beside raw quinn bulk throughput.
+    Replicate(echo_bench::replicate::ReplicateArgs),
+    /// Bytes on disk per op for the B1.1 workload (single-character appends to one text,
+    /// one after another) beside the raw Yrs update bytes of the same edits.
+    Storage(echo_bench::storage::StorageArgs),
+}
+
+/// Prints `report` as one JSON document or as its table.
+fn print<R: serde::Serialize>(
+    json: bool,
+    report: &R,
+    text: impl FnOnce(&R) -> String,
+) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(report)?);
+    } else {
+        print!("{}", text(report));
+    }
+    Ok(())
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    // Bars draw on stderr; only for a person watching, never into JSON or a log.
+    let progress = !cli.json && std::io::stderr().is_terminal();
     match cli.command {
+        Cmd::Ingest(args) => {
+            let report = echo_bench::ingest::run(&args, progress)?;
+            print(cli.json, &report, echo_bench::ingest::IngestReport::text)?;
+        }
+        Cmd::Replicate(args) => {
+            let report = echo_bench::replicate::run(&args, progress)?;
+            print(
+                cli.json,
+                &report,
+                echo_bench::replicate::ReplicateReport::text,
+            )?;
+        }
+        Cmd::Storage(args) => {
+            let report = echo_bench::storage::run(&args, progress)?;
+            print(cli.json, &report, echo_bench::storage::StorageReport::text)?;
+        }
         Cmd::Soak(args) => {
-            // The bar draws on stderr; only for a person watching, never into JSON or a log.
-            let progress = !cli.json && std::io::stderr().is_terminal();
             let report = echo_bench::soak::run(&args, progress)?;
             if let Some(path) = &args.json_out {
                 std::fs::write(path, serde_json::to_string(&report)?)

@@ -18,7 +18,7 @@
 //! A sampler reads VmRSS and the open fd count of each daemon every second. The report
 //! (`report.rs`) turns all this into a verdict; `plot.rs` draws RSS and fds over time.
 
-mod api;
+pub(crate) mod api;
 mod cluster;
 mod plot;
 mod report;
@@ -153,7 +153,7 @@ impl SoakArgs {
 }
 
 /// `echo-node` next to the running executable (cargo puts both in `target/<profile>/`).
-fn find_echo_node(given: Option<&Path>) -> Result<PathBuf> {
+pub(crate) fn find_echo_node(given: Option<&Path>) -> Result<PathBuf> {
     if let Some(p) = given {
         if !p.is_file() {
             bail!("--echo-node {}: no such file", p.display());
