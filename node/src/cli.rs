@@ -115,6 +115,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "ADDR", value_parser = parse_bind_addr)]
     pub serve_signal: Option<SocketAddr>,
 
+    /// IP that other machines reach this node at, put in invitation codes; repeat for
+    /// several [default with a wildcard --listen: the IP of the interface that routes to the
+    /// internet, if any, then loopback]
+    #[arg(long = "advertise", value_name = "IP")]
+    pub advertise: Vec<std::net::IpAddr>,
+
     /// Most connections this node starts per space (to peers found through signaling)
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     pub max_originated: u16,

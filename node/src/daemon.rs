@@ -84,7 +84,34 @@ fn mesh_config(args: &RunArgs) -> MeshConfig {
         signal_servers: args.signal.clone(),
         max_originated: args.max_originated.into(),
         max_accepted: args.max_accepted.into(),
+        advertise_ips: advertise_ips(args),
     }
+}
+
+/// What invitation codes name as this node's IPs: `--advertise`, or with a wildcard
+/// `--listen` the IP of the interface that routes outwards (found by "connecting" a UDP
+/// socket, which sends nothing), if the machine has one.
+fn advertise_ips(args: &RunArgs) -> Vec<IpAddr> {
+    if !args.advertise.is_empty() {
+        return args.advertise.clone();
+    }
+    if !args.listen.ip().is_unspecified() {
+        return vec![];
+    }
+    let probe: SocketAddr = if args.listen.is_ipv4() {
+        // TEST-NET-1 (RFC 5737): routable in form, never answered; nothing is sent.
+        SocketAddr::from(([192, 0, 2, 1], 9))
+    } else {
+        SocketAddr::from((Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1), 9))
+    };
+    let bind: SocketAddr = SocketAddr::new(args.listen.ip(), 0);
+    std::net::UdpSocket::bind(bind)
+        .and_then(|s| s.connect(probe).and_then(|()| s.local_addr()))
+        .map(|a| a.ip())
+        .ok()
+        .filter(|ip| !ip.is_unspecified() && !ip.is_loopback())
+        .into_iter()
+        .collect()
 }
 
 /// The address this node registers with its own signaling server bound at `bound`. The

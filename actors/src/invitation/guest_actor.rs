@@ -171,6 +171,7 @@ impl GuestInvitationActor {
         let connect = ConnectDevice {
             device: self.code.host_device,
             addrs: self.code.addrs.clone(),
+            via_signaling: !self.code.signal.is_empty(),
         };
         async move {
             let conn = network

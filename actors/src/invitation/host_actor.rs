@@ -254,6 +254,9 @@ impl Handler<NewGuest> for HostInvitationActor {
             mut recv,
             guard,
         } = msg.stream;
+        if !self.core.state().is_terminal() {
+            guard.vouch();
+        }
         let (frames, mut queue) = mpsc::unbounded_channel::<HostFrame>();
         actix::spawn(async move {
             while let Some(frame) = queue.recv().await {

@@ -31,7 +31,7 @@ use crate::credentials::Credential;
 use crate::metrics::Metrics;
 use crate::replication::ReplMessage;
 use crate::signal::{space_topic, Topic};
-use crate::space::{AuthorizePeer, MayOpenTo, SpaceActor};
+use crate::space::{AuthorizePeer, MayOpenTo, PeerRefused, SpaceActor};
 use crate::transport::{
     close, open_stream, read_frame, read_frame_sized, read_stream_kind, write_frame,
     write_frame_sized, FrameError, StreamKind, StreamKindError,
@@ -241,7 +241,7 @@ impl ConnectionActor {
                 async move {
                     match addr {
                         Some(addr) => authorize(&addr, peer, *device_auth).await,
-                        None => Err("space is not open here".to_string()),
+                        None => Err("space is not open here".into()),
                     }
                 }
                 .into_actor(self)
@@ -563,10 +563,10 @@ async fn authorize(
     space: &Addr<SpaceActor>,
     device: PublicKey,
     auth: Credential,
-) -> Result<(), String> {
+) -> Result<(), PeerRefused> {
     match space.send(AuthorizePeer { device, auth }).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(reason)) => Err(reason),
+        Ok(Err(refused)) => Err(refused),
         Err(_) => Err("space is shutting down".into()),
     }
 }
@@ -634,6 +634,18 @@ impl Handler<OpenSideStream> for ConnectionActor {
                     })
                 }),
         )
+    }
+}
+
+/// A side stream's holder vouched for the peer.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(super) struct SideStreamVouched(pub StreamId);
+
+impl Handler<SideStreamVouched> for ConnectionActor {
+    type Result = ();
+    fn handle(&mut self, msg: SideStreamVouched, ctx: &mut Context<Self>) {
+        self.feed(HelloInput::SideVouched(msg.0), ctx);
     }
 }
 

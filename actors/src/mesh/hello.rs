@@ -24,6 +24,10 @@
 //!   connection without channels, or a first frame that is not a Hello while no channel is
 //!   open, closes the connection `NOT_A_MEMBER`, reported as `stranger`. A first frame that
 //!   is not a Hello on a connection with channels resets only that stream (`PROTOCOL`).
+//! - A close for showing no shared space is reported as `stranger` (its address is then
+//!   penalized) unless the peer named a space we hold in a Hello with a valid credential of
+//!   an identity that is no member yet (a newcomer), or a side stream's holder vouched for it
+//!   (it named a live invitation).
 //! - Side streams (an invitation handshake, named by the stream preamble): while one is
 //!   open the connection is not closed for showing no shared space, and a refused Hello does
 //!   not close it; when the last one ends without a channel open, the deadline starts again.
@@ -36,6 +40,7 @@ use tokio::time::Instant;
 
 use crate::credentials::Credential;
 use crate::signal::{space_topic, Topic};
+use crate::space::PeerRefused;
 use crate::transport::close;
 use crate::types::PublicKey;
 
@@ -100,7 +105,7 @@ pub enum HelloInput {
     /// The answer to `Authorize`.
     Authorized {
         stream: StreamId,
-        result: Result<(), String>,
+        result: Result<(), PeerRefused>,
     },
     /// Our answering Hello was written (`Ok`) or could not be (`Err`).
     Answered {
@@ -113,6 +118,9 @@ pub enum HelloInput {
     SideOpened(StreamId),
     /// That side stream ended.
     SideEnded(StreamId),
+    /// The side stream's holder vouched for the peer (it named a live invitation): a close
+    /// for showing no shared space is then not reported as a stranger's.
+    SideVouched(StreamId),
     Timer(HelloTimer),
 }
 
@@ -222,6 +230,9 @@ pub struct HelloCore {
     channels: BTreeMap<PublicKey, Chan>,
     incoming: BTreeMap<StreamId, Incoming>,
     side: BTreeSet<StreamId>,
+    /// The peer is not to be reported a stranger when closed: a side stream's holder
+    /// vouched for it, or it named a space we hold in a Hello (and was refused as no member).
+    vouched: bool,
     /// When the connection must show a shared space by (if no side stream is open).
     deadline_at: Option<Instant>,
     closed: bool,
@@ -237,6 +248,7 @@ impl HelloCore {
             channels: BTreeMap::new(),
             incoming: BTreeMap::new(),
             side: BTreeSet::new(),
+            vouched: false,
             deadline_at: None,
             closed: false,
         }
@@ -303,7 +315,7 @@ impl HelloCore {
         out.push(HelloOutput::Close {
             code: close::NOT_A_MEMBER,
             reason: "not a member",
-            stranger: true,
+            stranger: !self.vouched,
         });
     }
 
@@ -425,6 +437,11 @@ impl HelloCore {
             HelloInput::SideOpened(stream) => {
                 self.side.insert(stream);
             }
+            HelloInput::SideVouched(stream) => {
+                if self.side.contains(&stream) {
+                    self.vouched = true;
+                }
+            }
             HelloInput::SideEnded(stream) => {
                 if self.side.remove(&stream) && self.side.is_empty() && !self.has_open() {
                     self.set_deadline(now, &mut out);
@@ -482,7 +499,7 @@ impl HelloCore {
     fn authorized(
         &mut self,
         stream: StreamId,
-        result: Result<(), String>,
+        result: Result<(), PeerRefused>,
         out: &mut Vec<HelloOutput>,
     ) {
         // Our own stream, answered by the peer?
@@ -516,7 +533,11 @@ impl HelloCore {
             out.push(HelloOutput::Finish { stream });
             return;
         };
-        if result.is_err() {
+        if let Err(refusal) = result {
+            // A newcomer named a space we hold with a valid credential: it knows the space
+            // key, so it is a device that is not a member yet (say, about to accept an
+            // invitation), not a stranger probing us; its address is not penalized.
+            self.vouched |= refusal.newcomer;
             self.refuse(stream, out);
             return;
         }

@@ -13,6 +13,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::credentials::authorize_device;
+use crate::space::PeerRefused;
 use crate::types::KeyPair;
 
 const NOW_MS: u64 = 1_700_000_000_000;
@@ -173,7 +174,13 @@ fn incoming_hello(
             space: Some(s),
         },
     );
-    core.handle(t0(), HelloInput::Authorized { stream, result })
+    core.handle(
+        t0(),
+        HelloInput::Authorized {
+            stream,
+            result: result.map_err(PeerRefused::from),
+        },
+    )
 }
 
 /// We open `s` (allowed) on `stream` and the peer answers with `answer`; returns the
@@ -728,4 +735,96 @@ fn a_side_stream_ending_on_a_connection_with_a_channel_sets_no_deadline() {
             HelloInput::Timer(HelloTimer::Deadline)
         )
         .is_empty());
+}
+
+#[test]
+fn a_vouched_side_stream_keeps_its_peer_from_being_reported_a_stranger() {
+    let (a, b) = (device(1), device(2));
+    let now = t0();
+    let mut core = HelloCore::new(a.key, b.key, false);
+    core.start(now);
+    core.handle(now, HelloInput::SideOpened(9));
+    // Vouching for a stream that is not open changes nothing.
+    core.handle(now, HelloInput::SideVouched(8));
+    core.handle(now, HelloInput::SideVouched(9));
+    let ended = now + Duration::from_secs(30);
+    core.handle(ended, HelloInput::SideEnded(9));
+    let out = core.handle(
+        ended + STRANGER_DEADLINE,
+        HelloInput::Timer(HelloTimer::Deadline),
+    );
+    assert_eq!(
+        out,
+        vec![HelloOutput::Close {
+            code: close::NOT_A_MEMBER,
+            reason: "not a member",
+            stranger: false,
+        }]
+    );
+    // Without the vouch the same close is a stranger's.
+    let mut core = HelloCore::new(a.key, b.key, false);
+    core.start(now);
+    core.handle(now, HelloInput::SideOpened(9));
+    core.handle(now, HelloInput::SideVouched(8));
+    core.handle(ended, HelloInput::SideEnded(9));
+    let out = core.handle(
+        ended + STRANGER_DEADLINE,
+        HelloInput::Timer(HelloTimer::Deadline),
+    );
+    assert_eq!(out, vec![stranger_close()]);
+}
+
+#[test]
+fn a_device_that_names_a_space_we_hold_is_refused_but_not_reported_a_stranger() {
+    let (a, b) = (device(1), device(2));
+    let mut core = HelloCore::new(a.key, b.key, false);
+    core.start(t0());
+    // It knows the space (its topic) and its credential is good, but it is no member yet:
+    // refused, closed, not penalized.
+    core.handle(
+        t0(),
+        HelloInput::First {
+            stream: 1,
+            frame: hello(&space(7), &b),
+        },
+    );
+    core.handle(
+        t0(),
+        HelloInput::Found {
+            stream: 1,
+            space: Some(space(7)),
+        },
+    );
+    let out = core.handle(
+        t0(),
+        HelloInput::Authorized {
+            stream: 1,
+            result: Err(PeerRefused {
+                reason: "identity b is not a member".into(),
+                newcomer: true,
+            }),
+        },
+    );
+    assert_eq!(
+        out,
+        vec![
+            reset(1, close::NOT_A_MEMBER),
+            HelloOutput::Close {
+                code: close::NOT_A_MEMBER,
+                reason: "not a member",
+                stranger: false,
+            }
+        ]
+    );
+    // A forged credential, or a REMOVED member's, is not a newcomer's: a stranger close.
+    let mut core = HelloCore::new(a.key, b.key, false);
+    core.start(t0());
+    let out = incoming_hello(
+        &mut core,
+        space(7),
+        1,
+        &b,
+        Err("device credential: bad".into()),
+    );
+    assert_eq!(out, vec![reset(1, close::NOT_A_MEMBER), stranger_close()]);
 }

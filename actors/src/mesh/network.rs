@@ -32,6 +32,9 @@ use crate::space::{KnowsDevice, PeerStatus, SpaceActor, SpaceDirectory, SpaceOpe
 use crate::transport::{accept, close, connect};
 use crate::types::{Backoff, PublicKey};
 
+/// A `ConnectDevice` request waiting for its device to connect (or its dial to fail).
+pub(super) type DeviceWaiter = tokio::sync::oneshot::Sender<Result<Addr<ConnectionActor>, String>>;
+
 const TICK: Duration = Duration::from_millis(250);
 const REOFFER: Duration = Duration::from_secs(2);
 const BACKOFF_START: Duration = Duration::from_millis(250);
@@ -48,6 +51,9 @@ pub struct MeshConfig {
     pub max_originated: usize,
     /// Most connections this node accepts in all.
     pub max_accepted: usize,
+    /// The IPs other machines reach this node at, for invitation codes when the endpoint is
+    /// bound to every interface (the daemon finds them, or takes `run --advertise`).
+    pub advertise_ips: Vec<std::net::IpAddr>,
 }
 
 impl Default for MeshConfig {
@@ -57,6 +63,7 @@ impl Default for MeshConfig {
             signal_servers: vec![],
             max_originated: 4,
             max_accepted: 10,
+            advertise_ips: vec![],
         }
     }
 }
@@ -103,8 +110,7 @@ pub struct NetworkActor {
     /// Where incoming invitation streams go.
     pub(super) invitations: Option<Recipient<IncomingInvitation>>,
     /// `ConnectDevice` requests waiting for a device to connect.
-    pub(super) awaited:
-        BTreeMap<PublicKey, Vec<tokio::sync::oneshot::Sender<Addr<ConnectionActor>>>>,
+    pub(super) awaited: BTreeMap<PublicKey, Vec<DeviceWaiter>>,
     /// Why the last `ConnectDevice` dial of a device failed.
     pub(super) dial_errors: BTreeMap<PublicKey, String>,
     rng: rand_chacha::ChaCha20Rng,
@@ -390,7 +396,7 @@ impl NetworkActor {
             });
         }
         for waiter in self.awaited.remove(&device).unwrap_or_default() {
-            let _ = waiter.send(addr.clone());
+            let _ = waiter.send(Ok(addr.clone()));
         }
         self.conns.insert(
             device,

@@ -67,8 +67,8 @@ impl Handler<OfferChannels> for NetworkActor {
 }
 
 /// The addresses a peer can reach this node at (for an invitation code): the listen
-/// address (loopback with its port when bound to every interface), and the signaling
-/// servers.
+/// address, or, when bound to every interface, the advertised IPs with its port and then
+/// loopback (a guest on the same machine); and the signaling servers.
 #[derive(Message)]
 #[rtype(result = "(Vec<SocketAddr>, Vec<SocketAddr>)")]
 pub struct ListenAddrs;
@@ -78,12 +78,22 @@ impl Handler<ListenAddrs> for NetworkActor {
     fn handle(&mut self, _: ListenAddrs, _: &mut Context<Self>) -> Self::Result {
         let addrs = match self.endpoint.local_addr() {
             Ok(a) if a.ip().is_unspecified() => {
-                let ip: std::net::IpAddr = if a.is_ipv4() {
+                let loopback: std::net::IpAddr = if a.is_ipv4() {
                     std::net::Ipv4Addr::LOCALHOST.into()
                 } else {
                     std::net::Ipv6Addr::LOCALHOST.into()
                 };
-                vec![SocketAddr::new(ip, a.port())]
+                let mut addrs: Vec<SocketAddr> = self
+                    .config
+                    .advertise_ips
+                    .iter()
+                    .filter(|ip| !ip.is_unspecified() && !ip.is_loopback())
+                    .map(|ip| SocketAddr::new(*ip, a.port()))
+                    .collect();
+                addrs.dedup();
+                addrs.truncate(8);
+                addrs.push(SocketAddr::new(loopback, a.port()));
+                addrs
             }
             Ok(a) => vec![a],
             Err(_) => vec![],
@@ -138,12 +148,20 @@ impl Handler<LeaveInvitationTopic> for NetworkActor {
 pub struct ConnectDevice {
     pub device: PublicKey,
     pub addrs: Vec<SocketAddr>,
+    /// Whether a swarm may still bring the device when the addresses fail (the invitation
+    /// names signaling servers): then the request waits, else it fails with the dial.
+    pub via_signaling: bool,
 }
 
 impl Handler<ConnectDevice> for NetworkActor {
     type Result = ResponseActFuture<Self, Result<Addr<ConnectionActor>, String>>;
     fn handle(&mut self, msg: ConnectDevice, ctx: &mut Context<Self>) -> Self::Result {
-        let ConnectDevice { device, addrs } = msg;
+        let ConnectDevice {
+            device,
+            addrs,
+            via_signaling,
+        } = msg;
+        let wait = via_signaling || self.signal.is_some();
         if let Some(conn) = self.conns.get(&device) {
             return Box::pin(fut::ready(Ok(conn.addr.clone())));
         }
@@ -174,7 +192,14 @@ impl Handler<ConnectDevice> for NetworkActor {
                 }
                 Err(e) => {
                     tracing::debug!(peer = %device.short(), error = %e, "cannot dial the invitation's host");
-                    act.dial_errors.insert(device, e);
+                    if wait {
+                        act.dial_errors.insert(device, e);
+                    } else if !act.conns.contains_key(&device) {
+                        // Nothing else can bring it: fail now rather than at the deadline.
+                        for waiter in act.awaited.remove(&device).unwrap_or_default() {
+                            let _ = waiter.send(Err(e.clone()));
+                        }
+                    }
                 }
             })
         });
@@ -183,7 +208,7 @@ impl Handler<ConnectDevice> for NetworkActor {
             async move { tokio::time::timeout(AWAIT_DEVICE, rx).await }
                 .into_actor(self)
                 .map(move |waited, act, _| match waited {
-                    Ok(Ok(addr)) => Ok(addr),
+                    Ok(Ok(answer)) => answer,
                     _ => Err(act.dial_errors.remove(&device).unwrap_or_else(|| {
                         format!("the host's device did not connect within {AWAIT_DEVICE:?}")
                     })),

@@ -8,7 +8,7 @@
 
 use actix::prelude::*;
 
-use super::connection::{ConnectionActor, SideStreamEnded};
+use super::connection::{ConnectionActor, SideStreamEnded, SideStreamVouched};
 use super::hello::StreamId;
 use crate::types::PublicKey;
 
@@ -25,6 +25,16 @@ pub struct SideStream {
 pub struct SideStreamGuard {
     pub(super) conn: Addr<ConnectionActor>,
     pub(super) stream: StreamId,
+}
+
+impl SideStreamGuard {
+    /// The stream's holder vouches for the peer (it named a live invitation): if the
+    /// connection is closed later for showing no shared space, the peer's address is not
+    /// penalized as a stranger's, so a guest that retries after a wrong code or a lost
+    /// connection is not refused.
+    pub fn vouch(&self) {
+        self.conn.do_send(SideStreamVouched(self.stream));
+    }
 }
 
 impl Drop for SideStreamGuard {

@@ -34,7 +34,7 @@ pub use members::{AddMember, AdmitMember, EnsureAdmitted, MayInvite, OwnFeeds, W
 pub use record::{FeedRecord, SpaceRecord};
 pub use remote::{
     verdicts_of, AuthorizePeer, GetHeads, GetVerdicts, HeadsChanged, IngestBlocks, IngestReport,
-    KnowsDevice, ListMembers, MayOpenTo, ReadBlocks, WatchHeads,
+    KnowsDevice, ListMembers, MayOpenTo, PeerRefused, ReadBlocks, WatchHeads,
 };
 pub use request_error::SpaceRequestError;
 

@@ -271,32 +271,73 @@ impl Handler<IngestBlocks> for SpaceActor {
 /// member of this space? Answers the member's role, or `None` while we are still joining
 /// (no control state yet): then every block the peer sends is verified all the same.
 #[derive(Message)]
-#[rtype(result = "Result<Option<Role>, String>")]
+#[rtype(result = "Result<Option<Role>, PeerRefused>")]
 pub struct AuthorizePeer {
     pub device: PublicKey,
     pub auth: Credential,
 }
 
+/// Why `AuthorizePeer` said no.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerRefused {
+    pub reason: String,
+    /// The credential is valid and its identity was never a member: a newcomer (not a
+    /// forger, not a REMOVED member).
+    pub newcomer: bool,
+}
+
+impl From<String> for PeerRefused {
+    fn from(reason: String) -> Self {
+        PeerRefused {
+            reason,
+            newcomer: false,
+        }
+    }
+}
+
+impl From<&str> for PeerRefused {
+    fn from(reason: &str) -> Self {
+        reason.to_string().into()
+    }
+}
+
+impl std::fmt::Display for PeerRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
 impl Handler<AuthorizePeer> for SpaceActor {
-    type Result = Result<Option<Role>, String>;
+    type Result = Result<Option<Role>, PeerRefused>;
     fn handle(&mut self, msg: AuthorizePeer, _: &mut Context<Self>) -> Self::Result {
+        let refused = |reason: String, newcomer| PeerRefused { reason, newcomer };
         msg.auth
             .verify()
-            .map_err(|e| format!("device credential: {e}"))?;
+            .map_err(|e| refused(format!("device credential: {e}"), false))?;
         let identity = match &msg.auth.subject.assertion {
             Assertion::AuthorizedDevice {
                 identity_key,
                 device_key,
             } if *device_key == msg.device && msg.auth.issuer == *identity_key => *identity_key,
-            _ => return Err("credential does not authorise this device".into()),
+            _ => {
+                return Err(refused(
+                    "credential does not authorise this device".into(),
+                    false,
+                ))
+            }
         };
         if !self.core.state().has_genesis() {
             return Ok(None);
         }
         match self.core.state().role(&identity) {
-            Some(Role::Removed) | None => {
-                Err(format!("identity {} is not a member", identity.short()))
-            }
+            Some(Role::Removed) => Err(refused(
+                format!("identity {} was removed from the space", identity.short()),
+                false,
+            )),
+            None => Err(refused(
+                format!("identity {} is not a member", identity.short()),
+                true,
+            )),
             Some(role) => Ok(Some(role)),
         }
     }

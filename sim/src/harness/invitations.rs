@@ -4,16 +4,14 @@
 //! accept runs on the guest as one job that stamps each progress state and the answer with
 //! the simulated wall clock, and after a SUCCESS makes the guest's first write at once.
 //!
-//! Invitation codes carry the host's listen address as `NetworkActor` reports it. A node
-//! bound to every interface (`0.0.0.0`, as every simulated node and echo-node by default
-//! are) reports loopback with its port, which on another machine is the guest itself, so
-//! guests are given the code with the host's own address in front (what a host would
-//! advertise if it knew it); the loopback address stays behind it in about half the codes,
-//! which a guest tries only when the first fails.
+//! Invitation codes carry the host's addresses as `NetworkActor` reports them. Simulated
+//! nodes bind every interface (`0.0.0.0`, as echo-node does by default) and advertise their
+//! own IP (`MeshConfig::advertise_ips`), so a code names that IP first and loopback after it;
+//! guests get the code exactly as made, and a code that does not name the host's address
+//! first is a violation.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -38,7 +36,7 @@ pub struct Invite {
     pub label: String,
     pub id: String,
     pub host: usize,
-    /// The code with the host's reachable address (see the module docs).
+    /// The code as the host made it.
     pub code: String,
     pub pin: Option<String>,
     pub auth: AuthMethod,
@@ -121,7 +119,7 @@ impl Cluster {
                 return None;
             }
         };
-        let mut code = match InvitationCode::decode(&created.invitation_code) {
+        let code = match InvitationCode::decode(&created.invitation_code) {
             Ok(code) => code,
             Err(e) => {
                 self.violation(
@@ -131,18 +129,20 @@ impl Cluster {
                 return None;
             }
         };
+        // Guests get the code exactly as the host made it: its addresses must reach the
+        // host (the advertised IP first, then loopback, which on a guest's machine is the
+        // guest itself).
         let named = code.addrs.clone();
-        let keep_loopback = self.below(2) == 0;
-        let mut addrs: Vec<SocketAddr> = vec![self.nodes[host].addr];
-        if keep_loopback {
-            addrs.extend(
-                named
-                    .iter()
-                    .copied()
-                    .filter(|a| *a != self.nodes[host].addr),
+        if named.first() != Some(&self.nodes[host].addr) {
+            self.violation(
+                "invitations",
+                format!(
+                    "{label}'s code names {named:?}, not first the host's address {}",
+                    self.nodes[host].addr
+                ),
             );
         }
-        code.addrs = addrs.clone();
+        let addrs = named.clone();
         let space_key = code.space_key.to_hex();
         let detail = format!(
             "{name} creates {label} {}: {} auth, {}, {}, handshake {} ms, lifetime {} ms; code \

@@ -220,6 +220,7 @@ impl Cluster {
                 signal_servers,
                 max_originated: 4,
                 max_accepted: 16,
+                advertise_ips: vec![ip],
             },
             base_seed,
             incarnation: Cell::new(0),
