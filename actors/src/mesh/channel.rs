@@ -98,6 +98,11 @@ impl ChannelActor {
                         })
                         .wait(ctx);
                 }
+                ReplOutput::SetTimer { after, timer } => {
+                    ctx.run_later(after, move |act, ctx| {
+                        act.input(ReplInput::Timer(timer), ctx)
+                    });
+                }
                 ReplOutput::Close(reason) => {
                     tracing::warn!(peer = %self.peer.short(), space = %self.space_key.short(), %reason, "closing replication channel");
                     ctx.stop();

@@ -1,11 +1,21 @@
 //! `ReplicationCore`: what to ask for, what to serve and what to push on one channel.
 //!
-//! Inputs: `Opened` (after Hellos), `Received(msg)`, `LocalHeads(heads)` (the space's feed
-//! lengths changed), `BlocksRead(blocks)` (the answer to the last `ReadBlocks` output).
-//! Outputs: `Send(msg)`, `ReadBlocks { feed, from, to }`, `Ingest(blocks)`, `Close(reason)`.
-//! Call order per input: `handle`, then carry out every output in order, and feed the
-//! answer of every `ReadBlocks` back as `BlocksRead` (empty if the read failed). At most
-//! one read is outstanding at a time.
+//! Inputs: `Opened` (after Hellos), `Received(msg)`, `LocalHeads(heads)` (feeds of the space
+//! that grew, with their new lengths: a partial map, merged by maximum), `BlocksRead(blocks)`
+//! (the answer to the last `ReadBlocks` output), `Timer(timer)` (a `SetTimer` came due).
+//! Outputs: `Send(msg)`, `ReadBlocks { feed, from, to }`, `Ingest(blocks)`, `Close(reason)`,
+//! `SetTimer { after, timer }`. Call order per input: `handle`, then carry out every output
+//! in order, feed the answer of every `ReadBlocks` back as `BlocksRead` (empty if the read
+//! failed), and every timer back as `Timer` once it is due. At most one read is outstanding
+//! at a time. The core reads no clock: time reaches it only as timers coming due.
+//!
+//! Timers: a want unanswered after [`WANT_TIMEOUT`] is sent again, [`WANT_RETRIES`] times;
+//! then its feed cools down for [`WANT_COOLDOWN`] (no want for it, so its slot goes to other
+//! feeds) and is asked for again after: a peer that advertises blocks it does not serve
+//! cannot stall the channel. `Heads` are debounced: the first change is announced at once,
+//! later ones at most once per [`HEADS_DEBOUNCE`], carrying every feed that grew meanwhile
+//! (pushed blocks are never held back). Per local change, the work is in the feeds that
+//! changed, not in all feeds of the space.
 //!
 //! Frames are bounded in bytes as well as in blocks: a `Blocks` frame holds at most
 //! [`MAX_BATCH`] blocks and at most [`MAX_BLOCKS_BYTES`] of encoded blocks, or a single
@@ -30,6 +40,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
+use std::time::Duration;
 
 use super::{Heads, ReplMessage};
 use crate::feed::Block;
@@ -45,6 +56,30 @@ pub const MAX_IN_FLIGHT: usize = 16;
 pub const MAX_BLOCKS_BYTES: usize = 1 << 20;
 const _: () = assert!(MAX_BLOCKS_BYTES + (64 << 10) <= MAX_FRAME_BYTES);
 
+/// How long a want may go unanswered before it is sent again.
+pub const WANT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often an unanswered want is sent again before its feed cools down.
+pub const WANT_RETRIES: u8 = 2;
+/// How long a feed whose wants went unanswered is not asked for.
+pub const WANT_COOLDOWN: Duration = Duration::from_secs(10);
+/// Least time between two `Heads` frames of a channel.
+pub const HEADS_DEBOUNCE: Duration = Duration::from_millis(20);
+
+/// What a `SetTimer` output is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ReplTimer {
+    /// The want for `feed` starting at `from` may have gone unanswered.
+    Want {
+        feed: PublicKey,
+        from: u64,
+        try_no: u8,
+    },
+    /// The cool-down of `feed` is over.
+    Cooldown(PublicKey),
+    /// `Heads` may be sent again.
+    Heads,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplInput {
     /// Both Hellos were exchanged; `local` is our current heads.
@@ -56,6 +91,8 @@ pub enum ReplInput {
     LocalHeads(Heads),
     /// Blocks read from our feeds for the last `ReadBlocks` output.
     BlocksRead(Vec<Block>),
+    /// A timer set with `SetTimer` came due.
+    Timer(ReplTimer),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +109,19 @@ pub enum ReplOutput {
     Ingest(Vec<Block>),
     /// Protocol violation: close the channel.
     Close(String),
+    /// Feed `Timer(timer)` back after `after`.
+    SetTimer {
+        after: Duration,
+        timer: ReplTimer,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Want {
+    from: u64,
+    to: u64,
+    /// How often it was sent (1 at first).
+    tries: u8,
 }
 
 /// Replication state of one channel.
@@ -83,8 +133,14 @@ pub struct ReplicationCore {
     peer: Heads,
     /// What the peer knows we hold: what we announced, and what our blocks tell it.
     announced: Heads,
-    /// Outstanding wants: feed -> (from, to).
-    wants: BTreeMap<PublicKey, (u64, u64)>,
+    /// Outstanding wants, per feed.
+    wants: BTreeMap<PublicKey, Want>,
+    /// Feeds whose wants went unanswered, not asked for until their cool-down is over.
+    cooling: BTreeSet<PublicKey>,
+    /// Feeds that grew and are not announced yet.
+    dirty: BTreeSet<PublicKey>,
+    /// A `Heads` went out less than `HEADS_DEBOUNCE` ago (its timer is set).
+    heads_held: bool,
     /// Per feed, the end of the blocks received in order on this channel, stored yet or
     /// not: never asked for again. Dropped once our heads reach it.
     received: Heads,
@@ -110,6 +166,7 @@ impl ReplicationCore {
         match input {
             ReplInput::Opened { local } => {
                 self.opened = true;
+                self.dirty.extend(local.keys().copied());
                 self.local = local;
                 self.announce(&mut out);
             }
@@ -130,7 +187,7 @@ impl ReplicationCore {
                 // Wants the peer can no longer satisfy are dropped.
                 let peer = &self.peer;
                 self.wants
-                    .retain(|feed, (from, _)| peer.get(feed).is_some_and(|l| l > from));
+                    .retain(|feed, w| peer.get(feed).is_some_and(|l| *l > w.from));
                 self.want_more(&mut out);
             }
             ReplInput::Received(ReplMessage::Want { feed, from, to }) => {
@@ -155,20 +212,35 @@ impl ReplicationCore {
                 }
                 self.want_more(&mut out);
             }
-            ReplInput::LocalHeads(heads) => {
-                self.local = heads;
-                if self.opened {
+            ReplInput::LocalHeads(grown) => {
+                let mut changed = Vec::with_capacity(grown.len());
+                for (feed, len) in grown {
+                    let slot = self.local.entry(feed).or_insert(0);
+                    if len > *slot {
+                        *slot = len;
+                        changed.push(feed);
+                    }
+                }
+                if self.opened && !changed.is_empty() {
                     // Wants for what we now hold anyway are satisfied.
-                    let local = &self.local;
-                    self.wants.retain(|feed, (_, to)| get(local, feed) < *to);
-                    self.received.retain(|feed, end| get(local, feed) < *end);
-                    self.push();
+                    for feed in &changed {
+                        let ours = get(&self.local, feed);
+                        if self.wants.get(feed).is_some_and(|w| ours >= w.to) {
+                            self.wants.remove(feed);
+                        }
+                        if self.received.get(feed).is_some_and(|end| ours >= *end) {
+                            self.received.remove(feed);
+                        }
+                    }
+                    self.push(&changed);
+                    self.dirty.extend(changed);
                     self.announce(&mut out);
                     self.want_more(&mut out);
                     self.pump(&mut out);
                 }
             }
             ReplInput::BlocksRead(blocks) => self.read_done(blocks, &mut out),
+            ReplInput::Timer(timer) => self.timer(timer, &mut out),
         }
         out
     }
@@ -199,6 +271,52 @@ impl ReplicationCore {
         }
         for feed in feeds {
             self.wants.remove(&feed);
+            // The peer serves this feed after all.
+            self.cooling.remove(&feed);
+        }
+    }
+
+    fn timer(&mut self, timer: ReplTimer, out: &mut Vec<ReplOutput>) {
+        match timer {
+            ReplTimer::Want { feed, from, try_no } => {
+                let Some(want) = self.wants.get_mut(&feed) else {
+                    return;
+                };
+                if want.from != from || want.tries != try_no {
+                    return; // answered meanwhile, or a later want
+                }
+                if want.tries <= WANT_RETRIES {
+                    want.tries += 1;
+                    let (to, tries) = (want.to, want.tries);
+                    out.push(ReplOutput::Send(ReplMessage::Want { feed, from, to }));
+                    out.push(ReplOutput::SetTimer {
+                        after: WANT_TIMEOUT,
+                        timer: ReplTimer::Want {
+                            feed,
+                            from,
+                            try_no: tries,
+                        },
+                    });
+                    return;
+                }
+                // The peer advertises what it does not serve: give its slot to other feeds.
+                self.wants.remove(&feed);
+                self.cooling.insert(feed);
+                out.push(ReplOutput::SetTimer {
+                    after: WANT_COOLDOWN,
+                    timer: ReplTimer::Cooldown(feed),
+                });
+                self.want_more(out);
+            }
+            ReplTimer::Cooldown(feed) => {
+                if self.cooling.remove(&feed) {
+                    self.want_more(out);
+                }
+            }
+            ReplTimer::Heads => {
+                self.heads_held = false;
+                self.announce(out);
+            }
         }
     }
 
@@ -279,19 +397,24 @@ impl ReplicationCore {
                 if get(&self.announced, &feed) > peer {
                     self.announced.insert(feed, peer);
                 }
+                self.dirty.insert(feed);
                 self.announce(out);
             }
         }
         self.pump(out);
     }
 
-    /// Sends the feeds that grew beyond what the peer knows we hold and holds itself.
+    /// Sends the feeds that grew (since the last `Heads`) beyond what the peer knows we
+    /// hold and holds itself; held back while a `Heads` went out less than
+    /// [`HEADS_DEBOUNCE`] ago.
     fn announce(&mut self, out: &mut Vec<ReplOutput>) {
-        let grew: Heads = self
-            .local
-            .iter()
-            .filter(|(feed, &len)| len > get(&self.announced, feed).max(get(&self.peer, feed)))
-            .map(|(feed, len)| (*feed, *len))
+        if self.heads_held || self.dirty.is_empty() {
+            return;
+        }
+        let grew: Heads = std::mem::take(&mut self.dirty)
+            .into_iter()
+            .map(|feed| (feed, get(&self.local, &feed)))
+            .filter(|(feed, len)| *len > get(&self.announced, feed).max(get(&self.peer, feed)))
             .collect();
         if grew.is_empty() {
             return;
@@ -300,16 +423,20 @@ impl ReplicationCore {
             self.announced.insert(*feed, *len);
         }
         out.push(ReplOutput::Send(ReplMessage::Heads(grew)));
+        self.heads_held = true;
+        out.push(ReplOutput::SetTimer {
+            after: HEADS_DEBOUNCE,
+            timer: ReplTimer::Heads,
+        });
     }
 
     /// Queues new blocks of feeds the peer will hold exactly up to what it knows we hold;
     /// they count as announced (the blocks tell the peer).
-    fn push(&mut self) {
-        let feeds: Vec<(PublicKey, u64)> = self
-            .local
+    fn push(&mut self, changed: &[PublicKey]) {
+        let feeds: Vec<(PublicKey, u64)> = changed
             .iter()
-            .filter(|(feed, _)| self.peer.contains_key(feed))
-            .map(|(feed, len)| (*feed, *len))
+            .filter(|feed| self.peer.contains_key(feed))
+            .map(|feed| (*feed, get(&self.local, feed)))
             .collect();
         for (feed, ours) in feeds {
             let theirs = self.promised(&feed);
@@ -329,14 +456,29 @@ impl ReplicationCore {
                 break;
             }
             let ours = get(&self.local, feed).max(get(&self.received, feed));
-            if theirs > ours && !self.wants.contains_key(feed) {
+            if theirs > ours && !self.wants.contains_key(feed) && !self.cooling.contains(feed) {
                 let to = theirs.min(ours + MAX_BATCH);
-                self.wants.insert(*feed, (ours, to));
+                self.wants.insert(
+                    *feed,
+                    Want {
+                        from: ours,
+                        to,
+                        tries: 1,
+                    },
+                );
                 out.push(ReplOutput::Send(ReplMessage::Want {
                     feed: *feed,
                     from: ours,
                     to,
                 }));
+                out.push(ReplOutput::SetTimer {
+                    after: WANT_TIMEOUT,
+                    timer: ReplTimer::Want {
+                        feed: *feed,
+                        from: ours,
+                        try_no: 1,
+                    },
+                });
             }
         }
     }

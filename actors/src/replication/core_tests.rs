@@ -154,6 +154,8 @@ struct Pair {
     b: Side,
     wire: VecDeque<(bool, ReplMessage)>,
     pending: VecDeque<(bool, ReplInput)>,
+    /// Timers set, fired (in order) only once nothing else is in flight.
+    timers: VecDeque<(bool, ReplTimer)>,
     capped: bool,
 }
 
@@ -169,6 +171,7 @@ impl Pair {
             b,
             wire: VecDeque::new(),
             pending,
+            timers: VecDeque::new(),
             capped: false,
         }
     }
@@ -204,6 +207,7 @@ impl Pair {
                             self.pending
                                 .push_back((to_a, ReplInput::LocalHeads(side.heads())));
                         }
+                        ReplOutput::SetTimer { timer, .. } => self.timers.push_back((to_a, timer)),
                         ReplOutput::Close(reason) => panic!("channel closed: {reason}"),
                     }
                 }
@@ -211,6 +215,8 @@ impl Pair {
                 frames.count(&msg);
                 assert!(frames.total() < 10_000, "no convergence");
                 self.pending.push_back((to_a, ReplInput::Received(msg)));
+            } else if let Some((to_a, timer)) = self.timers.pop_front() {
+                self.pending.push_back((to_a, ReplInput::Timer(timer)));
             } else {
                 return frames;
             }
@@ -329,14 +335,7 @@ fn blocks_being_ingested_are_not_wanted_again() {
         local: Heads::new(),
     });
     let out = b.handle(ReplInput::Received(ReplMessage::Heads([(feed, 40)].into())));
-    assert_eq!(
-        out,
-        vec![ReplOutput::Send(ReplMessage::Want {
-            feed,
-            from: 0,
-            to: 40
-        })]
-    );
+    assert_eq!(out, want_and_timer(feed, 0, 40));
     let out = b.handle(ReplInput::Received(ReplMessage::Blocks(
         full[0][..40].to_vec(),
     )));
@@ -345,14 +344,7 @@ fn blocks_being_ingested_are_not_wanted_again() {
     let out = b.handle(ReplInput::Received(ReplMessage::Heads(
         [(feed, 100)].into(),
     )));
-    assert_eq!(
-        out,
-        vec![ReplOutput::Send(ReplMessage::Want {
-            feed,
-            from: 40,
-            to: 100
-        })]
-    );
+    assert_eq!(out, want_and_timer(feed, 40, 100));
     // Our ingest ends: nothing more to ask, nothing to announce (the peer holds it all).
     let out = b.handle(ReplInput::LocalHeads([(feed, 40)].into()));
     assert_eq!(out, vec![]);
@@ -372,17 +364,9 @@ fn a_short_answer_is_wanted_again_from_where_it_stopped() {
     let out = b.handle(ReplInput::Received(ReplMessage::Blocks(
         full[0][..30].to_vec(),
     )));
-    assert_eq!(
-        out,
-        vec![
-            ReplOutput::Ingest(full[0][..30].to_vec()),
-            ReplOutput::Send(ReplMessage::Want {
-                feed,
-                from: 30,
-                to: 100
-            })
-        ]
-    );
+    let mut expected = vec![ReplOutput::Ingest(full[0][..30].to_vec())];
+    expected.extend(want_and_timer(feed, 30, 100));
+    assert_eq!(out, expected);
     // The rest arrives in one frame: the want is done, and nothing is asked again.
     let out = b.handle(ReplInput::Received(ReplMessage::Blocks(
         full[0][30..].to_vec(),
@@ -449,11 +433,153 @@ fn a_failed_read_of_a_push_is_announced_instead() {
     });
     a.handle(ReplInput::Received(ReplMessage::Heads(five)));
     a.handle(ReplInput::LocalHeads([(feed, 10)].into()));
+    // The opening Heads went out just now: the announcement waits for the debounce.
     let out = a.handle(ReplInput::BlocksRead(vec![]));
+    assert_eq!(out, vec![]);
+    let out = a.handle(ReplInput::Timer(ReplTimer::Heads));
     assert_eq!(
         out,
-        vec![ReplOutput::Send(ReplMessage::Heads([(feed, 10)].into()))]
+        vec![
+            ReplOutput::Send(ReplMessage::Heads([(feed, 10)].into())),
+            ReplOutput::SetTimer {
+                after: HEADS_DEBOUNCE,
+                timer: ReplTimer::Heads
+            }
+        ]
     );
+}
+
+/// A `Want` and the timer that watches it.
+fn want_and_timer(feed: PublicKey, from: u64, to: u64) -> Vec<ReplOutput> {
+    vec![
+        ReplOutput::Send(ReplMessage::Want { feed, from, to }),
+        ReplOutput::SetTimer {
+            after: WANT_TIMEOUT,
+            timer: ReplTimer::Want {
+                feed,
+                from,
+                try_no: 1,
+            },
+        },
+    ]
+}
+
+#[test]
+fn an_unanswered_want_is_sent_again_then_its_feed_cools_down_and_others_go_on() {
+    let full = make_feeds(&[(10, 1), (10, 1)]);
+    let (f1, f2) = (full[0][0].feed_key, full[1][0].feed_key);
+    let mut b = ReplicationCore::new();
+    b.handle(ReplInput::Opened {
+        local: Heads::new(),
+    });
+    let out = b.handle(ReplInput::Received(ReplMessage::Heads(
+        [(f1, 10), (f2, 10)].into(),
+    )));
+    // Wants go out in key order.
+    let mut expected = want_and_timer(f1.min(f2), 0, 10);
+    expected.extend(want_and_timer(f1.max(f2), 0, 10));
+    assert_eq!(out, expected);
+    // f2 is served; f1 never is (the peer advertises what it does not serve).
+    b.handle(ReplInput::Received(ReplMessage::Blocks(full[1].to_vec())));
+    for try_no in 1..=WANT_RETRIES {
+        let out = b.handle(ReplInput::Timer(ReplTimer::Want {
+            feed: f1,
+            from: 0,
+            try_no,
+        }));
+        assert_eq!(
+            out,
+            vec![
+                ReplOutput::Send(ReplMessage::Want {
+                    feed: f1,
+                    from: 0,
+                    to: 10
+                }),
+                ReplOutput::SetTimer {
+                    after: WANT_TIMEOUT,
+                    timer: ReplTimer::Want {
+                        feed: f1,
+                        from: 0,
+                        try_no: try_no + 1
+                    }
+                }
+            ],
+            "try {try_no}"
+        );
+    }
+    // A stale timer (an earlier try) does nothing.
+    assert_eq!(
+        b.handle(ReplInput::Timer(ReplTimer::Want {
+            feed: f1,
+            from: 0,
+            try_no: 1
+        })),
+        vec![]
+    );
+    // The last try went unanswered too: f1 cools down, and is not asked for meanwhile.
+    let out = b.handle(ReplInput::Timer(ReplTimer::Want {
+        feed: f1,
+        from: 0,
+        try_no: WANT_RETRIES + 1,
+    }));
+    assert_eq!(
+        out,
+        vec![ReplOutput::SetTimer {
+            after: WANT_COOLDOWN,
+            timer: ReplTimer::Cooldown(f1)
+        }]
+    );
+    let out = b.handle(ReplInput::Received(ReplMessage::Heads([(f1, 10)].into())));
+    assert_eq!(out, vec![], "no want while cooling down");
+    // After the cool-down it is asked for again.
+    let out = b.handle(ReplInput::Timer(ReplTimer::Cooldown(f1)));
+    assert_eq!(out, want_and_timer(f1, 0, 10));
+}
+
+#[test]
+fn heads_are_debounced_and_carry_every_feed_that_grew_meanwhile() {
+    let full = make_feeds(&[(10, 1), (10, 1), (10, 1)]);
+    let feeds: Vec<PublicKey> = full.iter().map(|f| f[0].feed_key).collect();
+    let mut a = ReplicationCore::new();
+    let out = a.handle(ReplInput::Opened {
+        local: [(feeds[0], 1)].into(),
+    });
+    assert_eq!(
+        out,
+        vec![
+            ReplOutput::Send(ReplMessage::Heads([(feeds[0], 1)].into())),
+            ReplOutput::SetTimer {
+                after: HEADS_DEBOUNCE,
+                timer: ReplTimer::Heads
+            }
+        ]
+    );
+    // Three changes within the debounce: nothing goes out (the peer holds none of these
+    // feeds, so nothing is pushed either).
+    for (i, feed) in feeds.iter().enumerate() {
+        let out = a.handle(ReplInput::LocalHeads([(*feed, 2 + i as u64)].into()));
+        assert_eq!(out, vec![]);
+    }
+    // A partial map merges: a shorter length changes nothing.
+    assert_eq!(
+        a.handle(ReplInput::LocalHeads([(feeds[0], 1)].into())),
+        vec![]
+    );
+    let out = a.handle(ReplInput::Timer(ReplTimer::Heads));
+    assert_eq!(
+        out,
+        vec![
+            ReplOutput::Send(ReplMessage::Heads(
+                [(feeds[0], 2), (feeds[1], 3), (feeds[2], 4)].into()
+            )),
+            ReplOutput::SetTimer {
+                after: HEADS_DEBOUNCE,
+                timer: ReplTimer::Heads
+            }
+        ]
+    );
+    // Nothing grew since: the next timer sends nothing and sets no new one.
+    assert_eq!(a.handle(ReplInput::Timer(ReplTimer::Heads)), vec![]);
 }
 
 #[test]
@@ -511,6 +637,8 @@ fn schedule_feeds() -> &'static [Vec<Block>] {
 struct Actor {
     side: Side,
     inbox: VecDeque<ReplInput>,
+    /// Timers set; any may come due at any moment.
+    timers: VecDeque<ReplTimer>,
     read: Option<(PublicKey, u64, u64)>,
     ingesting: Option<Vec<Block>>,
     /// Which feed this side writes, and how far it has written.
@@ -526,6 +654,7 @@ fn random_schedule(seed: u64, a_len: &[usize], b_len: &[usize]) -> (usize, [Head
         Actor {
             side: Side::new(full, a_len),
             inbox: VecDeque::new(),
+            timers: VecDeque::new(),
             read: None,
             ingesting: None,
             own: 0,
@@ -533,6 +662,7 @@ fn random_schedule(seed: u64, a_len: &[usize], b_len: &[usize]) -> (usize, [Head
         Actor {
             side: Side::new(full, b_len),
             inbox: VecDeque::new(),
+            timers: VecDeque::new(),
             read: None,
             ingesting: None,
             own: 2,
@@ -570,6 +700,9 @@ fn random_schedule(seed: u64, a_len: &[usize], b_len: &[usize]) -> (usize, [Head
             if written < full[a.own].len() {
                 can.push((i, 4));
             }
+            if !a.timers.is_empty() && a.ingesting.is_none() {
+                can.push((i, 5));
+            }
         }
         if can.is_empty() {
             return (frames, [actors[0].side.heads(), actors[1].side.heads()]);
@@ -584,6 +717,11 @@ fn random_schedule(seed: u64, a_len: &[usize], b_len: &[usize]) -> (usize, [Head
                 continue;
             }
             1 => vec![actors[i].inbox.pop_front().unwrap()],
+            5 => {
+                let k = rng.next_u32() as usize % actors[i].timers.len();
+                let timer = actors[i].timers.remove(k).unwrap();
+                vec![ReplInput::Timer(timer)]
+            }
             2 => {
                 let (feed, from, to) = actors[i].read.take().unwrap();
                 let capped = rng.next_u32() % 2 == 0;
@@ -627,6 +765,7 @@ fn random_schedule(seed: u64, a_len: &[usize], b_len: &[usize]) -> (usize, [Head
                         assert!(a.ingesting.is_none());
                         a.ingesting = Some(blocks);
                     }
+                    ReplOutput::SetTimer { timer, .. } => a.timers.push_back(timer),
                     ReplOutput::Close(reason) => panic!("channel closed: {reason}"),
                 }
             }

@@ -14,7 +14,8 @@ mod core;
 mod message;
 
 pub use self::core::{
-    fit_frame, ReplInput, ReplOutput, ReplicationCore, MAX_BATCH, MAX_BLOCKS_BYTES, MAX_IN_FLIGHT,
+    fit_frame, ReplInput, ReplOutput, ReplTimer, ReplicationCore, HEADS_DEBOUNCE, MAX_BATCH,
+    MAX_BLOCKS_BYTES, MAX_IN_FLIGHT, WANT_COOLDOWN, WANT_RETRIES, WANT_TIMEOUT,
 };
 pub use message::{Heads, ReplMessage};
 

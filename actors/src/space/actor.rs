@@ -50,6 +50,8 @@ pub struct SpaceActor {
     pub(super) clock: Arc<dyn Clock>,
     /// Local writes on their way to a block.
     commits: CommitQueue,
+    /// The feed lengths the channels were last told of (`announce_heads` sends what grew).
+    pub(super) announced_heads: crate::replication::Heads,
     pub(super) metrics: crate::metrics::Metrics,
     /// `WaitAdmitted` requests waiting for our membership and feeds.
     pub(super) admission_waiters: Vec<tokio::sync::oneshot::Sender<crate::credentials::Role>>,
@@ -78,6 +80,7 @@ impl SpaceActor {
             clock,
             admission_waiters: Vec::new(),
             commits: CommitQueue::default(),
+            announced_heads: Default::default(),
             rng,
         }
     }

@@ -18,6 +18,8 @@ use crate::types::{encode, PublicKey};
 #[rtype(result = "()")]
 pub struct HeadsChanged {
     pub space_key: PublicKey,
+    /// The feeds that grew since the last `HeadsChanged`, with their new lengths (may be
+    /// empty when only the control state changed).
     pub heads: Heads,
     /// [`crate::credentials::ControlHistory::version`]: when it changes, channels re-check
     /// that their peer is still a member.
@@ -34,10 +36,20 @@ impl SpaceActor {
             .collect()
     }
 
+    /// Tells every channel which feeds grew since the last announcement (a partial map:
+    /// channels merge it by maximum), so that a write costs each channel its own feed, not
+    /// the space's every feed.
     pub(super) fn announce_heads(&mut self) {
+        let heads = self.heads();
+        let grown: Heads = heads
+            .iter()
+            .filter(|(feed, len)| self.announced_heads.get(feed) < Some(len))
+            .map(|(f, l)| (*f, *l))
+            .collect();
+        self.announced_heads = heads;
         let msg = HeadsChanged {
             space_key: self.core.record().space_key,
-            heads: self.heads(),
+            heads: grown,
             control_version: self.core.control().version(),
         };
         self.wake_admission_waiters();
