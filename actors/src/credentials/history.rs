@@ -33,7 +33,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use super::{Assertion, Credential, Role, SpaceState};
+use super::{Assertion, Credential, Role, SpaceState, VerifiedCredentials};
 use crate::types::{Hash, PublicKey, Timeframe};
 
 /// Most past states kept for blocks whose past is not the whole history.
@@ -98,6 +98,8 @@ pub struct ControlHistory {
     version: u64,
     /// Derived states of past subsets, keyed by the highest seq included per feed.
     past: BTreeMap<BTreeMap<PublicKey, u64>, SpaceState>,
+    /// Credentials already verified (shared with trial copies).
+    verified: VerifiedCredentials,
 }
 
 impl Clone for ControlHistory {
@@ -111,6 +113,7 @@ impl Clone for ControlHistory {
             void: self.void.clone(),
             version: self.version,
             past: BTreeMap::new(),
+            verified: self.verified.clone(),
         }
     }
 }
@@ -125,7 +128,13 @@ impl ControlHistory {
             void: BTreeSet::new(),
             version: 0,
             past: BTreeMap::new(),
+            verified: VerifiedCredentials::default(),
         }
+    }
+
+    /// The memory of verified credentials, shared by this history and its trial copies.
+    pub fn verified(&self) -> VerifiedCredentials {
+        self.verified.clone()
     }
 
     /// The state derived from every accepted credential.

@@ -12,6 +12,7 @@ mod credential;
 mod genesis;
 mod history;
 mod space_state;
+mod verified;
 
 pub use credential::{
     authorize_device, Assertion, Credential, CredentialError, Designation, Proof, Role, Signer,
@@ -20,6 +21,7 @@ pub use credential::{
 pub use genesis::{space_genesis, SpaceGenesis};
 pub use history::{ControlHistory, Position};
 pub use space_state::{Applied, FeedInfo, Member, RuleError, SpaceState, WriteDenied};
+pub use verified::{VerifiedCredentials, VERIFIED_LIMIT};
 
 #[cfg(test)]
 mod space_state_tests;

@@ -380,6 +380,7 @@ fn judge(control: &mut ControlHistory, block: &Block) -> Result<Result<(), Strin
         seq: block.seq,
         reason,
     };
+    let verified = control.verified();
     let past = control.state_before(&pos);
     let admitted = past.feed(&block.feed_key).is_some();
     let credential = match &block.payload {
@@ -397,7 +398,7 @@ fn judge(control: &mut ControlHistory, block: &Block) -> Result<Result<(), Strin
         Err(e @ WriteDenied::FeedNotAdmitted(_)) => return Err(foreign(e.to_string())),
         Err(e) => return Ok(Err(e.to_string())),
     }
-    if let Err(e) = credential.verify() {
+    if let Err(e) = verified.verify(credential) {
         return if admitted {
             Ok(Err(e.to_string()))
         } else {

@@ -106,3 +106,17 @@ fn a_block_with_a_broken_signature_is_rejected_not_held() {
     assert_eq!(plan.rejected.len(), 1);
     assert!(plan.rejected[0].2.contains("signature"));
 }
+
+#[test]
+fn a_peers_credentials_are_verified_once_though_planned_and_applied() {
+    let (record, blocks, _) = history(4);
+    let credentials = blocks
+        .iter()
+        .filter(|b| matches!(b.payload, Payload::Credential(_)))
+        .count() as u64;
+    assert!(credentials >= 5, "genesis and an admission: {credentials}");
+    let core = deliver(&record, vec![blocks]);
+    // Each credential was judged twice (planned on a trial copy, then applied), and its
+    // signature and chain checked once.
+    assert_eq!(core.control().verified().checks(), credentials);
+}
