@@ -33,10 +33,13 @@ use crate::replication::ReplMessage;
 use crate::signal::{space_topic, Topic};
 use crate::space::{AuthorizePeer, MayOpenTo, PeerRefused, SpaceActor};
 use crate::transport::{
-    close, open_stream, read_frame, read_frame_sized, read_stream_kind, write_frame,
-    write_frame_sized, FrameError, StreamKind, StreamKindError,
+    close, encode_frame, open_stream, read_frame, read_frame_sized, read_stream_kind, write_frame,
+    FrameError, StreamKind, StreamKindError,
 };
 use crate::types::PublicKey;
+
+/// Queued frames are written together up to this many bytes per stream write.
+const WRITE_BATCH_BYTES: usize = 256 * 1024;
 
 /// How long the other side has to send its first frame (or its answering `Hello`).
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -348,19 +351,38 @@ impl ConnectionActor {
         // tells the reader to stop, so that the channel ends and is opened again.
         let (write_failed, mut failed) = oneshot::channel::<()>();
         actix::spawn(async move {
-            while let Some(msg) = out_rx.recv().await {
-                match write_frame_sized(&mut send, &msg).await {
-                    Ok(bytes) => {
-                        count_frame(&metrics, "sent", &peer_label, msg.kind(), bytes);
-                        continue;
+            // The frames queued when the writer wakes go out in one stream write (up to
+            // WRITE_BATCH_BYTES, so that one write never holds a huge buffer).
+            let mut buf = Vec::new();
+            while let Some(first) = out_rx.recv().await {
+                buf.clear();
+                let mut next = Some(first);
+                let mut failed = None;
+                while let Some(msg) = next.take() {
+                    match encode_frame(&msg, &mut buf) {
+                        Ok(bytes) => count_frame(&metrics, "sent", &peer_label, msg.kind(), bytes),
+                        Err(e) => {
+                            failed = Some((msg.kind(), e.to_string()));
+                            break;
+                        }
                     }
-                    Err(e) => {
-                        tracing::warn!(peer = %peer.short(), space = %space_key.short(), frame = msg.kind(), error = %e,
+                    if buf.len() < WRITE_BATCH_BYTES {
+                        next = out_rx.try_recv().ok();
+                    }
+                }
+                let written = match failed {
+                    Some(failure) => Err(failure),
+                    None => send
+                        .write_all(&buf)
+                        .await
+                        .map_err(|e| ("frames", e.to_string())),
+                };
+                if let Err((kind, e)) = written {
+                    tracing::warn!(peer = %peer.short(), space = %space_key.short(), frame = kind, error = %e,
                         "cannot write a replication frame; resetting the channel, to be opened again");
-                        let _ = send.reset(VarInt::from_u32(close::BAD_FRAME));
-                        let _ = write_failed.send(());
-                        return;
-                    }
+                    let _ = send.reset(VarInt::from_u32(close::BAD_FRAME));
+                    let _ = write_failed.send(());
+                    return;
                 }
             }
             let _ = send.finish();

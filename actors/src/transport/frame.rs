@@ -45,28 +45,26 @@ impl From<CodecError> for FrameError {
     }
 }
 
+/// Appends `value` as one frame (header and body) to `out`; answers its size. Several
+/// frames put in one buffer go out in one stream write.
+pub fn encode_frame<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<usize, FrameError> {
+    let body = encode(value)?;
+    let len = u32::try_from(body.len()).map_err(|_| FrameError::TooLarge(body.len()))?;
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&body);
+    Ok(4 + body.len())
+}
+
 /// Writes `value` as one frame.
 pub async fn write_frame<T: Serialize>(
     send: &mut quinn::SendStream,
     value: &T,
 ) -> Result<(), FrameError> {
-    write_frame_sized(send, value).await.map(|_| ())
-}
-
-/// Writes `value` as one frame; answers the bytes written (header included).
-pub async fn write_frame_sized<T: Serialize>(
-    send: &mut quinn::SendStream,
-    value: &T,
-) -> Result<usize, FrameError> {
-    let body = encode(value)?;
-    let len = u32::try_from(body.len()).map_err(|_| FrameError::TooLarge(body.len()))?;
-    send.write_all(&len.to_be_bytes())
+    let mut buf = Vec::new();
+    encode_frame(value, &mut buf)?;
+    send.write_all(&buf)
         .await
-        .map_err(|e| FrameError::Io(e.to_string()))?;
-    send.write_all(&body)
-        .await
-        .map_err(|e| FrameError::Io(e.to_string()))?;
-    Ok(4 + body.len())
+        .map_err(|e| FrameError::Io(e.to_string()))
 }
 
 /// Reads one frame; `Ok(None)` on a clean end of stream between frames.
@@ -130,4 +128,28 @@ pub fn decode_frames<T: DeserializeOwned>(mut stream: &[u8]) -> Result<Vec<T>, F
         stream = rest;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Frames put in one buffer (one stream write) read back one by one, with their sizes.
+    #[test]
+    fn frames_encoded_into_one_buffer_decode_in_order() {
+        let mut buf = Vec::new();
+        let sizes: Vec<usize> = ["a", "bb", "ccc"]
+            .iter()
+            .map(|v| encode_frame(&v.to_string(), &mut buf).unwrap())
+            .collect();
+        assert_eq!(sizes.iter().sum::<usize>(), buf.len());
+        let back: Vec<String> = decode_frames(&buf).unwrap();
+        assert_eq!(back, vec!["a", "bb", "ccc"]);
+        // Each size is the header plus the body.
+        assert_eq!(
+            sizes[0],
+            4 + crate::types::encode(&"a".to_string()).unwrap().len()
+        );
+    }
 }

@@ -45,7 +45,7 @@ use crate::types::{KeyPair, PublicKey};
 pub mod rogue;
 
 pub use frame::{
-    decode_frames, read_frame, read_frame_sized, write_frame, write_frame_sized, FrameError,
+    decode_frames, encode_frame, read_frame, read_frame_sized, write_frame, FrameError,
 };
 pub use stream_kind::{open_stream, read_stream_kind, StreamKind, StreamKindError};
 
