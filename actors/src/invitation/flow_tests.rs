@@ -25,6 +25,15 @@ async fn pair() -> (NodeHandle, NodeHandle, String) {
     (a, b, space)
 }
 
+/// `invite_accept` with the tests' timeout and no progress reports.
+async fn accept(
+    node: &NodeHandle,
+    code: &str,
+    auth_code: Option<String>,
+) -> Result<super::AcceptedInvitation, NodeError> {
+    node.invite_accept(code, auth_code, ACCEPT_MS, None).await
+}
+
 fn failed(result: Result<impl std::fmt::Debug, NodeError>) -> (InvitationState, String) {
     match result {
         Err(NodeError::Invitation(InvitationRequestError::Failed { state, reason })) => {
@@ -102,15 +111,8 @@ async fn a_pin_invitation_admits_the_guest_whose_first_write_succeeds_at_once() 
         .any(|m| m.identity_key == b_identity && m.role == Role::Editor.as_str()));
     // Single use: a second guest is refused.
     let (c, _) = real_node(63, Arc::new(MemStore::new()), MeshConfig::default()).await;
-    let (state, reason) = failed(
-        c.invite_accept(
-            &created.invitation_code,
-            created.auth_code.clone(),
-            ACCEPT_MS,
-            None,
-        )
-        .await,
-    );
+    let (state, reason) =
+        failed(accept(&c, &created.invitation_code, created.auth_code.clone()).await);
     assert_eq!(state, InvitationState::Error);
     assert_eq!(reason, "the invitation is no longer valid");
 }
@@ -125,32 +127,14 @@ async fn three_wrong_codes_end_the_invitation_and_then_the_right_one_is_refused(
     let pin = created.auth_code.clone().unwrap();
     let wrong = if pin == "000000" { "111111" } else { "000000" };
     for left in ["2 attempts left", "1 attempt left"] {
-        let (state, reason) = failed(
-            b.invite_accept(
-                &created.invitation_code,
-                Some(wrong.into()),
-                ACCEPT_MS,
-                None,
-            )
-            .await,
-        );
+        let (state, reason) =
+            failed(accept(&b, &created.invitation_code, Some(wrong.into())).await);
         assert_eq!(state, InvitationState::Error);
         assert_eq!(reason, format!("invalid auth code, {left}"));
     }
-    let (_, reason) = failed(
-        b.invite_accept(
-            &created.invitation_code,
-            Some(wrong.into()),
-            ACCEPT_MS,
-            None,
-        )
-        .await,
-    );
+    let (_, reason) = failed(accept(&b, &created.invitation_code, Some(wrong.into())).await);
     assert_eq!(reason, "too many attempts");
-    let (state, reason) = failed(
-        b.invite_accept(&created.invitation_code, Some(pin), ACCEPT_MS, None)
-            .await,
-    );
+    let (state, reason) = failed(accept(&b, &created.invitation_code, Some(pin)).await);
     assert_eq!(state, InvitationState::Error);
     assert_eq!(reason, "the invitation is no longer valid");
     let list = a.invite_list(Some(&space)).await.unwrap();
@@ -169,10 +153,7 @@ async fn a_cancelled_invitation_answers_cancelled() {
         .unwrap();
     let cancelled = a.invite_cancel(&created.invitation_id).await.unwrap();
     assert_eq!(cancelled.state, "CANCELLED");
-    let (state, reason) = failed(
-        b.invite_accept(&created.invitation_code, created.auth_code, ACCEPT_MS, None)
-            .await,
-    );
+    let (state, reason) = failed(accept(&b, &created.invitation_code, created.auth_code).await);
     assert_eq!(
         (state, reason.as_str()),
         (InvitationState::Cancelled, "cancelled")
@@ -193,16 +174,10 @@ async fn key_auth_admits_the_named_identity_only() {
     };
     let created = a.invite_create(&space, options).await.unwrap();
     assert_eq!(created.auth_code, None);
-    let (state, reason) = failed(
-        c.invite_accept(&created.invitation_code, None, ACCEPT_MS, None)
-            .await,
-    );
+    let (state, reason) = failed(accept(&c, &created.invitation_code, None).await);
     assert_eq!(state, InvitationState::Error);
     assert_eq!(reason, "this invitation is for another identity");
-    let accepted = b
-        .invite_accept(&created.invitation_code, None, ACCEPT_MS, None)
-        .await
-        .unwrap();
+    let accepted = accept(&b, &created.invitation_code, None).await.unwrap();
     assert_eq!(accepted.role, "reader");
     // A READER's write is refused locally.
     let refused = b
@@ -237,10 +212,7 @@ async fn a_guest_that_cannot_reach_the_host_times_out_as_host_unreachable() {
 #[actix::test]
 async fn a_bad_code_is_refused_before_any_network_work() {
     let (_, b, _) = pair().await;
-    let err = b
-        .invite_accept("echo1xyz", None, ACCEPT_MS, None)
-        .await
-        .unwrap_err();
+    let err = accept(&b, "echo1xyz", None).await.unwrap_err();
     assert_eq!(err.code(), "bad_invitation_code");
     assert_eq!(err.kind(), crate::node::ErrorKind::BadRequest);
 }
@@ -257,15 +229,7 @@ async fn an_invitation_and_its_wrong_code_count_survive_a_host_restart() {
         .unwrap();
     let pin = created.auth_code.clone().unwrap();
     let wrong = if pin == "000000" { "111111" } else { "000000" };
-    let (_, reason) = failed(
-        b.invite_accept(
-            &created.invitation_code,
-            Some(wrong.into()),
-            ACCEPT_MS,
-            None,
-        )
-        .await,
-    );
+    let (_, reason) = failed(accept(&b, &created.invitation_code, Some(wrong.into())).await);
     assert_eq!(reason, "invalid auth code, 2 attempts left");
     a.shutdown().await.unwrap();
     // The same store, a new process: the invitation is loaded again, with its count.
@@ -277,10 +241,7 @@ async fn an_invitation_and_its_wrong_code_count_survive_a_host_restart() {
     // It listens on a new port now; the guest is given that address.
     let mut code = super::InvitationCode::decode(&created.invitation_code).unwrap();
     code.addrs = vec![a.status().await.unwrap().listen.unwrap().parse().unwrap()];
-    let accepted = b
-        .invite_accept(&code.encode(), Some(pin), ACCEPT_MS, None)
-        .await
-        .unwrap();
+    let accepted = accept(&b, &code.encode(), Some(pin)).await.unwrap();
     assert_eq!(accepted.space_key, space);
     b.object_add(&space, json!({"after": "restart"}))
         .await
@@ -302,9 +263,7 @@ async fn only_an_owner_or_admin_may_invite_and_never_as_owner() {
         )
         .await
         .unwrap();
-    b.invite_accept(&created.invitation_code, None, ACCEPT_MS, None)
-        .await
-        .unwrap();
+    accept(&b, &created.invitation_code, None).await.unwrap();
     // b is an EDITOR: it may not invite.
     let err = b
         .invite_create(&space, InviteOptions::default())
@@ -379,10 +338,7 @@ async fn a_guest_with_no_signaling_of_its_own_finds_the_host_through_the_codes_s
     // The listen address in the code is useless (as for a host behind a NAT): only the
     // signaling server can bring the two together.
     code.addrs = vec![std::net::SocketAddr::from(([127, 0, 0, 1], 9))];
-    let accepted = b
-        .invite_accept(&code.encode(), created.auth_code, ACCEPT_MS, None)
-        .await
-        .unwrap();
+    let accepted = accept(&b, &code.encode(), created.auth_code).await.unwrap();
     assert_eq!(accepted.space_key, space);
     b.object_add(&space, json!({"via": "signaling"}))
         .await

@@ -16,6 +16,7 @@ use super::guest::{GuestCore, GuestInput, GuestOutput, GuestParams, Outcome};
 use super::info::{AcceptedInvitation, InvitationProgress};
 use super::messages::{GuestFrame, HostFrame, InvitationState};
 use super::request_error::InvitationRequestError;
+use super::stream_io::spawn_stream_io;
 use crate::identity::{IdentityActor, SignAsIdentity};
 use crate::mesh::{
     ConnectDevice, JoinInvitationTopic, LeaveInvitationTopic, NetworkActor, OfferChannels,
@@ -24,7 +25,6 @@ use crate::mesh::{
 use crate::space::{
     JoinSpace, OwnFeeds, ResolveSpace, SpaceActor, SpaceDirectory, SpaceRequestError, WaitAdmitted,
 };
-use crate::transport::{read_frame, write_frame, FrameError};
 use crate::types::{Backoff, Clock, PublicKey};
 
 /// How long after SUCCESS the guest waits for its admission to replicate.
@@ -213,40 +213,22 @@ impl GuestInvitationActor {
         ctx: &mut Context<Self>,
     ) {
         let crate::mesh::SideStream {
-            mut send,
-            mut recv,
-            guard,
-            ..
+            send, recv, guard, ..
         } = stream;
-        let (frames, mut queue) = mpsc::unbounded_channel::<GuestFrame>();
-        self.frames = Some(frames);
-        actix::spawn(async move {
-            while let Some(frame) = queue.recv().await {
-                if write_frame(&mut send, &frame).await.is_err() {
-                    break;
-                }
-            }
-            let _ = send.finish();
-        });
         let me = ctx.address();
-        actix::spawn(async move {
-            loop {
-                match read_frame::<HostFrame>(&mut recv).await {
-                    Ok(Some(frame)) => {
-                        if me.send(HostSaid(attempt, frame)).await.is_err() {
-                            break;
-                        }
-                    }
-                    Ok(None) | Err(FrameError::Io(_)) => break,
-                    Err(e) => {
-                        tracing::info!(error = %e, "bad invitation frame from the host");
-                        break;
-                    }
-                }
-            }
-            drop(guard);
-            me.do_send(HostGone(attempt));
-        });
+        let gone = ctx.address();
+        let frames = spawn_stream_io::<GuestFrame, HostFrame, _, _, _>(
+            send,
+            recv,
+            guard,
+            "host",
+            move |frame| {
+                let me = me.clone();
+                async move { me.send(HostSaid(attempt, frame)).await.is_ok() }
+            },
+            move || gone.do_send(HostGone(attempt)),
+        );
+        self.frames = Some(frames);
     }
 
     fn done(&mut self, outcome: Outcome, ctx: &mut Context<Self>) {

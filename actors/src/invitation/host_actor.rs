@@ -18,11 +18,11 @@ use tokio::sync::mpsc;
 
 use super::host::{HostCore, HostInput, HostOutput, InvitationRecord, SessionId};
 use super::messages::{GuestFrame, HostFrame};
+use super::stream_io::spawn_stream_io;
 use crate::credentials::{Assertion, Credential, Role};
 use crate::mesh::{JoinInvitationTopic, LeaveInvitationTopic, NetworkActor, SideStream};
 use crate::space::{AdmitMember, SpaceActor};
 use crate::store::{Key, Store};
-use crate::transport::{read_frame, write_frame, FrameError};
 use crate::types::{encode, Clock, PublicKey};
 
 struct Session {
@@ -250,44 +250,26 @@ impl Handler<NewGuest> for HostInvitationActor {
         let session = self.next_session;
         let SideStream {
             device,
-            mut send,
-            mut recv,
+            send,
+            recv,
             guard,
         } = msg.stream;
         if !self.core.state().is_terminal() {
             guard.vouch();
         }
-        let (frames, mut queue) = mpsc::unbounded_channel::<HostFrame>();
-        actix::spawn(async move {
-            while let Some(frame) = queue.recv().await {
-                if write_frame(&mut send, &frame).await.is_err() {
-                    break;
-                }
-            }
-            let _ = send.finish();
-            // Give the peer a moment to read the last frame before the guard lets the
-            // connection's deadline run again.
-            let _ = tokio::time::timeout(Duration::from_secs(2), send.stopped()).await;
-            drop(guard);
-        });
         let me = ctx.address();
-        actix::spawn(async move {
-            loop {
-                match read_frame::<GuestFrame>(&mut recv).await {
-                    Ok(Some(frame)) => {
-                        if me.send(SessionFrame(session, frame)).await.is_err() {
-                            return;
-                        }
-                    }
-                    Ok(None) | Err(FrameError::Io(_)) => break,
-                    Err(e) => {
-                        tracing::info!(error = %e, "bad invitation frame from a guest");
-                        break;
-                    }
-                }
-            }
-            me.do_send(SessionGone(session));
-        });
+        let gone = ctx.address();
+        let frames = spawn_stream_io::<HostFrame, GuestFrame, _, _, _>(
+            send,
+            recv,
+            guard,
+            "guest",
+            move |frame| {
+                let me = me.clone();
+                async move { me.send(SessionFrame(session, frame)).await.is_ok() }
+            },
+            move || gone.do_send(SessionGone(session)),
+        );
         self.sessions.insert(session, Session { device, frames });
         self.feed(HostInput::GuestConnected(session), ctx);
         self.feed(HostInput::Frame(session, msg.first), ctx);

@@ -19,9 +19,9 @@ use crate::identity::{CreateIdentity, DeviceRecord, IdentityActor, IdentityRecor
 use crate::invitation::InvitationDirectory;
 use crate::mesh::{MeshConfig, NetworkActor, NetworkStatus, Shutdown};
 use crate::space::{
-    parse_id, AddMember, CreateSpace, DirectoryStatus, GetObject, GetVerdicts, JoinSpace,
-    ListMembers, ListSpaces, LocalOp, Mutate, QueryObjects, ResolveSpace, SpaceActor,
-    SpaceDirectory, TextGet, Watch,
+    parse_id, CreateSpace, DirectoryStatus, GetObject, GetVerdicts, JoinSpace, ListMembers,
+    ListSpaces, LocalOp, Mutate, QueryObjects, ResolveSpace, SpaceActor, SpaceDirectory, TextGet,
+    Watch,
 };
 use crate::store::{Key, Store};
 use crate::transport::{self, NetEnv, TransportConfig};
@@ -228,17 +228,12 @@ impl NodeHandle {
         identity_key: &str,
         role: Role,
     ) -> Result<(), NodeError> {
-        let identity = user_key(identity_key, "an identity key")?;
         if role == Role::Owner {
             return Err(NodeError::Invalid(
                 "nobody can be made OWNER after genesis".into(),
             ));
         }
-        Ok(self
-            .space(space)
-            .await?
-            .send(AddMember { identity, role })
-            .await??)
+        self.membership(space, identity_key, role, false).await
     }
 
     /// The members of a space and their roles, ordered by identity key.

@@ -91,7 +91,7 @@ impl NodeHandle {
                 role.as_str()
             )));
         }
-        self.membership(space, identity_key, role).await
+        self.membership(space, identity_key, role, true).await
     }
 
     /// Removes a member (OWNER/ADMIN only; never the OWNER). Its channels for the space
@@ -101,19 +101,22 @@ impl NodeHandle {
         space: &str,
         identity_key: &str,
     ) -> Result<(), NodeError> {
-        self.membership(space, identity_key, Role::Removed).await
+        self.membership(space, identity_key, Role::Removed, true)
+            .await
     }
 
-    async fn membership(
+    /// Writes `SpaceMember(role)` for an identity (`member`: it must be a member already).
+    pub(super) async fn membership(
         &self,
         space: &str,
         identity_key: &str,
         role: Role,
+        member: bool,
     ) -> Result<(), NodeError> {
         let identity = user_key(identity_key, "an identity key")?;
         let addr = self.space(space).await?;
         let members = addr.send(crate::space::ListMembers).await?;
-        if !members.iter().any(|(k, _)| *k == identity) {
+        if member && !members.iter().any(|(k, _)| *k == identity) {
             return Err(NodeError::Space(crate::space::SpaceRequestError::Invalid(
                 format!("{identity} is not a member of this space (see `echo-node space members`)"),
             )));
