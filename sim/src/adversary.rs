@@ -23,8 +23,7 @@ use echo_actors::feed::{Block, Payload};
 use echo_actors::replication::{Heads, ReplMessage};
 use echo_actors::transport::{self, read_frame, write_frame, NetEnv, TransportConfig};
 use echo_actors::types::{Hash, KeyPair, PublicKey, Timeframe};
-use rand_chacha::ChaCha20Rng;
-use rand_core::{RngCore, SeedableRng};
+use rand_core::RngCore;
 
 use crate::harness::host::{SimClock, PEER_PORT};
 use crate::harness::udp::TurmoilUdp;
@@ -46,7 +45,7 @@ pub struct BadPeer {
 
 impl BadPeer {
     pub fn new(seed: u64, space: PublicKey, targets: Vec<SocketAddr>) -> Self {
-        let mut rng = ChaCha20Rng::seed_from_u64(seed ^ 0xbad);
+        let mut rng = crate::rng::stream(seed, crate::rng::ADVERSARY);
         let mut transport_seed = [0u8; 32];
         rng.fill_bytes(&mut transport_seed);
         BadPeer {

@@ -9,12 +9,14 @@
 //!
 //! Layout: `harness/` (turmoil cluster, UDP adapter, host software, client requests),
 //! `faults/` (network and host faults), `checkers/` (read-only invariants), `scenarios/`
-//! (one story per file), `schedule` (explicit fault/write schedules for proptest), `trace`.
+//! (one story per file), `schedule` (explicit fault/write schedules for proptest), `rng`
+//! (one random stream per purpose, derived from the seed), `trace`.
 
 pub mod adversary;
 pub mod checkers;
 pub mod faults;
 pub mod harness;
+pub mod rng;
 pub mod scenarios;
 pub mod schedule;
 pub mod trace;

@@ -3,8 +3,7 @@
 //! seed). A schedule runs as a safety phase (its steps, in order) followed by the usual
 //! liveness phase and checkers.
 
-use rand_chacha::ChaCha20Rng;
-use rand_core::{RngCore, SeedableRng};
+use rand_core::RngCore;
 
 use crate::harness::{Cluster, ClusterConfig, Topology};
 use crate::scenarios::{Outcome, RunOptions, ADMIT_BOUND_MS, LIVENESS_BOUND_MS, TICK_MS};
@@ -38,7 +37,7 @@ pub struct Schedule {
 impl Schedule {
     /// A random schedule of `len` steps on `nodes` peers.
     pub fn generate(seed: u64, nodes: u8, len: usize) -> Schedule {
-        let mut rng = ChaCha20Rng::seed_from_u64(seed ^ 0x5ced);
+        let mut rng = crate::rng::stream(seed, crate::rng::SCHEDULE);
         let mut below = |n: u32| (rng.next_u32() % n) as u8;
         let steps = (0..len)
             .map(|_| match below(12) {

@@ -1,6 +1,7 @@
 //! The simulator's own guarantees: the same seed gives the same trace hash (single-node and
-//! networked scenarios), different seeds explore different runs, and the durability checker
-//! finds nothing on a correct node but catches a lost write.
+//! networked scenarios), different seeds explore different runs, crash-restart's crashes do
+//! fall between a batch's write and its flush, and the durability checker finds nothing on a
+//! correct node but catches a lost write.
 
 #![allow(clippy::unwrap_used)]
 
@@ -48,4 +49,41 @@ fn the_durability_checker_catches_a_lost_write() {
     let v = model.check(&node);
     assert!(v.iter().any(|v| v.detail.contains("B is missing")));
     assert!(v.iter().any(|v| v.detail.contains("field n")));
+}
+
+/// The numbers of crash-restart's last summary line (`crash windows: ...`).
+fn crash_windows(seed: u64) -> Vec<u64> {
+    let outcome = echo_sim::run("crash-restart", seed, true).expect("scenario exists");
+    assert!(outcome.ok(), "seed {seed}: {:?}", outcome.violations);
+    let line = outcome
+        .trace
+        .iter()
+        .find(|l| l.contains("crash windows:"))
+        .expect("a summary line")
+        .clone();
+    line.split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .skip(1) // the simulated time
+        .map(|s| s.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn crash_restart_crashes_between_a_write_and_its_flush() {
+    // crashes, mid-flush crashes, batches lost, writes unanswered, survived, lost
+    let mut total = [0u64; 6];
+    for seed in 0..4 {
+        let numbers = crash_windows(seed);
+        assert_eq!(numbers.len(), 6, "seed {seed}: {numbers:?}");
+        for (t, n) in total.iter_mut().zip(numbers) {
+            *t += n;
+        }
+    }
+    let [crashes, mid_flush, batches, unanswered, survived, lost] = total;
+    assert!(
+        crashes > 0 && mid_flush > 0 && batches >= mid_flush,
+        "{total:?}"
+    );
+    assert!(unanswered > 0 && lost > 0, "{total:?}");
+    assert_eq!(unanswered, survived + lost, "{total:?}");
 }

@@ -16,7 +16,7 @@ pub mod invitations;
 pub mod verdicts;
 
 pub use authorization::AuthorizationChecker;
-pub use durability::{AckedFacts, DurabilityModel};
+pub use durability::{AckedFacts, DurabilityModel, Resolution, Write};
 
 /// One broken invariant, with enough context to debug it.
 #[derive(Debug, Clone, PartialEq, Eq)]

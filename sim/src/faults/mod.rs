@@ -7,6 +7,9 @@
 //!
 //! A run's [`FaultOptions`] are drawn from its seed and printed as its first trace events;
 //! [`Cluster::chaos`] draws one fault decision from them per call during the safety phase.
+//! Both draw from the run's fault stream ([`crate::rng::FAULTS`]) and nothing else does, so
+//! a scenario choice added or removed never reshuffles the faults of the same seed (only
+//! how many chaos calls a scenario makes, and when, shapes them).
 
 mod crash;
 mod network;
@@ -121,7 +124,7 @@ impl Cluster {
     pub fn chaos(&mut self) {
         self.restart_due();
         let o = self.faults.clone();
-        let roll = self.below(1000) as u32;
+        let roll = self.fault_below(1000) as u32;
         let live = self.live();
         let mut at = 0;
         let mut hit = |p: u32| {
@@ -140,11 +143,12 @@ impl Cluster {
             self.hold(a, b);
         } else if hit(o.slow_per_mille) && live.len() >= 2 {
             let (a, b) = self.random_pair(&live);
-            let ms = o.latency_ms * (2 + self.below(20));
+            let ms = o.latency_ms * (2 + self.fault_below(20));
             self.slow_link(a, b, ms);
         } else if hit(o.crash_per_mille) && live.len() >= 2 {
-            if let Some(n) = self.pick(&live) {
-                let offline = self.below(o.offline_max_ms.max(1));
+            if !live.is_empty() {
+                let n = live[self.fault_below(live.len() as u64) as usize];
+                let offline = self.fault_below(o.offline_max_ms.max(1));
                 self.crash(n);
                 let back = self.now() + offline;
                 self.active.restart_at.insert(n, back);
@@ -166,7 +170,7 @@ impl Cluster {
         loop {
             let (mut a, mut b) = (Vec::new(), Vec::new());
             for &n in nodes {
-                if self.below(2) == 0 {
+                if self.fault_below(2) == 0 {
                     a.push(n);
                 } else {
                     b.push(n);
@@ -179,9 +183,79 @@ impl Cluster {
     }
 
     fn random_pair(&mut self, nodes: &[usize]) -> (usize, usize) {
-        let a = nodes[self.below(nodes.len() as u64) as usize];
+        let a = nodes[self.fault_below(nodes.len() as u64) as usize];
         let others: Vec<usize> = nodes.iter().copied().filter(|&n| n != a).collect();
-        let b = others[self.below(others.len() as u64) as usize];
+        let b = others[self.fault_below(others.len() as u64) as usize];
         (a, b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::harness::{Cluster, ClusterConfig, Topology};
+    use crate::scenarios::{RunOptions, TICK_MS};
+
+    /// Runs 3 nodes through 80 chaos decisions, 20 ms apart; `extra` adds a scenario draw
+    /// (`Cluster::below`) before decision 10, `extra_fault` a fault draw. Returns the
+    /// fault events and the whole trace.
+    fn chaos_run(seed: u64, extra: bool, extra_fault: bool) -> (Vec<String>, Vec<String>) {
+        let opts = RunOptions {
+            keep_trace: true,
+            nodes: None,
+        };
+        let config = ClusterConfig {
+            nodes: 3,
+            topology: Topology::Mesh,
+            tick_ms: TICK_MS,
+        };
+        let mut c = Cluster::new("chaos-test", seed, &opts, config);
+        for i in 0..80 {
+            if i == 10 && extra {
+                let _ = c.below(1000);
+                let live = c.live();
+                let _ = c.pick(&live);
+            }
+            if i == 10 && extra_fault {
+                let _ = c.fault_below(1000);
+            }
+            c.chaos();
+            c.run_for(20);
+        }
+        let trace = c.finish().trace;
+        let faults = trace
+            .iter()
+            .filter(|l| {
+                [
+                    "options:",
+                    "partition",
+                    "hold ",
+                    "slow link",
+                    "message loss",
+                    "network healed",
+                    "crash ",
+                    "restart ",
+                ]
+                .iter()
+                .any(|k| l.contains(k))
+            })
+            .cloned()
+            .collect();
+        (faults, trace)
+    }
+
+    #[test]
+    fn a_scenario_draw_does_not_change_the_faults() {
+        let mut events = 0;
+        for seed in [3, 11] {
+            let (faults, trace) = chaos_run(seed, false, false);
+            let (faults_extra, trace_extra) = chaos_run(seed, true, false);
+            assert_eq!(faults, faults_extra, "seed {seed}");
+            assert_eq!(trace, trace_extra, "seed {seed}");
+            events += faults.len();
+            // The comparison can fail: one more fault draw reshuffles the later faults.
+            let (shifted, _) = chaos_run(seed, false, true);
+            assert_ne!(faults, shifted, "seed {seed}");
+        }
+        assert!(events > 20, "only {events} fault events");
     }
 }

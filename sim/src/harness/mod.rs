@@ -3,8 +3,9 @@
 //! by a single-threaded driver that submits client requests, injects faults and runs the
 //! checkers.
 //!
-//! Contract: everything is seeded from the run's seed (turmoil's RNG, every node's RNG,
-//! the scenario's choices); turmoil's epoch is fixed; link latency is fixed (no per-packet
+//! Contract: everything is seeded from the run's seed, one stream per purpose
+//! ([`crate::rng`]: the scenario's choices, the faults, turmoil's RNG, each node's RNG and
+//! flush delay); turmoil's epoch is fixed; link latency is fixed (no per-packet
 //! jitter, which quinn reads as loss); UDP queues hold bursts (4096). The driver only
 //! observes nodes through `NodeHandle` requests and their `MemStore`s.
 
@@ -26,7 +27,7 @@ use echo_actors::mesh::MeshConfig;
 use echo_actors::node::NodeHandle;
 use echo_actors::store::MemStore;
 use rand_chacha::ChaCha20Rng;
-use rand_core::{RngCore, SeedableRng};
+use rand_core::RngCore;
 use tokio::sync::mpsc;
 
 use crate::checkers::{AckedFacts, AuthorizationChecker, Violation};
@@ -41,6 +42,12 @@ pub use view::NodeView;
 const CHECK_EVERY_MS: u64 = 1_000;
 /// How long a client waits for an answer before it counts the request as unanswered.
 pub const REQUEST_TIMEOUT_MS: u64 = 20_000;
+/// A simulated store's asynchronous flush takes one tick plus `0..FLUSH_DELAY_SPREAD_MS`
+/// ms (drawn per node; 5-12 ms at the scenarios' 5 ms tick). At least one tick: a host runs
+/// a whole tick's timers in one step, so a shorter flush would end within the step that
+/// wrote the batch, and the driver, which crashes hosts between steps, could never crash
+/// one between a batch's write and its flush.
+pub const FLUSH_DELAY_SPREAD_MS: u64 = 8;
 
 /// Which static peers each node dials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,8 +104,11 @@ pub struct Cluster {
     config: ClusterConfig,
     pub nodes: Vec<SimNode>,
     pub trace: Trace,
-    /// The scenario's own choices.
+    /// The scenario's own choices ([`crate::rng::SCENARIO`]).
     pub rng: ChaCha20Rng,
+    /// The run's random faults: its options, then every chaos decision
+    /// ([`crate::rng::FAULTS`]); nothing else draws from it.
+    pub(crate) fault_rng: ChaCha20Rng,
     pub faults: FaultOptions,
     pub active: ActiveFaults,
     pub violations: Vec<Violation>,
@@ -117,11 +127,13 @@ impl Cluster {
         opts: &RunOptions,
         config: ClusterConfig,
     ) -> Self {
-        let mut rng = ChaCha20Rng::seed_from_u64(seed);
-        let faults = FaultOptions::draw(&mut rng, config.tick_ms);
+        let rng = crate::rng::stream(seed, crate::rng::SCENARIO);
+        let mut fault_rng = crate::rng::stream(seed, crate::rng::FAULTS);
+        let faults = FaultOptions::draw(&mut fault_rng, config.tick_ms);
+        let turmoil_seed = crate::rng::stream(seed, crate::rng::TURMOIL).next_u64();
         let sim = turmoil::Builder::new()
             .epoch(UNIX_EPOCH + Duration::from_millis(EPOCH_MS))
-            .rng_seed(rng.next_u64())
+            .rng_seed(turmoil_seed)
             .enable_random_order()
             .tick_duration(Duration::from_millis(config.tick_ms))
             .min_message_latency(Duration::from_millis(faults.latency_ms))
@@ -140,6 +152,7 @@ impl Cluster {
             nodes: Vec::new(),
             trace,
             rng,
+            fault_rng,
             faults,
             active: ActiveFaults::default(),
             violations: Vec::new(),
@@ -210,11 +223,15 @@ impl Cluster {
             )],
             Topology::Mesh | Topology::Line | Topology::Hubs(_) => vec![],
         };
+        let mut node_rng = crate::rng::node(self.seed, index);
         let mut base_seed = [0u8; 32];
-        self.rng.fill_bytes(&mut base_seed);
+        node_rng.fill_bytes(&mut base_seed);
+        let flush_delay_ms = self.config.tick_ms + node_rng.next_u64() % FLUSH_DELAY_SPREAD_MS;
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Rc::new(HostShared {
-            store: Arc::new(MemStore::new()),
+            store: Arc::new(MemStore::with_flush_delay(Duration::from_millis(
+                flush_delay_ms,
+            ))),
             mesh: MeshConfig {
                 static_peers,
                 signal_servers,
@@ -231,7 +248,9 @@ impl Cluster {
         let software = shared.clone();
         self.sim
             .host(name.as_str(), move || host::software(software.clone()));
-        self.event(format!("node {name} started at {ip}"));
+        self.event(format!(
+            "node {name} started at {ip} (flush delay {flush_delay_ms} ms)"
+        ));
         self.nodes.push(SimNode {
             name,
             addr: SocketAddr::new(ip, PEER_PORT),
@@ -373,6 +392,15 @@ impl Cluster {
             0
         } else {
             self.rng.next_u64() % n
+        }
+    }
+
+    /// A number in `0..n` from the fault RNG (chaos decisions only).
+    pub(crate) fn fault_below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.fault_rng.next_u64() % n
         }
     }
 

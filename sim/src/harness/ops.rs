@@ -1,8 +1,11 @@
 //! Client requests as scenarios issue them: each is traced, and every acknowledged write
 //! becomes a fact the durability checker holds the cluster to.
 //!
-//! Text edits insert unique tokens (`<n1.7>`) only at token boundaries, so that concurrent
-//! inserts never split one another and every acknowledged token must appear whole, once.
+//! Text edits insert unique tokens (`<n1.7>`) at a token boundary of the text the node
+//! showed just before. Blocks from peers may be applied between that read and the insert,
+//! so a token may land inside another (`<n1.19<n2.22>>`); every insert is one balanced
+//! piece, so the durability checker reassembles tokens by bracket matching, and every
+//! acknowledged token must appear once.
 
 use echo_actors::node::NodeError;
 use serde_json::{json, Value};

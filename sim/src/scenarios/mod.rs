@@ -64,7 +64,7 @@ pub struct Scenario {
 pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "crash-restart",
-        about: "one node writes objects and text; it crashes at random moments (unflushed writes lost) and restarts; every acknowledged write must survive",
+        about: "one node sends bursts of concurrent writes; it crashes at random moments, often between a batch's write and its flush (unflushed writes lost), and restarts; every acknowledged write must survive, an unanswered one may be lost",
         run: crash_restart::run,
     },
     Scenario {

@@ -140,7 +140,7 @@ pub fn run(seed: u64, opts: &RunOptions) -> Outcome {
     let default_nodes = 3 + (seed % 3) as usize;
     let mut c = cluster("signaling", seed, opts, default_nodes, Topology::Signaling);
     let mut base_seed = [0u8; 32];
-    c.rng.fill_bytes(&mut base_seed);
+    crate::rng::stream(seed, crate::rng::SIGNAL).fill_bytes(&mut base_seed);
     let host = Rc::new(SignalHost {
         base_seed,
         incarnation: Cell::new(0),
