@@ -409,6 +409,7 @@ impl Handler<AcceptInvitation> for InvitationDirectory {
                 })?;
                 let params = GuestParams {
                     invitation_id: code.invitation_id,
+                    space_key: code.space_key,
                     auth: code.auth,
                     expires_at_ms: code.expires_ms(),
                     identity_key,

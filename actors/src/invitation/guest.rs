@@ -14,7 +14,10 @@
 //!   host end in the matching terminal state with its reason.
 //! - A connection lost before the host's verdict on the code goes back to `CONNECTING`
 //!   (the host may be restarting); after it, the handshake fails (`ERROR`), because the
-//!   code may have been counted.
+//!   code may have been counted; except once `Admit` was sent: then the host may have
+//!   admitted us before the connection went, so the core asks the actor whether the
+//!   admission shows up (`CheckAdmitted`) and ends `SUCCESS` if it does, `ERROR` if not.
+//!   No success is ever reported that the space does not show.
 //! - The handshake timer ends the handshake `TIMEOUT`, as "host unreachable" if the host
 //!   was never reached.
 
@@ -33,6 +36,8 @@ pub enum GuestTimer {
 #[derive(Debug, Clone)]
 pub struct GuestParams {
     pub invitation_id: [u8; 16],
+    /// The space the code names.
+    pub space_key: PublicKey,
     pub auth: AuthMethod,
     pub expires_at_ms: u64,
     pub identity_key: PublicKey,
@@ -57,6 +62,9 @@ pub enum GuestInput {
     },
     /// Preparing the admission failed.
     PrepareFailed(String),
+    /// The answer to `CheckAdmitted`: the role our identity has in the space, if the
+    /// admission showed up.
+    AdmissionChecked(Option<Role>),
     Timer(GuestTimer),
 }
 
@@ -83,6 +91,10 @@ pub enum GuestOutput {
     PrepareAdmission,
     /// Close the connection to the host.
     Close,
+    /// The connection went after we asked to be admitted: see whether our admission
+    /// reaches us anyway (from any peer) within the handshake's time; answer with
+    /// `AdmissionChecked`.
+    CheckAdmitted,
     SetTimer {
         at_ms: u64,
         timer: GuestTimer,
@@ -100,6 +112,8 @@ pub struct GuestCore {
     /// The host answered the code (accepted or not): no going back to connecting.
     verdict_seen: bool,
     ever_connected: bool,
+    /// `Admit` was sent.
+    admit_sent: bool,
 }
 
 impl GuestCore {
@@ -109,6 +123,7 @@ impl GuestCore {
             state: InvitationState::Init,
             verdict_seen: false,
             ever_connected: false,
+            admit_sent: false,
         }
     }
 
@@ -165,7 +180,9 @@ impl GuestCore {
                 }
             }
             GuestInput::Disconnected => {
-                if self.verdict_seen {
+                if self.admit_sent {
+                    out.push(GuestOutput::CheckAdmitted);
+                } else if self.verdict_seen {
                     self.finish(
                         InvitationState::Error,
                         None,
@@ -187,7 +204,27 @@ impl GuestCore {
             }
             GuestInput::Prepared { device_auth, feeds } => {
                 if self.state == InvitationState::Authenticating && self.verdict_seen {
+                    self.admit_sent = true;
                     out.push(GuestOutput::Send(GuestFrame::Admit { device_auth, feeds }));
+                }
+            }
+            GuestInput::AdmissionChecked(role) => {
+                if !self.admit_sent {
+                    return out;
+                }
+                match role {
+                    Some(role) => self.finish(
+                        InvitationState::Success,
+                        Some((self.params.space_key, role)),
+                        None,
+                        &mut out,
+                    ),
+                    None => self.finish(
+                        InvitationState::Error,
+                        None,
+                        Some("the host went away during the handshake".into()),
+                        &mut out,
+                    ),
                 }
             }
             GuestInput::PrepareFailed(reason) => {

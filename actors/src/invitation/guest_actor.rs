@@ -29,6 +29,9 @@ use crate::types::{Backoff, Clock, PublicKey};
 
 /// How long after SUCCESS the guest waits for its admission to replicate.
 const ADMISSION_WAIT: Duration = Duration::from_secs(30);
+/// How long a guest whose connection went after it asked to be admitted looks for the
+/// admission before it reports ERROR.
+const ADMISSION_CHECK: Duration = Duration::from_secs(10);
 
 pub type AcceptResult = Result<AcceptedInvitation, InvitationRequestError>;
 
@@ -145,6 +148,31 @@ impl GuestInvitationActor {
             }
             GuestOutput::Close => {
                 self.frames = None;
+            }
+            GuestOutput::CheckAdmitted => {
+                // The host may have admitted us before the connection went: offer the
+                // space's channel everywhere and see whether the admission arrives (the
+                // handshake timer still bounds the wait).
+                let space_key = self.code.space_key;
+                self.deps.network.do_send(OfferChannels(space_key));
+                let spaces = self.deps.spaces.clone();
+                async move {
+                    let space: Addr<SpaceActor> = spaces
+                        .send(ResolveSpace(space_key.to_hex()))
+                        .await
+                        .ok()?
+                        .ok()?;
+                    space
+                        .send(WaitAdmitted {
+                            timeout: ADMISSION_CHECK,
+                        })
+                        .await
+                        .ok()?
+                        .ok()
+                }
+                .into_actor(self)
+                .map(|role, act, ctx| act.feed(GuestInput::AdmissionChecked(role), ctx))
+                .spawn(ctx);
             }
             GuestOutput::SetTimer { at_ms, timer } => {
                 let wait = Duration::from_millis(at_ms.saturating_sub(self.deps.clock.now_ms()));

@@ -16,7 +16,10 @@
 //! - A guest that authenticated asks to be admitted; the actor writes its membership (the
 //!   invitation's role) and feeds in one durable batch and reports back; only then is the
 //!   guest answered `Admitted`. A single-use invitation is then `SUCCESS`; a multi-use one
-//!   stays open until it expires or is cancelled.
+//!   stays open until it expires or is cancelled. A single-use invitation has at most one
+//!   admission in flight. An admission being written always completes and counts as a use,
+//!   even if the invitation is cancelled, expires or its guest goes meanwhile (the guest
+//!   is answered `Admitted` if it is still there, and can see its membership otherwise).
 //! - Each session has the handshake timeout (default 3 min); the invitation its lifetime
 //!   (default 1 day), after which it is `EXPIRED`. `Cancel` ends it `CANCELLED`.
 
@@ -133,6 +136,9 @@ enum Session {
 pub struct HostCore {
     record: InvitationRecord,
     sessions: BTreeMap<SessionId, Session>,
+    /// Sessions whose guest went while its admission was being written: the admission
+    /// still counts as a use when it is done (the guest may learn of it from the space).
+    orphaned: std::collections::BTreeSet<SessionId>,
 }
 
 impl HostCore {
@@ -140,6 +146,7 @@ impl HostCore {
         HostCore {
             record,
             sessions: BTreeMap::new(),
+            orphaned: std::collections::BTreeSet::new(),
         }
     }
 
@@ -197,17 +204,36 @@ impl HostCore {
             }
             HostInput::Frame(session, frame) => self.frame(session, frame, rng, &mut out),
             HostInput::GuestGone(session) => {
-                self.sessions.remove(&session);
+                if let Some(Session::Admitting) = self.sessions.remove(&session) {
+                    self.orphaned.insert(session);
+                }
             }
             HostInput::Admitted { session, result } => {
-                if !matches!(self.sessions.get(&session), Some(Session::Admitting)) {
+                let orphaned = self.orphaned.remove(&session);
+                if !orphaned && !matches!(self.sessions.get(&session), Some(Session::Admitting)) {
                     return out;
                 }
                 self.sessions.remove(&session);
+                if orphaned {
+                    // Nobody to answer; the admission (if written) is a use all the same.
+                    if result.is_ok() {
+                        self.record.uses = self.record.uses.saturating_add(1);
+                        if !self.record.multi_use && !self.record.state.is_terminal() {
+                            self.record.state = InvitationState::Success;
+                        }
+                        out.push(HostOutput::Persist(self.record.clone()));
+                        if !self.record.multi_use {
+                            self.end_sessions(EndReason::NoLongerValid, &mut out);
+                        }
+                    }
+                    return out;
+                }
                 match result {
                     Ok(()) => {
                         self.record.uses = self.record.uses.saturating_add(1);
-                        if !self.record.multi_use {
+                        // An admission that was being written when the invitation was
+                        // cancelled or expired completes; the state stays as it ended.
+                        if !self.record.multi_use && !self.record.state.is_terminal() {
                             self.record.state = InvitationState::Success;
                         }
                         out.push(HostOutput::Persist(self.record.clone()));
@@ -237,7 +263,9 @@ impl HostCore {
             }
             HostInput::Timer(HostTimer::Expiry) => {}
             HostInput::Timer(HostTimer::Handshake(session)) => {
-                if self.sessions.remove(&session).is_some() {
+                // An admission being written completes (it will be durable either way).
+                let admitting = matches!(self.sessions.get(&session), Some(Session::Admitting));
+                if !admitting && self.sessions.remove(&session).is_some() {
                     out.push(HostOutput::Send(
                         session,
                         HostFrame::Ended(EndReason::Timeout),
@@ -365,6 +393,16 @@ impl HostCore {
                 }
             }
             (Session::Authenticated { identity_key }, GuestFrame::Admit { device_auth, feeds }) => {
+                // A single-use invitation admits one guest: while one admission is being
+                // written, another guest is too late (it would be written too).
+                let in_flight = !self.orphaned.is_empty()
+                    || self
+                        .sessions
+                        .values()
+                        .any(|s| matches!(s, Session::Admitting));
+                if !self.record.multi_use && in_flight {
+                    return self.refuse(session, EndReason::NoLongerValid, out);
+                }
                 self.sessions.insert(session, Session::Admitting);
                 out.push(HostOutput::Admit {
                     session,
@@ -413,8 +451,15 @@ impl HostCore {
         out.push(HostOutput::CloseSession(session));
     }
 
+    /// Ends every session but those whose admission is being written: that admission will
+    /// be durable, so its guest is answered `Admitted` when it is.
     fn end_sessions(&mut self, reason: EndReason, out: &mut Vec<HostOutput>) {
-        let sessions: Vec<SessionId> = self.sessions.keys().copied().collect();
+        let sessions: Vec<SessionId> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| !matches!(s, Session::Admitting))
+            .map(|(id, _)| *id)
+            .collect();
         for s in sessions {
             self.refuse(s, reason.clone(), out);
         }

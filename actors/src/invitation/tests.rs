@@ -48,6 +48,7 @@ fn identity(n: u8) -> KeyPair {
 fn params(auth: AuthMethod, who: u8, pin: Option<&str>) -> GuestParams {
     GuestParams {
         invitation_id: ID,
+        space_key: PublicKey::from_bytes([9; 32]),
         auth,
         expires_at_ms: T0 + DAY,
         identity_key: identity(who).public(),
@@ -170,6 +171,17 @@ impl World {
                     ));
                 }
                 GuestOutput::Close => self.to_host.push((session, HostInput::GuestGone(session))),
+                GuestOutput::CheckAdmitted => {
+                    // The space shows the admission iff the host admitted this identity.
+                    let role = self.host_log.iter().find_map(|o| match o {
+                        HostOutput::Admit {
+                            identity_key, role, ..
+                        } if *identity_key == identity(who).public() => Some(*role),
+                        _ => None,
+                    });
+                    self.guest_inputs
+                        .push((session, GuestInput::AdmissionChecked(role)));
+                }
                 GuestOutput::SetTimer { .. } => {}
                 GuestOutput::State(s) => self.states.entry(session).or_default().push(s),
                 GuestOutput::Done(outcome) => {
@@ -567,4 +579,135 @@ proptest! {
             prop_assert_eq!(record.attempts_left, MAX_ATTEMPTS);
         }
     }
+}
+
+#[test]
+fn a_connection_lost_after_admit_ends_in_what_the_space_shows() {
+    let admitted_until_admit = |g: &mut GuestCore| {
+        g.start(T0);
+        g.handle(T0, GuestInput::Connected);
+        g.handle(
+            T0,
+            GuestInput::Frame(HostFrame::AuthRequired {
+                method: AuthMethod::Pin,
+                challenge: [0; 32],
+            }),
+        );
+        g.handle(
+            T0,
+            GuestInput::Frame(HostFrame::AuthResult(AuthOutcome::Accepted)),
+        );
+        let auth = authorize_device(&identity(2), KeyPair::from_secret([7; 32]).public(), T0);
+        let out = g.handle(
+            T0,
+            GuestInput::Prepared {
+                device_auth: Box::new(auth),
+                feeds: vec![],
+            },
+        );
+        assert!(matches!(
+            out.as_slice(),
+            [GuestOutput::Send(GuestFrame::Admit { .. })]
+        ));
+        // The connection goes before `Admitted` arrives: the core asks, it does not guess.
+        assert_eq!(
+            g.handle(T0, GuestInput::Disconnected),
+            vec![GuestOutput::CheckAdmitted]
+        );
+        assert_eq!(g.state(), S::Authenticating);
+    };
+    // The admission shows up: SUCCESS with the role the space gives.
+    let mut g = GuestCore::new(params(AuthMethod::Pin, 2, Some("123456")));
+    admitted_until_admit(&mut g);
+    let out = g.handle(T0, GuestInput::AdmissionChecked(Some(Role::Reader)));
+    assert_eq!(
+        out.last(),
+        Some(&GuestOutput::Done(Outcome {
+            state: S::Success,
+            admitted: Some((PublicKey::from_bytes([9; 32]), Role::Reader)),
+            reason: None,
+        }))
+    );
+    // It does not: ERROR, never a success.
+    let mut g = GuestCore::new(params(AuthMethod::Pin, 2, Some("123456")));
+    admitted_until_admit(&mut g);
+    let out = g.handle(T0, GuestInput::AdmissionChecked(None));
+    assert!(matches!(
+        out.last(),
+        Some(GuestOutput::Done(Outcome {
+            state: S::Error,
+            admitted: None,
+            ..
+        }))
+    ));
+    // An answer nobody asked for changes nothing.
+    let mut g = GuestCore::new(params(AuthMethod::Pin, 2, Some("123456")));
+    g.start(T0);
+    assert!(g
+        .handle(T0, GuestInput::AdmissionChecked(Some(Role::Editor)))
+        .is_empty());
+}
+
+#[test]
+fn an_admission_finished_after_its_guest_went_still_counts_as_the_use() {
+    let mut rng = ChaCha20Rng::from_seed([1; 32]);
+    let mut host = HostCore::new(record(AuthMethod::None, false));
+    host.start(T0);
+    host.handle(T0, HostInput::GuestConnected(1), &mut rng);
+    host.handle(
+        T0,
+        HostInput::Frame(
+            1,
+            GuestFrame::Introduce {
+                invitation_id: ID,
+                identity_key: identity(2).public(),
+            },
+        ),
+        &mut rng,
+    );
+    host.handle(
+        T0,
+        HostInput::Frame(1, GuestFrame::Authenticate(AuthProof::None)),
+        &mut rng,
+    );
+    let auth = authorize_device(&identity(2), KeyPair::from_secret([7; 32]).public(), T0);
+    let out = host.handle(
+        T0,
+        HostInput::Frame(
+            1,
+            GuestFrame::Admit {
+                device_auth: Box::new(auth),
+                feeds: vec![],
+            },
+        ),
+        &mut rng,
+    );
+    assert!(matches!(
+        out.as_slice(),
+        [HostOutput::Admit { session: 1, .. }]
+    ));
+    // The guest's connection goes while the admission is being written.
+    assert!(host
+        .handle(T0, HostInput::GuestGone(1), &mut rng)
+        .is_empty());
+    let out = host.handle(
+        T0,
+        HostInput::Admitted {
+            session: 1,
+            result: Ok(()),
+        },
+        &mut rng,
+    );
+    // Written, so used: persisted as SUCCESS (single use), nothing sent to nobody.
+    assert!(
+        matches!(out.as_slice(), [HostOutput::Persist(r)] if r.uses == 1 && r.state == S::Success),
+        "{out:?}"
+    );
+    assert_eq!(host.state(), S::Success);
+    // A second guest is too late.
+    let out = host.handle(T0, HostInput::GuestConnected(2), &mut rng);
+    assert!(out.contains(&HostOutput::Send(
+        2,
+        HostFrame::Ended(EndReason::NoLongerValid)
+    )));
 }
