@@ -269,12 +269,22 @@ fn concurrent_writers_all_land() {
             }
         }
         assert_eq!(text.chars().count(), THREADS * EACH * 5, "{text:?}");
-        assert_eq!(node.feed_length(&space, "data"), mutations);
     };
     check(&node);
+    // Group commit: every mutation is in exactly one commit, each commit is one block of
+    // the data feed (concurrent writers share blocks, so there may be fewer than writes).
+    let counters = node.ok(&["status"])["counters"].clone();
+    assert_eq!(
+        counters["echo_commit_writes_total"].as_u64(),
+        Some(mutations)
+    );
+    let blocks = node.feed_length(&space, "data");
+    assert_eq!(counters["echo_commits_total"].as_u64(), Some(blocks));
+    assert!((1..=mutations).contains(&blocks), "{blocks} blocks");
     node.kill9();
     node.start();
     check(&node);
+    assert_eq!(node.feed_length(&space, "data"), blocks);
     node.stop();
 }
 
