@@ -478,17 +478,8 @@ fn timeouts_end_the_handshake_with_their_reason() {
     assert!(g.handle(T0, GuestInput::Connected).is_empty());
 }
 
-#[test]
-fn a_lost_connection_before_the_verdict_reconnects_after_it_fails() {
-    let mut g = GuestCore::new(params(AuthMethod::Pin, 2, Some("123456")));
-    g.start(T0);
-    g.handle(T0, GuestInput::Connected);
-    let out = g.handle(T0, GuestInput::Disconnected);
-    assert_eq!(
-        out,
-        vec![GuestOutput::State(S::Connecting), GuestOutput::FindHost]
-    );
-    g.handle(T0, GuestInput::Connected);
+/// A connected guest is asked for its PIN and the host accepts it.
+fn pin_accepted(g: &mut GuestCore) {
     g.handle(
         T0,
         GuestInput::Frame(HostFrame::AuthRequired {
@@ -500,6 +491,20 @@ fn a_lost_connection_before_the_verdict_reconnects_after_it_fails() {
         T0,
         GuestInput::Frame(HostFrame::AuthResult(AuthOutcome::Accepted)),
     );
+}
+
+#[test]
+fn a_lost_connection_before_the_verdict_reconnects_after_it_fails() {
+    let mut g = GuestCore::new(params(AuthMethod::Pin, 2, Some("123456")));
+    g.start(T0);
+    g.handle(T0, GuestInput::Connected);
+    let out = g.handle(T0, GuestInput::Disconnected);
+    assert_eq!(
+        out,
+        vec![GuestOutput::State(S::Connecting), GuestOutput::FindHost]
+    );
+    g.handle(T0, GuestInput::Connected);
+    pin_accepted(&mut g);
     let out = g.handle(T0, GuestInput::Disconnected);
     assert!(matches!(
         out.last(),
@@ -586,17 +591,7 @@ fn a_connection_lost_after_admit_ends_in_what_the_space_shows() {
     let admitted_until_admit = |g: &mut GuestCore| {
         g.start(T0);
         g.handle(T0, GuestInput::Connected);
-        g.handle(
-            T0,
-            GuestInput::Frame(HostFrame::AuthRequired {
-                method: AuthMethod::Pin,
-                challenge: [0; 32],
-            }),
-        );
-        g.handle(
-            T0,
-            GuestInput::Frame(HostFrame::AuthResult(AuthOutcome::Accepted)),
-        );
+        pin_accepted(g);
         let auth = authorize_device(&identity(2), KeyPair::from_secret([7; 32]).public(), T0);
         let out = g.handle(
             T0,

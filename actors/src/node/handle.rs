@@ -125,7 +125,6 @@ impl Node {
             metrics.clone(),
         )?
         .start();
-        let clock_for_invitations = clock.clone();
         let network = match (network, endpoint) {
             (Some(net), Some(endpoint)) => Some(
                 NetworkActor::new(
@@ -143,7 +142,7 @@ impl Node {
         };
         let invitations = InvitationDirectory::new(
             store.clone(),
-            clock_for_invitations,
+            clock,
             child_rng(&mut rng),
             directory.clone(),
             identity.clone(),
