@@ -28,7 +28,7 @@ use crate::credentials::Credential;
 use crate::db::{canonical_json, ObjectId, SpaceDoc};
 use crate::feed::{block_len, Block};
 use crate::invitation::{GuestFrame, HostFrame, InvitationCode};
-use crate::replication::ReplMessage;
+use crate::replication::{ReplMessage, WireDecoder, WireEncoder, WireMessage};
 use crate::signal::wire::announce_addrs;
 use crate::signal::{SignalEvent, SignalRequest, MAX_ADDRS};
 use crate::transport::decode_frames;
@@ -60,7 +60,10 @@ where
 
 /// A stream of length-prefixed frames, decoded as each kind of message that travels framed.
 pub fn frames(data: &[u8]) {
-    frames_of::<ReplMessage>(data);
+    frames_of::<WireMessage>(data);
+    if let Ok(frames) = decode_frames::<WireMessage>(data) {
+        repl_stream(frames);
+    }
     frames_of::<SignalRequest>(data);
     frames_of::<SignalEvent>(data);
 }
@@ -107,13 +110,34 @@ pub fn credential(data: &[u8]) {
     }
 }
 
+/// The frames of one replication stream, in order, as the reader decodes them: what comes
+/// out of the compact form crosses again (a fresh encoder and decoder) unchanged.
+fn repl_stream(frames: Vec<WireMessage>) {
+    let mut decoder = WireDecoder::new();
+    let (mut enc, mut dec) = (WireEncoder::new(), WireDecoder::new());
+    for wire in frames {
+        let _ = wire.kind();
+        let Ok(message) = decoder.decode(wire) else {
+            return;
+        };
+        check_repl_message(&message);
+        match dec.decode(enc.encode(message.clone())) {
+            Ok(again) => assert_eq!(again, message, "decode(encode(m)) != m"),
+            Err(e) => panic!("an encoded message does not decode: {e}"),
+        }
+    }
+}
+
 /// One replication frame body, and what the node checks of it on receipt.
 pub fn repl_message(data: &[u8]) {
-    let Some(message) = round_trip::<ReplMessage>(data) else {
-        return;
-    };
+    if let Some(wire) = round_trip::<WireMessage>(data) {
+        repl_stream(vec![wire]);
+    }
+}
+
+fn check_repl_message(message: &ReplMessage) {
     let _ = message.kind();
-    match &message {
+    match message {
         ReplMessage::Hello { device_auth, .. } => {
             let _ = device_auth.verify();
         }

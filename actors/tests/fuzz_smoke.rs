@@ -17,7 +17,7 @@ use echo_actors::db::{ObjectId, SpaceDoc};
 use echo_actors::feed::{Block, Payload};
 use echo_actors::fuzzing;
 use echo_actors::invitation::{AuthMethod, AuthProof, GuestFrame, InvitationCode, InvitationKind};
-use echo_actors::replication::ReplMessage;
+use echo_actors::replication::{ReplMessage, WireEncoder};
 use echo_actors::signal::{space_topic, PeerInfo, SignalEvent, SignalRequest};
 use echo_actors::types::{decode, encode, Hash, KeyPair, Timeframe, MAX_FRAME_BYTES};
 use proptest::prelude::*;
@@ -206,7 +206,12 @@ fn invitation_code_text() -> Vec<u8> {
 
 /// Valid inputs per fuzz target (the target names of `fuzz/Cargo.toml`).
 fn seeds(target: &str) -> Vec<Vec<u8>> {
-    let repl: Vec<Vec<u8>> = repl_messages().iter().map(|m| encode(m).unwrap()).collect();
+    // As one stream carries them: blocks in compact form.
+    let mut enc = WireEncoder::new();
+    let repl: Vec<Vec<u8>> = repl_messages()
+        .into_iter()
+        .map(|m| encode(&enc.encode(m)).unwrap())
+        .collect();
     match target {
         "frames" => vec![framed(&repl), framed(&signal_messages()), Vec::new()],
         "block" => vec![

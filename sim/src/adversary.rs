@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use echo_actors::credentials::{authorize_device, Assertion, Designation, Role, Signer, Subject};
 use echo_actors::feed::{Block, Payload};
-use echo_actors::replication::{Heads, ReplMessage};
+use echo_actors::replication::{Heads, ReplMessage, WireEncoder, WireMessage};
 use echo_actors::transport::{self, read_frame, write_frame, NetEnv, TransportConfig};
 use echo_actors::types::{Hash, KeyPair, PublicKey, Timeframe};
 use rand_core::RngCore;
@@ -66,14 +66,14 @@ impl BadPeer {
     }
 
     /// A `Hello`: with our own valid device credential, or one for another device.
-    fn hello(&self, honest_device_credential: bool) -> ReplMessage {
+    fn hello(&self, honest_device_credential: bool) -> WireMessage {
         let now = SimClock.now_ms();
         let device = if honest_device_credential {
             self.device.public()
         } else {
             self.data.public()
         };
-        ReplMessage::Hello {
+        WireMessage::Hello {
             topic: echo_actors::signal::space_topic(&self.space),
             device_auth: Box::new(authorize_device(&self.identity, device, now)),
         }
@@ -159,22 +159,25 @@ impl BadPeer {
         let mut claims: Heads = heads.iter().map(|(f, l)| (*f, l + 5)).collect();
         claims.insert(self.control.public(), 2);
         claims.insert(self.data.public(), 1);
-        let _ = write_frame(send, &ReplMessage::Heads(claims)).await;
-        let _ = write_frame(send, &ReplMessage::Blocks(self.forged(&heads))).await;
+        // Blocks cross in compact form, in stream order, like an honest node's.
+        let mut enc = WireEncoder::new();
+        let mut blocks = |blocks| enc.encode(ReplMessage::Blocks(blocks));
+        let _ = write_frame(send, &WireMessage::Heads(claims)).await;
+        let _ = write_frame(send, &blocks(self.forged(&heads))).await;
         for _ in 0..6 {
             let frame =
-                tokio::time::timeout(Duration::from_secs(2), read_frame::<ReplMessage>(recv)).await;
+                tokio::time::timeout(Duration::from_secs(2), read_frame::<WireMessage>(recv)).await;
             match frame {
-                Ok(Ok(Some(ReplMessage::Heads(h)))) => {
+                Ok(Ok(Some(WireMessage::Heads(h)))) => {
                     self.note(format!("heard heads of {} feeds", h.len()));
                     heads = h;
-                    let _ = write_frame(send, &ReplMessage::Blocks(self.forged(&heads))).await;
+                    let _ = write_frame(send, &blocks(self.forged(&heads))).await;
                 }
-                Ok(Ok(Some(ReplMessage::Want { feed, from, .. }))) => {
+                Ok(Ok(Some(WireMessage::Want { feed, from, .. }))) => {
                     self.note(format!("asked for {}:{from}", feed.short()));
                     let mut h = heads.clone();
                     h.insert(feed, from);
-                    let _ = write_frame(send, &ReplMessage::Blocks(self.forged(&h))).await;
+                    let _ = write_frame(send, &blocks(self.forged(&h))).await;
                 }
                 Ok(Ok(Some(_))) => {}
                 Ok(Ok(None)) | Ok(Err(_)) | Err(_) => break,
@@ -202,9 +205,9 @@ impl BadPeer {
         };
         let _ = write_frame(&mut send, &self.hello(round.is_multiple_of(2))).await;
         let answer =
-            tokio::time::timeout(Duration::from_secs(5), read_frame::<ReplMessage>(&mut recv))
+            tokio::time::timeout(Duration::from_secs(5), read_frame::<WireMessage>(&mut recv))
                 .await;
-        let accepted = matches!(answer, Ok(Ok(Some(ReplMessage::Hello { .. }))));
+        let accepted = matches!(answer, Ok(Ok(Some(WireMessage::Hello { .. }))));
         self.note(format!(
             "hello to {addr}: {}",
             if accepted { "answered" } else { "refused" }
@@ -217,13 +220,13 @@ impl BadPeer {
             let hello = tokio::time::timeout(Duration::from_secs(2), async {
                 match transport::read_stream_kind(&mut recv).await {
                     Ok(transport::StreamKind::Replication) => {
-                        read_frame::<ReplMessage>(&mut recv).await
+                        read_frame::<WireMessage>(&mut recv).await
                     }
                     _ => Ok(None),
                 }
             })
             .await;
-            if matches!(hello, Ok(Ok(Some(ReplMessage::Hello { .. })))) {
+            if matches!(hello, Ok(Ok(Some(WireMessage::Hello { .. })))) {
                 self.note(format!("{addr} opened a channel to us"));
                 let _ = write_frame(&mut send, &self.hello(true)).await;
                 self.talk(&mut send, &mut recv, Heads::new()).await;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use echo_actors::credentials::{authorize_device, Assertion, Credential};
-use echo_actors::replication::ReplMessage;
+use echo_actors::replication::WireMessage;
 use echo_actors::signal::space_topic;
 use echo_actors::transport::rogue::{Presents, TrustAnyServer};
 use echo_actors::transport::{self, close, connect, read_frame, write_frame, NetEnv};
@@ -116,8 +116,8 @@ fn endpoint(device: &KeyPair, seed: u8) -> quinn::Endpoint {
     .unwrap()
 }
 
-fn hello(space_key: PublicKey, device_auth: Credential) -> ReplMessage {
-    ReplMessage::Hello {
+fn hello(space_key: PublicKey, device_auth: Credential) -> WireMessage {
+    WireMessage::Hello {
         topic: space_topic(&space_key),
         device_auth: Box::new(device_auth),
     }
@@ -125,7 +125,7 @@ fn hello(space_key: PublicKey, device_auth: Credential) -> ReplMessage {
 
 /// Opens a stream, sends `hello` and returns how the node answered on that stream:
 /// `Ok(code)` for a reset with that code, `Err(description)` otherwise.
-async fn hello_refusal(conn: &quinn::Connection, hello: &ReplMessage) -> Result<u64, String> {
+async fn hello_refusal(conn: &quinn::Connection, hello: &WireMessage) -> Result<u64, String> {
     let (mut send, mut recv) =
         transport::open_stream(conn, transport::StreamKind::Replication).await?;
     write_frame(&mut send, hello)
@@ -190,7 +190,7 @@ fn a_non_member_device_is_refused() {
         // then refuses that address for a while (1 s, doubling) unless the Hello came with
         // a valid credential of an identity that is simply no member yet (a newcomer, who
         // knows the space key). Each attempt connects anew from a new port.
-        let attempt = |hello: ReplMessage, penalized: bool| {
+        let attempt = |hello: WireMessage, penalized: bool| {
             let device = KeyPair::from_secret([11; 32]);
             let a_device = a_device.clone();
             async move {
@@ -279,12 +279,12 @@ async fn member_sends(
     write_frame(&mut send, &hello(space_key, auth))
         .await
         .unwrap();
-    let answer = timeout(ANSWER, read_frame::<ReplMessage>(&mut recv))
+    let answer = timeout(ANSWER, read_frame::<WireMessage>(&mut recv))
         .await
         .unwrap()
         .unwrap();
     assert!(
-        matches!(&answer, Some(ReplMessage::Hello { topic, .. }) if *topic == space_topic(&space_key)),
+        matches!(&answer, Some(WireMessage::Hello { topic, .. }) if *topic == space_topic(&space_key)),
         "A accepted us as a member and answered with its Hello: {answer:?}"
     );
     send.write_all(bad).await.unwrap();

@@ -16,7 +16,7 @@ use super::test_util::{count, eventually};
 use super::*;
 use crate::credentials::Role;
 use crate::node::{Node, NodeConfig, NodeHandle, QueryRequest};
-use crate::replication::ReplMessage;
+use crate::replication::{ReplMessage, WireDecoder, WireEncoder};
 use crate::store::MemStore;
 use crate::types::FixedClock;
 
@@ -66,10 +66,11 @@ async fn link(
 
 fn pipe(mut rx: mpsc::UnboundedReceiver<ReplMessage>, to: Addr<ChannelActor>) {
     actix::spawn(async move {
+        // Through the wire form and its codec, as the stream would carry it.
+        let (mut enc, mut dec) = (WireEncoder::new(), WireDecoder::new());
         while let Some(msg) = rx.recv().await {
-            // Round-trip through the wire codec, as QUIC framing would.
-            let bytes = crate::types::encode(&msg).unwrap();
-            let msg: ReplMessage = crate::types::decode(&bytes).unwrap();
+            let bytes = crate::types::encode(&enc.encode(msg)).unwrap();
+            let msg = dec.decode(crate::types::decode(&bytes).unwrap()).unwrap();
             if to.send(Inbound(msg)).await.is_err() {
                 break;
             }

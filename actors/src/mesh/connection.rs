@@ -29,7 +29,7 @@ use super::side_stream::{IncomingInvitation, SideStream, SideStreamGuard};
 use super::{ChannelActor, CloseChannel, Inbound};
 use crate::credentials::Credential;
 use crate::metrics::Metrics;
-use crate::replication::ReplMessage;
+use crate::replication::{ReplMessage, WireDecoder, WireEncoder, WireMessage};
 use crate::signal::{space_topic, Topic};
 use crate::space::{AuthorizePeer, MayOpenTo, PeerRefused, SpaceActor};
 use crate::transport::{
@@ -126,8 +126,8 @@ impl ConnectionActor {
         }
     }
 
-    fn hello(&self, space_key: PublicKey) -> ReplMessage {
-        ReplMessage::Hello {
+    fn hello(&self, space_key: PublicKey) -> WireMessage {
+        WireMessage::Hello {
             topic: space_topic(&space_key),
             device_auth: Box::new(self.device_auth.clone()),
         }
@@ -353,16 +353,19 @@ impl ConnectionActor {
         actix::spawn(async move {
             // The frames queued when the writer wakes go out in one stream write (up to
             // WRITE_BATCH_BYTES, so that one write never holds a huge buffer).
+            // Blocks go out in compact form (`replication/wire.rs`), in stream order.
+            let mut encoder = WireEncoder::new();
             let mut buf = Vec::new();
             while let Some(first) = out_rx.recv().await {
                 buf.clear();
                 let mut next = Some(first);
                 let mut failed = None;
                 while let Some(msg) = next.take() {
-                    match encode_frame(&msg, &mut buf) {
-                        Ok(bytes) => count_frame(&metrics, "sent", &peer_label, msg.kind(), bytes),
+                    let kind = msg.kind();
+                    match encode_frame(&encoder.encode(msg), &mut buf) {
+                        Ok(bytes) => count_frame(&metrics, "sent", &peer_label, kind, bytes),
                         Err(e) => {
-                            failed = Some((msg.kind(), e.to_string()));
+                            failed = Some((kind, e.to_string()));
                             break;
                         }
                     }
@@ -395,10 +398,11 @@ impl ConnectionActor {
         actix::spawn(async move {
             let mut writer_running = true;
             let mut reset = false;
+            let mut decoder = WireDecoder::new();
             loop {
                 // The read is never dropped mid-frame except when the writer failed (the
                 // stream is given up then): the writer merely finishing does not cancel it.
-                let read = read_frame_sized::<ReplMessage>(&mut recv);
+                let read = read_frame_sized::<WireMessage>(&mut recv);
                 tokio::pin!(read);
                 let frame = loop {
                     tokio::select! {
@@ -417,7 +421,15 @@ impl ConnectionActor {
                     break;
                 };
                 match frame {
-                    Ok(Some((msg, bytes))) => {
+                    Ok(Some((wire, bytes))) => {
+                        let msg = match decoder.decode(wire) {
+                            Ok(msg) => msg,
+                            Err(e) => {
+                                tracing::warn!(peer = %peer.short(), space = %space_key.short(), error = %e, "bad compact blocks; closing the connection");
+                                conn.close(VarInt::from_u32(close::BAD_FRAME), b"bad frame");
+                                break;
+                            }
+                        };
                         count_frame(&metrics, "received", &peer_label, msg.kind(), bytes);
                         if reader_channel.send(Inbound(msg)).await.is_err() {
                             break;
@@ -485,8 +497,8 @@ impl Actor for ConnectionActor {
 
 /// Reads the first frame of a stream (within [`HELLO_TIMEOUT`]) as the core sees it.
 async fn first_frame(recv: &mut quinn::RecvStream) -> FirstFrame {
-    match tokio::time::timeout(HELLO_TIMEOUT, read_frame::<ReplMessage>(recv)).await {
-        Ok(Ok(Some(ReplMessage::Hello { topic, device_auth }))) => {
+    match tokio::time::timeout(HELLO_TIMEOUT, read_frame::<WireMessage>(recv)).await {
+        Ok(Ok(Some(WireMessage::Hello { topic, device_auth }))) => {
             FirstFrame::Hello { topic, device_auth }
         }
         Ok(Ok(Some(other))) => FirstFrame::NotHello(format!("a {} frame", other.kind())),

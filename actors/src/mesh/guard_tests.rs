@@ -18,7 +18,7 @@ use super::test_util::{count, eventually, loopback, real_node, NOW_MS};
 use super::MeshConfig;
 use crate::credentials::{authorize_device, Role};
 use crate::node::NodeHandle;
-use crate::replication::ReplMessage;
+use crate::replication::WireMessage;
 use crate::signal::space_topic;
 use crate::store::MemStore;
 use crate::transport::{self, close, write_frame, NetEnv, TransportConfig};
@@ -107,7 +107,7 @@ async fn the_owner_refuses_a_non_members_hello_and_opens_nothing_to_it() {
     let (mut send, mut recv) = transport::open_stream(&conn, transport::StreamKind::Replication)
         .await
         .unwrap();
-    let hello = ReplMessage::Hello {
+    let hello = WireMessage::Hello {
         topic: space_topic(&space_key),
         device_auth: Box::new(auth),
     };

@@ -18,7 +18,7 @@ use super::hello::STRANGER_DEADLINE;
 use super::test_util::{count, eventually, loopback, open_node, real_node};
 use super::MeshConfig;
 use crate::credentials::Role;
-use crate::replication::{Heads, ReplMessage};
+use crate::replication::{Heads, WireMessage};
 use crate::store::MemStore;
 use crate::transport::{self, close, NetEnv, TransportConfig, TransportError};
 use crate::types::KeyPair;
@@ -205,7 +205,7 @@ async fn a_strangers_malformed_or_non_hello_first_frame_closes_the_connection_no
     let huge = u32::MAX.to_be_bytes().to_vec();
     // A well-formed frame that is not a Hello.
     let heads = {
-        let body = crate::types::encode(&ReplMessage::Heads(Heads::default())).unwrap();
+        let body = crate::types::encode(&WireMessage::Heads(Heads::default())).unwrap();
         let mut v = (body.len() as u32).to_be_bytes().to_vec();
         v.extend_from_slice(&body);
         v

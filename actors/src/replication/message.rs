@@ -2,8 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
 use crate::credentials::Credential;
 use crate::feed::Block;
 use crate::signal::Topic;
@@ -12,8 +10,9 @@ use crate::types::PublicKey;
 /// Feed key -> number of blocks held.
 pub type Heads = BTreeMap<PublicKey, u64>;
 
-/// One frame on a replication channel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One message of a replication channel. It crosses the stream as a
+/// [`super::WireMessage`] (blocks in compact form), never as itself: it has no encoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplMessage {
     /// First frame from each side: which space (by its swarm topic, a hash of the space
     /// key, so that a peer who does not know the space learns nothing), and the sender's

@@ -12,12 +12,19 @@
 
 mod core;
 mod message;
+mod wire;
 
 pub use self::core::{
     fit_frame, ReplInput, ReplOutput, ReplTimer, ReplicationCore, HEADS_DEBOUNCE, MAX_BATCH,
     MAX_BLOCKS_BYTES, MAX_IN_FLIGHT, WANT_COOLDOWN, WANT_RETRIES, WANT_TIMEOUT,
 };
 pub use message::{Heads, ReplMessage};
+pub use wire::{
+    CompactBlock, FeedRef, Restart, TimeframeChange, WireDecoder, WireEncoder, WireError,
+    WireMessage, WireRun, MAX_SLOTS,
+};
 
 #[cfg(test)]
 mod core_tests;
+#[cfg(test)]
+mod wire_tests;

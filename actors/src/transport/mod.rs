@@ -50,7 +50,7 @@ pub use frame::{
 pub use stream_kind::{open_stream, read_stream_kind, StreamKind, StreamKindError};
 
 /// ALPN protocol id spoken by echo-rs peers; a peer offering anything else is refused.
-pub const ALPN: &[u8] = b"echo-rs/2";
+pub const ALPN: &[u8] = b"echo-rs/3";
 
 /// Name passed to quinn when connecting. It is neither sent (no SNI) nor checked: the
 /// peer's identity is its certificate key.

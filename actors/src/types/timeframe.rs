@@ -25,6 +25,14 @@ impl Timeframe {
             *entry = seq;
         }
     }
+    /// Sets `feed` to exactly `seq` (for rebuilding a timeframe sent as a change).
+    pub fn set(&mut self, feed: PublicKey, seq: u64) {
+        self.0.insert(feed, seq);
+    }
+    /// Drops the entry of `feed`.
+    pub fn remove(&mut self, feed: &PublicKey) {
+        self.0.remove(feed);
+    }
     /// True if every entry of `other` is covered by `self`.
     pub fn covers(&self, other: &Timeframe) -> bool {
         other
