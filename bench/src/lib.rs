@@ -120,6 +120,7 @@ pub(crate) fn node_config(store: Arc<dyn Store>) -> NodeConfig {
         rng_seed: [7; 32],
         clock: Arc::new(WallClock),
         listen: None,
+        coalesce: echo_actors::space::DEFAULT_COALESCE,
         network: None,
     }
 }

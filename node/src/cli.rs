@@ -133,6 +133,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u16).range(1..))]
     pub max_watches: u16,
 
+    /// Milliseconds a Yjs client's quick successive edits (typing) may wait to share one
+    /// signed block and one flush: an edit arriving within this long of the last commit is
+    /// held until the window ends. 0 turns it off; API writes are never held
+    #[arg(long, value_name = "MS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=200))]
+    pub coalesce_ms: u64,
+
     /// Milliseconds between heartbeat lines on an idle watch stream (for tests; see
     /// docs/api.md)
     #[arg(long, value_name = "MS", default_value_t = 5000, hide = true, value_parser = clap::value_parser!(u64).range(10..=600_000))]

@@ -51,6 +51,7 @@ pub fn run(dir: &DataDir, args: &RunArgs, json: bool) -> anyhow::Result<()> {
             rng_seed,
             clock: Arc::new(SystemClock),
             listen: Some(args.listen.to_string()),
+            coalesce: std::time::Duration::from_millis(args.coalesce_ms),
             network: Some(NetworkConfig {
                 net: NetEnv::Real { bind: args.listen },
                 mesh,

@@ -26,6 +26,7 @@ async fn node(seed: u8) -> NodeHandle {
         rng_seed: [seed; 32],
         clock: Arc::new(FixedClock::new(1_700_000_000_000)),
         listen: None,
+        coalesce: crate::space::DEFAULT_COALESCE,
         network: None,
     })
     .await

@@ -25,6 +25,7 @@ pub async fn open_node(seed: u8, store: Arc<MemStore>, mesh: MeshConfig) -> Node
         rng_seed: [seed; 32],
         clock: Arc::new(FixedClock::new(NOW_MS)),
         listen: None,
+        coalesce: crate::space::DEFAULT_COALESCE,
         network: Some(NetworkConfig {
             net: NetEnv::Real { bind: loopback() },
             mesh,

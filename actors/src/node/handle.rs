@@ -39,6 +39,10 @@ pub struct NodeConfig {
     pub listen: Option<String>,
     /// Peer-to-peer networking; `None` for a node that only serves local clients.
     pub network: Option<NetworkConfig>,
+    /// How long a Yjs client's quick successive edits may wait to share one block
+    /// (`space/commit.rs`; `space::DEFAULT_COALESCE`, capped at `space::MAX_COALESCE`, zero
+    /// for none).
+    pub coalesce: std::time::Duration,
 }
 
 /// How a node reaches its peers.
@@ -72,6 +76,7 @@ impl Node {
             clock,
             listen,
             network,
+            coalesce,
         } = config;
         let mut rng = ChaCha20Rng::from_seed(rng_seed);
         let metrics = crate::metrics::Metrics::new();
@@ -123,6 +128,7 @@ impl Node {
             clock.clone(),
             child_rng(&mut rng),
             metrics.clone(),
+            coalesce,
         )?
         .start();
         let network = match (network, endpoint) {

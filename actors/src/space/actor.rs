@@ -17,7 +17,7 @@ use rand_core::RngCore;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::commit::CommitQueue;
+use super::commit::{CommitQueue, Next, WriteKind};
 use super::remote::HeadsChanged;
 use super::{load_space, LocalOp, SpaceCore, SpaceError};
 use super::{ChangeEvent, ChangeKind, FeedStatus, QueryRequest, SpaceRequestError, SpaceStatus};
@@ -83,6 +83,12 @@ impl SpaceActor {
             announced_heads: Default::default(),
             rng,
         }
+    }
+
+    /// With this coalescing window for streamed writes (`commit.rs`; capped there).
+    pub fn with_coalesce(mut self, window: std::time::Duration) -> Self {
+        self.commits = CommitQueue::new(window);
+        self
     }
 
     /// Yrs client ids are 53 bits.
@@ -215,7 +221,7 @@ impl Handler<Mutate> for SpaceActor {
             return Box::pin(fut::ready(Ok(id)));
         }
         Box::pin(
-            self.commit_mutation(mutation, ctx)
+            self.commit_mutation(mutation, WriteKind::Awaited, ctx)
                 .map(move |res, _, _| res.map(|()| id)),
         )
     }
@@ -227,21 +233,52 @@ impl SpaceActor {
     pub(super) fn commit_mutation(
         &mut self,
         mutation: Mutation,
+        kind: WriteKind,
         ctx: &mut Context<Self>,
     ) -> ResponseActFuture<Self, Result<(), SpaceRequestError>> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.commits.push(mutation.update, mutation.changes, tx) {
-            self.start_commit(ctx);
-        }
+        let rx = self.queue_mutation(mutation, kind, ctx);
         Box::pin(
             async move { rx.await.unwrap_or(Err(SpaceRequestError::Unavailable)) }.into_actor(self),
         )
     }
 
+    /// Queues `mutation` (already applied in memory) for the next group commit; the
+    /// receiver hears once its block is durable.
+    pub(super) fn queue_mutation(
+        &mut self,
+        mutation: Mutation,
+        kind: WriteKind,
+        ctx: &mut Context<Self>,
+    ) -> tokio::sync::oneshot::Receiver<Result<(), SpaceRequestError>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        // tokio's clock: simulated under turmoil.
+        let now = tokio::time::Instant::now();
+        let next = self
+            .commits
+            .push(now, kind, mutation.update, mutation.changes, tx);
+        self.commit_next(next, ctx);
+        rx
+    }
+
+    /// Carries out what the commit queue said.
+    fn commit_next(&mut self, next: Next, ctx: &mut Context<Self>) {
+        match next {
+            Next::Start => self.start_commit(ctx),
+            Next::Hold(at) => {
+                let wait = at.saturating_duration_since(tokio::time::Instant::now());
+                ctx.run_later(wait, |act, ctx| {
+                    let next = act.commits.timer(tokio::time::Instant::now());
+                    act.commit_next(next, ctx);
+                });
+            }
+            Next::Wait => {}
+        }
+    }
+
     /// Commits the next batch, if there is one and none is in flight: one merged update,
     /// one block, one store write and flush. Then the next.
     fn start_commit(&mut self, ctx: &mut Context<Self>) {
-        let Some(batch) = self.commits.start() else {
+        let Some(batch) = self.commits.start(tokio::time::Instant::now()) else {
             return;
         };
         let feed = self.feeds.get(&self.core.record().data_feed).cloned();
@@ -251,6 +288,8 @@ impl SpaceActor {
                 "our data feed has no actor, or the batch's updates do not merge".into(),
             );
             self.fail_commits(batch, err);
+            let next = self.commits.finished(tokio::time::Instant::now());
+            self.commit_next(next, ctx);
             return;
         };
         let append = Append {
@@ -276,12 +315,12 @@ impl SpaceActor {
                         act.notify(&batch.changes);
                         act.announce_heads();
                         batch.answer(&Ok(()));
-                        act.commits.finished();
                     }
                     Ok(Err(e)) => act.fail_commits(batch, append_error(e, "write")),
                     Err(_) => act.fail_commits(batch, SpaceRequestError::Unavailable),
                 }
-                act.start_commit(ctx);
+                let next = act.commits.finished(tokio::time::Instant::now());
+                act.commit_next(next, ctx);
             })
             .spawn(ctx);
     }
@@ -293,7 +332,6 @@ impl SpaceActor {
         self.rebuild();
         batch.answer(&Err(err.clone_for_waiters()));
         self.commits.fail_all(&err);
-        self.commits.finished();
     }
 }
 

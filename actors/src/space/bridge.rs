@@ -10,19 +10,22 @@
 //!   without bound.
 //! * [`YjsDiff`] answers what a client with a given state vector lacks.
 //! * [`YjsApply`] runs a client's update through [`SpaceCore::client_update`] (object model
-//!   checked on a trial copy, role checked) and, if it brings anything, makes it durable as
-//!   one signed block on our data feed before answering, exactly like a local write; on a
-//!   failed append the core is rebuilt from the store, so memory never runs ahead of feeds.
+//!   checked on a trial copy, role checked), applies it and queues it for group commit as a
+//!   *streamed* write (`commit.rs`: quick successive edits may share one block within the
+//!   coalescing window). It answers once applied, with a [`Durable`] for the commit; on a
+//!   failed commit the core is rebuilt from the store, so memory never runs ahead of feeds
+//!   for longer than a commit, and the client's `Durable` reports the failure.
 
 use std::sync::Arc;
 
 use actix::prelude::*;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::actor::db_error;
 use super::{SpaceActor, SpaceError};
 use crate::db::{DbError, UpdateSink};
 
+use super::commit::WriteKind;
 use super::SpaceRequestError;
 
 /// Capacity of one raw-update stream.
@@ -142,10 +145,26 @@ impl Handler<YjsDiff> for SpaceActor {
     }
 }
 
-/// A Yjs client's v1 update, to become a local mutation.
+/// A Yjs client's v1 update, to become a local mutation. Answered as soon as it is
+/// checked and applied in memory, with a [`Durable`] that resolves once its block is
+/// durable: a client streams its edits without waiting for each flush (so they can share
+/// blocks), and still learns of a failed commit. Updates are applied in the order sent.
 #[derive(Message)]
-#[rtype(result = "Result<(), SpaceRequestError>")]
+#[rtype(result = "Result<Durable, SpaceRequestError>")]
 pub struct YjsApply(pub Vec<u8>);
+
+/// Resolves once the update's block is durable (or its commit failed and was rolled back).
+pub struct Durable(Option<oneshot::Receiver<Result<(), SpaceRequestError>>>);
+
+impl Durable {
+    /// Waits for the commit (at once for an update that changed nothing).
+    pub async fn wait(self) -> Result<(), SpaceRequestError> {
+        match self.0 {
+            None => Ok(()),
+            Some(rx) => rx.await.unwrap_or(Err(SpaceRequestError::Unavailable)),
+        }
+    }
+}
 
 /// Errors of a client's update as the client should see them (bad bytes are its fault).
 fn client_error(e: DbError) -> SpaceRequestError {
@@ -156,23 +175,27 @@ fn client_error(e: DbError) -> SpaceRequestError {
 }
 
 impl Handler<YjsApply> for SpaceActor {
-    type Result = ResponseActFuture<Self, Result<(), SpaceRequestError>>;
+    type Result = Result<Durable, SpaceRequestError>;
 
     fn handle(&mut self, msg: YjsApply, ctx: &mut Context<Self>) -> Self::Result {
-        let ready = |r| -> Self::Result { Box::pin(fut::ready(r)) };
         let mutation = match self.core.client_update(&msg.0) {
             Ok(m) => m,
-            Err(SpaceError::Db(e)) => return ready(Err(client_error(e))),
+            Err(SpaceError::Db(e)) => return Err(client_error(e)),
             Err(SpaceError::Denied(d)) => {
-                return ready(Err(SpaceRequestError::Forbidden(format!(
+                return Err(SpaceRequestError::Forbidden(format!(
                     "this node may not write to the space ({d}); its Yjs bridge is read-only"
-                ))))
+                )))
             }
-            Err(e) => return ready(Err(SpaceRequestError::Invalid(e.to_string()))),
+            Err(e) => return Err(SpaceRequestError::Invalid(e.to_string())),
         };
         if mutation.update.is_empty() {
-            return ready(Ok(()));
+            return Ok(Durable(None));
         }
-        self.commit_mutation(mutation, ctx)
+        // A Yjs client goes on without waiting: its quick edits may share a block.
+        Ok(Durable(Some(self.queue_mutation(
+            mutation,
+            WriteKind::Streamed,
+            ctx,
+        ))))
     }
 }

@@ -34,6 +34,8 @@ pub struct SpaceDirectory {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     rng: ChaCha20Rng,
+    /// The coalescing window of every space's commits (`commit.rs`).
+    coalesce: std::time::Duration,
 }
 
 impl SpaceDirectory {
@@ -45,8 +47,10 @@ impl SpaceDirectory {
         clock: Arc<dyn Clock>,
         rng: ChaCha20Rng,
         metrics: crate::metrics::Metrics,
+        coalesce: std::time::Duration,
     ) -> Result<Self, SpaceRequestError> {
         let mut dir = SpaceDirectory {
+            coalesce,
             metrics,
             spaces: BTreeMap::new(),
             signer,
@@ -98,6 +102,7 @@ impl SpaceDirectory {
             rng,
             self.metrics.clone(),
         )
+        .with_coalesce(self.coalesce)
         .start();
         tracing::info!(space = %record.space_key, name = ?record.name, "space open");
         let opened = SpaceOpened {

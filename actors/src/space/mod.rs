@@ -18,8 +18,8 @@ mod request_error;
 pub use self::core::{LocalOp, Plan, SpaceCore, SpaceError, Verdict, QUARANTINE_LIMIT};
 pub(crate) use actor::parse_id;
 pub use actor::{GetObject, Mutate, QueryObjects, SpaceActor, SpaceStatusRequest, TextGet, Watch};
-pub use bridge::{YjsApply, YjsDiff, YjsSubscribe, YjsSubscription, YJS_CAPACITY};
-pub use commit::{MAX_BATCH_BYTES, MAX_BATCH_OPS};
+pub use bridge::{Durable, YjsApply, YjsDiff, YjsSubscribe, YjsSubscription, YJS_CAPACITY};
+pub use commit::{DEFAULT_COALESCE, MAX_BATCH_BYTES, MAX_BATCH_OPS, MAX_COALESCE};
 pub use create::{create_space, join_space, CreatedSpace};
 pub use directory::{
     CreateSpace, DirectoryStatus, JoinSpace, ListSpaces, ResolveSpace, SpaceDirectory, SpaceOpened,

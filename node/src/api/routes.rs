@@ -471,6 +471,7 @@ mod tests {
             rng_seed: [7; 32],
             clock: Arc::new(FixedClock::new(1_700_000_000_000)),
             listen: None,
+            coalesce: echo_actors::space::DEFAULT_COALESCE,
             network: None,
         })
         .await

@@ -4,8 +4,10 @@
 //! `token` query parameter) before the upgrade; an unknown space is a JSON 404.
 //!
 //! The socket loop is thin: frames go through [`YjsSession`] (sans-IO), updates through the
-//! space actor's `YjsApply` (trial copy + object model + role, then a durable signed
-//! block), step 2 from `YjsDiff`, changes of the space arrive on the actor's raw-update
+//! space actor's `YjsApply` (trial copy + object model + role; answered once applied, in
+//! order, while the signed block becomes durable: the client's next edits are read meanwhile
+//! and may share the block, and a failed commit still closes the socket), step 2 from
+//! `YjsDiff`, changes of the space arrive on the actor's raw-update
 //! subscription, awareness through [`Rooms`]. A refused update, a bad frame, a flood, an
 //! oversized frame or a client that fell behind closes the socket with a code and reason;
 //! nothing here panics and the node keeps serving.
@@ -15,7 +17,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{AggregatedMessage, CloseReason, ProtocolError, Session};
 use echo_actors::node::{NodeError, NodeHandle};
-use echo_actors::space::{SpaceActor, YjsApply, YjsDiff, YjsSubscribe, YjsSubscription};
+use echo_actors::space::{
+    SpaceActor, SpaceRequestError, YjsApply, YjsDiff, YjsSubscribe, YjsSubscription,
+};
+use futures_util::future::LocalBoxFuture;
+use futures_util::stream::FuturesOrdered;
 use futures_util::StreamExt;
 
 use super::error::ApiError;
@@ -73,6 +79,7 @@ async fn run(
     greeting.extend(initial);
     let mut end = End::Client;
     let mut ok = true;
+    let mut pending = Pending::new();
     for message in greeting {
         ok &= session.binary(message).await.is_ok();
     }
@@ -108,9 +115,26 @@ async fn run(
                 Some(message) => vec![Action::Send(message)],
                 None => continue,
             },
+            durable = pending.next(), if !pending.is_empty() => match durable {
+                Some(Err(e)) => {
+                    end = refused(e, &mut session).await;
+                    break;
+                }
+                Some(Ok(())) | None => continue,
+            },
         };
         for action in actions {
-            if let Err(closed) = perform(action, &actor, &mut session, &rooms, &space, conn).await {
+            if let Err(closed) = perform(
+                action,
+                &actor,
+                &mut pending,
+                &mut session,
+                &rooms,
+                &space,
+                conn,
+            )
+            .await
+            {
                 end = closed;
                 ok = false;
                 break;
@@ -135,10 +159,18 @@ async fn run(
     }
 }
 
+/// Most of a client's applied updates whose blocks are not durable yet; past it the
+/// socket waits for the oldest before reading on.
+const MAX_NOT_DURABLE: usize = 1024;
+
+/// A client's applied updates, each until its block is durable (in the order applied).
+type Pending = FuturesOrdered<LocalBoxFuture<'static, Result<(), SpaceRequestError>>>;
+
 /// Does one action; `Err` ends the connection (with a close code, or because it is gone).
 async fn perform(
     action: Action,
     actor: &actix::Addr<SpaceActor>,
+    pending: &mut Pending,
     session: &mut Session,
     rooms: &Rooms,
     space: &str,
@@ -154,14 +186,17 @@ async fn perform(
             Err(_) => Err(End::Closed(close::INTERNAL, "the node is stopping".into())),
         },
         Action::Apply(update) => match actor.send(YjsApply(update)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => {
-                let mut actions = refusal(&e.into()).into_iter();
-                if let Some(Action::Send(notice)) = actions.next() {
-                    let _ = session.binary(notice).await;
+            // Applied; its block becomes durable meanwhile (the next edits may share it).
+            Ok(Ok(durable)) => {
+                if pending.len() >= MAX_NOT_DURABLE {
+                    if let Some(Err(e)) = pending.next().await {
+                        return Err(refused(e, session).await);
+                    }
                 }
-                Err(close_for(actions.collect()))
+                pending.push_back(Box::pin(durable.wait()));
+                Ok(())
             }
+            Ok(Err(e)) => Err(refused(e, session).await),
             Err(_) => Err(End::Closed(close::INTERNAL, "the node is stopping".into())),
         },
         Action::Awareness(update) => {
@@ -173,6 +208,15 @@ async fn perform(
             None => Ok(()),
         },
     }
+}
+
+/// Tells the client why its update was refused, and how the socket closes.
+async fn refused(e: SpaceRequestError, session: &mut Session) -> End {
+    let mut actions = refusal(&e.into()).into_iter();
+    if let Some(Action::Send(notice)) = actions.next() {
+        let _ = session.binary(notice).await;
+    }
+    close_for(actions.collect())
 }
 
 /// The close among `actions` (a refusal always has one).

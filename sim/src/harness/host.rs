@@ -74,6 +74,7 @@ pub async fn software(shared: Rc<HostShared>) -> turmoil::Result {
         rng_seed: incarnation_seed(&shared.base_seed, shared.incarnation.get()),
         clock: Arc::new(SimClock),
         listen: None,
+        coalesce: echo_actors::space::DEFAULT_COALESCE,
         network: Some(NetworkConfig {
             net: NetEnv::Injected { socket },
             mesh: shared.mesh.clone(),
