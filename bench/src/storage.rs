@@ -3,7 +3,13 @@
 //! beside the raw Yrs update bytes of the same edits, measured in the same run.
 //!
 //! The node (in-process, its store in a temp dir) gets one object with an empty text field,
-//! then N `NodeHandle::text_insert`s at the end, each durable before the next. Measured
+//! then N appends at its end, by one of two writers (`--via`): `handle`, N
+//! `NodeHandle::text_insert`s each durable before the next (an API client that waits for
+//! every answer), or `yjs`, a Yjs client (a `yrs::Doc` synced from the node) whose
+//! one-character edits reach the space as the Yjs bridge sends them (`YjsApply`: each
+//! applied before the next is made, none waiting for its flush), one every `--pace-ms`
+//! (0: back to back, as B1.1 runs them), under the node's coalescing window
+//! (`--coalesce-ms`); all of them durable before the end is measured. Measured
 //! before the edits (after a flush) and after the node has shut down (flushed) and closed
 //! its store: the sled directory's size (allocated blocks, as `du` counts, and apparent
 //! length), and the store's logical contents (key + value bytes, all of them and the
@@ -15,7 +21,8 @@ use std::sync::Arc;
 
 use anyhow::{ensure, Result};
 use clap::Args;
-use echo_actors::node::Node;
+use echo_actors::node::{Node, NodeHandle};
+use echo_actors::space::{YjsApply, YjsDiff};
 use echo_actors::store::Store;
 use serde::Serialize;
 use serde_json::json;
@@ -31,6 +38,27 @@ pub struct StorageArgs {
     /// The node's store: sled (on disk; what users get) or memory (logical bytes only).
     #[arg(long, value_enum, default_value_t = StoreKind::Sled)]
     pub store: StoreKind,
+    /// Who writes: `yjs`, a Yjs client streaming its edits (typing), or `handle`, an API
+    /// client waiting for each append to be durable.
+    #[arg(long, value_enum, default_value_t = Writer::Yjs)]
+    pub via: Writer,
+    /// Milliseconds between two keystrokes of the Yjs client (0: back to back).
+    #[arg(long, value_name = "MS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1000))]
+    pub pace_ms: u64,
+    /// The node's coalescing window for streamed edits, in milliseconds (`echo-node run
+    /// --coalesce-ms`; 0 turns it off).
+    #[arg(long, value_name = "MS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=200))]
+    pub coalesce_ms: u64,
+}
+
+/// Who makes the appends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Writer {
+    /// A Yjs client through the bridge's `YjsApply`, not waiting for flushes.
+    Yjs,
+    /// `NodeHandle::text_insert`, each durable before the next.
+    Handle,
 }
 
 /// Bytes of a directory tree: allocated on disk (`du`) and apparent (file lengths).
@@ -55,6 +83,9 @@ pub struct StorageReport {
     pub workload: &'static str,
     pub ops: usize,
     pub store: StoreKind,
+    pub via: Writer,
+    pub pace_ms: u64,
+    pub coalesce_ms: u64,
     pub load_average: Option<[f64; 3]>,
     /// Raw Yrs: sum of each edit's v1 update length.
     pub raw_yrs_update_bytes: u64,
@@ -79,15 +110,15 @@ pub struct StorageReport {
     pub block_bytes_per_op: f64,
     pub blocks_per_op: f64,
     pub logical_over_raw_yrs: Option<f64>,
-    /// Acknowledged appends per second (each durable before the next).
+    /// Appends per second, from the first until all are durable.
     pub node_ops_per_sec: f64,
 }
 
 impl StorageReport {
     pub fn text(&self) -> String {
         let mut out = format!(
-            "storage: {} ({} appends), store {:?}\n",
-            self.workload, self.ops, self.store
+            "storage: {} ({} appends), store {:?}, via {:?}, pace {} ms, coalescing window {} ms\n",
+            self.workload, self.ops, self.store, self.via, self.pace_ms, self.coalesce_ms
         );
         let line = |name: &str, v: f64, unit: &str| format!("{name:<48} {v:>12.1} {unit}\n");
         out += &line(
@@ -175,7 +206,9 @@ pub fn run(args: &StorageArgs, progress: bool) -> Result<StorageReport> {
             .build()?;
         let local = tokio::task::LocalSet::new();
         let out = local.block_on(&rt, async {
-            let node = Node::open(node_config(store.clone())).await?;
+            let mut config = node_config(store.clone());
+            config.coalesce = std::time::Duration::from_millis(args.coalesce_ms);
+            let node = Node::open(config).await?;
             node.identity_create(None).await?;
             node.space_create(Some("bench".into())).await?;
             let id = node
@@ -185,12 +218,20 @@ pub fn run(args: &StorageArgs, progress: bool) -> Result<StorageReport> {
             let before_logical = logical(store.as_ref())?;
             let before_disk = dir_size(&store_dir)?;
             let start = std::time::Instant::now();
-            let mut buf = [0u8; 4];
-            for k in 0..ops {
-                let c = yrs_raw::b1_char(k).encode_utf8(&mut buf);
-                node.text_insert("bench", &id, "text", k as u32, c.to_owned())
-                    .await?;
-                bar.inc(1);
+            match args.via {
+                Writer::Handle => {
+                    let mut buf = [0u8; 4];
+                    for k in 0..ops {
+                        let c = yrs_raw::b1_char(k).encode_utf8(&mut buf);
+                        node.text_insert("bench", &id, "text", k as u32, c.to_owned())
+                            .await?;
+                        bar.inc(1);
+                    }
+                }
+                Writer::Yjs => {
+                    let pace = std::time::Duration::from_millis(args.pace_ms);
+                    yjs_appends(&node, &id, ops, pace, &bar).await?;
+                }
             }
             let elapsed = start.elapsed();
             let text = node.text_get("bench", &id, "text").await?;
@@ -226,6 +267,9 @@ pub fn run(args: &StorageArgs, progress: bool) -> Result<StorageReport> {
         workload: "B1.1 (dmonad/crdt-benchmarks): single-character appends to one text",
         ops,
         store: args.store,
+        via: args.via,
+        pace_ms: args.pace_ms,
+        coalesce_ms: args.coalesce_ms,
         load_average: load,
         raw_yrs_update_bytes: raw.run.update_bytes as u64,
         raw_yrs_update_bytes_per_op: raw_per_op,
@@ -243,4 +287,54 @@ pub fn run(args: &StorageArgs, progress: bool) -> Result<StorageReport> {
         logical_over_raw_yrs: ratio(logical_bytes_per_op, raw_per_op),
         node_ops_per_sec: ops as f64 / elapsed.as_secs_f64().max(1e-9),
     })
+}
+
+/// `ops` one-character appends to the text `text` of object `id`, by a Yjs client synced
+/// from the node, sent as the Yjs bridge sends them: each applied (`YjsApply` answered)
+/// before the next is made, none waiting for its block to be durable; then all of them
+/// durable.
+async fn yjs_appends(
+    node: &NodeHandle,
+    id: &str,
+    ops: usize,
+    pace: std::time::Duration,
+    bar: &indicatif::ProgressBar,
+) -> Result<()> {
+    use yrs::updates::decoder::Decode;
+    use yrs::updates::encoder::Encode;
+    use yrs::{GetString, Map, ReadTxn, StateVector, Text, Transact};
+    let actor = node.space_actor("bench").await?;
+    let doc = yrs::Doc::with_client_id(4242);
+    let objects = doc.get_or_insert_map("objects");
+    let diff = actor
+        .send(YjsDiff(StateVector::default().encode_v1()))
+        .await??;
+    doc.transact_mut()
+        .apply_update(yrs::Update::decode_v1(&diff)?)?;
+    let mut durable = Vec::with_capacity(ops);
+    let mut buf = [0u8; 4];
+    for k in 0..ops {
+        let before = doc.transact().state_vector();
+        {
+            let mut txn = doc.transact_mut();
+            let Some(yrs::Out::YMap(object)) = objects.get(&txn, id) else {
+                anyhow::bail!("the client does not see object {id}");
+            };
+            let Some(yrs::Out::YText(text)) = object.get(&txn, "text") else {
+                anyhow::bail!("object {id} has no text field the client sees");
+            };
+            let end = text.get_string(&txn).len() as u32;
+            text.insert(&mut txn, end, yrs_raw::b1_char(k).encode_utf8(&mut buf));
+        }
+        let update = doc.transact().encode_diff_v1(&before);
+        durable.push(actor.send(YjsApply(update)).await??);
+        bar.inc(1);
+        if !pace.is_zero() {
+            tokio::time::sleep(pace).await;
+        }
+    }
+    for d in durable {
+        d.wait().await?;
+    }
+    Ok(())
 }
