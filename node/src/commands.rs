@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::cli::{
     Command, IdentityCommand, InviteAuth, InviteCommand, InviteCreateArgs, ObjectCommand,
-    QueryArgs, SpaceCommand, TextCommand, WatchArgs,
+    QueryArgs, SeedPhrase, SpaceCommand, TextCommand, WatchArgs,
 };
 use crate::client::{seg, waiting, Client, REQUEST_TIMEOUT};
 use crate::exit::ExitError;
@@ -75,6 +75,13 @@ pub fn plan(command: Command) -> Result<Plan, ExitError> {
         Command::Identity(IdentityCommand::Create { name }) => plan(
             Call::Post("/v1/identity".into(), json!({ "name": name })),
             output::identity_created,
+        ),
+        Command::Identity(IdentityCommand::Recover { seed_phrase, name }) => plan(
+            Call::Post(
+                "/v1/identity/recover".into(),
+                json!({ "seed_phrase": seed_phrase_words(seed_phrase)?, "name": name }),
+            ),
+            output::identity_recovered,
         ),
         Command::Identity(IdentityCommand::Show) => {
             plan(Call::Get("/v1/identity".into()), output::identity)
@@ -226,6 +233,21 @@ pub fn plan(command: Command) -> Result<Plan, ExitError> {
 /// A duration in whole milliseconds, as the API takes it.
 pub fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The words of `--seed-phrase`, read from stdin for `-`. Checked by the daemon, which
+/// says what is wrong with them.
+fn seed_phrase_words(phrase: SeedPhrase) -> Result<String, ExitError> {
+    match phrase {
+        SeedPhrase::Words(words) => Ok(words),
+        SeedPhrase::Stdin => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).map_err(|e| {
+                ExitError::usage(format!("cannot read the seed phrase from stdin: {e}"))
+            })?;
+            Ok(line)
+        }
+    }
 }
 
 fn member_path(space: &str, identity_key: &str) -> String {

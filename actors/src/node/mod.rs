@@ -14,7 +14,7 @@ pub use error::{ErrorKind, NodeError};
 pub use handle::{NetworkConfig, Node, NodeConfig, NodeHandle};
 pub use info::{
     ChangeEvent, ChangeKind, CreatedIdentity, FeedStatus, IdentityInfo, MemberInfo, NodeStatus,
-    QueryRequest, SpaceInfo, SpaceStatus, SpaceVerdicts, WhereEq,
+    QueryRequest, RecoveredIdentity, SpaceInfo, SpaceStatus, SpaceVerdicts, WhereEq,
 };
 
 #[cfg(test)]

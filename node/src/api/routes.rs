@@ -30,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::get().to(identity_show))
                     .route(web::post().to(identity_create)),
             )
+            .service(resource("/identity/recover").route(web::post().to(identity_recover)))
             .service(
                 resource("/spaces")
                     .route(web::get().to(space_list))
@@ -89,6 +90,14 @@ async fn method_not_allowed(req: HttpRequest) -> Result {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NameBody {
+    name: Option<String>,
+}
+
+/// Body of `POST /v1/identity/recover`. No `Debug`: it holds the seed phrase.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecoverBody {
+    seed_phrase: String,
     name: Option<String>,
 }
 
@@ -183,6 +192,17 @@ async fn identity_show(node: Node) -> Result {
 async fn identity_create(node: Node, req: HttpRequest, payload: web::Payload) -> Result {
     let body: NameBody = typed(read_json(&req, payload).await?)?;
     Ok(HttpResponse::Created().json(node.identity_create(body.name).await?))
+}
+
+/// Recovers the identity of a seed phrase (201); 400 with a code naming what is wrong with
+/// the phrase (`wrong_word_count`, `unknown_word`, `bad_checksum`), 409 if the node has an
+/// identity.
+async fn identity_recover(node: Node, req: HttpRequest, payload: web::Payload) -> Result {
+    let body: RecoverBody = typed_required(
+        read_json(&req, payload).await?,
+        r#"{"seed_phrase": "<24 words>"}"#,
+    )?;
+    Ok(HttpResponse::Created().json(node.identity_recover(body.seed_phrase, body.name).await?))
 }
 
 async fn space_list(node: Node) -> Result {
