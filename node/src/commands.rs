@@ -373,6 +373,32 @@ mod tests {
     }
 
     #[test]
+    fn identity_recover_posts_the_phrase_and_never_shows_it_in_debug_output() {
+        let plan = plan_of(&[
+            "identity",
+            "recover",
+            "--seed-phrase",
+            "word1 word2",
+            "--name",
+            "Ada",
+        ])
+        .expect("plans");
+        assert_eq!(
+            plan.call,
+            Call::Post(
+                "/v1/identity/recover".into(),
+                json!({"seed_phrase": "word1 word2", "name": "Ada"})
+            )
+        );
+        let cli =
+            Cli::try_parse_from(["echo-node", "identity", "recover", "--seed-phrase", "w1 w2"])
+                .expect("parses");
+        assert!(!format!("{cli:?}").contains("w1"), "{cli:?}");
+        // The phrase is required.
+        assert!(Cli::try_parse_from(["echo-node", "identity", "recover"]).is_err());
+    }
+
+    #[test]
     fn object_arguments_must_be_json_objects() {
         let err = plan_of(&["object", "add", "s", "{nope"])
             .err()

@@ -20,4 +20,6 @@ pub use info::{
 #[cfg(test)]
 mod group_commit_tests;
 #[cfg(test)]
+mod identity_tests;
+#[cfg(test)]
 mod tests;

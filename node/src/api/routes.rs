@@ -621,6 +621,48 @@ mod tests {
     }
 
     #[actix::test]
+    async fn identity_recover_is_201_then_409_and_a_bad_phrase_is_a_400_naming_what_is_wrong() {
+        let phrase = node()
+            .await
+            .identity_create(None)
+            .await
+            .expect("identity")
+            .seed_phrase;
+        let app = app(node().await).await;
+        let words: Vec<&str> = phrase.split(' ').collect();
+        let unknown = format!("zzzz {}", words[1..].join(" "));
+        for (body, code) in [
+            (
+                json!({"seed_phrase": words[..12].join(" ")}),
+                "wrong_word_count",
+            ),
+            (json!({"seed_phrase": unknown}), "unknown_word"),
+            (json!({"phrase": phrase}), "bad_request"),
+            (json!({}), "bad_request"),
+        ] {
+            let (status, got, bytes) = call(&app, "POST", "/v1/identity/recover", Some(body)).await;
+            assert_eq!((status, got.as_str()), (StatusCode::BAD_REQUEST, code));
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(words[1]),
+                "an error repeats the phrase"
+            );
+        }
+        let body = json!({"seed_phrase": phrase, "name": "Ada"});
+        let (status, _, bytes) = call(&app, "POST", "/v1/identity/recover", Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let answer: Value = serde_json::from_slice(&bytes).expect("json");
+        assert!(answer["identity_key"].is_string() && answer["device_key"].is_string());
+        assert_eq!(answer["name"], "Ada");
+        assert!(answer.get("seed_phrase").is_none());
+        let body = json!({"seed_phrase": phrase});
+        let (status, code, _) = call(&app, "POST", "/v1/identity/recover", Some(body)).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::CONFLICT, "identity_exists")
+        );
+    }
+
+    #[actix::test]
     async fn joining_a_space_the_node_has_is_not_an_error() {
         let node = node().await;
         node.identity_create(None).await.expect("identity");
