@@ -318,7 +318,8 @@ pub enum InviteAuth {
     Pin,
     /// No proof: anyone who has the invitation code may join
     None,
-    /// The guest signs a challenge with the identity key given as --guest-key
+    /// A device of the identity given as --guest-key signs a challenge (and shows that the
+    /// identity authorised it)
     Key,
 }
 
