@@ -327,6 +327,30 @@ mod tests {
         assert_eq!(parse_phrase(&phrase).unwrap_err(), PhraseError::BadChecksum);
     }
 
+    proptest::proptest! {
+        /// Bad input never panics: arbitrary text, and 24 words drawn from the word list
+        /// with some replaced by arbitrary text, give a phrase or an error.
+        #[test]
+        fn parsing_any_text_never_panics(text in "\\PC{0,400}") {
+            let _ = parse_phrase(&text);
+        }
+
+        #[test]
+        fn parsing_near_phrases_never_panics(
+            picks in proptest::collection::vec((0usize..2048, proptest::option::of("\\PC{0,12}")), 20..28)
+        ) {
+            let list = Language::English.word_list();
+            let words: Vec<String> = picks
+                .into_iter()
+                .map(|(i, other)| other.unwrap_or_else(|| list[i].to_string()))
+                .collect();
+            match parse_phrase(&words.join(" ")) {
+                Ok(m) => proptest::prop_assert_eq!(m.word_count(), SEED_PHRASE_WORDS),
+                Err(e) => proptest::prop_assert!(!e.to_string().is_empty()),
+            }
+        }
+    }
+
     #[test]
     fn phrases_are_read_in_any_case_and_spacing() {
         let (_, created) = created();
