@@ -192,10 +192,10 @@ pub enum IdentityCommand {
     /// identity and this device come back for now: getting the identity's spaces back needs
     /// the identity space, which a later version adds.
     Recover {
-        /// The 24 words `identity create` showed, in quotes; `-` reads them from stdin (which
-        /// keeps them out of the process list and the shell history)
-        #[arg(long, value_name = "WORDS", value_parser = parse_seed_phrase)]
-        seed_phrase: SeedPhrase,
+        /// The 24 words `identity create` showed (quoted or not); `-` reads them from stdin
+        /// (which keeps them out of the process list and the shell history)
+        #[arg(long, value_name = "WORDS", num_args = 1.., required = true, value_parser = parse_seed_phrase)]
+        seed_phrase: Vec<SeedPhrase>,
         /// Display name of the identity on this device
         #[arg(long)]
         name: Option<String>,

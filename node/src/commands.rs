@@ -235,19 +235,28 @@ pub fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// The words of `--seed-phrase`, read from stdin for `-`. Checked by the daemon, which
-/// says what is wrong with them.
-fn seed_phrase_words(phrase: SeedPhrase) -> Result<String, ExitError> {
-    match phrase {
-        SeedPhrase::Words(words) => Ok(words),
-        SeedPhrase::Stdin => {
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line).map_err(|e| {
-                ExitError::usage(format!("cannot read the seed phrase from stdin: {e}"))
-            })?;
-            Ok(line)
+/// The words of `--seed-phrase` (one quoted value or several words), read from stdin for a
+/// lone `-`. Checked by the daemon, which says what is wrong with them.
+fn seed_phrase_words(phrase: Vec<SeedPhrase>) -> Result<String, ExitError> {
+    if phrase == [SeedPhrase::Stdin] {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map_err(|e| {
+            ExitError::usage(format!("cannot read the seed phrase from stdin: {e}"))
+        })?;
+        return Ok(line);
+    }
+    let mut words = Vec::with_capacity(phrase.len());
+    for part in phrase {
+        match part {
+            SeedPhrase::Words(w) => words.push(w),
+            SeedPhrase::Stdin => {
+                return Err(ExitError::usage(
+                    "`--seed-phrase -` reads the phrase from stdin and takes no words besides",
+                ))
+            }
         }
     }
+    Ok(words.join(" "))
 }
 
 fn member_path(space: &str, identity_key: &str) -> String {
@@ -394,8 +403,31 @@ mod tests {
             Cli::try_parse_from(["echo-node", "identity", "recover", "--seed-phrase", "w1 w2"])
                 .expect("parses");
         assert!(!format!("{cli:?}").contains("w1"), "{cli:?}");
-        // The phrase is required.
+        // The phrase is required; unquoted words are one phrase, and never an error that
+        // would echo one of them.
         assert!(Cli::try_parse_from(["echo-node", "identity", "recover"]).is_err());
+        let plan = plan_of(&[
+            "identity",
+            "recover",
+            "--seed-phrase",
+            "w1",
+            "w2",
+            "w3",
+            "--name",
+            "Ada",
+        ])
+        .expect("plans");
+        assert_eq!(
+            plan.call,
+            Call::Post(
+                "/v1/identity/recover".into(),
+                json!({"seed_phrase": "w1 w2 w3", "name": "Ada"})
+            )
+        );
+        let err = plan_of(&["identity", "recover", "--seed-phrase", "-", "w2"])
+            .err()
+            .expect("mixed");
+        assert_eq!(err.code, crate::exit::USAGE);
     }
 
     #[test]

@@ -136,6 +136,19 @@ fn recover_reads_the_phrase_from_stdin_for_a_dash() {
 }
 
 #[test]
+fn recover_takes_the_words_as_separate_arguments() {
+    let (_old, created) = created();
+    let phrase = phrase_of(&created);
+    let fresh = Node::started();
+    let mut args = vec!["identity", "recover", "--seed-phrase"];
+    args.extend(phrase.split_whitespace());
+    args.extend(["--name", "ada"]);
+    let recovered = fresh.ok(&args);
+    assert_eq!(recovered["identity_key"], created["identity_key"]);
+    assert_eq!(recovered["name"], "ada");
+}
+
+#[test]
 fn recover_on_a_data_dir_that_has_an_identity_is_refused() {
     let (node, created) = created();
     let out = node.fails(&["identity", "recover", "--seed-phrase", &phrase_of(&created)]);
