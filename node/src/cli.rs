@@ -189,8 +189,50 @@ pub enum IdentityCommand {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Recover an identity from its seed phrase on this node (a fresh data dir)
+    ///
+    /// This node gets the identity of the phrase (the same identity key) and keeps its own
+    /// new device key, which the identity key authorises: the key is derived from the phrase
+    /// for that one signature and then wiped; neither it nor the phrase is ever written to
+    /// disk or to the logs. Refused on a data dir that already has an identity. Only the
+    /// identity and this device come back for now: getting the identity's spaces back needs
+    /// the identity space, which a later version adds.
+    Recover {
+        /// The 24 words `identity create` showed (quoted or not); `-` reads them from stdin
+        /// (which keeps them out of the process list and the shell history)
+        #[arg(long, value_name = "WORDS", num_args = 1.., required = true, value_parser = parse_seed_phrase)]
+        seed_phrase: Vec<SeedPhrase>,
+        /// Display name of the identity on this device
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Show the identity key, device key and name
     Show,
+}
+
+/// A `--seed-phrase` value. Its `Debug` never shows the words.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SeedPhrase {
+    Words(String),
+    /// `-`: read one line from stdin.
+    Stdin,
+}
+
+impl std::fmt::Debug for SeedPhrase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SeedPhrase::Words(_) => f.write_str("SeedPhrase(<hidden>)"),
+            SeedPhrase::Stdin => f.write_str("SeedPhrase(-)"),
+        }
+    }
+}
+
+fn parse_seed_phrase(text: &str) -> Result<SeedPhrase, String> {
+    Ok(if text.trim() == "-" {
+        SeedPhrase::Stdin
+    } else {
+        SeedPhrase::Words(text.to_string())
+    })
 }
 
 #[derive(Debug, Subcommand)]
@@ -282,7 +324,8 @@ pub enum InviteAuth {
     Pin,
     /// No proof: anyone who has the invitation code may join
     None,
-    /// The guest signs a challenge with the identity key given as --guest-key
+    /// A device of the identity given as --guest-key signs a challenge (and shows that the
+    /// identity authorised it)
     Key,
 }
 

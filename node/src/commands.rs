@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::cli::{
     Command, IdentityCommand, InviteAuth, InviteCommand, InviteCreateArgs, ObjectCommand,
-    QueryArgs, SpaceCommand, TextCommand, WatchArgs,
+    QueryArgs, SeedPhrase, SpaceCommand, TextCommand, WatchArgs,
 };
 use crate::client::{seg, waiting, Client, REQUEST_TIMEOUT};
 use crate::exit::ExitError;
@@ -75,6 +75,13 @@ pub fn plan(command: Command) -> Result<Plan, ExitError> {
         Command::Identity(IdentityCommand::Create { name }) => plan(
             Call::Post("/v1/identity".into(), json!({ "name": name })),
             output::identity_created,
+        ),
+        Command::Identity(IdentityCommand::Recover { seed_phrase, name }) => plan(
+            Call::Post(
+                "/v1/identity/recover".into(),
+                json!({ "seed_phrase": seed_phrase_words(seed_phrase)?, "name": name }),
+            ),
+            output::identity_recovered,
         ),
         Command::Identity(IdentityCommand::Show) => {
             plan(Call::Get("/v1/identity".into()), output::identity)
@@ -228,6 +235,30 @@ pub fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// The words of `--seed-phrase` (one quoted value or several words), read from stdin for a
+/// lone `-`. Checked by the daemon, which says what is wrong with them.
+fn seed_phrase_words(phrase: Vec<SeedPhrase>) -> Result<String, ExitError> {
+    if phrase == [SeedPhrase::Stdin] {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map_err(|e| {
+            ExitError::usage(format!("cannot read the seed phrase from stdin: {e}"))
+        })?;
+        return Ok(line);
+    }
+    let mut words = Vec::with_capacity(phrase.len());
+    for part in phrase {
+        match part {
+            SeedPhrase::Words(w) => words.push(w),
+            SeedPhrase::Stdin => {
+                return Err(ExitError::usage(
+                    "`--seed-phrase -` reads the phrase from stdin and takes no words besides",
+                ))
+            }
+        }
+    }
+    Ok(words.join(" "))
+}
+
 fn member_path(space: &str, identity_key: &str) -> String {
     format!("/v1/spaces/{}/members/{}", seg(space), seg(identity_key))
 }
@@ -348,6 +379,55 @@ mod tests {
         let cli = Cli::try_parse_from(std::iter::once("echo-node").chain(args.iter().copied()))
             .expect("parses");
         plan(cli.command)
+    }
+
+    #[test]
+    fn identity_recover_posts_the_phrase_and_never_shows_it_in_debug_output() {
+        let plan = plan_of(&[
+            "identity",
+            "recover",
+            "--seed-phrase",
+            "word1 word2",
+            "--name",
+            "Ada",
+        ])
+        .expect("plans");
+        assert_eq!(
+            plan.call,
+            Call::Post(
+                "/v1/identity/recover".into(),
+                json!({"seed_phrase": "word1 word2", "name": "Ada"})
+            )
+        );
+        let cli =
+            Cli::try_parse_from(["echo-node", "identity", "recover", "--seed-phrase", "w1 w2"])
+                .expect("parses");
+        assert!(!format!("{cli:?}").contains("w1"), "{cli:?}");
+        // The phrase is required; unquoted words are one phrase, and never an error that
+        // would echo one of them.
+        assert!(Cli::try_parse_from(["echo-node", "identity", "recover"]).is_err());
+        let plan = plan_of(&[
+            "identity",
+            "recover",
+            "--seed-phrase",
+            "w1",
+            "w2",
+            "w3",
+            "--name",
+            "Ada",
+        ])
+        .expect("plans");
+        assert_eq!(
+            plan.call,
+            Call::Post(
+                "/v1/identity/recover".into(),
+                json!({"seed_phrase": "w1 w2 w3", "name": "Ada"})
+            )
+        );
+        let err = plan_of(&["identity", "recover", "--seed-phrase", "-", "w2"])
+            .err()
+            .expect("mixed");
+        assert_eq!(err.code, crate::exit::USAGE);
     }
 
     #[test]

@@ -10,9 +10,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
+use echo_actors::identity::{open_sled_migrated, IdentityLoadError};
 use echo_actors::mesh::MeshConfig;
 use echo_actors::node::{NetworkConfig, Node, NodeConfig};
-use echo_actors::store::{SledStore, Store, StoreError};
+use echo_actors::store::{Store, StoreError};
 use echo_actors::transport::NetEnv;
 use serde_json::json;
 
@@ -30,7 +31,15 @@ pub fn run(dir: &DataDir, args: &RunArgs, json: bool) -> anyhow::Result<()> {
     // the store holds secret keys.
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     dir.create()?;
-    let store = SledStore::open(&dir.store()).map_err(|e| store_error(dir, &e))?;
+    // A data dir from before the identity secret left the store is rewritten without the
+    // secret as it opens (identity/migrate.rs).
+    let (store, _) = open_sled_migrated(&dir.store()).map_err(|e| match e {
+        IdentityLoadError::Storage(e) => store_error(dir, &e),
+        other => anyhow!(
+            "cannot open the identity record of data dir {}: {other}",
+            dir.root().display()
+        ),
+    })?;
     let store: Arc<dyn Store> = Arc::new(store);
     let rng_seed: [u8; 32] = random_bytes()?;
     let token = ApiToken(hex::encode(random_bytes::<32>()?));

@@ -64,6 +64,20 @@ pub fn identity_created(v: &Value) -> String {
     out
 }
 
+pub fn identity_recovered(v: &Value) -> String {
+    let mut out = key_values(&[
+        ("identity_key", field(v, "identity_key")),
+        ("device_key", field(v, "device_key")),
+        ("name", field(v, "name")),
+    ]);
+    out.push_str(
+        "\nThe identity is back on this node, with this node as a new device authorised by \
+         the identity key. Its spaces are not restored yet (that needs the identity space, \
+         a later version).\n",
+    );
+    out
+}
+
 pub fn identity(v: &Value) -> String {
     key_values(&[
         ("identity_key", field(v, "identity_key")),

@@ -230,10 +230,16 @@ pub fn run_cli_bounded(
 /// Starts `echo-node ARGS` (a long-running process) with stdout and stderr piped, no stdin,
 /// and no `ECHO_DATA_DIR` from the test's environment.
 pub fn spawn_piped(args: &[&str]) -> Child {
+    spawn_piped_env(args, &[])
+}
+
+/// [`spawn_piped`] with environment variables `envs` set.
+pub fn spawn_piped_env(args: &[&str], envs: &[(&str, &str)]) -> Child {
     Command::new(echo_node())
         .args(args)
         .env_remove("ECHO_DATA_DIR")
         .env("RUST_BACKTRACE", "1")
+        .envs(envs.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

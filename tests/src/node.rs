@@ -90,12 +90,18 @@ impl Node {
 
     /// Spawns `echo-node --data-dir D run EXTRA...` and waits for its `ready` line.
     pub fn start_with(&mut self, extra: &[&str]) {
+        self.start_with_env(extra, &[]);
+    }
+
+    /// [`Node::start_with`], with environment variables `envs` set for the daemon (e.g.
+    /// `RUST_LOG`).
+    pub fn start_with_env(&mut self, extra: &[&str], envs: &[(&str, &str)]) {
         assert!(self.daemon.is_none(), "daemon already running");
         self.runs += 1;
         append(&self.log, &format!("===== run #{} =====", self.runs));
         let mut args = vec!["--data-dir", self.data_dir.to_str().unwrap(), "run"];
         args.extend_from_slice(extra);
-        let mut child = spawn_piped(&args);
+        let mut child = spawn_piped_env(&args, envs);
         let (tx, rx) = mpsc::channel();
         drain(
             child.stdout.take().unwrap(),

@@ -2,7 +2,8 @@
 //!
 //! A credential's `id` is the blake3 hash of its signed payload. When the issuer is not the
 //! signer, `proof.chain` must hold an `AuthorizedDevice { identity = issuer, device =
-//! signer }` credential that itself verifies: that is how a device signs for its identity.
+//! signer }` credential that itself verifies: that is how a device signs for its identity
+//! (the walk and its rules are in `chain.rs`).
 //!
 //! Decoding bounds the nesting of chains ([`MAX_DECODED_CHAINS`]): a forged credential
 //! nesting thousands of chains would otherwise recurse in the decoder until the stack
@@ -13,15 +14,14 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::chain::MAX_CHAIN_LINKS;
 use crate::types::{encode, Hash, KeyPair, PublicKey, Signature};
 
-/// How deep an identity -> device chain may nest.
-const MAX_CHAIN_DEPTH: usize = 2;
-
 /// Most chains nested inside one decoded credential; deeper input is a decoding error. Above
-/// [`MAX_CHAIN_DEPTH`], so that every credential that could verify still decodes.
-pub const MAX_DECODED_CHAINS: usize = 8;
-const _: () = assert!(MAX_DECODED_CHAINS > MAX_CHAIN_DEPTH);
+/// [`MAX_CHAIN_LINKS`], so that every credential that could verify still decodes (and one
+/// chain too long gets its own clear error from verification).
+pub const MAX_DECODED_CHAINS: usize = 16;
+const _: () = assert!(MAX_DECODED_CHAINS > MAX_CHAIN_LINKS);
 
 /// A member's role in a space, from most to least powerful.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -171,8 +171,29 @@ pub enum CredentialError {
         issuer: PublicKey,
         signer: PublicKey,
     },
-    #[error("device chain is invalid: {0}")]
-    BadChain(String),
+    #[error("credential signed by its issuer {0} carries a device chain it must not have")]
+    UnexpectedChain(PublicKey),
+    #[error("device chain link {link} is not an AuthorizedDevice credential")]
+    NotADeviceAuthorization { link: usize },
+    #[error(
+        "device chain link {link} is issued for {found}, not for the identity {expected} \
+         the credential is issued by"
+    )]
+    WrongIssuer {
+        link: usize,
+        expected: PublicKey,
+        found: PublicKey,
+    },
+    #[error("device chain link {link} authorises device {authorized}, but {signer} signed")]
+    NotTheSigner {
+        link: usize,
+        authorized: PublicKey,
+        signer: PublicKey,
+    },
+    #[error("device chain is longer than {max} links")]
+    ChainTooLong { max: usize },
+    #[error("device {0} appears twice in one device chain")]
+    RepeatedDevice(PublicKey),
     #[error("credential cannot be encoded: {0}")]
     Encoding(String),
 }
@@ -188,17 +209,7 @@ pub struct Signer {
 /// The `AuthorizedDevice { identity -> device }` credential, signed by the identity key:
 /// with it as `proof.chain`, the device signs for the identity.
 pub fn authorize_device(identity: &KeyPair, device: PublicKey, now_ms: u64) -> Credential {
-    Signer::direct(identity.clone()).issue(
-        Subject {
-            id: device,
-            assertion: Assertion::AuthorizedDevice {
-                identity_key: identity.public(),
-                device_key: device,
-            },
-        },
-        now_ms,
-        vec![],
-    )
+    Signer::direct(identity.clone()).authorize_device(device, now_ms)
 }
 
 impl Signer {
@@ -218,6 +229,23 @@ impl Signer {
             key,
             chain: None,
         }
+    }
+
+    /// `AuthorizedDevice { identity = self.issuer -> device }`, signed by this signer: by
+    /// the identity key (a direct signer), or by an authorised device carrying its own chain,
+    /// which then becomes the next link of `device`'s chain.
+    pub fn authorize_device(&self, device: PublicKey, now_ms: u64) -> Credential {
+        self.issue(
+            Subject {
+                id: device,
+                assertion: Assertion::AuthorizedDevice {
+                    identity_key: self.issuer,
+                    device_key: device,
+                },
+            },
+            now_ms,
+            vec![],
+        )
     }
 
     /// Issues a credential about `subject`.
@@ -284,51 +312,18 @@ impl Credential {
         Hash::of(&self.payload())
     }
 
-    /// Checks the signature and, when the signer is not the issuer, the device chain.
+    /// Checks the signature and, when the signer is not the issuer, the device chain
+    /// ([`Credential::verify_chain`], which also says which devices it rests on).
     pub fn verify(&self) -> Result<(), CredentialError> {
-        self.verify_depth(0)
+        self.verify_chain().map(|_| ())
     }
 
-    fn verify_depth(&self, depth: usize) -> Result<(), CredentialError> {
+    /// This credential's own signature, nothing else.
+    pub(super) fn check_signature(&self) -> Result<(), CredentialError> {
         self.proof
             .signer
             .verify(&self.payload(), &self.proof.signature)
-            .map_err(|_| CredentialError::BadSignature(self.proof.signer))?;
-        if self.issuer == self.proof.signer {
-            if self.proof.chain.is_some() {
-                return Err(CredentialError::BadChain(
-                    "self-signed credential carries a chain".into(),
-                ));
-            }
-            return Ok(());
-        }
-        let chain = self
-            .proof
-            .chain
-            .as_ref()
-            .ok_or(CredentialError::MissingChain {
-                issuer: self.issuer,
-                signer: self.proof.signer,
-            })?;
-        if depth >= MAX_CHAIN_DEPTH {
-            return Err(CredentialError::BadChain("chain too deep".into()));
-        }
-        match &chain.subject.assertion {
-            Assertion::AuthorizedDevice {
-                identity_key,
-                device_key,
-            } if *identity_key == self.issuer
-                && *device_key == self.proof.signer
-                && chain.subject.id == self.proof.signer
-                && chain.issuer == self.issuer => {}
-            _ => {
-                return Err(CredentialError::BadChain(format!(
-                    "expected AuthorizedDevice {{ identity: {}, device: {} }}",
-                    self.issuer, self.proof.signer
-                )))
-            }
-        }
-        chain.verify_depth(depth + 1)
+            .map_err(|_| CredentialError::BadSignature(self.proof.signer))
     }
 
     /// The device that actually signed (the signer), for revocation checks.
@@ -402,7 +397,10 @@ mod tests {
         let (_, _, other) = device_signer(&mut rng);
         let mut c = good.clone();
         c.proof.chain = other.chain.clone().map(Box::new);
-        assert!(matches!(c.verify(), Err(CredentialError::BadChain(_))));
+        assert!(matches!(
+            c.verify(),
+            Err(CredentialError::WrongIssuer { .. })
+        ));
 
         // A forged chain (device signs its own authorisation) fails.
         let stranger = KeyPair::generate(&mut rng);

@@ -2,18 +2,22 @@
 //! control state derived from them.
 //!
 //! - [`credential`]: the types, signing, and stand-alone verification (signature + chain).
+//! - [`chain`]: identity -> device chains (devices signing for, and authorising devices of,
+//!   their identity) and their exact verification.
 //! - [`space_state`]: the sans-IO rules that turn a sequence of credentials into members,
 //!   roles and admitted feeds, and decide who may write what.
 //! - [`history`]: the accepted credentials with their causal order, and the state derived
 //!   from them as a pure function of the set (concurrent role changes resolved by rule).
 //! - [`genesis`]: the credentials that create a space.
 
+mod chain;
 mod credential;
 mod genesis;
 mod history;
 mod space_state;
 mod verified;
 
+pub use chain::{DeviceAuthorization, DeviceChain, MAX_CHAIN_LINKS};
 pub use credential::{
     authorize_device, Assertion, Credential, CredentialError, Designation, Proof, Role, Signer,
     Subject, MAX_DECODED_CHAINS,

@@ -3,13 +3,15 @@
 //! is judged (a peer's batch is planned on a trial copy, then applied; its blocks are judged
 //! both times). Keyed by the hash of the whole encoded credential, signatures included, so
 //! a copy with another signature is checked on its own. Bounded: forgotten wholesale past
-//! [`VERIFIED_LIMIT`] (a check then simply runs again).
+//! [`VERIFIED_LIMIT`] (a check then simply runs again). Remembers each credential's
+//! [`DeviceChain`] too, so that a check on the devices it rests on (revocation) costs no
+//! signature check either.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::{Credential, CredentialError};
+use super::{Credential, CredentialError, DeviceChain};
 use crate::types::{encode, Hash};
 
 /// Most credentials remembered as verified.
@@ -18,35 +20,36 @@ pub const VERIFIED_LIMIT: usize = 4096;
 /// See the module docs. Clones share the memory.
 #[derive(Debug, Clone, Default)]
 pub struct VerifiedCredentials {
-    seen: Arc<Mutex<BTreeSet<Hash>>>,
+    seen: Arc<Mutex<BTreeMap<Hash, DeviceChain>>>,
     /// Signature checks actually run (for tests and counters).
     checks: Arc<AtomicU64>,
 }
 
 impl VerifiedCredentials {
-    /// [`Credential::verify`], unless this very credential passed it before.
-    pub fn verify(&self, credential: &Credential) -> Result<(), CredentialError> {
+    /// [`Credential::verify_chain`], unless this very credential passed it before: the
+    /// devices it rests on.
+    pub fn verify(&self, credential: &Credential) -> Result<DeviceChain, CredentialError> {
         let Ok(bytes) = encode(credential) else {
             self.checks.fetch_add(1, Ordering::Relaxed);
-            return credential.verify();
+            return credential.verify_chain();
         };
         let key = Hash::of(&bytes);
-        if self
+        if let Some(chain) = self
             .seen
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .contains(&key)
+            .get(&key)
         {
-            return Ok(());
+            return Ok(chain.clone());
         }
         self.checks.fetch_add(1, Ordering::Relaxed);
-        credential.verify()?;
+        let chain = credential.verify_chain()?;
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         if seen.len() >= VERIFIED_LIMIT {
             seen.clear();
         }
-        seen.insert(key);
-        Ok(())
+        seen.insert(key, chain.clone());
+        Ok(chain)
     }
 
     /// How many signature checks ran.
@@ -78,8 +81,12 @@ mod tests {
         );
         let v = VerifiedCredentials::default();
         let copy = v.clone();
-        assert_eq!(v.verify(&c), Ok(()));
-        assert_eq!(copy.verify(&c), Ok(()), "a clone shares the memory");
+        assert_eq!(v.verify(&c), Ok(DeviceChain::default()));
+        assert_eq!(
+            copy.verify(&c),
+            Ok(DeviceChain::default()),
+            "a clone shares the memory"
+        );
         assert_eq!(v.checks(), 1);
         let mut forged = c.clone();
         forged.proof.signature = Signer::direct(KeyPair::from_secret([5; 32]))
@@ -92,5 +99,24 @@ mod tests {
             "a failed check is not remembered"
         );
         assert_eq!(v.checks(), 3);
+    }
+
+    #[test]
+    fn a_remembered_credential_still_names_the_devices_it_rests_on() {
+        let identity = KeyPair::from_secret([3; 32]);
+        let device = KeyPair::from_secret([4; 32]);
+        let auth = crate::credentials::authorize_device(&identity, device.public(), 1);
+        let c = Signer::for_device(identity.public(), device.clone(), auth).issue(
+            Subject {
+                id: identity.public(),
+                assertion: Assertion::IdentityProfile { display_name: None },
+            },
+            2,
+            vec![],
+        );
+        let v = VerifiedCredentials::default();
+        assert_eq!(v.verify(&c).unwrap().devices(), [device.public()]);
+        assert_eq!(v.verify(&c).unwrap().devices(), [device.public()]);
+        assert_eq!(v.checks(), 1);
     }
 }

@@ -18,3 +18,11 @@ pub struct IdentityInfo {
     pub device_key: String,
     pub name: Option<String>,
 }
+
+/// Returned by `identity recover`: the identity of the phrase and this new device.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RecoveredIdentity {
+    pub identity_key: String,
+    pub device_key: String,
+    pub name: Option<String>,
+}

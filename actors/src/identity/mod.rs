@@ -1,15 +1,21 @@
 //! Identity (HALO): the device key of this data dir, the identity key derived from a BIP39
-//! seed phrase, the AuthorizedDevice credential that binds them, and `IdentityActor`.
+//! seed phrase (never stored: used at `identity create` and `identity recover`, then
+//! wiped), the AuthorizedDevice credential that binds them, and `IdentityActor`.
 
 mod actor;
 mod info;
 mod keys;
+mod migrate;
 mod request_error;
 
-pub use actor::{CreateIdentity, CurrentSigner, IdentityActor, ShowIdentity, SignAsIdentity};
-pub use info::{CreatedIdentity, IdentityInfo};
-pub use keys::{
-    identity_from_phrase, DeviceRecord, IdentityError, IdentityRecord, NewIdentity,
-    SEED_PHRASE_WORDS,
+pub use actor::{
+    CreateIdentity, CurrentSigner, DeviceSignature, IdentityActor, RecoverIdentity, ShowIdentity,
+    SignAsDevice,
 };
+pub use info::{CreatedIdentity, IdentityInfo, RecoveredIdentity};
+pub use keys::{
+    identity_from_phrase, parse_phrase, recover_identity, DeviceRecord, IdentityRecord,
+    NewIdentity, PhraseError, SEED_PHRASE_WORDS,
+};
+pub use migrate::{load_identity, open_sled_migrated, IdentityLoadError};
 pub use request_error::IdentityRequestError;

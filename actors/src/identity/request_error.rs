@@ -3,6 +3,7 @@
 
 use thiserror::Error;
 
+use super::PhraseError;
 use crate::types::ErrorKind;
 
 #[derive(Debug, Error)]
@@ -11,6 +12,13 @@ pub enum IdentityRequestError {
     NoIdentity,
     #[error("this node already has an identity ({0})")]
     IdentityExists(String),
+    #[error(
+        "this node already has an identity ({0}); recover on a fresh data dir \
+         (`echo-node --data-dir NEW_DIR run`, then `identity recover` there)"
+    )]
+    RecoverOnExisting(String),
+    #[error(transparent)]
+    BadSeedPhrase(#[from] PhraseError),
     #[error("invalid request: {0}")]
     Invalid(String),
     #[error("storage error: {0}")]
@@ -23,10 +31,12 @@ impl IdentityRequestError {
     /// The coarse class of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            IdentityRequestError::NoIdentity | IdentityRequestError::IdentityExists(_) => {
-                ErrorKind::Conflict
+            IdentityRequestError::NoIdentity
+            | IdentityRequestError::IdentityExists(_)
+            | IdentityRequestError::RecoverOnExisting(_) => ErrorKind::Conflict,
+            IdentityRequestError::Invalid(_) | IdentityRequestError::BadSeedPhrase(_) => {
+                ErrorKind::BadRequest
             }
-            IdentityRequestError::Invalid(_) => ErrorKind::BadRequest,
             IdentityRequestError::Storage(_) => ErrorKind::Internal,
             IdentityRequestError::Unavailable => ErrorKind::Unavailable,
         }
@@ -36,7 +46,9 @@ impl IdentityRequestError {
     pub fn code(&self) -> &'static str {
         match self {
             IdentityRequestError::NoIdentity => "no_identity",
-            IdentityRequestError::IdentityExists(_) => "identity_exists",
+            IdentityRequestError::IdentityExists(_)
+            | IdentityRequestError::RecoverOnExisting(_) => "identity_exists",
+            IdentityRequestError::BadSeedPhrase(e) => e.code(),
             IdentityRequestError::Invalid(_) => "invalid",
             IdentityRequestError::Storage(_) => "storage",
             IdentityRequestError::Unavailable => "unavailable",

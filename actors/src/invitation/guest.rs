@@ -53,8 +53,11 @@ pub enum GuestInput {
     Frame(HostFrame),
     /// The connection to the host ended.
     Disconnected,
-    /// The answer to `SignChallenge`.
-    Signed(Signature),
+    /// The answer to `SignChallenge`: this device's signature and its `AuthorizedDevice`.
+    Signed {
+        signature: Signature,
+        device_auth: Box<Credential>,
+    },
     /// The answer to `PrepareAdmission`.
     Prepared {
         device_auth: Box<Credential>,
@@ -84,7 +87,8 @@ pub enum GuestOutput {
     /// with `Connected`, and `Disconnected` when the connection ends.
     FindHost,
     Send(GuestFrame),
-    /// Sign `message` with the identity key; answer with `Signed`.
+    /// Sign `message` with this device's key; answer with `Signed` and the device's
+    /// authorisation.
     SignChallenge(Vec<u8>),
     /// Create the guest's feeds for the space and get the device credential; answer with
     /// `Prepared`.
@@ -195,11 +199,20 @@ impl GuestCore {
                 }
             }
             GuestInput::Frame(frame) => self.frame(frame, &mut out),
-            GuestInput::Signed(signature) => {
+            GuestInput::Signed {
+                signature,
+                device_auth,
+            } => {
                 if self.state == InvitationState::ReadyForAuthentication
                     && self.params.auth == AuthMethod::Key
                 {
-                    self.authenticate(AuthProof::Signed(signature), &mut out);
+                    self.authenticate(
+                        AuthProof::Signed {
+                            signature,
+                            device_auth,
+                        },
+                        &mut out,
+                    );
                 }
             }
             GuestInput::Prepared { device_auth, feeds } => {

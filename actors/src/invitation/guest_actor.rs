@@ -1,7 +1,8 @@
 //! `GuestInvitationActor`: one per `invite accept`. It runs a [`GuestCore`] and only carries
 //! out its outputs: it finds the host (a connection to the host's device at the code's
 //! addresses, then an invitation side stream on it, retried while the core is connecting),
-//! signs the host's challenge with the identity key, records the space with fresh feeds
+//! signs the host's challenge with this device's key (and shows its AuthorizedDevice chain to
+//! the identity), records the space with fresh feeds
 //! (`JoinSpace`, or the space as already recorded by an earlier attempt) and reports the
 //! states. On SUCCESS it offers the space's channel to the host at once and answers only
 //! once this node's admission has replicated here, so that a write right after succeeds.
@@ -17,7 +18,7 @@ use super::info::{AcceptedInvitation, InvitationProgress};
 use super::messages::{GuestFrame, HostFrame, InvitationState};
 use super::request_error::InvitationRequestError;
 use super::stream_io::spawn_stream_io;
-use crate::identity::{IdentityActor, SignAsIdentity};
+use crate::identity::{IdentityActor, SignAsDevice};
 use crate::mesh::{
     ConnectDevice, JoinInvitationTopic, LeaveInvitationTopic, NetworkActor, OfferChannels,
     OpenSideStream,
@@ -116,10 +117,16 @@ impl GuestInvitationActor {
             GuestOutput::SignChallenge(message) => {
                 self.deps
                     .identity
-                    .send(SignAsIdentity(message))
+                    .send(SignAsDevice(message))
                     .into_actor(self)
                     .map(|res, act, ctx| match res {
-                        Ok(Ok(signature)) => act.feed(GuestInput::Signed(signature), ctx),
+                        Ok(Ok(signed)) => act.feed(
+                            GuestInput::Signed {
+                                signature: signed.signature,
+                                device_auth: Box::new(signed.device_auth),
+                            },
+                            ctx,
+                        ),
                         _ => act.feed(
                             GuestInput::PrepareFailed(
                                 "cannot sign the host's challenge: no identity here".into(),

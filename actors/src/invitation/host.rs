@@ -9,7 +9,9 @@
 //!
 //! Rules:
 //! - A guest introduces itself with the invitation id (and, for `key` auth, the identity
-//!   named at creation); it gets the auth method and a fresh 32-byte challenge.
+//!   named at creation); it gets the auth method and a fresh 32-byte challenge. For `key`
+//!   auth a device of that identity signs the challenge and shows its `AuthorizedDevice`
+//!   chain, which must verify and lead to the named identity.
 //! - `pin` codes are compared in constant time. Exactly 3 wrong codes (or bad signatures)
 //!   in all, whichever guests sent them, end the invitation (`ERROR`, too many attempts);
 //!   each wrong code ends the session that sent it.
@@ -435,9 +437,23 @@ impl HostCore {
                 Some(pin) => pin.as_bytes().ct_eq(code.as_bytes()).into(),
                 None => false,
             },
-            (AuthMethod::Key, AuthProof::Signed(signature)) => identity_key
-                .verify(&challenge_message(&self.record.id, challenge), signature)
-                .is_ok(),
+            (
+                AuthMethod::Key,
+                AuthProof::Signed {
+                    signature,
+                    device_auth,
+                },
+            ) => {
+                // A device of the named identity signed: its authorisation chain leads to
+                // that identity, and the signature is the authorised device's.
+                let device = device_auth.subject.id;
+                device_auth
+                    .verify_device_authorization(Some(*identity_key), device)
+                    .is_ok()
+                    && device
+                        .verify(&challenge_message(&self.record.id, challenge), signature)
+                        .is_ok()
+            }
             _ => false,
         }
     }

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use super::host::{HostCore, HostInput, HostOutput, InvitationRecord, SessionId};
 use super::messages::{GuestFrame, HostFrame};
 use super::stream_io::spawn_stream_io;
-use crate::credentials::{Assertion, Credential, Role};
+use crate::credentials::{Credential, Role};
 use crate::mesh::{JoinInvitationTopic, LeaveInvitationTopic, NetworkActor, SideStream};
 use crate::space::{AdmitMember, SpaceActor};
 use crate::store::{Key, Store};
@@ -180,24 +180,13 @@ fn admission(
     feeds: &[PublicKey],
 ) -> Result<AdmitMember, String> {
     device_auth
-        .verify()
-        .map_err(|e| format!("the guest's device credential does not verify: {e}"))?;
-    match &device_auth.subject.assertion {
-        Assertion::AuthorizedDevice {
-            identity_key,
-            device_key,
-        } if *identity_key == identity
-            && device_auth.issuer == identity
-            && *device_key == device
-            && device_auth.subject.id == device => {}
-        _ => {
-            return Err(
-                "the guest's device credential is not its identity's AuthorizedDevice for the \
-                 device it connected with"
-                    .into(),
+        .verify_device_authorization(Some(identity), device)
+        .map_err(|e| {
+            format!(
+                "the guest's device credential is not a valid AuthorizedDevice of its identity \
+                 for the device it connected with: {e}"
             )
-        }
-    }
+        })?;
     let [control_feed, data_feed] = feeds else {
         return Err(format!(
             "the guest named {} feeds; it must name two (control, data)",

@@ -24,8 +24,9 @@ pub enum AuthMethod {
     None,
     /// A 6-digit code, told over a side channel (DXOS's SHARED_SECRET).
     Pin,
-    /// The guest signs the host's challenge with the identity key named at creation
-    /// (DXOS's KNOWN_PUBLIC_KEY).
+    /// A device of the identity named at creation signs the host's challenge, and shows
+    /// its `AuthorizedDevice` chain to that identity (DXOS's KNOWN_PUBLIC_KEY; the identity
+    /// key itself is never stored on a device, so it cannot sign).
     Key,
 }
 
@@ -44,7 +45,12 @@ impl AuthMethod {
 pub enum AuthProof {
     None,
     Pin(String),
-    Signed(Signature),
+    /// The challenge message signed by the device `device_auth` authorises for the
+    /// identity.
+    Signed {
+        signature: Signature,
+        device_auth: Box<Credential>,
+    },
 }
 
 /// Frames from the guest.

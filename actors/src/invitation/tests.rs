@@ -156,9 +156,18 @@ impl World {
                         .push((session, HostInput::GuestConnected(session)));
                 }
                 GuestOutput::Send(f) => self.to_host.push((session, HostInput::Frame(session, f))),
-                GuestOutput::SignChallenge(m) => self
-                    .guest_inputs
-                    .push((session, GuestInput::Signed(identity(who).sign(&m)))),
+                GuestOutput::SignChallenge(m) => {
+                    // The guest's device signs, with its authorisation by the identity.
+                    let device = KeyPair::from_secret([who + 100; 32]);
+                    let auth = authorize_device(&identity(who), device.public(), T0);
+                    self.guest_inputs.push((
+                        session,
+                        GuestInput::Signed {
+                            signature: device.sign(&m),
+                            device_auth: Box::new(auth),
+                        },
+                    ));
+                }
                 GuestOutput::PrepareAdmission => {
                     let device = KeyPair::from_secret([who + 100; 32]);
                     let auth = authorize_device(&identity(who), device.public(), T0);
@@ -359,23 +368,88 @@ fn key_auth_admits_the_named_identity_only() {
     assert_eq!(w.outcome(2).state, S::Error);
     assert_eq!(w.reason(2), "this invitation is for another identity");
     assert_eq!(w.host.record().attempts_left, MAX_ATTEMPTS);
-    // The named identity with a signature of the wrong challenge costs one.
-    let mut w2 = World::new(record(AuthMethod::Key, true));
-    w2.add_guest(1, params(AuthMethod::Key, 1, None), 1);
-    while w2.pending() > 0 {
-        let forged = w2
+    // The named identity's device with a signature of the wrong message costs one.
+    let device = KeyPair::from_secret([101; 32]);
+    let auth = authorize_device(&identity(1), device.public(), T0);
+    let w = key_auth_with(|_| device.sign(b"some other message"), auth);
+    assert_eq!(w.reason(1), "invalid auth code, 2 attempts left");
+}
+
+/// Runs a `key` invitation for identity 1 whose guest answers the challenge with
+/// `sign(challenge message)` and `device_auth` instead of what its own device would.
+fn key_auth_with(
+    sign: impl Fn(&[u8]) -> crate::types::Signature,
+    device_auth: crate::credentials::Credential,
+) -> World {
+    let mut w = World::new(record(AuthMethod::Key, true));
+    w.add_guest(1, params(AuthMethod::Key, 1, None), 1);
+    while w.pending() > 0 {
+        let signed = w
             .guest_inputs
             .iter()
-            .position(|(_, i)| matches!(i, GuestInput::Signed(_)));
-        if let Some(i) = forged {
-            let (s, _) = w2.guest_inputs.remove(i);
-            let bad = identity(1).sign(b"some other message");
-            w2.guest_in(s, GuestInput::Signed(bad));
-        } else {
-            w2.step(0);
-        }
+            .position(|(_, i)| matches!(i, GuestInput::Signed { .. }));
+        let Some(i) = signed else {
+            w.step(0);
+            continue;
+        };
+        let (s, _) = w.guest_inputs.remove(i);
+        let challenge = w
+            .host_log
+            .iter()
+            .rev()
+            .find_map(|o| match o {
+                HostOutput::Send(to, HostFrame::AuthRequired { challenge, .. }) if *to == s => {
+                    Some(*challenge)
+                }
+                _ => None,
+            })
+            .unwrap();
+        let signature = sign(&challenge_message(&ID, &challenge));
+        w.guest_in(
+            s,
+            GuestInput::Signed {
+                signature,
+                device_auth: Box::new(device_auth.clone()),
+            },
+        );
     }
-    assert_eq!(w2.reason(1), "invalid auth code, 2 attempts left");
+    w
+}
+
+#[test]
+fn key_auth_takes_a_device_authorised_through_a_chain_of_two() {
+    // Device 102 was authorised by device 100, which the identity key authorised.
+    let first = KeyPair::from_secret([100; 32]);
+    let first_auth = authorize_device(&identity(1), first.public(), T0);
+    let second = KeyPair::from_secret([102; 32]);
+    let second_auth =
+        crate::credentials::Signer::for_device(identity(1).public(), first, first_auth)
+            .authorize_device(second.public(), T0);
+    let w = key_auth_with(|m| second.sign(m), second_auth);
+    assert_eq!(w.outcome(1).state, S::Success);
+}
+
+#[test]
+fn key_auth_refuses_a_device_of_another_identity_and_a_signature_by_another_device() {
+    // A device authorised by identity 2 signs correctly for itself: not the named identity.
+    let stranger = KeyPair::from_secret([103; 32]);
+    let stranger_auth = authorize_device(&identity(2), stranger.public(), T0);
+    let w = key_auth_with(|m| stranger.sign(m), stranger_auth);
+    assert_eq!(w.reason(1), "invalid auth code, 2 attempts left");
+    // Identity 1's authorisation of device 101, but another key signed.
+    let device = KeyPair::from_secret([101; 32]);
+    let auth = authorize_device(&identity(1), device.public(), T0);
+    let w = key_auth_with(|m| stranger.sign(m), auth);
+    assert_eq!(w.reason(1), "invalid auth code, 2 attempts left");
+    // Identity 1's device, signing for itself, whose authorisation it forged.
+    let forged = crate::credentials::Signer {
+        issuer: identity(1).public(),
+        key: device.clone(),
+        chain: None,
+    }
+    .authorize_device(device.public(), T0);
+    let w = key_auth_with(|m| device.sign(m), forged);
+    assert_eq!(w.reason(1), "invalid auth code, 2 attempts left");
 }
 
 #[test]

@@ -11,11 +11,14 @@ use rand_core::{RngCore, SeedableRng};
 
 use super::{
     ChangeEvent, CreatedIdentity, IdentityInfo, MemberInfo, NodeError, NodeStatus, QueryRequest,
-    SpaceInfo, SpaceVerdicts,
+    RecoveredIdentity, SpaceInfo, SpaceVerdicts,
 };
 use crate::credentials::Role;
 use crate::db::ObjectId;
-use crate::identity::{CreateIdentity, DeviceRecord, IdentityActor, IdentityRecord, ShowIdentity};
+use crate::identity::{
+    load_identity, CreateIdentity, DeviceRecord, IdentityActor, IdentityLoadError, RecoverIdentity,
+    ShowIdentity,
+};
 use crate::invitation::InvitationDirectory;
 use crate::mesh::{MeshConfig, NetworkActor, NetworkStatus, Shutdown};
 use crate::space::{
@@ -93,13 +96,11 @@ impl Node {
             }
         };
         let device = device.key_pair();
-        let identity = match store.get(&Key::identity()).map_err(storage)? {
-            Some(bytes) => Some(
-                decode::<IdentityRecord>(&bytes)
-                    .map_err(|e| NodeError::Corrupt(format!("identity record: {e}")))?,
-            ),
-            None => None,
-        };
+        // Migrates a record that still holds the identity secret (identity/migrate.rs).
+        let identity = load_identity(&*store).map_err(|e| match e {
+            IdentityLoadError::Corrupt(_) => NodeError::Corrupt(e.to_string()),
+            IdentityLoadError::Storage(_) | IdentityLoadError::Encoding(_) => storage(e),
+        })?;
         let device_key = device.public();
         let endpoint = match &network {
             Some(net) => {
@@ -273,6 +274,22 @@ impl NodeHandle {
         name: Option<String>,
     ) -> Result<CreatedIdentity, NodeError> {
         Ok(self.identity.send(CreateIdentity { name }).await??)
+    }
+
+    /// Recovers the identity of `seed_phrase` on this node, which must have none: the same
+    /// identity key, and this device authorised by it. The phrase is wiped once used and
+    /// never stored or logged. Only the identity and this device come back: the identity's
+    /// spaces need the identity space (a later part).
+    pub async fn identity_recover(
+        &self,
+        seed_phrase: String,
+        name: Option<String>,
+    ) -> Result<RecoveredIdentity, NodeError> {
+        let seed_phrase = zeroize::Zeroizing::new(seed_phrase);
+        Ok(self
+            .identity
+            .send(RecoverIdentity { seed_phrase, name })
+            .await??)
     }
 
     /// The identity, or [`NodeError::no_identity()`].

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::identity::{CreatedIdentity, IdentityInfo};
+pub use crate::identity::{CreatedIdentity, IdentityInfo, RecoveredIdentity};
 pub use crate::space::{
     ChangeEvent, ChangeKind, FeedStatus, MemberInfo, QueryRequest, SpaceInfo, SpaceStatus,
     SpaceVerdicts, WhereEq,

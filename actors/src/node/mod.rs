@@ -14,10 +14,12 @@ pub use error::{ErrorKind, NodeError};
 pub use handle::{NetworkConfig, Node, NodeConfig, NodeHandle};
 pub use info::{
     ChangeEvent, ChangeKind, CreatedIdentity, FeedStatus, IdentityInfo, MemberInfo, NodeStatus,
-    QueryRequest, SpaceInfo, SpaceStatus, SpaceVerdicts, WhereEq,
+    QueryRequest, RecoveredIdentity, SpaceInfo, SpaceStatus, SpaceVerdicts, WhereEq,
 };
 
 #[cfg(test)]
 mod group_commit_tests;
+#[cfg(test)]
+mod identity_tests;
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,7 @@ use actix::prelude::*;
 use super::members::EnsureAdmitted;
 use super::SpaceRequestError;
 use super::{FeedRecord, SpaceActor, SpaceError, Verdict};
-use crate::credentials::{Assertion, Credential, Designation, Role};
+use crate::credentials::{Credential, Designation, Role};
 use crate::feed::{Block, FeedActor, FeedLog, IngestMany, ReadRange};
 use crate::replication::Heads;
 use crate::store::Key;
@@ -323,21 +323,13 @@ impl Handler<AuthorizePeer> for SpaceActor {
     type Result = Result<Option<Role>, PeerRefused>;
     fn handle(&mut self, msg: AuthorizePeer, _: &mut Context<Self>) -> Self::Result {
         let refused = |reason: String, newcomer| PeerRefused { reason, newcomer };
-        msg.auth
-            .verify()
-            .map_err(|e| refused(format!("device credential: {e}"), false))?;
-        let identity = match &msg.auth.subject.assertion {
-            Assertion::AuthorizedDevice {
-                identity_key,
-                device_key,
-            } if *device_key == msg.device && msg.auth.issuer == *identity_key => *identity_key,
-            _ => {
-                return Err(refused(
-                    "credential does not authorise this device".into(),
-                    false,
-                ))
-            }
-        };
+        // The identity's AuthorizedDevice for exactly this device, with a chain that
+        // verifies link by link (credentials/chain.rs).
+        let identity = msg
+            .auth
+            .verify_device_authorization(None, msg.device)
+            .map_err(|e| refused(format!("device credential: {e}"), false))?
+            .identity;
         if !self.core.state().has_genesis() {
             return Ok(None);
         }

@@ -25,6 +25,9 @@ use std::sync::{mpsc, Arc, Mutex};
 
 use super::{FlushFuture, Store, StoreError, WriteBatch, WriteOp};
 
+#[path = "sled_rewrite.rs"]
+mod rewrite;
+
 /// sled's page cache. Its default, 1 GiB, holds a long-running node's whole store in memory,
 /// so memory grows with every write kept (about 0.7 KiB per write in a single-node run of
 /// 15,000 updates, against 0.35 KiB once a 4 MiB cache is full; the operating system's own
@@ -53,12 +56,15 @@ struct Disk {
 
 impl SledStore {
     /// Opens (or creates) the store at `path`, then restricts the directory to 0700 and its
-    /// files to 0600. Fails if another process holds the store open.
+    /// files to 0600. Fails if another process holds the store open. First finishes or undoes
+    /// a [`SledStore::rewrite`] that a crash interrupted.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let open_err = |reason: String| StoreError::Open {
             path: path.display().to_string(),
             reason,
         };
+        rewrite::recover_interrupted_rewrite(path)
+            .map_err(|e| open_err(format!("cannot recover an interrupted rewrite: {e}")))?;
         fs::create_dir_all(path).map_err(|e| open_err(e.to_string()))?;
         restrict(path).map_err(|e| open_err(e.to_string()))?;
         let db = sled::Config::new()

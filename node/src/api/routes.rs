@@ -30,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::get().to(identity_show))
                     .route(web::post().to(identity_create)),
             )
+            .service(resource("/identity/recover").route(web::post().to(identity_recover)))
             .service(
                 resource("/spaces")
                     .route(web::get().to(space_list))
@@ -89,6 +90,14 @@ async fn method_not_allowed(req: HttpRequest) -> Result {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NameBody {
+    name: Option<String>,
+}
+
+/// Body of `POST /v1/identity/recover`. No `Debug`: it holds the seed phrase.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecoverBody {
+    seed_phrase: String,
     name: Option<String>,
 }
 
@@ -183,6 +192,17 @@ async fn identity_show(node: Node) -> Result {
 async fn identity_create(node: Node, req: HttpRequest, payload: web::Payload) -> Result {
     let body: NameBody = typed(read_json(&req, payload).await?)?;
     Ok(HttpResponse::Created().json(node.identity_create(body.name).await?))
+}
+
+/// Recovers the identity of a seed phrase (201); 400 with a code naming what is wrong with
+/// the phrase (`wrong_word_count`, `unknown_word`, `bad_checksum`), 409 if the node has an
+/// identity.
+async fn identity_recover(node: Node, req: HttpRequest, payload: web::Payload) -> Result {
+    let body: RecoverBody = typed_required(
+        read_json(&req, payload).await?,
+        r#"{"seed_phrase": "<24 words>"}"#,
+    )?;
+    Ok(HttpResponse::Created().json(node.identity_recover(body.seed_phrase, body.name).await?))
 }
 
 async fn space_list(node: Node) -> Result {
@@ -598,6 +618,48 @@ mod tests {
         assert_eq!(
             (status, code.as_str()),
             (StatusCode::BAD_REQUEST, "bad_request")
+        );
+    }
+
+    #[actix::test]
+    async fn identity_recover_is_201_then_409_and_a_bad_phrase_is_a_400_naming_what_is_wrong() {
+        let phrase = node()
+            .await
+            .identity_create(None)
+            .await
+            .expect("identity")
+            .seed_phrase;
+        let app = app(node().await).await;
+        let words: Vec<&str> = phrase.split(' ').collect();
+        let unknown = format!("zzzz {}", words[1..].join(" "));
+        for (body, code) in [
+            (
+                json!({"seed_phrase": words[..12].join(" ")}),
+                "wrong_word_count",
+            ),
+            (json!({"seed_phrase": unknown}), "unknown_word"),
+            (json!({"phrase": phrase}), "bad_request"),
+            (json!({}), "bad_request"),
+        ] {
+            let (status, got, bytes) = call(&app, "POST", "/v1/identity/recover", Some(body)).await;
+            assert_eq!((status, got.as_str()), (StatusCode::BAD_REQUEST, code));
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(words[1]),
+                "an error repeats the phrase"
+            );
+        }
+        let body = json!({"seed_phrase": phrase, "name": "Ada"});
+        let (status, _, bytes) = call(&app, "POST", "/v1/identity/recover", Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let answer: Value = serde_json::from_slice(&bytes).expect("json");
+        assert!(answer["identity_key"].is_string() && answer["device_key"].is_string());
+        assert_eq!(answer["name"], "Ada");
+        assert!(answer.get("seed_phrase").is_none());
+        let body = json!({"seed_phrase": phrase});
+        let (status, code, _) = call(&app, "POST", "/v1/identity/recover", Some(body)).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::CONFLICT, "identity_exists")
         );
     }
 
