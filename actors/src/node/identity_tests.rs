@@ -18,6 +18,7 @@ async fn open(store: Arc<MemStore>, seed: u8) -> NodeHandle {
         rng_seed: [seed; 32],
         clock: Arc::new(FixedClock::new(1_700_000_000_000)),
         listen: None,
+        coalesce: crate::space::DEFAULT_COALESCE,
         network: None,
     })
     .await
