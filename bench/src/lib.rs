@@ -115,14 +115,7 @@ pub(crate) fn open_store(kind: StoreKind, dir: &std::path::Path) -> Result<Arc<d
 
 /// Config of a node opened in-process: no network, a fixed seed, the wall clock.
 pub(crate) fn node_config(store: Arc<dyn Store>) -> NodeConfig {
-    NodeConfig {
-        store,
-        rng_seed: [7; 32],
-        clock: Arc::new(WallClock),
-        listen: None,
-        coalesce: echo_actors::space::DEFAULT_COALESCE,
-        network: None,
-    }
+    NodeConfig::local(store, [7; 32], Arc::new(WallClock))
 }
 
 /// The node side: `ops` adds through `NodeHandle`, each durable before the next.

@@ -12,16 +12,7 @@ use crate::store::SledStore;
 use crate::types::FixedClock;
 
 async fn open(dir: &std::path::Path) -> NodeHandle {
-    Node::open(NodeConfig {
-        store: Arc::new(SledStore::open(&dir.join("store")).unwrap()),
-        rng_seed: [9; 32],
-        clock: Arc::new(FixedClock::new(1_700_000_000_000)),
-        listen: None,
-        coalesce: crate::space::DEFAULT_COALESCE,
-        network: None,
-    })
-    .await
-    .unwrap()
+    open_coalescing(dir, crate::space::DEFAULT_COALESCE).await
 }
 
 fn data_feed_length(status: &NodeStatus) -> u64 {
@@ -159,12 +150,12 @@ impl Typist {
 
 async fn open_coalescing(dir: &std::path::Path, coalesce: std::time::Duration) -> NodeHandle {
     Node::open(NodeConfig {
-        store: Arc::new(SledStore::open(&dir.join("store")).unwrap()),
-        rng_seed: [9; 32],
-        clock: Arc::new(FixedClock::new(1_700_000_000_000)),
-        listen: None,
         coalesce,
-        network: None,
+        ..NodeConfig::local(
+            Arc::new(SledStore::open(&dir.join("store")).unwrap()),
+            [9; 32],
+            Arc::new(FixedClock::new(1_700_000_000_000)),
+        )
     })
     .await
     .unwrap()

@@ -48,6 +48,21 @@ pub struct NodeConfig {
     pub coalesce: std::time::Duration,
 }
 
+impl NodeConfig {
+    /// A node that serves only local clients (no network), with the default coalescing
+    /// window: what tests and in-process benchmarks open.
+    pub fn local(store: Arc<dyn Store>, rng_seed: [u8; 32], clock: Arc<dyn Clock>) -> Self {
+        NodeConfig {
+            store,
+            rng_seed,
+            clock,
+            listen: None,
+            network: None,
+            coalesce: crate::space::DEFAULT_COALESCE,
+        }
+    }
+}
+
 /// How a node reaches its peers.
 pub struct NetworkConfig {
     /// Where the QUIC endpoint's UDP socket comes from (a real bound socket, or the

@@ -13,14 +13,11 @@ use crate::store::{MemStore, Store};
 use crate::types::FixedClock;
 
 async fn open(store: Arc<MemStore>, seed: u8) -> NodeHandle {
-    Node::open(NodeConfig {
+    Node::open(NodeConfig::local(
         store,
-        rng_seed: [seed; 32],
-        clock: Arc::new(FixedClock::new(1_700_000_000_000)),
-        listen: None,
-        coalesce: crate::space::DEFAULT_COALESCE,
-        network: None,
-    })
+        [seed; 32],
+        Arc::new(FixedClock::new(1_700_000_000_000)),
+    ))
     .await
     .expect("node opens")
 }

@@ -486,14 +486,11 @@ mod tests {
     type Response = ServiceResponse<actix_web::body::EitherBody<actix_web::body::BoxBody>>;
 
     async fn node() -> NodeHandle {
-        Node::open(NodeConfig {
-            store: Arc::new(MemStore::new()),
-            rng_seed: [7; 32],
-            clock: Arc::new(FixedClock::new(1_700_000_000_000)),
-            listen: None,
-            coalesce: echo_actors::space::DEFAULT_COALESCE,
-            network: None,
-        })
+        Node::open(NodeConfig::local(
+            Arc::new(MemStore::new()),
+            [7; 32],
+            Arc::new(FixedClock::new(1_700_000_000_000)),
+        ))
         .await
         .expect("node opens")
     }
