@@ -8,12 +8,15 @@
 //!   roles and admitted feeds, and decide who may write what.
 //! - [`history`]: the accepted credentials with their causal order, and the state derived
 //!   from them as a pure function of the set (concurrent role changes resolved by rule).
+//! - [`revocation`]: which device revocations take effect and which blocks they deny, as a
+//!   pure function of the set (not wired into spaces yet).
 //! - [`genesis`]: the credentials that create a space.
 
 mod chain;
 mod credential;
 mod genesis;
 mod history;
+mod revocation;
 mod space_state;
 mod verified;
 
@@ -24,8 +27,11 @@ pub use credential::{
 };
 pub use genesis::{space_genesis, SpaceGenesis};
 pub use history::{ControlHistory, Position};
+pub use revocation::{Revocation, Revocations};
 pub use space_state::{Applied, FeedInfo, Member, RuleError, SpaceState, WriteDenied};
 pub use verified::{VerifiedCredentials, VERIFIED_LIMIT};
 
+#[cfg(test)]
+mod revocation_tests;
 #[cfg(test)]
 mod space_state_tests;

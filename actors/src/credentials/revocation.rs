@@ -1,0 +1,160 @@
+//! Device revocation: which revocations take effect, and which blocks they deny, as a pure
+//! function of the set of revocations, whatever order they arrived in (sans-IO; the rule of
+//! docs/identity.md, "Revocation, the rule").
+//!
+//! A [`Revocation`] names the revoked device, a *cut* (per feed of that device, the length
+//! the revoker held: what was written before the revocation), the devices it rests on (its
+//! signer and the devices of its chain; none when the identity key itself signed it, i.e.
+//! the seed phrase) and its place in the causal order (its block's feed, seq and timeframe).
+//!
+//! Rules:
+//! 1. **Effect.** A revocation takes effect unless a device it rests on is revoked by a
+//!    revocation that takes effect and lies in its causal past: a device that knew it was
+//!    revoked cannot revoke. One signed by the identity key always takes effect. Two devices
+//!    that revoke each other concurrently (neither saw the other's) are both revoked.
+//! 2. **Cut.** A device revoked by revocations that take effect has, per feed, the smallest
+//!    of their cuts (a feed none of them names: 0). A block of that feed at a seq at or past
+//!    the cut is denied, whatever its own timeframe (a partitioned device does not see its
+//!    revocation, so its blocks' causal past cannot decide); blocks before the cut stand. A
+//!    revocation's own block is judged by rule 1 alone, never by a cut.
+//!
+//! Determinism: rule 1 is evaluated in one fixed order, by causal weight (the blocks the
+//! writer had seen plus its own earlier ones, which grows strictly along every causal path
+//! of honest blocks) and then id, and a revocation only ever looks at those before it; so the result depends on
+//! the set alone, and a malformed history (timeframes that claim to see each other) cannot
+//! make it loop or depend on arrival order.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::types::{Hash, PublicKey, Timeframe};
+
+/// One revocation and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    /// The credential's id.
+    pub id: Hash,
+    pub revoked: PublicKey,
+    /// Per feed of the revoked device: the length before the revocation.
+    pub cut: BTreeMap<PublicKey, u64>,
+    /// The signing device and the devices of its chain; empty for the identity key.
+    pub rests_on: Vec<PublicKey>,
+    /// The block that carries it.
+    pub feed: PublicKey,
+    pub seq: u64,
+    pub timeframe: Timeframe,
+}
+
+impl Revocation {
+    /// True if `other`'s block is in this one's causal past.
+    fn sees(&self, other: &Revocation) -> bool {
+        if other.feed == self.feed {
+            return other.seq < self.seq;
+        }
+        self.timeframe.get(&other.feed).is_some_and(|s| s >= other.seq)
+    }
+
+    /// The blocks this block's writer had seen (a timeframe entry `s` stands for blocks
+    /// `0..=s`) plus its own earlier blocks: strictly larger than the weight of every block
+    /// in its causal past, when timeframes are causally closed (as honest writers' are).
+    fn weight(&self) -> u128 {
+        let seen: u128 = self.timeframe.iter().map(|(_, s)| u128::from(*s) + 1).sum();
+        seen + u128::from(self.seq)
+    }
+}
+
+/// The revocations of one space (or of the identity space), and what follows from them.
+#[derive(Debug, Clone, Default)]
+pub struct Revocations {
+    all: BTreeMap<Hash, Revocation>,
+    /// Derived from `all`: per revoked device, per feed, the cut (see rule 2).
+    cuts: BTreeMap<PublicKey, BTreeMap<PublicKey, u64>>,
+    /// Derived: the ids that take effect.
+    effective: BTreeSet<Hash>,
+}
+
+impl Revocations {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a revocation (a duplicate id is ignored); answers whether what takes effect
+    /// changed.
+    pub fn insert(&mut self, revocation: Revocation) -> bool {
+        if self.all.contains_key(&revocation.id) {
+            return false;
+        }
+        self.all.insert(revocation.id, revocation);
+        let before = std::mem::take(&mut self.effective);
+        self.derive();
+        before != self.effective
+    }
+
+    fn derive(&mut self) {
+        let mut order: Vec<&Revocation> = self.all.values().collect();
+        order.sort_by_key(|r| (r.weight(), r.id));
+        let mut effective: Vec<&Revocation> = Vec::new();
+        for r in order {
+            let void = effective
+                .iter()
+                .any(|e| r.rests_on.contains(&e.revoked) && r.sees(e));
+            if !void {
+                effective.push(r);
+            }
+        }
+        let mut cuts: BTreeMap<PublicKey, BTreeMap<PublicKey, u64>> = BTreeMap::new();
+        let mut revoked_by: BTreeMap<PublicKey, Vec<&Revocation>> = BTreeMap::new();
+        for r in &effective {
+            revoked_by.entry(r.revoked).or_default().push(r);
+        }
+        for (device, revs) in revoked_by {
+            // Per feed the smallest cut; a feed some revocation does not name is cut at 0.
+            let feeds: BTreeSet<PublicKey> =
+                revs.iter().flat_map(|r| r.cut.keys().copied()).collect();
+            let cut = feeds
+                .into_iter()
+                .map(|f| {
+                    let least = revs
+                        .iter()
+                        .map(|r| r.cut.get(&f).copied().unwrap_or(0))
+                        .min()
+                        .unwrap_or(0);
+                    (f, least)
+                })
+                .collect();
+            cuts.insert(device, cut);
+        }
+        self.effective = effective.iter().map(|r| r.id).collect();
+        self.cuts = cuts;
+    }
+
+    /// True if revocation `id` is known and takes effect.
+    pub fn takes_effect(&self, id: &Hash) -> bool {
+        self.effective.contains(id)
+    }
+
+    /// True if `device` is revoked.
+    pub fn is_revoked(&self, device: &PublicKey) -> bool {
+        self.cuts.contains_key(device)
+    }
+
+    /// The devices revoked, each with its cut per feed.
+    pub fn revoked(&self) -> &BTreeMap<PublicKey, BTreeMap<PublicKey, u64>> {
+        &self.cuts
+    }
+
+    /// True if the block `seq` of `feed`, written by `device`, is denied by a cut (rule 2).
+    /// Not for the blocks that carry revocations: those are judged by [`Self::takes_effect`].
+    pub fn denies(&self, device: &PublicKey, feed: &PublicKey, seq: u64) -> bool {
+        self.cuts
+            .get(device)
+            .is_some_and(|cut| seq >= cut.get(feed).copied().unwrap_or(0))
+    }
+
+    pub fn len(&self) -> usize {
+        self.all.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.all.is_empty()
+    }
+}
