@@ -119,9 +119,20 @@ pub fn members(v: &Value) -> String {
     }
     let rows: Vec<Vec<String>> = list
         .iter()
-        .map(|m| vec![field(m, "identity_key"), field(m, "role")])
+        .map(|m| {
+            let online = match m.get("online").and_then(Value::as_bool) {
+                Some(true) => "online",
+                Some(false) => "offline",
+                None => "",
+            };
+            vec![
+                field(m, "identity_key"),
+                field(m, "role"),
+                online.to_string(),
+            ]
+        })
         .collect();
-    table(&["IDENTITY_KEY", "ROLE"], &rows)
+    table(&["IDENTITY_KEY", "ROLE", "PRESENCE"], &rows)
 }
 
 /// `space verdicts`: feeds, denied blocks, members.
