@@ -514,9 +514,9 @@ mod tests {
     fn members_table() {
         assert_eq!(
             members(
-                &json!([{"identity_key": "ab", "role": "owner"}, {"identity_key": "cd", "role": "editor"}])
+                &json!([{"identity_key": "ab", "role": "owner", "online": true}, {"identity_key": "cd", "role": "editor", "online": false}])
             ),
-            "IDENTITY_KEY  ROLE\nab            owner\ncd            editor\n"
+            "IDENTITY_KEY  ROLE    PRESENCE\nab            owner   online\ncd            editor  offline\n"
         );
         assert_eq!(members(&json!([])), "no members\n");
     }
