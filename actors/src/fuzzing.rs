@@ -142,7 +142,7 @@ fn check_repl_message(message: &ReplMessage) {
             let _ = device_auth.verify();
         }
         ReplMessage::Blocks(blocks) => blocks.iter().for_each(check_block),
-        ReplMessage::Heads(_) | ReplMessage::Want { .. } => {}
+        ReplMessage::Heads(_) | ReplMessage::Want { .. } | ReplMessage::Presence(_) => {}
     }
 }
 

@@ -18,6 +18,7 @@ pub mod invitation;
 pub mod mesh;
 pub mod metrics;
 pub mod node;
+pub mod presence;
 pub mod replication;
 pub mod signal;
 pub mod space;

@@ -143,6 +143,16 @@ pub struct RunArgs {
     /// docs/api.md)
     #[arg(long, value_name = "MS", default_value_t = 5000, hide = true, value_parser = clap::value_parser!(u64).range(10..=600_000))]
     pub watch_heartbeat_ms: u64,
+
+    /// Milliseconds between two presence announcements in each space (for tests; see
+    /// docs/presence.md)
+    #[arg(long, value_name = "MS", default_value_t = 10_000, hide = true, value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+    pub presence_interval_ms: u64,
+
+    /// Milliseconds of silence after which a peer's device counts as offline (for tests;
+    /// see docs/presence.md)
+    #[arg(long, value_name = "MS", default_value_t = 20_000, hide = true, value_parser = clap::value_parser!(u64).range(10..=86_400_000))]
+    pub presence_timeout_ms: u64,
 }
 
 #[derive(Debug, Args)]

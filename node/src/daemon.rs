@@ -13,6 +13,7 @@ use anyhow::{anyhow, Context};
 use echo_actors::identity::{open_sled_migrated, IdentityLoadError};
 use echo_actors::mesh::MeshConfig;
 use echo_actors::node::{NetworkConfig, Node, NodeConfig};
+use echo_actors::presence::PresenceConfig;
 use echo_actors::store::{Store, StoreError};
 use echo_actors::transport::NetEnv;
 use serde_json::json;
@@ -95,6 +96,10 @@ fn mesh_config(args: &RunArgs) -> MeshConfig {
         max_originated: args.max_originated.into(),
         max_accepted: args.max_accepted.into(),
         advertise_ips: advertise_ips(args),
+        presence: PresenceConfig {
+            interval: std::time::Duration::from_millis(args.presence_interval_ms),
+            timeout: std::time::Duration::from_millis(args.presence_timeout_ms),
+        },
     }
 }
 

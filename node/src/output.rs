@@ -119,9 +119,20 @@ pub fn members(v: &Value) -> String {
     }
     let rows: Vec<Vec<String>> = list
         .iter()
-        .map(|m| vec![field(m, "identity_key"), field(m, "role")])
+        .map(|m| {
+            let online = match m.get("online").and_then(Value::as_bool) {
+                Some(true) => "online",
+                Some(false) => "offline",
+                None => "",
+            };
+            vec![
+                field(m, "identity_key"),
+                field(m, "role"),
+                online.to_string(),
+            ]
+        })
         .collect();
-    table(&["IDENTITY_KEY", "ROLE"], &rows)
+    table(&["IDENTITY_KEY", "ROLE", "PRESENCE"], &rows)
 }
 
 /// `space verdicts`: feeds, denied blocks, members.
@@ -503,9 +514,9 @@ mod tests {
     fn members_table() {
         assert_eq!(
             members(
-                &json!([{"identity_key": "ab", "role": "owner"}, {"identity_key": "cd", "role": "editor"}])
+                &json!([{"identity_key": "ab", "role": "owner", "online": true}, {"identity_key": "cd", "role": "editor", "online": false}])
             ),
-            "IDENTITY_KEY  ROLE\nab            owner\ncd            editor\n"
+            "IDENTITY_KEY  ROLE    PRESENCE\nab            owner   online\ncd            editor  offline\n"
         );
         assert_eq!(members(&json!([])), "no members\n");
     }

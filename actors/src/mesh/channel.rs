@@ -8,14 +8,20 @@
 //! stream. When the peer loses its membership, the channel serves it for a short grace
 //! period (so that it learns of its removal or demotion from the credentials themselves)
 //! and takes no more blocks from it, then stops.
+//!
+//! Presence frames are not replication: the channel registers with the space's presence
+//! core (`PresenceJoin`), hands it every `Presence` frame it reads and writes every frame
+//! the core sends it (`PresenceOut`). A leaving peer gets and gives no presence.
 
 use actix::prelude::*;
 use tokio::sync::mpsc;
 
 use crate::credentials::Credential;
+use crate::presence::ChannelId;
 use crate::replication::{ReplInput, ReplMessage, ReplOutput, ReplicationCore};
 use crate::space::{
-    AuthorizePeer, GetHeads, HeadsChanged, IngestBlocks, ReadBlocks, SpaceActor, WatchHeads,
+    AuthorizePeer, GetHeads, HeadsChanged, IngestBlocks, PresenceIn, PresenceJoin, PresenceLeave,
+    PresenceOut, ReadBlocks, SpaceActor, WatchHeads,
 };
 use crate::types::PublicKey;
 
@@ -31,6 +37,8 @@ pub struct ChannelActor {
     outbound: mpsc::UnboundedSender<ReplMessage>,
     /// The peer is no longer a member: it is being told so, and nothing it sends is taken.
     leaving: bool,
+    /// Our id with the space's presence core, once registered.
+    presence: Option<ChannelId>,
 }
 
 /// How long a channel to a peer that lost its membership stays open so that the peer can
@@ -54,6 +62,7 @@ impl ChannelActor {
             control_version: 0,
             outbound,
             leaving: false,
+            presence: None,
         }
     }
 
@@ -142,6 +151,15 @@ impl Actor for ChannelActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.space.do_send(WatchHeads(ctx.address().recipient()));
         self.space
+            .send(PresenceJoin {
+                device: self.peer,
+                auth: self.peer_auth.clone(),
+                channel: ctx.address().recipient(),
+            })
+            .into_actor(self)
+            .map(|res, act, _| act.presence = res.ok())
+            .wait(ctx);
+        self.space
             .send(GetHeads)
             .into_actor(self)
             .map(|res, act, ctx| match res {
@@ -149,6 +167,12 @@ impl Actor for ChannelActor {
                 Err(_) => ctx.stop(),
             })
             .wait(ctx);
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        if let Some(id) = self.presence {
+            self.space.do_send(PresenceLeave(id));
+        }
     }
 }
 
@@ -160,7 +184,13 @@ pub struct Inbound(pub ReplMessage);
 impl Handler<Inbound> for ChannelActor {
     type Result = ();
     fn handle(&mut self, msg: Inbound, ctx: &mut Context<Self>) {
-        if self.leaving && matches!(msg.0, ReplMessage::Blocks(_)) {
+        if self.leaving && matches!(msg.0, ReplMessage::Blocks(_) | ReplMessage::Presence(_)) {
+            return;
+        }
+        if let ReplMessage::Presence(frame) = msg.0 {
+            if let Some(channel) = self.presence {
+                self.space.do_send(PresenceIn { channel, frame });
+            }
             return;
         }
         self.input(ReplInput::Received(msg.0), ctx);
@@ -175,6 +205,15 @@ impl Handler<HeadsChanged> for ChannelActor {
             self.recheck_peer(ctx);
         }
         self.input(ReplInput::LocalHeads(msg.heads), ctx);
+    }
+}
+
+impl Handler<PresenceOut> for ChannelActor {
+    type Result = ();
+    fn handle(&mut self, msg: PresenceOut, ctx: &mut Context<Self>) {
+        if !self.leaving && self.outbound.send(ReplMessage::Presence(msg.0)).is_err() {
+            ctx.stop();
+        }
     }
 }
 

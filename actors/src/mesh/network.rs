@@ -54,6 +54,9 @@ pub struct MeshConfig {
     /// The IPs other machines reach this node at, for invitation codes when the endpoint is
     /// bound to every interface (the daemon finds them, or takes `run --advertise`).
     pub advertise_ips: Vec<std::net::IpAddr>,
+    /// How often this node announces its presence in each space, and after how much
+    /// silence a peer counts as offline (`crate::presence`; 10 s and 20 s by default).
+    pub presence: crate::presence::PresenceConfig,
 }
 
 impl Default for MeshConfig {
@@ -64,6 +67,7 @@ impl Default for MeshConfig {
             max_originated: 4,
             max_accepted: 10,
             advertise_ips: vec![],
+            presence: Default::default(),
         }
     }
 }

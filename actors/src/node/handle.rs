@@ -129,6 +129,10 @@ impl Node {
             None => None,
         };
         let signer = identity.as_ref().map(|r| r.signer(&device));
+        let presence = network
+            .as_ref()
+            .map(|n| n.mesh.presence)
+            .unwrap_or_default();
         let identity = IdentityActor::new(
             device,
             identity,
@@ -145,6 +149,7 @@ impl Node {
             child_rng(&mut rng),
             metrics.clone(),
             coalesce,
+            presence,
         )?
         .start();
         let network = match (network, endpoint) {
@@ -257,14 +262,19 @@ impl NodeHandle {
         self.membership(space, identity_key, role, false).await
     }
 
-    /// The members of a space and their roles, ordered by identity key.
+    /// The members of a space, their roles and whether they are online (a device of theirs
+    /// was heard in the space within the presence timeout; ours always is), ordered by
+    /// identity key.
     pub async fn space_members(&self, space: &str) -> Result<Vec<MemberInfo>, NodeError> {
-        let members = self.space(space).await?.send(ListMembers).await?;
+        let addr = self.space(space).await?;
+        let members = addr.send(ListMembers).await?;
+        let online = addr.send(crate::space::OnlineIdentities).await?;
         Ok(members
             .into_iter()
             .map(|(k, role)| MemberInfo {
                 identity_key: k.to_hex(),
                 role: role.as_str().to_string(),
+                online: role != Role::Removed && online.contains(&k),
             })
             .collect())
     }

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::identity::{CreatedIdentity, IdentityInfo, RecoveredIdentity};
 pub use crate::space::{
-    ChangeEvent, ChangeKind, FeedStatus, MemberInfo, QueryRequest, SpaceInfo, SpaceStatus,
-    SpaceVerdicts, WhereEq,
+    ChangeEvent, ChangeKind, FeedStatus, MemberInfo, OnlineDevice, QueryRequest, SpaceInfo,
+    SpaceStatus, SpaceVerdicts, WhereEq,
 };
 
 /// What `echo-node status` shows.

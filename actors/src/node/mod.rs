@@ -9,12 +9,13 @@ mod error;
 mod handle;
 mod info;
 mod invitations;
+mod presence;
 
 pub use error::{ErrorKind, NodeError};
 pub use handle::{NetworkConfig, Node, NodeConfig, NodeHandle};
 pub use info::{
     ChangeEvent, ChangeKind, CreatedIdentity, FeedStatus, IdentityInfo, MemberInfo, NodeStatus,
-    QueryRequest, RecoveredIdentity, SpaceInfo, SpaceStatus, SpaceVerdicts, WhereEq,
+    OnlineDevice, QueryRequest, RecoveredIdentity, SpaceInfo, SpaceStatus, SpaceVerdicts, WhereEq,
 };
 
 #[cfg(test)]

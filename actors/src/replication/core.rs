@@ -198,6 +198,8 @@ impl ReplicationCore {
                     self.pump(&mut out);
                 }
             }
+            // Presence is the space's presence core's (the channel routes it there).
+            ReplInput::Received(ReplMessage::Presence(_)) => {}
             ReplInput::Received(ReplMessage::Blocks(blocks)) => {
                 if blocks.len() as u64 > MAX_BATCH * 2 {
                     out.push(ReplOutput::Close(format!(

@@ -147,6 +147,7 @@ impl Frames {
             ReplMessage::Want { .. } => self.wants += 1,
             ReplMessage::Blocks(_) => self.blocks += 1,
             ReplMessage::Hello { .. } => panic!("the core never sends Hello"),
+            ReplMessage::Presence(_) => panic!("the core never sends presence"),
         }
     }
 }

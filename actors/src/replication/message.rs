@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::credentials::Credential;
 use crate::feed::Block;
+use crate::presence::PresenceFrame;
 use crate::signal::Topic;
 use crate::types::PublicKey;
 
@@ -27,6 +28,9 @@ pub enum ReplMessage {
     Want { feed: PublicKey, from: u64, to: u64 },
     /// Blocks, in feed order.
     Blocks(Vec<Block>),
+    /// A presence announcement (`crate::presence`): not part of replication; the channel
+    /// hands it to the space's presence core.
+    Presence(PresenceFrame),
 }
 
 impl ReplMessage {
@@ -37,6 +41,7 @@ impl ReplMessage {
             ReplMessage::Heads(_) => "Heads",
             ReplMessage::Want { .. } => "Want",
             ReplMessage::Blocks(_) => "Blocks",
+            ReplMessage::Presence(_) => "Presence",
         }
     }
 }

@@ -26,6 +26,7 @@ use thiserror::Error;
 use super::{Heads, ReplMessage};
 use crate::credentials::Credential;
 use crate::feed::{Block, Payload};
+use crate::presence::PresenceFrame;
 use crate::signal::Topic;
 use crate::types::{Hash, PublicKey, Signature, Timeframe};
 
@@ -47,6 +48,8 @@ pub enum WireMessage {
         to: u64,
     },
     Blocks(Vec<WireRun>),
+    /// Last, so that the variants before it keep their encoding.
+    Presence(PresenceFrame),
 }
 
 impl WireMessage {
@@ -57,6 +60,7 @@ impl WireMessage {
             WireMessage::Heads(_) => "Heads",
             WireMessage::Want { .. } => "Want",
             WireMessage::Blocks(_) => "Blocks",
+            WireMessage::Presence(_) => "Presence",
         }
     }
 }
@@ -238,6 +242,7 @@ impl WireEncoder {
             ReplMessage::Heads(h) => WireMessage::Heads(h),
             ReplMessage::Want { feed, from, to } => WireMessage::Want { feed, from, to },
             ReplMessage::Blocks(blocks) => WireMessage::Blocks(self.runs(blocks)),
+            ReplMessage::Presence(p) => WireMessage::Presence(p),
         }
     }
 
@@ -338,6 +343,7 @@ impl WireDecoder {
                 }
                 ReplMessage::Blocks(blocks)
             }
+            WireMessage::Presence(p) => ReplMessage::Presence(p),
         })
     }
 

@@ -55,6 +55,8 @@ pub struct SpaceActor {
     pub(super) metrics: crate::metrics::Metrics,
     /// `WaitAdmitted` requests waiting for our membership and feeds.
     pub(super) admission_waiters: Vec<tokio::sync::oneshot::Sender<crate::credentials::Role>>,
+    /// Who of the space is online (`presence.rs`).
+    pub(super) presence: super::presence::Presence,
     rng: ChaCha20Rng,
 }
 
@@ -68,8 +70,15 @@ impl SpaceActor {
         rng: ChaCha20Rng,
         metrics: crate::metrics::Metrics,
     ) -> Self {
+        let presence = super::presence::Presence::new(crate::presence::PresenceCore::new(
+            Default::default(),
+            core.record().space_key,
+            signer.key.clone(),
+            signer.issuer,
+        ));
         SpaceActor {
             metrics,
+            presence,
             core,
             feeds,
             subscribers: Vec::new(),
@@ -155,6 +164,10 @@ impl SpaceActor {
 
 impl Actor for SpaceActor {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.presence_start(ctx);
+    }
 }
 
 /// Maps database errors to what a caller sees.

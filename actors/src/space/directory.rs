@@ -36,10 +36,13 @@ pub struct SpaceDirectory {
     rng: ChaCha20Rng,
     /// The coalescing window of every space's commits (`commit.rs`).
     coalesce: std::time::Duration,
+    /// The presence intervals of every space (`crate::presence`).
+    presence: crate::presence::PresenceConfig,
 }
 
 impl SpaceDirectory {
     /// Loads every stored space and starts its actors. Must run inside an actix context.
+    #[allow(clippy::too_many_arguments)]
     pub fn open(
         signer: Option<Signer>,
         identity: Addr<IdentityActor>,
@@ -48,9 +51,11 @@ impl SpaceDirectory {
         rng: ChaCha20Rng,
         metrics: crate::metrics::Metrics,
         coalesce: std::time::Duration,
+        presence: crate::presence::PresenceConfig,
     ) -> Result<Self, SpaceRequestError> {
         let mut dir = SpaceDirectory {
             coalesce,
+            presence,
             metrics,
             spaces: BTreeMap::new(),
             signer,
@@ -103,6 +108,7 @@ impl SpaceDirectory {
             self.metrics.clone(),
         )
         .with_coalesce(self.coalesce)
+        .with_presence(self.presence)
         .start();
         tracing::info!(space = %record.space_key, name = ?record.name, "space open");
         let opened = SpaceOpened {

@@ -15,6 +15,22 @@ pub struct MemberInfo {
     pub identity_key: String,
     /// owner, admin, editor, reader or removed.
     pub role: String,
+    /// A device of this identity was heard in the space recently (`crate::presence`); our
+    /// own identity is always online.
+    #[serde(default)]
+    pub online: bool,
+}
+
+/// A device heard online recently in some space of this node (see
+/// `NodeHandle::devices_online`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OnlineDevice {
+    pub device_key: String,
+    pub identity_key: String,
+    /// Milliseconds since it was last heard in any space (0 for this device).
+    pub silent_ms: u64,
+    /// This node's own device.
+    pub this_device: bool,
 }
 
 /// What a node decided about every block of a space: its heads, the blocks it stored but

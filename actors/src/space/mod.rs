@@ -11,6 +11,7 @@ mod directory;
 mod info;
 mod load;
 mod members;
+mod presence;
 mod record;
 mod remote;
 mod request_error;
@@ -26,11 +27,14 @@ pub use directory::{
     WatchSpaces,
 };
 pub use info::{
-    ChangeEvent, ChangeKind, FeedStatus, MemberInfo, PeerStatus, QueryRequest, SpaceInfo,
-    SpaceStatus, SpaceVerdicts, WhereEq,
+    ChangeEvent, ChangeKind, FeedStatus, MemberInfo, OnlineDevice, PeerStatus, QueryRequest,
+    SpaceInfo, SpaceStatus, SpaceVerdicts, WhereEq,
 };
 pub use load::{load_space, LoadedSpace, Replayed};
 pub use members::{AddMember, AdmitMember, EnsureAdmitted, MayInvite, OwnFeeds, WaitAdmitted};
+pub use presence::{
+    OnlineDevices, OnlineIdentities, PresenceIn, PresenceJoin, PresenceLeave, PresenceOut,
+};
 pub use record::{FeedRecord, SpaceRecord};
 pub use remote::{
     verdicts_of, AuthorizePeer, GetHeads, GetVerdicts, HeadsChanged, IngestBlocks, IngestReport,

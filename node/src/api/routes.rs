@@ -330,6 +330,7 @@ async fn member_remove(node: Node, path: web::Path<(String, String)>) -> Result 
         .unwrap_or(MemberInfo {
             identity_key: key,
             role: Role::Removed.as_str().to_string(),
+            online: false,
         });
     Ok(HttpResponse::Ok().json(member))
 }

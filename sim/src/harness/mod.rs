@@ -238,6 +238,7 @@ impl Cluster {
                 max_originated: 4,
                 max_accepted: 16,
                 advertise_ips: vec![ip],
+                presence: Default::default(),
             },
             base_seed,
             incarnation: Cell::new(0),
