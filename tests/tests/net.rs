@@ -21,6 +21,21 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// A `space members --json` answer as (identity key, role) pairs.
+fn member_roles(members: &serde_json::Value) -> BTreeSet<(String, String)> {
+    members
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["identity_key"].as_str().unwrap().to_owned(),
+                m["role"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn three_nodes_converge_through_a_signaling_server() {
     let signal = Signal::start();
@@ -31,17 +46,7 @@ fn three_nodes_converge_through_a_signaling_server() {
     let space = share(&a, &[&b, &c]);
 
     let members = a.ok(&["space", "members", &space]);
-    let roles: BTreeSet<(String, String)> = members
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            (
-                m["identity_key"].as_str().unwrap().to_owned(),
-                m["role"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let roles = member_roles(&members);
     let expected: BTreeSet<(String, String)> = [
         (a.identity_key(), "owner".to_owned()),
         (b.identity_key(), "editor".to_owned()),
@@ -58,8 +63,9 @@ fn three_nodes_converge_through_a_signaling_server() {
     let all = [("a", &a), ("b", &b), ("c", &c)];
     converge(&all, &space, &ids);
     // The members list replicated too, and every node has found peers.
+    // (Roles, that is: `online` is each node's own view of presence and may differ.)
     let on_c = c.ok(&["space", "members", &space]);
-    assert_eq!(on_c, members, "members on c");
+    assert_eq!(member_roles(&on_c), roles, "members on c: {on_c}");
     for (name, node) in all {
         assert!(!node.peers(&space).is_empty(), "{name} has no peers");
     }
