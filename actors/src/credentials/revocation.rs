@@ -50,7 +50,9 @@ impl Revocation {
         if other.feed == self.feed {
             return other.seq < self.seq;
         }
-        self.timeframe.get(&other.feed).is_some_and(|s| s >= other.seq)
+        self.timeframe
+            .get(&other.feed)
+            .is_some_and(|s| s >= other.seq)
     }
 
     /// The blocks this block's writer had seen (a timeframe entry `s` stands for blocks

@@ -44,10 +44,16 @@ fn set(revs: &[Revocation]) -> Revocations {
 fn a_revoked_devices_blocks_at_or_past_the_cut_are_denied_and_those_before_stand() {
     let r = set(&[rev(1, 2, 3, 5, 0, &[(3, 4)])]);
     assert!(r.is_revoked(&key(3)));
-    assert!(!r.denies(&key(3), &key(3), 4), "written before the revocation");
+    assert!(
+        !r.denies(&key(3), &key(3), 4),
+        "written before the revocation"
+    );
     assert!(r.denies(&key(3), &key(3), 5));
     assert!(r.denies(&key(3), &key(3), 900));
-    assert!(!r.denies(&key(2), &key(2), 900), "the revoker is not revoked");
+    assert!(
+        !r.denies(&key(2), &key(2), 900),
+        "the revoker is not revoked"
+    );
 }
 
 #[test]
@@ -87,7 +93,10 @@ fn a_device_that_saw_its_own_revocation_cannot_revoke() {
     for order in [[a.clone(), b.clone()], [b.clone(), a.clone()]] {
         let r = set(&order);
         assert!(r.takes_effect(&a.id));
-        assert!(!r.takes_effect(&b.id), "void: its signer knew it was revoked");
+        assert!(
+            !r.takes_effect(&b.id),
+            "void: its signer knew it was revoked"
+        );
         assert!(r.is_revoked(&key(3)) && !r.is_revoked(&key(2)));
     }
 }
