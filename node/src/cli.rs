@@ -65,6 +65,9 @@ pub enum Command {
     /// Create or show this node's identity
     #[command(subcommand)]
     Identity(IdentityCommand),
+    /// List this identity's devices and revoke a lost one
+    #[command(subcommand)]
+    Device(DeviceCommand),
     /// Create, list and join spaces; add, list, change and remove members
     #[command(subcommand)]
     Space(SpaceCommand),
@@ -218,6 +221,28 @@ pub enum IdentityCommand {
     },
     /// Show the identity key, device key and name
     Show,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// List the devices of this identity that the spaces of this node know
+    ///
+    /// One line per device: its key, whether it is revoked, whether it is online (heard
+    /// within the presence timeout in some space) and which one is this device.
+    List,
+    /// Revoke a device of this identity (a lost or stolen one), in every space of this node
+    ///
+    /// From then on every peer of those spaces rejects what that device writes past what
+    /// this node held of it, closes its connections, and refuses any device it authorises.
+    /// Run it on another device of the identity; a device cannot revoke itself. If every
+    /// other device is lost too, recover the identity from its seed phrase on a fresh data
+    /// dir (`identity recover`), join the spaces, and revoke from there. Spaces where this
+    /// node is not an admitted member yet are skipped and listed.
+    Revoke {
+        /// The device key to revoke (64 hex characters; see `device list`)
+        #[arg(value_name = "DEVICE_KEY", value_parser = parse_key)]
+        device_key: String,
+    },
 }
 
 /// A `--seed-phrase` value. Its `Debug` never shows the words.

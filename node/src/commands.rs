@@ -10,8 +10,8 @@ use anyhow::Context;
 use serde_json::{json, Value};
 
 use crate::cli::{
-    Command, IdentityCommand, InviteAuth, InviteCommand, InviteCreateArgs, ObjectCommand,
-    QueryArgs, SeedPhrase, SpaceCommand, TextCommand, WatchArgs,
+    Command, DeviceCommand, IdentityCommand, InviteAuth, InviteCommand, InviteCreateArgs,
+    ObjectCommand, QueryArgs, SeedPhrase, SpaceCommand, TextCommand, WatchArgs,
 };
 use crate::client::{seg, waiting, Client, REQUEST_TIMEOUT};
 use crate::exit::ExitError;
@@ -219,6 +219,16 @@ pub fn plan(command: Command) -> Result<Plan, ExitError> {
                 json!({}),
             ),
             output::invitation,
+        ),
+        Command::Device(DeviceCommand::List) => {
+            plan(Call::Get("/v1/devices".into()), output::devices)
+        }
+        Command::Device(DeviceCommand::Revoke { device_key }) => plan(
+            Call::Post(
+                format!("/v1/devices/{}/revoke", seg(&device_key)),
+                json!({}),
+            ),
+            output::device_revoked,
         ),
         Command::Status => plan(Call::Get("/v1/status".into()), output::status),
         Command::Run(_)

@@ -135,6 +135,68 @@ pub fn members(v: &Value) -> String {
     table(&["IDENTITY_KEY", "ROLE", "PRESENCE"], &rows)
 }
 
+/// `device list`: one row per device of the identity.
+pub fn devices(v: &Value) -> String {
+    let list = v.as_array().map(Vec::as_slice).unwrap_or_default();
+    let flag = |d: &Value, key: &str, yes: &str, no: &str| match d.get(key).and_then(Value::as_bool)
+    {
+        Some(true) => yes.to_string(),
+        Some(false) => no.to_string(),
+        None => String::new(),
+    };
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|d| {
+            vec![
+                field(d, "device_key"),
+                flag(d, "revoked", "revoked", "authorized"),
+                flag(d, "online", "online", "offline"),
+                flag(d, "this_device", "this device", ""),
+            ]
+        })
+        .collect();
+    table(&["DEVICE_KEY", "STATE", "PRESENCE", ""], &rows)
+}
+
+/// `device revoke`: where the revocation was written, and where not.
+pub fn device_revoked(v: &Value) -> String {
+    let keys = |key: &str| -> String {
+        let list: Vec<String> = v
+            .get(key)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if list.is_empty() {
+            "-".to_string()
+        } else {
+            list.join(" ")
+        }
+    };
+    let mut out = key_values(&[
+        ("device_key", field(v, "device_key")),
+        ("revoked_in", keys("revoked_in")),
+        ("already_in", keys("already_in")),
+    ]);
+    for s in v
+        .get("skipped")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        out.push_str(&format!(
+            "skipped {}: {}\n",
+            field(s, "space_key"),
+            field(s, "reason")
+        ));
+    }
+    out
+}
+
 /// `space verdicts`: feeds, denied blocks, members.
 pub fn verdicts(v: &Value) -> String {
     let rows = |key: &str| -> Vec<Vec<String>> {

@@ -97,6 +97,16 @@ pub enum Assertion {
     },
     /// Subject = the identity key.
     IdentityProfile { display_name: Option<String> },
+    /// Subject = the revoked device's key. Issued by its identity (signed by the identity
+    /// key or by another device of it): from `cut` on, nothing that device signs counts (the
+    /// rule is in `revocation.rs`). `cut` holds, per feed of the device in this space, the
+    /// length the revoker held; a feed it does not name is cut at 0. Last variant, so that
+    /// credentials stored before it still decode.
+    RevokeDevice {
+        identity_key: PublicKey,
+        device_key: PublicKey,
+        cut: Vec<(PublicKey, u64)>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

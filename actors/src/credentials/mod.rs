@@ -9,7 +9,7 @@
 //! - [`history`]: the accepted credentials with their causal order, and the state derived
 //!   from them as a pure function of the set (concurrent role changes resolved by rule).
 //! - [`revocation`]: which device revocations take effect and which blocks they deny, as a
-//!   pure function of the set (not wired into spaces yet).
+//!   pure function of the set (`SpaceCore` judges blocks by it).
 //! - [`genesis`]: the credentials that create a space.
 
 mod chain;
@@ -28,7 +28,9 @@ pub use credential::{
 pub use genesis::{space_genesis, SpaceGenesis};
 pub use history::{ControlHistory, Position};
 pub use revocation::{Revocation, Revocations};
-pub use space_state::{Applied, FeedInfo, Member, RuleError, SpaceState, WriteDenied};
+pub use space_state::{
+    check_revocation, Applied, FeedInfo, Member, RuleError, SpaceState, WriteDenied, MAX_CUT_FEEDS,
+};
 pub use verified::{VerifiedCredentials, VERIFIED_LIMIT};
 
 #[cfg(test)]

@@ -26,6 +26,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::{check_revocation, Assertion, Credential, DeviceChain, Position};
 use crate::types::{Hash, PublicKey, Timeframe};
 
 /// One revocation and where it stands.
@@ -33,6 +34,8 @@ use crate::types::{Hash, PublicKey, Timeframe};
 pub struct Revocation {
     /// The credential's id.
     pub id: Hash,
+    /// The identity that revokes one of its devices (the credential's issuer).
+    pub identity: PublicKey,
     pub revoked: PublicKey,
     /// Per feed of the revoked device: the length before the revocation.
     pub cut: BTreeMap<PublicKey, u64>,
@@ -45,6 +48,42 @@ pub struct Revocation {
 }
 
 impl Revocation {
+    /// The revocation that `credential` (id `id`, verified with `chain`) makes, carried by
+    /// the block at `at`; `None` if it is no well-formed `RevokeDevice`.
+    pub fn of(
+        credential: &Credential,
+        id: Hash,
+        chain: &DeviceChain,
+        at: &Position<'_>,
+    ) -> Option<Self> {
+        let Assertion::RevokeDevice {
+            identity_key,
+            device_key,
+            cut,
+        } = &credential.subject.assertion
+        else {
+            return None;
+        };
+        check_revocation(
+            credential.subject.id,
+            credential.issuer,
+            identity_key,
+            device_key,
+            cut,
+        )
+        .ok()?;
+        Some(Revocation {
+            id,
+            identity: *identity_key,
+            revoked: *device_key,
+            cut: cut.iter().copied().collect(),
+            rests_on: chain.devices().to_vec(),
+            feed: at.feed,
+            seq: at.seq,
+            timeframe: at.timeframe.clone(),
+        })
+    }
+
     /// True if `other`'s block is in this one's causal past.
     fn sees(&self, other: &Revocation) -> bool {
         if other.feed == self.feed {
@@ -68,8 +107,8 @@ impl Revocation {
 #[derive(Debug, Clone, Default)]
 pub struct Revocations {
     all: BTreeMap<Hash, Revocation>,
-    /// Derived from `all`: per revoked device, per feed, the cut (see rule 2).
-    cuts: BTreeMap<PublicKey, BTreeMap<PublicKey, u64>>,
+    /// Derived from `all`: per revoked (identity, device), per feed, the cut (rule 2).
+    cuts: BTreeMap<(PublicKey, PublicKey), BTreeMap<PublicKey, u64>>,
     /// Derived: the ids that take effect.
     effective: BTreeSet<Hash>,
 }
@@ -98,15 +137,18 @@ impl Revocations {
         for r in order {
             let void = effective
                 .iter()
-                .any(|e| r.rests_on.contains(&e.revoked) && r.sees(e));
+                .any(|e| e.identity == r.identity && r.rests_on.contains(&e.revoked) && r.sees(e));
             if !void {
                 effective.push(r);
             }
         }
-        let mut cuts: BTreeMap<PublicKey, BTreeMap<PublicKey, u64>> = BTreeMap::new();
-        let mut revoked_by: BTreeMap<PublicKey, Vec<&Revocation>> = BTreeMap::new();
+        let mut cuts: BTreeMap<(PublicKey, PublicKey), BTreeMap<PublicKey, u64>> = BTreeMap::new();
+        let mut revoked_by: BTreeMap<(PublicKey, PublicKey), Vec<&Revocation>> = BTreeMap::new();
         for r in &effective {
-            revoked_by.entry(r.revoked).or_default().push(r);
+            revoked_by
+                .entry((r.identity, r.revoked))
+                .or_default()
+                .push(r);
         }
         for (device, revs) in revoked_by {
             // Per feed the smallest cut; a feed some revocation does not name is cut at 0.
@@ -134,21 +176,29 @@ impl Revocations {
         self.effective.contains(id)
     }
 
-    /// True if `device` is revoked.
-    pub fn is_revoked(&self, device: &PublicKey) -> bool {
-        self.cuts.contains_key(device)
+    /// True if `identity` revoked its `device`. (Keyed by both: an identity can only
+    /// revoke its own devices, whatever device key another identity's credential names.)
+    pub fn is_revoked(&self, identity: &PublicKey, device: &PublicKey) -> bool {
+        self.cuts.contains_key(&(*identity, *device))
     }
 
-    /// The devices revoked, each with its cut per feed.
-    pub fn revoked(&self) -> &BTreeMap<PublicKey, BTreeMap<PublicKey, u64>> {
+    /// The devices revoked, as (identity, device), each with its cut per feed.
+    pub fn revoked(&self) -> &BTreeMap<(PublicKey, PublicKey), BTreeMap<PublicKey, u64>> {
         &self.cuts
     }
 
-    /// True if the block `seq` of `feed`, written by `device`, is denied by a cut (rule 2).
-    /// Not for the blocks that carry revocations: those are judged by [`Self::takes_effect`].
-    pub fn denies(&self, device: &PublicKey, feed: &PublicKey, seq: u64) -> bool {
+    /// True if the block `seq` of `feed`, written by `device` of `identity`, is denied by a
+    /// cut (rule 2). Not for the blocks that carry revocations: those are judged by
+    /// [`Self::takes_effect`].
+    pub fn denies(
+        &self,
+        identity: &PublicKey,
+        device: &PublicKey,
+        feed: &PublicKey,
+        seq: u64,
+    ) -> bool {
         self.cuts
-            .get(device)
+            .get(&(*identity, *device))
             .is_some_and(|cut| seq >= cut.get(feed).copied().unwrap_or(0))
     }
 

@@ -14,6 +14,11 @@ fn key(n: u8) -> PublicKey {
     PublicKey::from_bytes([n; 32])
 }
 
+/// The identity whose devices these tests revoke.
+fn ident() -> PublicKey {
+    key(200)
+}
+
 /// A revocation of device `revoked` (its feed is `key(revoked)`) cut at `cut`, by device
 /// `by` (0: the identity key), as block `seq` of `key(by)`'s feed with `seen` in its past.
 fn rev(id: u8, by: u8, revoked: u8, cut: u64, seq: u64, seen: &[(u8, u64)]) -> Revocation {
@@ -23,6 +28,7 @@ fn rev(id: u8, by: u8, revoked: u8, cut: u64, seq: u64, seen: &[(u8, u64)]) -> R
     }
     Revocation {
         id: Hash([id; 32]),
+        identity: ident(),
         revoked: key(revoked),
         cut: [(key(revoked), cut)].into(),
         rests_on: if by == 0 { vec![] } else { vec![key(by)] },
@@ -43,15 +49,15 @@ fn set(revs: &[Revocation]) -> Revocations {
 #[test]
 fn a_revoked_devices_blocks_at_or_past_the_cut_are_denied_and_those_before_stand() {
     let r = set(&[rev(1, 2, 3, 5, 0, &[(3, 4)])]);
-    assert!(r.is_revoked(&key(3)));
+    assert!(r.is_revoked(&ident(), &key(3)));
     assert!(
-        !r.denies(&key(3), &key(3), 4),
+        !r.denies(&ident(), &key(3), &key(3), 4),
         "written before the revocation"
     );
-    assert!(r.denies(&key(3), &key(3), 5));
-    assert!(r.denies(&key(3), &key(3), 900));
+    assert!(r.denies(&ident(), &key(3), &key(3), 5));
+    assert!(r.denies(&ident(), &key(3), &key(3), 900));
     assert!(
-        !r.denies(&key(2), &key(2), 900),
+        !r.denies(&ident(), &key(2), &key(2), 900),
         "the revoker is not revoked"
     );
 }
@@ -59,7 +65,7 @@ fn a_revoked_devices_blocks_at_or_past_the_cut_are_denied_and_those_before_stand
 #[test]
 fn a_feed_the_revocation_does_not_name_is_cut_at_zero() {
     let r = set(&[rev(1, 2, 3, 5, 0, &[])]);
-    assert!(r.denies(&key(3), &key(77), 0));
+    assert!(r.denies(&ident(), &key(3), &key(77), 0));
 }
 
 #[test]
@@ -68,9 +74,9 @@ fn two_revocations_of_one_device_cut_each_feed_at_the_smaller() {
     a.cut.insert(key(30), 9);
     let b = rev(2, 4, 3, 7, 0, &[]);
     let r = set(&[a, b]);
-    assert_eq!(r.revoked()[&key(3)][&key(3)], 5);
+    assert_eq!(r.revoked()[&(ident(), key(3))][&key(3)], 5);
     // b does not name feed 30: its cut there is 0.
-    assert_eq!(r.revoked()[&key(3)][&key(30)], 0);
+    assert_eq!(r.revoked()[&(ident(), key(3))][&key(30)], 0);
 }
 
 #[test]
@@ -81,7 +87,7 @@ fn two_devices_revoking_each_other_concurrently_are_both_revoked() {
     for order in [[a.clone(), b.clone()], [b.clone(), a.clone()]] {
         let r = set(&order);
         assert!(r.takes_effect(&a.id) && r.takes_effect(&b.id));
-        assert!(r.is_revoked(&key(2)) && r.is_revoked(&key(3)));
+        assert!(r.is_revoked(&ident(), &key(2)) && r.is_revoked(&ident(), &key(3)));
     }
 }
 
@@ -97,7 +103,7 @@ fn a_device_that_saw_its_own_revocation_cannot_revoke() {
             !r.takes_effect(&b.id),
             "void: its signer knew it was revoked"
         );
-        assert!(r.is_revoked(&key(3)) && !r.is_revoked(&key(2)));
+        assert!(r.is_revoked(&ident(), &key(3)) && !r.is_revoked(&ident(), &key(2)));
     }
 }
 
@@ -109,7 +115,7 @@ fn a_revocation_resting_on_a_chain_through_a_revoked_device_is_void() {
     b.rests_on = vec![key(5), key(3)];
     let r = set(&[b.clone(), a.clone()]);
     assert!(!r.takes_effect(&b.id));
-    assert!(!r.is_revoked(&key(2)));
+    assert!(!r.is_revoked(&ident(), &key(2)));
 }
 
 #[test]
@@ -120,10 +126,31 @@ fn the_identity_key_revokes_even_a_device_that_revoked_everyone_else() {
     let c = rev(3, 0, 2, 3, 0, &[(2, 2)]);
     let r = set(&[c.clone(), b, a]);
     assert!(r.takes_effect(&c.id));
-    assert!(r.is_revoked(&key(2)));
-    assert!(r.denies(&key(2), &key(2), 3));
+    assert!(r.is_revoked(&ident(), &key(2)));
+    assert!(r.denies(&ident(), &key(2), &key(2), 3));
     // What 2 did before its cut (its two revocations, blocks 1 and 2) still stands.
-    assert!(r.is_revoked(&key(3)) && r.is_revoked(&key(4)));
+    assert!(r.is_revoked(&ident(), &key(3)) && r.is_revoked(&ident(), &key(4)));
+}
+
+#[test]
+fn an_identity_revokes_only_its_own_devices() {
+    // Another identity names device 3 in its revocation: device 3 of `ident()` stands, and
+    // a device of another identity that happens to share the key is what is revoked.
+    let mut other = rev(1, 2, 3, 0, 0, &[]);
+    other.identity = key(201);
+    let r = set(&[other]);
+    assert!(!r.is_revoked(&ident(), &key(3)));
+    assert!(!r.denies(&ident(), &key(3), &key(3), 0));
+    assert!(r.is_revoked(&key(201), &key(3)));
+    // And it does not void a revocation of `ident()` that rests on that device key.
+    let r = set(&[
+        Revocation {
+            identity: key(201),
+            ..rev(1, 0, 2, 0, 0, &[])
+        },
+        rev(2, 2, 3, 0, 1, &[(100, 0)]),
+    ]);
+    assert!(r.is_revoked(&ident(), &key(3)), "{:?}", r.revoked());
 }
 
 #[test]
@@ -221,6 +248,7 @@ proptest! {
             let voided = revs.iter().any(|e| {
                 e.id != r.id
                     && base.takes_effect(&e.id)
+                    && e.identity == r.identity
                     && r.rests_on.contains(&e.revoked)
                     && (if e.feed == r.feed { e.seq < r.seq } else {
                         r.timeframe.get(&e.feed).is_some_and(|s| s >= e.seq)

@@ -64,6 +64,8 @@ pub enum WriteDenied {
     NotMember(PublicKey),
     #[error("credential issued by {issuer} cannot appear on a feed of {owner}")]
     ForeignIssuer { issuer: PublicKey, owner: PublicKey },
+    #[error("device {0} was revoked by its identity and may not write")]
+    Revoked(PublicKey),
     #[error("credential rejected: {0}")]
     Credential(#[from] RuleError),
 }
@@ -233,6 +235,15 @@ impl SpaceState {
                     "IdentityProfile belongs to an identity",
                 ))
             }
+            Assertion::RevokeDevice {
+                identity_key,
+                device_key,
+                cut,
+            } => {
+                // What it denies is decided by `Revocations` (space/core.rs); here only its
+                // shape: an identity revokes one of its own devices.
+                check_revocation(credential.subject.id, issuer, identity_key, device_key, cut)?;
+            }
         }
         self.seen.insert(id);
         Ok(Applied::Changed)
@@ -327,3 +338,40 @@ impl SpaceState {
         Ok(())
     }
 }
+
+/// The shape rules of a `RevokeDevice` credential (subject, issuer, cut), the same wherever
+/// it is read: the subject is the revoked device, the issuer its identity, and the cut names
+/// each feed once, at most [`MAX_CUT_FEEDS`] of them.
+pub fn check_revocation(
+    subject: PublicKey,
+    issuer: PublicKey,
+    identity_key: &PublicKey,
+    device_key: &PublicKey,
+    cut: &[(PublicKey, u64)],
+) -> Result<(), RuleError> {
+    let not_allowed = |action: &str| RuleError::NotAllowed {
+        issuer,
+        action: action.into(),
+    };
+    if subject != *device_key {
+        return Err(not_allowed(
+            "revoke a device other than the credential's subject",
+        ));
+    }
+    if issuer != *identity_key {
+        return Err(not_allowed("revoke another identity's device"));
+    }
+    if cut.len() > MAX_CUT_FEEDS {
+        return Err(not_allowed(&format!(
+            "name more than {MAX_CUT_FEEDS} feeds in a revocation's cut"
+        )));
+    }
+    let feeds: std::collections::BTreeSet<&PublicKey> = cut.iter().map(|(f, _)| f).collect();
+    if feeds.len() != cut.len() {
+        return Err(not_allowed("name a feed twice in a revocation's cut"));
+    }
+    Ok(())
+}
+
+/// Most feeds a revocation's cut names (a device has two per space).
+pub const MAX_CUT_FEEDS: usize = 64;

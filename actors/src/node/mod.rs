@@ -5,12 +5,14 @@
 //! `LocalSet` in the simulator), a [`crate::store::Store`], a seed for its RNG and a
 //! wall clock. It reads nothing else from its environment.
 
+mod devices;
 mod error;
 mod handle;
 mod info;
 mod invitations;
 mod presence;
 
+pub use devices::{DeviceInfo, DeviceRevoked, SkippedSpace};
 pub use error::{ErrorKind, NodeError};
 pub use handle::{NetworkConfig, Node, NodeConfig, NodeHandle};
 pub use info::{

@@ -1,8 +1,8 @@
 //! Presence through [`NodeHandle`]: the per-identity view of who is online. Each space
 //! keeps its own presence (`crate::presence`); a device is online here if it was heard in
 //! any space within the presence timeout. `space_members` (in `handle.rs`) shows the
-//! per-space view. `device list` (which needs the identity space, a later part) is meant to
-//! mark the identity's devices online from [`NodeHandle::devices_online`].
+//! per-space view; `device list` (`devices.rs`) marks the identity's devices online from
+//! [`NodeHandle::devices_online`].
 
 use std::collections::BTreeMap;
 

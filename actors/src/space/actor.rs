@@ -57,6 +57,9 @@ pub struct SpaceActor {
     pub(super) admission_waiters: Vec<tokio::sync::oneshot::Sender<crate::credentials::Role>>,
     /// Who of the space is online (`presence.rs`).
     pub(super) presence: super::presence::Presence,
+    /// A revocation took effect while local writes were between memory and disk: rebuild
+    /// once they are stored (see [`SpaceActor::rebuild_after_revocation`]).
+    revocation_rebuild: bool,
     rng: ChaCha20Rng,
 }
 
@@ -90,6 +93,7 @@ impl SpaceActor {
             admission_waiters: Vec::new(),
             commits: CommitQueue::default(),
             announced_heads: Default::default(),
+            revocation_rebuild: false,
             rng,
         }
     }
@@ -110,18 +114,43 @@ impl SpaceActor {
         ObjectId::from_parts(self.clock.now_ms(), random)
     }
 
-    /// Rebuilds the core from the store after a failed append.
+    /// Rebuilds the core from the store (after a failed append, or a revocation that took
+    /// effect), keeping the blocks that wait in the quarantine.
     pub(super) fn rebuild(&mut self) {
         let client_id = self.fresh_client_id();
         match load_space(self.store.as_ref(), self.core.record(), client_id) {
             Ok(loaded) => {
+                let held = self.core.take_quarantine();
                 self.core = loaded.core;
+                for block in held {
+                    // Cannot overflow: the old quarantine held them within the same limit.
+                    let _ = self.core.hold(block);
+                }
                 self.bridge.reattach(&mut self.core);
             }
             Err(e) => {
                 tracing::error!(space = %self.core.record().space_key, error = %e, "rebuild after failed write failed")
             }
         }
+    }
+
+    /// A revocation took effect that may deny blocks already applied: the document is
+    /// rebuilt from the store, which judges every block by every stored revocation. Not while
+    /// a local write is applied in memory but not stored yet (a rebuild would drop it from
+    /// memory): then once the commit queue is idle. Revocations are rare, and a rebuild is
+    /// one replay of the space.
+    pub(super) fn rebuild_after_revocation(&mut self) {
+        if !self.commits.is_idle() {
+            self.revocation_rebuild = true;
+            return;
+        }
+        self.revocation_rebuild = false;
+        let before = self.core.denied().len();
+        self.rebuild();
+        tracing::info!(space = %self.core.record().space_key.short(),
+            revoked = self.core.revocations().revoked().len(),
+            denied_before = before, denied = self.core.denied().len(),
+            "a device revocation took effect; rebuilt the space from the store");
     }
 
     pub(super) fn notify(&mut self, changes: &Changes) {
@@ -333,6 +362,9 @@ impl SpaceActor {
                     Err(_) => act.fail_commits(batch, SpaceRequestError::Unavailable),
                 }
                 let next = act.commits.finished(tokio::time::Instant::now());
+                if act.revocation_rebuild && act.commits.is_idle() {
+                    act.rebuild_after_revocation();
+                }
                 act.commit_next(next, ctx);
             })
             .spawn(ctx);

@@ -213,7 +213,6 @@ impl CommitQueue {
     }
 
     /// Nothing is being committed or waiting to be.
-    #[cfg(test)]
     pub fn is_idle(&self) -> bool {
         !self.in_flight && self.queued.is_empty()
     }

@@ -24,7 +24,10 @@ use std::ops::Bound::{Excluded, Unbounded};
 use thiserror::Error;
 
 use super::SpaceRecord;
-use crate::credentials::{Applied, ControlHistory, Position, RuleError, SpaceState, WriteDenied};
+use crate::credentials::{
+    Applied, Assertion, ControlHistory, Position, Revocation, Revocations, RuleError, SpaceState,
+    WriteDenied,
+};
 use crate::db::{Changes, DbError, Mutation, ObjectId, SpaceDoc};
 use crate::feed::{Block, Payload};
 use crate::types::{PublicKey, Timeframe};
@@ -120,6 +123,11 @@ pub struct SpaceCore {
     /// Blocks stored but denied: `(feed, seq) -> reason`.
     denied: BTreeMap<(PublicKey, u64), String>,
     quarantine: BTreeMap<(PublicKey, u64), Block>,
+    /// The device revocations carried by stored blocks (`credentials/revocation.rs`).
+    revocations: Revocations,
+    /// A revocation took effect after blocks it denies may have been applied: the document
+    /// must be rebuilt from the store (see [`SpaceCore::take_rebuild`]).
+    rebuild: bool,
 }
 
 impl SpaceCore {
@@ -132,7 +140,29 @@ impl SpaceCore {
             applied: Timeframe::new(),
             denied: BTreeMap::new(),
             quarantine: BTreeMap::new(),
+            revocations: Revocations::new(),
+            rebuild: false,
         }
+    }
+
+    /// An empty space that knows `revocations` from the start (a replay: see `load.rs`), so
+    /// that every stored block is judged by all of them, whatever their order in the store.
+    pub fn with_revocations(record: SpaceRecord, client_id: u64, revocations: Revocations) -> Self {
+        let mut core = Self::new(record, client_id);
+        core.revocations = revocations;
+        core
+    }
+
+    /// The device revocations this space holds.
+    pub fn revocations(&self) -> &Revocations {
+        &self.revocations
+    }
+
+    /// True, once, after a revocation took effect that may deny blocks already applied: the
+    /// caller rebuilds the core from the store ([`super::load_space`] judges every stored
+    /// block by every stored revocation). Revocations are rare; a rebuild is one replay.
+    pub fn take_rebuild(&mut self) -> bool {
+        std::mem::take(&mut self.rebuild)
     }
 
     pub fn record(&self) -> &SpaceRecord {
@@ -161,7 +191,11 @@ impl SpaceCore {
     /// and its feed advances all the same. Errors leave everything unchanged.
     pub fn apply(&mut self, block: &Block) -> Result<Verdict, SpaceError> {
         readiness(&self.applied, block)?;
-        let verdict = match judge(&mut self.control, block)? {
+        let judged = judge(&mut self.control, &mut self.revocations, block)?;
+        if judged.revocation_changed {
+            self.rebuild = true;
+        }
+        let verdict = match judged.verdict {
             Ok(()) => match &block.payload {
                 Payload::Credential(_) => Verdict::Accepted(Changes::default()),
                 Payload::Mutation(update) => match self.doc.apply_update(update) {
@@ -187,6 +221,7 @@ impl SpaceCore {
     pub fn plan(&self, mut blocks: Vec<Block>) -> Plan {
         let mut plan = Plan::default();
         let mut control = self.control.clone();
+        let mut revocations = self.revocations.clone();
         let mut applied = self.applied.clone();
         blocks.sort_by_key(|b| (b.feed_key, b.seq));
         blocks.dedup_by_key(|b| (b.feed_key, b.seq));
@@ -212,9 +247,9 @@ impl SpaceCore {
                         .push((block.feed_key, block.seq, "bad signature".into()));
                     continue;
                 }
-                match judge(&mut control, &block) {
-                    Ok(verdict) => {
-                        if verdict.is_err() {
+                match judge(&mut control, &mut revocations, &block) {
+                    Ok(judged) => {
+                        if judged.verdict.is_err() {
                             plan.denied += 1;
                         }
                         applied.advance(block.feed_key, block.seq);
@@ -291,15 +326,18 @@ impl SpaceCore {
         ready
     }
 
+    /// Empties the quarantine (a rebuild carries it over to the new core).
+    pub fn take_quarantine(&mut self) -> Vec<Block> {
+        std::mem::take(&mut self.quarantine).into_values().collect()
+    }
+
     pub fn quarantined(&self) -> usize {
         self.quarantine.len()
     }
 
     /// Runs a local mutation against the database, if our data feed may write.
     pub fn local(&mut self, op: LocalOp) -> Result<Mutation, SpaceError> {
-        self.control
-            .state()
-            .check_data_writer(&self.record.data_feed)?;
+        self.check_local_writer()?;
         Ok(match op {
             LocalOp::Add { id, object } => self.doc.add(id, &object)?,
             LocalOp::Update { id, patch } => self.doc.update(&id, &patch)?,
@@ -326,14 +364,30 @@ impl SpaceCore {
         if !self.doc.check_client_update(update_v1)? {
             return Ok(Mutation::default());
         }
-        self.control
-            .state()
-            .check_data_writer(&self.record.data_feed)?;
+        self.check_local_writer()?;
         let changes = self.doc.apply_update(update_v1)?;
         Ok(Mutation {
             update: update_v1.to_vec(),
             changes,
         })
+    }
+
+    /// May our data feed write its next block: its role, and no revocation of this device.
+    fn check_local_writer(&self) -> Result<(), SpaceError> {
+        let feed = &self.record.data_feed;
+        self.control.state().check_data_writer(feed)?;
+        let next = self.applied.get(feed).map_or(0, |s| s + 1);
+        let writer = self.control.state().feed(feed);
+        match writer {
+            Some(w)
+                if self
+                    .revocations
+                    .denies(&w.identity_key, &w.device_key, feed, next) =>
+            {
+                Err(WriteDenied::Revoked(w.device_key).into())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The database, mutably (the bridge attaches its update sink).
@@ -366,27 +420,76 @@ fn readiness(applied: &Timeframe, block: &Block) -> Result<(), SpaceError> {
     Ok(())
 }
 
-/// The verdict on a ready `block`, from the credentials in its causal past only:
-/// `Ok(Ok(()))` accepted (an accepted credential joins `control`), `Ok(Err(reason))`
-/// denied, `Err` foreign (its feed was not admitted in its past).
-fn judge(control: &mut ControlHistory, block: &Block) -> Result<Result<(), String>, SpaceError> {
+/// What [`judge`] decided about a ready block.
+struct Judged {
+    /// `Ok(())` accepted, `Err(reason)` denied.
+    verdict: Result<(), String>,
+    /// The block carried a revocation that changed which revocations take effect.
+    revocation_changed: bool,
+}
+
+/// The verdict on a ready `block`, from the credentials in its causal past only, and from
+/// the revocations (a revoked device's blocks at or past its cut are denied whatever their
+/// past, as are credentials resting on a revoked device; `credentials/revocation.rs`).
+/// `Err` means foreign (its feed was not admitted in its past). A block that carries a
+/// well-formed, verified revocation and is stored (accepted or denied) adds it to
+/// `revocations`: a revocation's authority is its identity's, not a role in the space.
+fn judge(
+    control: &mut ControlHistory,
+    revocations: &mut Revocations,
+    block: &Block,
+) -> Result<Judged, SpaceError> {
     let pos = Position {
         feed: block.feed_key,
         seq: block.seq,
         timeframe: &block.timeframe,
     };
+    let verdict = judge_control(control, revocations, block, &pos)?;
+    let mut revocation_changed = false;
+    if let Payload::Credential(c) = &block.payload {
+        if matches!(c.subject.assertion, Assertion::RevokeDevice { .. }) {
+            if let Ok(chain) = control.verified().verify(c) {
+                if let Some(r) = Revocation::of(c, c.id(), &chain, &pos) {
+                    revocation_changed = revocations.insert(r);
+                }
+            }
+        }
+    }
+    Ok(Judged {
+        verdict,
+        revocation_changed,
+    })
+}
+
+/// [`judge`] without the revocation bookkeeping: `Ok(Ok(()))` accepted (an accepted
+/// credential joins `control`), `Ok(Err(reason))` denied, `Err` foreign.
+fn judge_control(
+    control: &mut ControlHistory,
+    revocations: &Revocations,
+    block: &Block,
+    pos: &Position<'_>,
+) -> Result<Result<(), String>, SpaceError> {
     let foreign = |reason: String| SpaceError::Foreign {
         feed: block.feed_key,
         seq: block.seq,
         reason,
     };
     let verified = control.verified();
-    let past = control.state_before(&pos);
-    let admitted = past.feed(&block.feed_key).is_some();
+    let past = control.state_before(pos);
+    let writer = past
+        .feed(&block.feed_key)
+        .map(|f| (f.identity_key, f.device_key));
+    let admitted = writer.is_some();
+    let cut = writer
+        .filter(|(i, d)| revocations.denies(i, d, &block.feed_key, block.seq))
+        .map(|(_, d)| d);
     let credential = match &block.payload {
         Payload::Mutation(_) => {
             return match past.check_data_writer(&block.feed_key) {
-                Ok(()) => Ok(Ok(())),
+                Ok(()) => Ok(match cut {
+                    Some(device) => Err(WriteDenied::Revoked(device).to_string()),
+                    None => Ok(()),
+                }),
                 Err(e @ WriteDenied::FeedNotAdmitted(_)) => Err(foreign(e.to_string())),
                 Err(e) => Ok(Err(e.to_string())),
             };
@@ -398,18 +501,42 @@ fn judge(control: &mut ControlHistory, block: &Block) -> Result<Result<(), Strin
         Err(e @ WriteDenied::FeedNotAdmitted(_)) => return Err(foreign(e.to_string())),
         Err(e) => return Ok(Err(e.to_string())),
     }
-    if let Err(e) = verified.verify(credential) {
-        return if admitted {
-            Ok(Err(e.to_string()))
-        } else {
-            Err(foreign(e.to_string()))
-        };
+    let chain = match verified.verify(credential) {
+        Ok(chain) => chain,
+        Err(e) if admitted => return Ok(Err(e.to_string())),
+        Err(e) => return Err(foreign(e.to_string())),
+    };
+    // A revocation is judged by the revocation rule alone (it may stand past its signer's
+    // cut: two devices revoking each other concurrently). Anything else a revoked device
+    // signed is denied from its cut on this feed (a feed the cut does not name, such as
+    // another device's, is cut at 0; a feed's first block may be the very admission of it,
+    // so the signer is what counts, not the feed's admitted writer), and so is a credential
+    // resting on a revoked device further down its chain (a device it authorised must be
+    // authorised again by one that is not revoked).
+    if !matches!(credential.subject.assertion, Assertion::RevokeDevice { .. }) {
+        let issuer = &credential.issuer;
+        let leaning = chain
+            .devices()
+            .iter()
+            .enumerate()
+            .find(|(i, d)| match i {
+                0 => revocations.denies(issuer, d, &block.feed_key, block.seq),
+                _ => revocations.is_revoked(issuer, d),
+            })
+            .map(|(_, d)| *d);
+        if let Some(device) = cut.or(leaning) {
+            return if admitted {
+                Ok(Err(WriteDenied::Revoked(device).to_string()))
+            } else {
+                Err(foreign(WriteDenied::Revoked(device).to_string()))
+            };
+        }
     }
     let id = credential.id();
     let mut trial: SpaceState = past.clone();
     match trial.apply_verified(credential, id) {
         Ok(Applied::Changed) => {
-            control.insert(&pos, (**credential).clone(), id);
+            control.insert(pos, (**credential).clone(), id);
             Ok(Ok(()))
         }
         // A copy of a credential we hold changes nothing; on a feed that is not admitted

@@ -1,6 +1,11 @@
 //! Rebuilds a space from the store: its feed records, their blocks (chain-checked), and a
 //! replay of every block into a fresh [`SpaceCore`] in causal order.
 //!
+//! The core starts out knowing every device revocation that the stored blocks carry (each
+//! well-formed and verified; `credentials/revocation.rs`), so a revoked device's blocks at or
+//! past its cut are denied wherever the revocation sits in the store. That is also how a live
+//! space applies a revocation that arrived after such blocks: it rebuilds through here.
+//!
 //! Replay applies, round after round, the next block of every feed whose dependencies are
 //! met, until no feed can move. Verdicts depend only on each block's causal past, so a
 //! block denied before is denied again and an accepted one is accepted again. A stored
@@ -11,7 +16,8 @@ use std::collections::BTreeMap;
 
 use super::SpaceRequestError;
 use super::{FeedRecord, SpaceCore, SpaceError, SpaceRecord, Verdict};
-use crate::feed::{Block, FeedActor, FeedLog};
+use crate::credentials::{Assertion, Position, Revocation, Revocations, VerifiedCredentials};
+use crate::feed::{Block, FeedActor, FeedLog, Payload};
 use crate::store::{Key, Store};
 use crate::types::{decode, KeyPair, PublicKey};
 
@@ -78,13 +84,40 @@ pub fn load_space(
         blocks.insert(feed.feed_key, feed_blocks);
         feeds.insert(feed.feed_key, (feed, log, key));
     }
-    let mut core = SpaceCore::new(record.clone(), client_id);
+    let revocations = stored_revocations(&blocks);
+    let mut core = SpaceCore::with_revocations(record.clone(), client_id, revocations);
     let replay = replay(&mut core, &blocks);
     Ok(LoadedSpace {
         core,
         feeds,
         replay,
     })
+}
+
+/// Every well-formed, verified device revocation in `blocks`.
+fn stored_revocations(blocks: &BTreeMap<PublicKey, Vec<Block>>) -> Revocations {
+    let verified = VerifiedCredentials::default();
+    let mut revocations = Revocations::new();
+    for block in blocks.values().flatten() {
+        let Payload::Credential(c) = &block.payload else {
+            continue;
+        };
+        if !matches!(c.subject.assertion, Assertion::RevokeDevice { .. }) {
+            continue;
+        }
+        let Ok(chain) = verified.verify(c) else {
+            continue;
+        };
+        let at = Position {
+            feed: block.feed_key,
+            seq: block.seq,
+            timeframe: &block.timeframe,
+        };
+        if let Some(r) = Revocation::of(c, c.id(), &chain, &at) {
+            revocations.insert(r);
+        }
+    }
+    revocations
 }
 
 /// Applies stored blocks in causal order; see the module doc.

@@ -7,6 +7,7 @@ mod bridge;
 mod commit;
 mod core;
 mod create;
+mod devices;
 mod directory;
 mod info;
 mod load;
@@ -22,6 +23,7 @@ pub use actor::{GetObject, Mutate, QueryObjects, SpaceActor, SpaceStatusRequest,
 pub use bridge::{Durable, YjsApply, YjsDiff, YjsSubscribe, YjsSubscription, YJS_CAPACITY};
 pub use commit::{DEFAULT_COALESCE, MAX_BATCH_BYTES, MAX_BATCH_OPS, MAX_COALESCE};
 pub use create::{create_space, join_space, CreatedSpace};
+pub use devices::{OurDevices, RevokeOurDevice, Revoked};
 pub use directory::{
     CreateSpace, DirectoryStatus, JoinSpace, ListSpaces, ResolveSpace, SpaceDirectory, SpaceOpened,
     WatchSpaces,
@@ -46,5 +48,7 @@ pub use request_error::SpaceRequestError;
 mod core_tests;
 #[cfg(test)]
 mod plan_tests;
+#[cfg(test)]
+mod revocation_tests;
 #[cfg(test)]
 mod verdict_tests;

@@ -259,6 +259,9 @@ impl Handler<IngestBlocks> for SpaceActor {
                 }
             }
             report.stored = stored.len();
+            if act.core.take_rebuild() {
+                act.rebuild_after_revocation();
+            }
             // Through the mailbox, not `ctx.notify`: actix runs notified items in the same
             // poll as a mailbox message whose atomic future it has not yet started waiting
             // on, so a notified `IngestBlocks` could plan against a state that another batch
@@ -333,6 +336,12 @@ impl Handler<AuthorizePeer> for SpaceActor {
         if !self.core.state().has_genesis() {
             return Ok(None);
         }
+        if self.core.revocations().is_revoked(&identity, &msg.device) {
+            return Err(refused(
+                format!("device {} was revoked by its identity", msg.device.short()),
+                false,
+            ));
+        }
         match self.core.state().role(&identity) {
             Some(Role::Removed) => Err(refused(
                 format!("identity {} was removed from the space", identity.short()),
@@ -357,7 +366,7 @@ pub struct MayOpenTo(pub PublicKey);
 impl Handler<MayOpenTo> for SpaceActor {
     type Result = bool;
     fn handle(&mut self, msg: MayOpenTo, _: &mut Context<Self>) -> bool {
-        !self.core.state().has_genesis() || member_device(self.core.state(), &msg.0)
+        !self.core.state().has_genesis() || member_device(&self.core, &msg.0)
     }
 }
 
@@ -370,17 +379,19 @@ pub struct KnowsDevice(pub PublicKey);
 impl Handler<KnowsDevice> for SpaceActor {
     type Result = bool;
     fn handle(&mut self, msg: KnowsDevice, _: &mut Context<Self>) -> bool {
-        member_device(self.core.state(), &msg.0)
+        member_device(&self.core, &msg.0)
     }
 }
 
 /// Whether `device` writes an admitted feed of a member that is not REMOVED.
-fn member_device(state: &crate::credentials::SpaceState, device: &PublicKey) -> bool {
+fn member_device(core: &super::SpaceCore, device: &PublicKey) -> bool {
+    let state = core.state();
     state.feeds().values().any(|f| {
         f.device_key == *device
             && state
                 .role(&f.identity_key)
                 .is_some_and(|r| r != Role::Removed)
+            && !core.revocations().is_revoked(&f.identity_key, device)
     })
 }
 

@@ -209,7 +209,7 @@ fn deliver(core: &mut SpaceCore, blocks: Vec<Block>, store: Option<&MemStore>) -
     }
 }
 
-fn persist(store: &MemStore, record: &SpaceRecord, block: &Block) {
+pub(super) fn persist(store: &MemStore, record: &SpaceRecord, block: &Block) {
     let designation = match block.payload {
         Payload::Credential(_) => Designation::Control,
         Payload::Mutation(_) => Designation::Data,
@@ -235,7 +235,7 @@ fn persist(store: &MemStore, record: &SpaceRecord, block: &Block) {
 
 /// Everything the verdict rule decides, in comparable form.
 #[derive(Debug, PartialEq)]
-struct Outcome {
+pub(super) struct Outcome {
     timeframe: Vec<(PublicKey, u64)>,
     denied: BTreeMap<(PublicKey, u64), String>,
     members: Vec<(PublicKey, Role)>,
@@ -243,7 +243,7 @@ struct Outcome {
     doc: serde_json::Value,
 }
 
-fn outcome(core: &SpaceCore) -> Outcome {
+pub(super) fn outcome(core: &SpaceCore) -> Outcome {
     Outcome {
         timeframe: core.timeframe().iter().map(|(k, s)| (*k, *s)).collect(),
         denied: core.denied().clone(),

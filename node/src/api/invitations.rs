@@ -188,7 +188,7 @@ pub struct ListParams {
 /// A body that must be empty or `{}`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NoBody {}
+pub struct NoBody {}
 
 pub async fn invite_create(
     node: Node,

@@ -13,6 +13,7 @@
 
 mod auth;
 mod body;
+mod devices;
 mod error;
 mod framing;
 mod guard;

@@ -1,6 +1,7 @@
 //! The `/v1` routes: one small handler per route, each a thin translation between HTTP/JSON
 //! and one [`NodeHandle`] call (`space join` makes two: join, then wait until writable). The
-//! watch stream lives in `watch.rs`, the invitation routes in `invitations.rs`.
+//! watch stream lives in `watch.rs`, the invitation routes in `invitations.rs`, the device
+//! routes in `devices.rs`.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use echo_actors::credentials::Role;
@@ -31,6 +32,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::post().to(identity_create)),
             )
             .service(resource("/identity/recover").route(web::post().to(identity_recover)))
+            .service(resource("/devices").route(web::get().to(super::devices::device_list)))
+            .service(
+                resource("/devices/{device}/revoke")
+                    .route(web::post().to(super::devices::device_revoke)),
+            )
             .service(
                 resource("/spaces")
                     .route(web::get().to(space_list))

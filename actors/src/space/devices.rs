@@ -1,0 +1,115 @@
+//! Our identity's devices as one space knows them (`OurDevices`), and revoking one of them
+//! in this space (`RevokeOurDevice`): a `RevokeDevice` credential on our control feed whose
+//! cut is the revoked device's feed lengths as we hold them (`credentials/revocation.rs`).
+//! `NodeHandle::device_revoke` sends it to every space of the node.
+
+use std::collections::BTreeMap;
+
+use actix::prelude::*;
+
+use super::{SpaceActor, SpaceRequestError};
+use crate::credentials::{Assertion, Subject};
+use crate::types::PublicKey;
+
+/// The devices of our identity that this space knows (they write admitted feeds, or a
+/// revocation names them): device key -> revoked.
+#[derive(Message)]
+#[rtype(result = "BTreeMap<PublicKey, bool>")]
+pub struct OurDevices;
+
+impl Handler<OurDevices> for SpaceActor {
+    type Result = MessageResult<OurDevices>;
+    fn handle(&mut self, _: OurDevices, _: &mut Context<Self>) -> Self::Result {
+        let me = self.signer.issuer;
+        let revocations = self.core.revocations();
+        let mut devices: BTreeMap<PublicKey, bool> = self
+            .core
+            .state()
+            .feeds()
+            .values()
+            .filter(|f| f.identity_key == me)
+            .map(|f| (f.device_key, revocations.is_revoked(&me, &f.device_key)))
+            .collect();
+        for (identity, device) in revocations.revoked().keys() {
+            if *identity == me {
+                devices.insert(*device, true);
+            }
+        }
+        MessageResult(devices)
+    }
+}
+
+/// What [`RevokeOurDevice`] did in one space.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revoked {
+    /// A revocation was written; the device had this many blocks here (before the cut).
+    Written { blocks_before_cut: u64 },
+    /// The device was already revoked here; nothing was written.
+    Already,
+}
+
+/// Revokes `0`, a device of our identity, in this space. Refused for this device itself
+/// (revoke it from another one), from a revoked device, and while this node is not an
+/// admitted member of the space (it could not write the credential).
+#[derive(Message)]
+#[rtype(result = "Result<Revoked, SpaceRequestError>")]
+pub struct RevokeOurDevice(pub PublicKey);
+
+impl Handler<RevokeOurDevice> for SpaceActor {
+    type Result = ResponseActFuture<Self, Result<Revoked, SpaceRequestError>>;
+    fn handle(&mut self, msg: RevokeOurDevice, _: &mut Context<Self>) -> Self::Result {
+        let me = self.signer.issuer;
+        let this_device = self.signer.key.public();
+        let device = msg.0;
+        if device == this_device {
+            return refused("this device cannot revoke itself; revoke it from another device of the identity, or recover the identity from its seed phrase on a fresh data dir".into());
+        }
+        let revocations = self.core.revocations();
+        if revocations.is_revoked(&me, &this_device) {
+            return refused("this device was revoked".into());
+        }
+        if revocations.is_revoked(&me, &device) {
+            return Box::pin(fut::ready(Ok(Revoked::Already)));
+        }
+        if self.admitted_role().is_none() {
+            return refused(format!(
+                "this node is not an admitted member of space {} yet",
+                self.core.record().space_key.short()
+            ));
+        }
+        let state = self.core.state();
+        let cut: Vec<(PublicKey, u64)> = state
+            .feeds()
+            .iter()
+            .filter(|(_, f)| f.identity_key == me && f.device_key == device)
+            .map(|(feed, _)| (*feed, self.core.timeframe().get(feed).map_or(0, |s| s + 1)))
+            .collect();
+        let blocks_before_cut = cut.iter().map(|(_, n)| n).sum();
+        let credential = self.signer.issue(
+            Subject {
+                id: device,
+                assertion: Assertion::RevokeDevice {
+                    identity_key: me,
+                    device_key: device,
+                    cut,
+                },
+            },
+            self.clock.now_ms(),
+            vec![],
+        );
+        Box::pin(
+            self.append_credentials(vec![credential])
+                .map(move |res, act, _| {
+                    res?;
+                    if act.core.take_rebuild() {
+                        act.rebuild_after_revocation();
+                    }
+                    Ok(Revoked::Written { blocks_before_cut })
+                }),
+        )
+    }
+}
+
+fn refused(why: String) -> ResponseActFuture<SpaceActor, Result<Revoked, SpaceRequestError>> {
+    Box::pin(fut::ready(Err(SpaceRequestError::Forbidden(why))))
+}

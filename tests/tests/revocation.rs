@@ -1,0 +1,163 @@
+//! Device revocation between real `echo-node` processes on loopback QUIC. Bob has two
+//! devices (the second recovered from his seed phrase) in Alice's space, with Carol as a
+//! third member. Bob loses his phone and revokes it from his laptop while the phone,
+//! partitioned away with Carol, keeps writing. Once the partition heals, Alice, Carol and
+//! the laptop have all denied exactly the phone's late block, kept what it wrote before,
+//! and refuse the phone's connections; `device list` shows it revoked.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use echo_tests::{eventually, join, share, Node, CONVERGE, POLL};
+use serde_json::Value;
+
+/// The denied blocks of `space` on `node` whose reason is a revocation: "feed:seq" keys.
+fn revoked_blocks(node: &Node, space: &str) -> BTreeSet<String> {
+    let v = node.ok(&["space", "verdicts", space]);
+    v["denied"]
+        .as_object()
+        .unwrap_or_else(|| node.fail_with(&format!("verdicts without `denied`: {v}")))
+        .iter()
+        .filter(|(_, why)| why.as_str().is_some_and(|w| w.contains("was revoked")))
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+fn device<'a>(list: &'a Value, key: &str) -> &'a Value {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["device_key"] == key)
+        .unwrap_or_else(|| panic!("device {key} not in {list}"))
+}
+
+#[test]
+fn a_revoked_phone_is_denied_by_every_peer_after_a_partition_and_shut_out() {
+    let alice = Node::networked("alice", &[]);
+    let a_addr = alice.listen_addr().to_string();
+    let via_alice = ["--peer", a_addr.as_str()];
+    let mut laptop = Node::new();
+    laptop.start_net(&via_alice);
+    let created = laptop.ok(&["identity", "create", "--name", "bob"]);
+    let seed = created["seed_phrase"].as_str().unwrap().to_owned();
+    let mut carol = Node::networked("carol", &via_alice);
+    let space = share(&alice, &[&laptop, &carol]);
+
+    // Bob's phone: the same identity, recovered from the phrase; it joins as Bob.
+    let mut phone = Node::new();
+    phone.start_net(&via_alice);
+    phone.ok(&["identity", "recover", "--seed-phrase", &seed]);
+    assert_eq!(phone.identity_key(), laptop.identity_key());
+    join(&phone, &space);
+    let before = phone.add(&space, r#"{"from":"phone, before"}"#);
+    eventually("the phone's first object on alice", CONVERGE, POLL, || {
+        alice.ids(&space).contains(&before).then_some(())
+    });
+    let phone_key = phone.device_key();
+    let listed = laptop.ok(&["device", "list"]);
+    assert_eq!(device(&listed, &phone_key)["revoked"], false, "{listed}");
+    assert_eq!(device(&listed, &laptop.device_key())["this_device"], true);
+
+    // Bad requests: a device cannot revoke itself; unknown and malformed keys.
+    let own = laptop.fails(&["device", "revoke", &laptop.device_key()]);
+    assert_eq!(own.status.code(), Some(1), "{own}");
+    assert!(own.stderr.contains("cannot revoke itself"), "{own}");
+    let unknown = laptop.fails(&["device", "revoke", &alice.device_key()]);
+    assert_eq!(unknown.status.code(), Some(1), "{unknown}");
+    assert!(
+        unknown.stderr.contains("not a device of this identity"),
+        "{unknown}"
+    );
+    let malformed = laptop.fails(&["device", "revoke", "xyz"]);
+    assert_eq!(malformed.status.code(), Some(2), "{malformed}");
+
+    // The partition: phone and carol only see each other.
+    phone.kill9();
+    carol.kill9();
+    let revoked = laptop.ok(&["device", "revoke", &phone_key]);
+    assert_eq!(revoked["device_key"], phone_key.as_str(), "{revoked}");
+    assert_eq!(
+        revoked["revoked_in"],
+        serde_json::json!([space]),
+        "{revoked}"
+    );
+    let listed = laptop.ok(&["device", "list"]);
+    assert_eq!(device(&listed, &phone_key)["revoked"], true, "{listed}");
+    assert_eq!(device(&listed, &phone_key)["online"], false, "{listed}");
+    // Revoking again writes nothing new.
+    let again = laptop.ok(&["device", "revoke", &phone_key]);
+    assert_eq!(again["already_in"], serde_json::json!([space]), "{again}");
+
+    phone.start_net(&[]);
+    let p_addr = phone.listen_addr().to_string();
+    carol.start_net(&["--peer", &p_addr]);
+    let late = phone.add(&space, r#"{"from":"phone, after its revocation"}"#);
+    eventually(
+        "carol to hold the phone's late object",
+        CONVERGE,
+        POLL,
+        || carol.ids(&space).contains(&late).then_some(()),
+    );
+    assert!(revoked_blocks(&carol, &space).is_empty());
+
+    // The heal: carol reaches alice (and the revocation), and relays the late block.
+    carol.stop();
+    carol.start_net(&via_alice);
+    let denied = eventually(
+        "alice and carol to deny the late block",
+        CONVERGE,
+        POLL,
+        || {
+            let on_alice = revoked_blocks(&alice, &space);
+            let on_carol = revoked_blocks(&carol, &space);
+            (!on_alice.is_empty() && on_alice == on_carol).then_some(on_alice)
+        },
+    );
+    assert_eq!(denied.len(), 1, "exactly the late block: {denied:?}");
+    let on_laptop = eventually("the laptop to deny it too", CONVERGE, POLL, || {
+        let d = revoked_blocks(&laptop, &space);
+        (!d.is_empty()).then_some(d)
+    });
+    assert_eq!(on_laptop, denied);
+    for (name, node) in [("alice", &alice), ("carol", &carol), ("laptop", &laptop)] {
+        let ids = node.ids(&space);
+        assert!(
+            ids.contains(&before),
+            "{name} lost what the phone wrote before"
+        );
+        assert!(!ids.contains(&late), "{name} shows the late object");
+    }
+
+    // Life goes on for everyone else.
+    let after = laptop.add(&space, r#"{"from":"laptop, after"}"#);
+    eventually("the laptop's object on carol", CONVERGE, POLL, || {
+        carol.ids(&space).contains(&after).then_some(())
+    });
+
+    // The phone, back online, is shut out: no peer opens the space to it. (First the
+    // channel to the killed phone must be gone: its connection lingers until the QUIC idle
+    // timeout, 10 s.)
+    phone.stop();
+    eventually(
+        "alice to drop the killed phone's channel",
+        CONVERGE,
+        POLL,
+        || (!alice.peers(&space).contains(&phone_key)).then_some(()),
+    );
+    phone.start_net(&via_alice);
+    let until = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < until {
+        assert!(
+            !alice.peers(&space).contains(&phone_key),
+            "alice opened the space to the revoked phone"
+        );
+        thread::sleep(POLL);
+    }
+    assert!(
+        !phone.ids(&space).contains(&after),
+        "the phone got new data"
+    );
+}
