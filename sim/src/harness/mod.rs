@@ -85,6 +85,9 @@ pub struct SimNode {
     /// does.
     pub left: bool,
     pub identity: Option<String>,
+    /// The seed phrase `identity create` showed (kept so that a scenario can recover the
+    /// identity on another host, as its user would from paper).
+    pub seed_phrase: Option<String>,
     /// Joined (or created) the shared space.
     pub member: bool,
 }
@@ -260,6 +263,7 @@ impl Cluster {
             up: true,
             left: false,
             identity: None,
+            seed_phrase: None,
             member: false,
         });
         index

@@ -21,11 +21,40 @@ impl Cluster {
             Some(Ok(created)) => {
                 self.event(format!("{name} identity {}", created.identity_key));
                 self.nodes[node].identity = Some(created.identity_key);
+                self.nodes[node].seed_phrase = Some(created.seed_phrase);
                 true
             }
             other => {
                 let detail = format!("{name}: identity_create failed: {other:?}");
                 self.violation("setup", detail);
+                false
+            }
+        }
+    }
+
+    /// `node` (a fresh host) recovers the identity of `from` from its seed phrase: a second
+    /// device of that identity. True on success.
+    pub fn recover_identity(&mut self, node: usize, from: usize) -> bool {
+        let Some(phrase) = self.nodes[from].seed_phrase.clone() else {
+            self.violation("setup", "no seed phrase to recover from");
+            return false;
+        };
+        let answer = self.call(node, move |h| async move {
+            h.identity_recover(phrase, None).await
+        });
+        let name = self.nodes[node].name.clone();
+        match answer {
+            Some(Ok(recovered)) => {
+                let of = self.nodes[from].name.clone();
+                self.event(format!("{name} recovered the identity of {of}"));
+                self.nodes[node].identity = Some(recovered.identity_key);
+                true
+            }
+            other => {
+                self.violation(
+                    "setup",
+                    format!("{name}: identity_recover failed: {other:?}"),
+                );
                 false
             }
         }

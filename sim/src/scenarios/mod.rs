@@ -13,6 +13,7 @@ mod offline_writer;
 mod partition_heal;
 mod partitioned_add;
 mod random_schedule;
+mod revocation;
 mod role_change;
 mod signaling;
 
@@ -126,6 +127,11 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "invitation",
         about: "16 peers join only through invitations (key, pin and no auth; single and multi use) under loss: wrong codes from several guests, a host crash mid-handshake, a cut-off guest, a cancel and an expiry; every accept ends once, in time, as the rules allow",
         run: invitation::run,
+    },
+    Scenario {
+        name: "revocation",
+        about: "a second device of an identity (recovered from the seed phrase) is revoked while it is partitioned away with a relay; it keeps writing and the relay stores its blocks first; after the heal every peer denies exactly its blocks past the cut and keeps everything before",
+        run: revocation::run,
     },
 ];
 
