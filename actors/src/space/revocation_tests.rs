@@ -395,25 +395,8 @@ fn a_revoked_device_cannot_authorise_a_new_device_for_itself() {
         core.apply(b).unwrap();
     }
     // The phone mints a device and that device admits its own control feed.
-    let minted = KeyPair::generate(&mut bob.rng);
-    let authorization = bob.phone.signer.authorize_device(minted.public(), 5);
-    let signer = Signer::for_device(bob.identity.public(), minted.clone(), authorization);
-    let feed = KeyPair::generate(&mut bob.rng);
-    let c = signer.issue(
-        Subject {
-            id: feed.public(),
-            assertion: Assertion::AdmittedFeed {
-                space_key: bob.record.space_key,
-                identity_key: bob.identity.public(),
-                device_key: minted.public(),
-                designation: Designation::Control,
-            },
-        },
-        5,
-        vec![],
-    );
-    let mut log = (FeedLog::new(feed.public()), feed);
-    let block = append(&mut log, core.timeframe(), Payload::Credential(Box::new(c)));
+    let phone = bob.phone.signer.clone();
+    let block = minted_admission(&mut bob, &phone, core.timeframe());
     let plan = core.plan(vec![block.clone()]);
     assert_eq!(plan.rejected.len(), 1, "{plan:?}");
     assert!(plan.rejected[0].2.contains("was revoked"), "{plan:?}");
@@ -421,8 +404,16 @@ fn a_revoked_device_cannot_authorise_a_new_device_for_itself() {
     assert!(matches!(err, SpaceError::Foreign { .. }), "{err}");
 
     // The same, authorised by the laptop (not revoked), is admitted.
+    let laptop = bob.laptop.signer.clone();
+    let block = minted_admission(&mut bob, &laptop, core.timeframe());
+    assert!(matches!(core.apply(&block).unwrap(), Verdict::Accepted(_)));
+}
+
+/// A new device that `authoriser` authorises for Bob, admitting its own control feed as
+/// that feed's first block (written having seen `seen`).
+fn minted_admission(bob: &mut Bob, authoriser: &Signer, seen: &Timeframe) -> Block {
     let minted = KeyPair::generate(&mut bob.rng);
-    let authorization = bob.laptop.signer.authorize_device(minted.public(), 5);
+    let authorization = authoriser.authorize_device(minted.public(), 5);
     let signer = Signer::for_device(bob.identity.public(), minted.clone(), authorization);
     let feed = KeyPair::generate(&mut bob.rng);
     let c = signer.issue(
@@ -439,8 +430,7 @@ fn a_revoked_device_cannot_authorise_a_new_device_for_itself() {
         vec![],
     );
     let mut log = (FeedLog::new(feed.public()), feed);
-    let block = append(&mut log, core.timeframe(), Payload::Credential(Box::new(c)));
-    assert!(matches!(core.apply(&block).unwrap(), Verdict::Accepted(_)));
+    append(&mut log, seen, Payload::Credential(Box::new(c)))
 }
 
 #[test]
