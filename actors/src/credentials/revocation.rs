@@ -94,11 +94,19 @@ impl Revocation {
             .is_some_and(|s| s >= other.seq)
     }
 
-    /// The blocks this block's writer had seen (a timeframe entry `s` stands for blocks
-    /// `0..=s`) plus its own earlier blocks: strictly larger than the weight of every block
-    /// in its causal past, when timeframes are causally closed (as honest writers' are).
+    /// The blocks of other feeds this block's writer had seen (a timeframe entry `s` stands
+    /// for blocks `0..=s`) plus its own earlier blocks (`seq` of them; the timeframe's entry
+    /// for its own feed, which a writer's applied timeframe carries, is not counted again):
+    /// strictly larger than the weight of every block in its causal past, when timeframes
+    /// are causally closed (as honest writers' are). Counting the own feed twice would break
+    /// that for a block with a long own feed seen by a block with a short one.
     fn weight(&self) -> u128 {
-        let seen: u128 = self.timeframe.iter().map(|(_, s)| u128::from(*s) + 1).sum();
+        let seen: u128 = self
+            .timeframe
+            .iter()
+            .filter(|(f, _)| **f != self.feed)
+            .map(|(_, s)| u128::from(*s) + 1)
+            .sum();
         seen + u128::from(self.seq)
     }
 }

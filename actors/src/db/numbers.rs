@@ -55,8 +55,11 @@ fn refused(number: &str, path: &str, stored: &str) -> DbError {
 /// Checks that a parsed number is stored as exactly this number. `path` names it (dotted).
 pub(crate) fn check_number(n: &Number, path: &str) -> Result<(), DbError> {
     let stored = canonical_json(&Value::Number(n.clone()));
+    // An integer beyond i64 is refused even when a double holds it exactly (a multiple of
+    // 2^11 above 2^63): it would read back as a float, not as the integer written.
+    let beyond_i64 = n.is_u64() && !n.is_i64();
     let exact = match &stored {
-        Value::Number(s) => same_value(n, s),
+        Value::Number(s) => !beyond_i64 && same_value(n, s),
         _ => false,
     };
     if exact {
