@@ -3,6 +3,12 @@
 //! credentials. It never holds the identity secret: that exists only inside one
 //! `CreateIdentity` or `RecoverIdentity` (`keys.rs`), and everything signed later is signed by
 //! this device with its chain.
+//!
+//! Founding an identity on this device (create, recover, or adopt from a device
+//! invitation) also founds or joins its identity space: the caller passes the writes that do
+//! it ([`FoundHalo`]; the space layer builds them, this layer does not know spaces), and
+//! they are written in one flushed batch with the identity record, so that a crash leaves
+//! both or neither.
 
 use std::sync::Arc;
 
@@ -11,11 +17,12 @@ use rand_chacha::ChaCha20Rng;
 
 use zeroize::Zeroizing;
 
+use super::keys::adopted_record;
 use super::{recover_identity, CreatedIdentity, IdentityInfo, IdentityRequestError};
 use super::{IdentityRecord, NewIdentity, RecoveredIdentity};
 use crate::credentials::{Credential, Signer};
-use crate::store::{Key, Store};
-use crate::types::{check_name, encode, Clock, KeyPair, Signature};
+use crate::store::{Key, Store, WriteBatch};
+use crate::types::{check_name, encode, Clock, KeyPair, PublicKey, Signature};
 
 /// The identity of this node.
 pub struct IdentityActor {
@@ -61,11 +68,27 @@ impl IdentityActor {
         Ok(())
     }
 
-    /// Stores `record` durably and makes it this node's identity.
-    fn keep(&mut self, record: IdentityRecord) -> Result<IdentityInfo, IdentityRequestError> {
+    /// Stores `record` durably, with the writes of `halo` for its identity space, and makes it
+    /// this node's identity.
+    fn keep(
+        &mut self,
+        record: IdentityRecord,
+        halo: FoundHalo,
+        halo_secret: Option<&KeyPair>,
+        halo_space_key: PublicKey,
+    ) -> Result<IdentityInfo, IdentityRequestError> {
         let bytes = encode(&record).map_err(|e| IdentityRequestError::Invalid(e.to_string()))?;
+        let mut batch = halo(Founding {
+            signer: record.signer(&self.device),
+            halo_secret,
+            halo_space_key,
+            now_ms: self.clock.now_ms(),
+            rng: &mut self.rng,
+        })
+        .map_err(IdentityRequestError::Storage)?;
+        batch.put(Key::identity(), bytes);
         self.store
-            .put(&Key::identity(), &bytes)
+            .write(batch)
             .map_err(|e| IdentityRequestError::Storage(e.to_string()))?;
         self.store
             .flush()
@@ -88,11 +111,27 @@ impl Actor for IdentityActor {
     type Context = Context<Self>;
 }
 
+/// What founding the identity space on this device is given.
+pub struct Founding<'a> {
+    /// This device, signing for the new identity.
+    pub signer: Signer,
+    /// The identity space's key pair when this device creates the identity (to sign the
+    /// genesis); `None` when the space exists already and is joined by key.
+    pub halo_secret: Option<&'a KeyPair>,
+    pub halo_space_key: PublicKey,
+    pub now_ms: u64,
+    pub rng: &'a mut ChaCha20Rng,
+}
+
+/// Builds the writes that found or join the identity space (`space::halo_writes`).
+pub type FoundHalo = Box<dyn FnOnce(Founding<'_>) -> Result<WriteBatch, String> + Send>;
+
 /// Create the identity; fails if there is one.
 #[derive(Message)]
 #[rtype(result = "Result<CreatedIdentity, IdentityRequestError>")]
 pub struct CreateIdentity {
     pub name: Option<String>,
+    pub halo: FoundHalo,
 }
 
 impl Handler<CreateIdentity> for IdentityActor {
@@ -101,7 +140,13 @@ impl Handler<CreateIdentity> for IdentityActor {
         self.check_new(msg.name.as_deref(), false)?;
         let created =
             NewIdentity::create(&mut self.rng, &self.device, msg.name, self.clock.now_ms());
-        let info = self.keep(created.record)?;
+        let halo_key = created.halo_space.public();
+        let info = self.keep(
+            created.record,
+            msg.halo,
+            Some(&created.halo_space),
+            halo_key,
+        )?;
         Ok(CreatedIdentity {
             identity_key: info.identity_key,
             device_key: info.device_key,
@@ -120,20 +165,21 @@ pub struct RecoverIdentity {
     /// Wiped when the request is done. Never logged (no `Debug`).
     pub seed_phrase: Zeroizing<String>,
     pub name: Option<String>,
+    pub halo: FoundHalo,
 }
 
 impl Handler<RecoverIdentity> for IdentityActor {
     type Result = Result<RecoveredIdentity, IdentityRequestError>;
     fn handle(&mut self, msg: RecoverIdentity, _: &mut Context<Self>) -> Self::Result {
         self.check_new(msg.name.as_deref(), true)?;
-        let record = recover_identity(
+        let recovered = recover_identity(
             &msg.seed_phrase,
             &self.device,
             msg.name,
             self.clock.now_ms(),
         )?;
         drop(msg.seed_phrase);
-        let info = self.keep(record)?;
+        let info = self.keep(recovered.record, msg.halo, None, recovered.halo_space_key)?;
         tracing::info!(
             identity = %info.identity_key,
             device = %info.device_key,
@@ -206,5 +252,43 @@ impl Handler<SignAsDevice> for IdentityActor {
             signature: self.device.sign(&msg.0),
             device_auth: record.device_credential.clone(),
         })
+    }
+}
+
+/// Take on an identity another device of it authorised this device into (a device
+/// invitation): `device_credential` is that device's `AuthorizedDevice` for this device,
+/// checked here; this device signs the identity profile. Fails if there is an identity
+/// already.
+#[derive(Message)]
+#[rtype(result = "Result<IdentityInfo, IdentityRequestError>")]
+pub struct AdoptIdentity {
+    pub identity_key: PublicKey,
+    pub name: Option<String>,
+    pub device_credential: Credential,
+    pub halo_space_key: PublicKey,
+    pub halo: FoundHalo,
+}
+
+impl Handler<AdoptIdentity> for IdentityActor {
+    type Result = Result<IdentityInfo, IdentityRequestError>;
+    fn handle(&mut self, msg: AdoptIdentity, _: &mut Context<Self>) -> Self::Result {
+        self.check_new(msg.name.as_deref(), false)?;
+        msg.device_credential
+            .verify_device_authorization(Some(msg.identity_key), self.device.public())
+            .map_err(|e| {
+                IdentityRequestError::Invalid(format!(
+                    "the device credential the host gave does not authorise this device: {e}"
+                ))
+            })?;
+        let record = adopted_record(
+            msg.identity_key,
+            &self.device,
+            msg.device_credential,
+            msg.name,
+            self.clock.now_ms(),
+        );
+        let info = self.keep(record, msg.halo, None, msg.halo_space_key)?;
+        tracing::info!(identity = %info.identity_key, device = %info.device_key, "joined the identity as a new device");
+        Ok(info)
     }
 }

@@ -9,6 +9,11 @@
 //! profile, and it is dropped (wiped) before they return. What the device stores
 //! ([`IdentityRecord`]) holds the identity's public key and those two credentials; from then
 //! on the device signs for the identity with its chain ([`IdentityRecord::signer`]).
+//!
+//! The identity space (HALO) is keyed by `blake3::derive_key("echo-rs halo space key v1",
+//! identity secret)`: derived in the same two places, so that `identity create` can sign
+//! its genesis and `identity recover` finds the same space again, and dropped with the
+//! identity secret.
 
 use bip39::{Language, Mnemonic};
 use rand_core::CryptoRngCore;
@@ -23,6 +28,8 @@ use crate::types::{KeyPair, PublicKey};
 pub const SEED_PHRASE_WORDS: usize = 24;
 
 const IDENTITY_KDF_CONTEXT: &str = "echo-rs identity key v1";
+
+const HALO_SPACE_KDF_CONTEXT: &str = "echo-rs halo space key v1";
 
 /// Why a seed phrase was refused. Never carries the phrase or any of its words.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
@@ -107,6 +114,21 @@ impl IdentityRecord {
 pub struct NewIdentity {
     pub record: IdentityRecord,
     pub seed_phrase: Zeroizing<String>,
+    /// The identity space's key pair, for its genesis; wiped when dropped.
+    pub halo_space: KeyPair,
+}
+
+/// An identity recovered on this device, and the key of its identity space (to join).
+pub struct RecoveredRecord {
+    pub record: IdentityRecord,
+    pub halo_space_key: PublicKey,
+}
+
+/// The identity space's key pair of an identity key pair.
+fn halo_space_of(identity: &KeyPair) -> KeyPair {
+    let secret = Zeroizing::new(identity.secret_bytes());
+    let derived = Zeroizing::new(blake3::derive_key(HALO_SPACE_KDF_CONTEXT, &*secret));
+    KeyPair::from_secret(*derived)
 }
 
 /// Parses a seed phrase: exactly [`SEED_PHRASE_WORDS`] BIP39 English words (any case,
@@ -154,6 +176,18 @@ fn found_record(
     let identity_key = identity.public();
     let device_credential = authorize_device(&identity, device.public(), now_ms);
     drop(identity);
+    adopted_record(identity_key, device, device_credential, name, now_ms)
+}
+
+/// The record of `device` in the identity `identity_key`, authorised by `device_credential`
+/// (by the identity key, or by another device of it): this device signs the profile.
+pub(super) fn adopted_record(
+    identity_key: PublicKey,
+    device: &KeyPair,
+    device_credential: Credential,
+    name: Option<String>,
+    now_ms: u64,
+) -> IdentityRecord {
     let signer = Signer::for_device(identity_key, device.clone(), device_credential.clone());
     let profile = signer.issue(
         Subject {
@@ -188,23 +222,30 @@ impl NewIdentity {
         let mnemonic = Mnemonic::from_entropy(&*entropy)
             .unwrap_or_else(|_| unreachable!("32-byte entropy is valid"));
         let identity = key_from_mnemonic(&mnemonic);
+        let halo_space = halo_space_of(&identity);
         NewIdentity {
             record: found_record(identity, device, name, now_ms),
             seed_phrase: Zeroizing::new(mnemonic.to_string()),
+            halo_space,
         }
     }
 }
 
 /// Recovers the identity of `phrase` on `device` (a new device): the same identity key, and
-/// this device authorised by it. The identity key is wiped before this returns.
+/// this device authorised by it, and the key of the identity space to join. The identity
+/// key is wiped before this returns.
 pub fn recover_identity(
     phrase: &str,
     device: &KeyPair,
     name: Option<String>,
     now_ms: u64,
-) -> Result<IdentityRecord, PhraseError> {
+) -> Result<RecoveredRecord, PhraseError> {
     let identity = identity_from_phrase(phrase)?;
-    Ok(found_record(identity, device, name, now_ms))
+    let halo_space_key = halo_space_of(&identity).public();
+    Ok(RecoveredRecord {
+        record: found_record(identity, device, name, now_ms),
+        halo_space_key,
+    })
 }
 
 #[cfg(test)]
@@ -239,8 +280,12 @@ mod tests {
     fn recover_gives_the_same_identity_key_and_authorizes_the_new_device() {
         let (old_device, created) = created();
         let new_device = KeyPair::from_secret([42; 32]);
-        let record = recover_identity(&created.seed_phrase, &new_device, None, 2000).unwrap();
+        let recovered = recover_identity(&created.seed_phrase, &new_device, None, 2000).unwrap();
+        let record = recovered.record;
         assert_eq!(record.identity_key, created.record.identity_key);
+        // The same identity space: recovery finds what creation founded.
+        assert_eq!(recovered.halo_space_key, created.halo_space.public());
+        assert_ne!(recovered.halo_space_key, record.identity_key);
         assert_ne!(new_device.public(), old_device.public());
         // The new device is authorised by the identity key itself (a chain of one link).
         let auth = record
@@ -267,6 +312,7 @@ mod tests {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(10);
         let other = NewIdentity::create(&mut rng, &device, None, 1000);
         assert_ne!(other.record.identity_key, created.record.identity_key);
+        assert_ne!(other.halo_space.public(), created.halo_space.public());
     }
 
     #[test]

@@ -9,13 +9,13 @@ mod migrate;
 mod request_error;
 
 pub use actor::{
-    CreateIdentity, CurrentSigner, DeviceSignature, IdentityActor, RecoverIdentity, ShowIdentity,
-    SignAsDevice,
+    AdoptIdentity, CreateIdentity, CurrentSigner, DeviceSignature, FoundHalo, Founding,
+    IdentityActor, RecoverIdentity, ShowIdentity, SignAsDevice,
 };
 pub use info::{CreatedIdentity, IdentityInfo, RecoveredIdentity};
 pub use keys::{
     identity_from_phrase, parse_phrase, recover_identity, DeviceRecord, IdentityRecord,
-    NewIdentity, PhraseError, SEED_PHRASE_WORDS,
+    NewIdentity, PhraseError, RecoveredRecord, SEED_PHRASE_WORDS,
 };
 pub use migrate::{load_identity, open_sled_migrated, IdentityLoadError};
 pub use request_error::IdentityRequestError;

@@ -11,7 +11,7 @@
 //! characters: 192 with one IPv4 address, 218 with an IPv4 and an IPv6 address (measured in
 //! `code_tests.rs`, `typical_code_length`). The first is 137 bytes, 112 of them the id, the
 //! topic and two keys; the largest valid code (16 + 16 IPv6 addresses) is 1 067. Every
-//! code starts `echo11`: the kind, a zero byte, is base58's `1`.
+//! space invitation's code starts `echo11`: its kind, a zero byte, is base58's `1`.
 //!
 //! [`InvitationCode::decode`] is total: ASCII whitespace anywhere is ignored (a code may be
 //! wrapped over lines), the input is bounded at [`MAX_CODE_CHARS`] before any work, and
@@ -60,9 +60,11 @@ const BASE58: &str = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz
 /// What the invitation admits the guest to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum InvitationKind {
-    /// Membership of a space. (Discriminant 1 is reserved for identity invitations: adding
-    /// a device to an identity.)
+    /// Membership of a space.
     Space,
+    /// A new device of the host's identity (`device invite`): `space_key` is then the
+    /// identity space's key.
+    Device,
 }
 
 /// An invitation code's contents. Build one, [`encode`](Self::encode) it for the guest;
@@ -207,10 +209,10 @@ impl InvitationCode {
             });
         }
         // The checksum matched, so what follows was written by an encoder, not a typo.
-        if body[0] != 0 {
+        if body[0] > 1 {
             return Err(CodeError::Invalid(format!(
-                "it is an invitation of kind {}, and this echo-node knows space invitations \
-                 only: update echo-node",
+                "it is an invitation of kind {}, and this echo-node knows space and device \
+                 invitations only: update echo-node",
                 body[0]
             )));
         }
@@ -239,6 +241,10 @@ impl InvitationCode {
         let invalid = |m: String| Err(CodeError::Invalid(m));
         if self.lifetime_ms == 0 {
             return invalid("its lifetime is zero".into());
+        }
+        if self.kind == InvitationKind::Device && self.auth == AuthMethod::Key {
+            // `key` auth proves a device of a named identity; a new device has none yet.
+            return invalid("a device invitation with `key` auth".into());
         }
         if self.created_ms.checked_add(self.lifetime_ms).is_none() {
             return invalid(format!(

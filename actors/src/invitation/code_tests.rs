@@ -355,8 +355,25 @@ fn trailing_bytes_are_invalid() {
 #[test]
 fn an_unknown_kind_is_invalid() {
     let mut body = body_of(&typical());
-    body[0] = 1;
-    assert!(invalid(&sealed(&body)).contains("kind 1"));
+    body[0] = 2;
+    assert!(invalid(&sealed(&body)).contains("kind 2"));
+}
+
+#[test]
+fn a_device_code_round_trips_and_refuses_key_auth() {
+    let device = InvitationCode {
+        kind: InvitationKind::Device,
+        ..typical()
+    };
+    let text = device.encode();
+    assert_eq!(InvitationCode::decode(&text), Ok(device.clone()));
+    // The kind is the first body byte: 1 for a device invitation.
+    assert_eq!(body_of(&device)[0], 1);
+    let keyed = InvitationCode {
+        auth: AuthMethod::Key,
+        ..device
+    };
+    assert!(invalid(&keyed.encode()).contains("device invitation with `key` auth"));
 }
 
 #[test]

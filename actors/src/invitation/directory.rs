@@ -28,7 +28,7 @@ use super::request_error::InvitationRequestError;
 use crate::identity::{IdentityActor, ShowIdentity};
 use crate::mesh::{IncomingInvitation, ListenAddrs, NetworkActor, RouteInvitations, SideStream};
 use crate::signal::Topic;
-use crate::space::{MayInvite, ResolveSpace, SpaceDirectory};
+use crate::space::{HaloSpace, MayInvite, ResolveSpace, SpaceActor, SpaceDirectory};
 use crate::store::{Key, Store};
 use crate::transport::{read_frame, write_frame};
 use crate::types::{decode, Clock, PublicKey};
@@ -98,14 +98,18 @@ impl InvitationDirectory {
         ChaCha20Rng::from_seed(seed)
     }
 
-    /// Starts the actor of a record whose space is open here.
-    fn host(&mut self, record: InvitationRecord, space: Addr<crate::space::SpaceActor>) {
+    /// Starts the actor of a record whose space is open here (`device`: a device
+    /// invitation, whose space is the identity space).
+    fn host(&mut self, record: InvitationRecord, device: bool, space: Addr<SpaceActor>) {
         let id = record.id;
         let space_key = record.space_key;
         let rng = self.child_rng();
         let addr = HostInvitationActor::new(
             record,
+            device,
             space,
+            self.identity.clone(),
+            self.spaces.clone(),
             self.store.clone(),
             self.clock.clone(),
             rng,
@@ -177,14 +181,31 @@ impl Actor for InvitationDirectory {
         for record in records {
             let spaces = self.spaces.clone();
             let space_key = record.space_key;
-            async move { spaces.send(ResolveSpace(space_key.to_hex())).await }
+            async move { invitation_space(&spaces, space_key).await }
                 .into_actor(self)
                 .map(move |res, act, _| match res {
-                    Ok(Ok(space)) => act.host(record, space),
-                    _ => tracing::warn!(space = %space_key.short(), "an invitation's space is not open here"),
+                    Some((device, space)) => act.host(record, device, space),
+                    None => tracing::warn!(space = %space_key.short(), "an invitation's space is not open here"),
                 })
                 .wait(ctx);
         }
+    }
+}
+
+/// The actor of an invitation's space, and whether it is the identity space (a device
+/// invitation).
+async fn invitation_space(
+    spaces: &Addr<SpaceDirectory>,
+    space_key: PublicKey,
+) -> Option<(bool, Addr<SpaceActor>)> {
+    if let Ok(Some((halo, addr))) = spaces.send(HaloSpace).await {
+        if halo == space_key {
+            return Some((true, addr));
+        }
+    }
+    match spaces.send(ResolveSpace(space_key.to_hex())).await {
+        Ok(Ok(addr)) => Some((false, addr)),
+        _ => None,
     }
 }
 
@@ -213,58 +234,152 @@ impl Handler<CreateInvitation> for InvitationDirectory {
                 let space = spaces.send(ResolveSpace(space)).await??;
                 let space_key = space.send(MayInvite { role: options.role }).await??;
                 let (addrs, signal) = network.send(ListenAddrs).await?;
-                Ok::<_, InvitationRequestError>((space, space_key, guest_key, addrs, signal, options))
+                Ok::<_, InvitationRequestError>((
+                    space, space_key, guest_key, addrs, signal, options,
+                ))
             }
             .into_actor(self)
             .map(|res, act, _| {
                 let (space, space_key, guest_key, addrs, signal, options) = res?;
-                let mut id = [0u8; 16];
-                act.rng.fill_bytes(&mut id);
-                let pin = (options.auth == AuthMethod::Pin).then(|| draw_pin(&mut act.rng));
-                let record = InvitationRecord {
-                    id,
-                    space_key,
-                    role: options.role,
-                    auth: options.auth,
-                    pin: pin.clone(),
-                    guest_key,
-                    multi_use: options.multi_use,
-                    created_ms: act.clock.now_ms(),
-                    lifetime_ms: options.lifetime_ms,
-                    handshake_timeout_ms: options.handshake_timeout_ms,
-                    attempts_left: MAX_ATTEMPTS,
-                    uses: 0,
-                    state: InvitationState::Init,
-                    reason: None,
-                };
-                // Durable before anyone can use it.
-                let bytes = crate::types::encode(&record)
-                    .map_err(|e| InvitationRequestError::Storage(e.to_string()))?;
-                act.store
-                    .put(&Key::invitation(&id), &bytes)
-                    .and_then(|()| act.store.flush())
-                    .map_err(|e| InvitationRequestError::Storage(e.to_string()))?;
-                let code = InvitationCode {
+                let place = Place {
                     kind: InvitationKind::Space,
-                    invitation_id: id,
-                    auth: record.auth,
-                    topic: invitation_topic(&id),
+                    space,
                     space_key,
-                    created_ms: record.created_ms,
-                    lifetime_ms: record.lifetime_ms,
-                    host_device: act.device_key,
                     addrs,
                     signal,
                 };
-                let expires_at = record.expires_at_ms();
-                act.host(record, space);
-                tracing::info!(invitation = %hex(&id), space = %space_key.short(), "invitation created");
-                Ok(CreatedInvitation {
-                    invitation_code: code.encode(),
-                    auth_code: pin,
-                    invitation_id: hex(&id),
-                    expires_at,
-                })
+                act.open(place, guest_key, options)
+            }),
+        )
+    }
+}
+
+/// Where an invitation is for, and where its host listens.
+struct Place {
+    kind: InvitationKind,
+    space: Addr<SpaceActor>,
+    space_key: PublicKey,
+    addrs: Vec<std::net::SocketAddr>,
+    signal: Vec<std::net::SocketAddr>,
+}
+
+impl InvitationDirectory {
+    /// Creates the record (durable before anyone can use it) and the host actor, and
+    /// answers the code.
+    fn open(
+        &mut self,
+        place: Place,
+        guest_key: Option<PublicKey>,
+        options: InviteOptions,
+    ) -> Result<CreatedInvitation, InvitationRequestError> {
+        let Place {
+            kind,
+            space,
+            space_key,
+            addrs,
+            signal,
+        } = place;
+        let mut id = [0u8; 16];
+        self.rng.fill_bytes(&mut id);
+        let pin = (options.auth == AuthMethod::Pin).then(|| draw_pin(&mut self.rng));
+        let record = InvitationRecord {
+            id,
+            space_key,
+            role: options.role,
+            auth: options.auth,
+            pin: pin.clone(),
+            guest_key,
+            multi_use: options.multi_use,
+            created_ms: self.clock.now_ms(),
+            lifetime_ms: options.lifetime_ms,
+            handshake_timeout_ms: options.handshake_timeout_ms,
+            attempts_left: MAX_ATTEMPTS,
+            uses: 0,
+            state: InvitationState::Init,
+            reason: None,
+        };
+        let bytes = crate::types::encode(&record)
+            .map_err(|e| InvitationRequestError::Storage(e.to_string()))?;
+        self.store
+            .put(&Key::invitation(&id), &bytes)
+            .and_then(|()| self.store.flush())
+            .map_err(|e| InvitationRequestError::Storage(e.to_string()))?;
+        let code = InvitationCode {
+            kind,
+            invitation_id: id,
+            auth: record.auth,
+            topic: invitation_topic(&id),
+            space_key,
+            created_ms: record.created_ms,
+            lifetime_ms: record.lifetime_ms,
+            host_device: self.device_key,
+            addrs,
+            signal,
+        };
+        let expires_at = record.expires_at_ms();
+        self.host(record, kind == InvitationKind::Device, space);
+        tracing::info!(invitation = %hex(&id), space = %space_key.short(), kind = ?kind, "invitation created");
+        Ok(CreatedInvitation {
+            invitation_code: code.encode(),
+            auth_code: pin,
+            invitation_id: hex(&id),
+            expires_at,
+        })
+    }
+}
+
+/// Create a device invitation: a new device joins this node's identity with it.
+#[derive(Message)]
+#[rtype(result = "Result<CreatedInvitation, InvitationRequestError>")]
+pub struct CreateDeviceInvitation {
+    /// The role is not used (a device has its identity's role everywhere); `key` auth is
+    /// refused (a new device has no identity to prove).
+    pub options: InviteOptions,
+}
+
+impl Handler<CreateDeviceInvitation> for InvitationDirectory {
+    type Result = ResponseActFuture<Self, Result<CreatedInvitation, InvitationRequestError>>;
+    fn handle(&mut self, msg: CreateDeviceInvitation, _: &mut Context<Self>) -> Self::Result {
+        let CreateDeviceInvitation { options } = msg;
+        let spaces = self.spaces.clone();
+        let network = self.network.clone();
+        Box::pin(
+            async move {
+                let network = network.ok_or_else(|| {
+                    InvitationRequestError::Invalid(
+                        "this node has no network; a new device could never reach it".into(),
+                    )
+                })?;
+                if options.auth == AuthMethod::Key {
+                    return Err(InvitationRequestError::Invalid(
+                        "a device invitation takes `pin` or `none` auth: a new device has no \
+                         identity to sign with"
+                            .into(),
+                    ));
+                }
+                check_options(&options)?;
+                let (space_key, space) = spaces.send(HaloSpace).await?.ok_or_else(|| {
+                    InvitationRequestError::Invalid(
+                        "this identity has no identity space (it was created before echo-node \
+                         had them), so it cannot invite devices; recover it from its seed \
+                         phrase on a fresh data dir to use a new one"
+                            .into(),
+                    )
+                })?;
+                let (addrs, signal) = network.send(ListenAddrs).await?;
+                let place = Place {
+                    kind: InvitationKind::Device,
+                    space,
+                    space_key,
+                    addrs,
+                    signal,
+                };
+                Ok::<_, InvitationRequestError>((place, options))
+            }
+            .into_actor(self)
+            .map(|res, act, _| {
+                let (place, options) = res?;
+                act.open(place, None, options)
             }),
         )
     }
@@ -367,6 +482,9 @@ impl Handler<CancelById> for InvitationDirectory {
 #[derive(Message)]
 #[rtype(result = "Result<oneshot::Receiver<AcceptResult>, InvitationRequestError>")]
 pub struct AcceptInvitation {
+    /// What the caller expects: `invite accept` takes space invitations, `device join`
+    /// device invitations.
+    pub kind: InvitationKind,
     pub code: String,
     pub auth_code: Option<String>,
     pub timeout_ms: u64,
@@ -380,16 +498,13 @@ impl Handler<AcceptInvitation> for InvitationDirectory {
         let parsed = InvitationCode::decode(&msg.code)
             .map_err(|e| InvitationRequestError::BadCode(e.to_string()));
         let identity = self.identity.clone();
+        let device_key = self.device_key;
+        let expected = msg.kind;
         Box::pin(
             async move {
                 let code = parsed?;
-                let me = identity.send(ShowIdentity).await?.map_err(|e| {
-                    InvitationRequestError::Invalid(format!("{e}: create one before accepting"))
-                })?;
-                let key: PublicKey = me
-                    .identity_key
-                    .parse()
-                    .map_err(|_| InvitationRequestError::Invalid("bad identity key".into()))?;
+                let me = identity.send(ShowIdentity).await?;
+                let key = guest_key(expected, &code, me, device_key)?;
                 Ok::<_, InvitationRequestError>((code, key))
             }
             .into_actor(self)
@@ -412,6 +527,7 @@ impl Handler<AcceptInvitation> for InvitationDirectory {
                     space_key: code.space_key,
                     auth: code.auth,
                     expires_at_ms: code.expires_ms(),
+                    kind: code.kind,
                     identity_key,
                     pin: msg.auth_code.map(|c| c.trim().to_string()),
                     timeout_ms: msg.timeout_ms,
@@ -427,6 +543,48 @@ impl Handler<AcceptInvitation> for InvitationDirectory {
                 Ok(rx)
             }),
         )
+    }
+}
+
+/// Who the guest introduces itself as: its identity (a space invitation, which needs one)
+/// or its device (a device invitation, which needs a node without one). A code of the other
+/// kind than the command expects is refused with the command to use.
+fn guest_key(
+    expected: InvitationKind,
+    code: &InvitationCode,
+    me: Result<crate::identity::IdentityInfo, crate::identity::IdentityRequestError>,
+    device_key: PublicKey,
+) -> Result<PublicKey, InvitationRequestError> {
+    let invalid = |m: String| Err(InvitationRequestError::Invalid(m));
+    match (expected, code.kind) {
+        (InvitationKind::Space, InvitationKind::Device) => {
+            return invalid(
+                "this is a device invitation (it adds a device to an identity): use \
+                 `echo-node device join` on a fresh data dir"
+                    .into(),
+            )
+        }
+        (InvitationKind::Device, InvitationKind::Space) => {
+            return invalid(
+                "this is a space invitation: use `echo-node invite accept` on a node with an \
+                 identity"
+                    .into(),
+            )
+        }
+        _ => {}
+    }
+    match (code.kind, me) {
+        (InvitationKind::Space, Ok(me)) => me
+            .identity_key
+            .parse()
+            .map_err(|_| InvitationRequestError::Invalid("bad identity key".into())),
+        (InvitationKind::Space, Err(e)) => invalid(format!("{e}: create one before accepting")),
+        (InvitationKind::Device, Ok(me)) => invalid(format!(
+            "this node already has an identity ({}); `device join` needs a fresh data dir \
+             (`echo-node --data-dir NEW_DIR run`, then `device join` there)",
+            me.identity_key
+        )),
+        (InvitationKind::Device, Err(_)) => Ok(device_key),
     }
 }
 

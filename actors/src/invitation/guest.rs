@@ -20,9 +20,17 @@
 //!   No success is ever reported that the space does not show.
 //! - The handshake timer ends the handshake `TIMEOUT`, as "host unreachable" if the host
 //!   was never reached.
+//! - A device invitation (`kind` [`InvitationKind::Device`]): the guest introduces itself
+//!   with its device key, and once accepted asks `AdmitDevice`. The host's grant is handed
+//!   to the actor to take on (`Adopt`; the identity record and the identity space, one
+//!   durable batch); `Adopted` is `SUCCESS`, with the identity space as the space admitted
+//!   to. A connection lost after `AdmitDevice` and before the grant is `ERROR` (the grant is
+//!   gone with it; nothing was stored on either side), after the grant it changes nothing.
 
+use super::code::InvitationKind;
 use super::messages::{
-    AuthMethod, AuthOutcome, AuthProof, EndReason, GuestFrame, HostFrame, InvitationState,
+    AuthMethod, AuthOutcome, AuthProof, DeviceGrant, EndReason, GuestFrame, HostFrame,
+    InvitationState,
 };
 use crate::credentials::{Credential, Role};
 use crate::types::{PublicKey, Signature};
@@ -40,6 +48,9 @@ pub struct GuestParams {
     pub space_key: PublicKey,
     pub auth: AuthMethod,
     pub expires_at_ms: u64,
+    pub kind: InvitationKind,
+    /// Who the guest introduces itself as: its identity for a space invitation, its
+    /// device for a device invitation.
     pub identity_key: PublicKey,
     /// The code the user gave, for `pin`.
     pub pin: Option<String>,
@@ -68,6 +79,8 @@ pub enum GuestInput {
     /// The answer to `CheckAdmitted`: the role our identity has in the space, if the
     /// admission showed up.
     AdmissionChecked(Option<Role>),
+    /// The answer to `Adopt`.
+    Adopted(Result<(), String>),
     Timer(GuestTimer),
 }
 
@@ -99,6 +112,8 @@ pub enum GuestOutput {
     /// reaches us anyway (from any peer) within the handshake's time; answer with
     /// `AdmissionChecked`.
     CheckAdmitted,
+    /// Take on the identity the host granted (device invitations); answer with `Adopted`.
+    Adopt(Box<DeviceGrant>),
     SetTimer {
         at_ms: u64,
         timer: GuestTimer,
@@ -116,8 +131,10 @@ pub struct GuestCore {
     /// The host answered the code (accepted or not): no going back to connecting.
     verdict_seen: bool,
     ever_connected: bool,
-    /// `Admit` was sent.
+    /// `Admit` (or `AdmitDevice`) was sent.
     admit_sent: bool,
+    /// The host's grant is being taken on (device invitations).
+    adopting: Option<PublicKey>,
 }
 
 impl GuestCore {
@@ -128,7 +145,12 @@ impl GuestCore {
             verdict_seen: false,
             ever_connected: false,
             admit_sent: false,
+            adopting: None,
         }
+    }
+
+    fn is_device(&self) -> bool {
+        self.params.kind == InvitationKind::Device
     }
 
     pub fn state(&self) -> InvitationState {
@@ -184,7 +206,20 @@ impl GuestCore {
                 }
             }
             GuestInput::Disconnected => {
-                if self.admit_sent {
+                if self.adopting.is_some() {
+                    // The grant arrived; the host closes its side after it.
+                } else if self.admit_sent && self.is_device() {
+                    self.finish(
+                        InvitationState::Error,
+                        None,
+                        Some(
+                            "the host went away before it authorised this device; ask for a \
+                             new device invitation"
+                                .into(),
+                        ),
+                        &mut out,
+                    );
+                } else if self.admit_sent {
                     out.push(GuestOutput::CheckAdmitted);
                 } else if self.verdict_seen {
                     self.finish(
@@ -238,6 +273,22 @@ impl GuestCore {
                         Some("the host went away during the handshake".into()),
                         &mut out,
                     ),
+                }
+            }
+            GuestInput::Adopted(result) => {
+                let Some(halo) = self.adopting else {
+                    return out;
+                };
+                match result {
+                    Ok(()) => self.finish(
+                        InvitationState::Success,
+                        Some((halo, Role::Owner)),
+                        None,
+                        &mut out,
+                    ),
+                    Err(reason) => {
+                        self.finish(InvitationState::Error, None, Some(reason), &mut out)
+                    }
                 }
             }
             GuestInput::PrepareFailed(reason) => {
@@ -296,6 +347,10 @@ impl GuestCore {
                 }
                 self.verdict_seen = true;
                 match outcome {
+                    AuthOutcome::Accepted if self.is_device() => {
+                        self.admit_sent = true;
+                        out.push(GuestOutput::Send(GuestFrame::AdmitDevice));
+                    }
                     AuthOutcome::Accepted => out.push(GuestOutput::PrepareAdmission),
                     AuthOutcome::Invalid { attempts_left } => self.finish(
                         InvitationState::Error,
@@ -315,10 +370,32 @@ impl GuestCore {
                 }
             }
             HostFrame::Admitted { space_key, role } => {
-                if self.state != InvitationState::Authenticating || !self.verdict_seen {
+                if self.state != InvitationState::Authenticating
+                    || !self.verdict_seen
+                    || self.is_device()
+                {
                     return self.protocol_error(out);
                 }
                 self.finish(InvitationState::Success, Some((space_key, role)), None, out);
+            }
+            HostFrame::DeviceAdmitted(grant) => {
+                if self.state != InvitationState::Authenticating
+                    || !self.admit_sent
+                    || !self.is_device()
+                    || self.adopting.is_some()
+                {
+                    return self.protocol_error(out);
+                }
+                if grant.halo_space_key != self.params.space_key {
+                    return self.finish(
+                        InvitationState::Error,
+                        None,
+                        Some("the host granted another identity space than the code names".into()),
+                        out,
+                    );
+                }
+                self.adopting = Some(grant.halo_space_key);
+                out.push(GuestOutput::Adopt(grant));
             }
             HostFrame::Ended(reason) => {
                 let (state, words) = match reason {

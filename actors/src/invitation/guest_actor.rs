@@ -6,6 +6,11 @@
 //! (`JoinSpace`, or the space as already recorded by an earlier attempt) and reports the
 //! states. On SUCCESS it offers the space's channel to the host at once and answers only
 //! once this node's admission has replicated here, so that a write right after succeeds.
+//!
+//! For a device invitation it takes the host's grant on instead of preparing feeds: the
+//! identity record and the identity space (`AdoptIdentity`, one durable batch), then the
+//! identity space is opened and every space the grant lists is joined; SUCCESS is answered
+//! once this device's feeds in the identity space are admitted.
 
 use std::time::Duration;
 
@@ -15,16 +20,18 @@ use tokio::sync::{mpsc, oneshot};
 use super::code::InvitationCode;
 use super::guest::{GuestCore, GuestInput, GuestOutput, GuestParams, Outcome};
 use super::info::{AcceptedInvitation, InvitationProgress};
+use super::messages::DeviceGrant;
 use super::messages::{GuestFrame, HostFrame, InvitationState};
 use super::request_error::InvitationRequestError;
 use super::stream_io::spawn_stream_io;
-use crate::identity::{IdentityActor, SignAsDevice};
+use crate::identity::{AdoptIdentity, IdentityActor, SignAsDevice};
 use crate::mesh::{
     ConnectDevice, JoinInvitationTopic, LeaveInvitationTopic, NetworkActor, OfferChannels,
     OpenSideStream,
 };
 use crate::space::{
-    JoinSpace, OwnFeeds, ResolveSpace, SpaceActor, SpaceDirectory, SpaceRequestError, WaitAdmitted,
+    found_halo, HaloSpace, JoinSpace, OpenHaloSpace, OwnFeeds, ResolveSpace, SpaceActor,
+    SpaceDirectory, SpaceRequestError, WaitAdmitted,
 };
 use crate::types::{Backoff, Clock, PublicKey};
 
@@ -151,6 +158,14 @@ impl GuestInvitationActor {
                         ),
                         Err(e) => act.feed(GuestInput::PrepareFailed(e), ctx),
                     })
+                    .spawn(ctx);
+            }
+            GuestOutput::Adopt(grant) => {
+                let identity = self.deps.identity.clone();
+                let spaces = self.deps.spaces.clone();
+                async move { adopt(&identity, &spaces, *grant).await }
+                    .into_actor(self)
+                    .map(|res, act, ctx| act.feed(GuestInput::Adopted(res), ctx))
                     .spawn(ctx);
             }
             GuestOutput::Close => {
@@ -294,8 +309,16 @@ impl GuestInvitationActor {
         // answer once this node may write.
         self.deps.network.do_send(OfferChannels(space_key));
         let spaces = self.deps.spaces.clone();
+        let device = self.code.kind == super::code::InvitationKind::Device;
         async move {
-            let space: Addr<SpaceActor> = spaces.send(ResolveSpace(space_key.to_hex())).await??;
+            let space: Addr<SpaceActor> = if device {
+                match spaces.send(HaloSpace).await? {
+                    Some((_, addr)) => addr,
+                    None => return Err(SpaceRequestError::Corrupt("no identity space".into())),
+                }
+            } else {
+                spaces.send(ResolveSpace(space_key.to_hex())).await??
+            };
             space
                 .send(WaitAdmitted {
                     timeout: ADMISSION_WAIT,
@@ -360,6 +383,48 @@ async fn prepare(
         .map_err(|_| "the node is shutting down".to_string())?;
     let device_auth = device_auth.ok_or("this node has no identity")?;
     Ok((device_auth, vec![control, data]))
+}
+
+/// Takes on the identity a device invitation's host granted: the identity record with the
+/// identity space joined (one durable batch), the identity space opened, and every space
+/// the grant lists joined (the rest of the list arrives with the identity space).
+async fn adopt(
+    identity: &Addr<IdentityActor>,
+    spaces: &Addr<SpaceDirectory>,
+    grant: DeviceGrant,
+) -> Result<(), String> {
+    let gone = |_| "the node is shutting down".to_string();
+    identity
+        .send(AdoptIdentity {
+            identity_key: grant.identity_key,
+            name: grant.name,
+            device_credential: grant.device_credential,
+            halo_space_key: grant.halo_space_key,
+            halo: found_halo(),
+        })
+        .await
+        .map_err(gone)?
+        .map_err(|e| format!("cannot take on the identity: {e}"))?;
+    spaces
+        .send(OpenHaloSpace)
+        .await
+        .map_err(gone)?
+        .map_err(|e| format!("cannot open the identity space: {e}"))?;
+    for space_key in grant.spaces {
+        let joined = spaces
+            .send(JoinSpace {
+                space_key,
+                name: None,
+            })
+            .await
+            .map_err(gone)?;
+        if let Err(e) = joined {
+            // Joined already (by the list in the identity space), or it will be retried by
+            // the identity space's list.
+            tracing::info!(space = %space_key.short(), error = %e, "not joining a granted space now");
+        }
+    }
+    Ok(())
 }
 
 impl Actor for GuestInvitationActor {

@@ -22,6 +22,11 @@
 //!   admission in flight. An admission being written always completes and counts as a use,
 //!   even if the invitation is cancelled, expires or its guest goes meanwhile (the guest
 //!   is answered `Admitted` if it is still there, and can see its membership otherwise).
+//! - A device invitation (built with [`HostCore::for_device`]) admits a new device of the
+//!   host's identity instead: the authenticated guest asks `AdmitDevice`, the actor
+//!   authorises the device and reports the grant, and only then is the guest answered
+//!   `DeviceAdmitted`. Everything else (codes, attempts, uses, timeouts) is the same. A
+//!   space invitation refuses `AdmitDevice`, and a device invitation `Admit`.
 //! - Each session has the handshake timeout (default 3 min); the invitation its lifetime
 //!   (default 1 day), after which it is `EXPIRED`. `Cancel` ends it `CANCELLED`.
 
@@ -32,8 +37,8 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use super::messages::{
-    challenge_message, AuthMethod, AuthOutcome, AuthProof, EndReason, GuestFrame, HostFrame,
-    InvitationState,
+    challenge_message, AuthMethod, AuthOutcome, AuthProof, DeviceGrant, EndReason, GuestFrame,
+    HostFrame, InvitationState,
 };
 use crate::credentials::{Credential, Role};
 use crate::types::PublicKey;
@@ -90,6 +95,12 @@ pub enum HostInput {
         session: SessionId,
         result: Result<(), String>,
     },
+    /// The actor authorised (or failed to authorise) the device asked for with
+    /// `AdmitDevice`.
+    DeviceAdmitted {
+        session: SessionId,
+        result: Result<Box<DeviceGrant>, String>,
+    },
     Cancel,
     Timer(HostTimer),
 }
@@ -109,6 +120,12 @@ pub enum HostOutput {
         role: Role,
         device_auth: Box<Credential>,
         feeds: Vec<PublicKey>,
+    },
+    /// Authorise `device` (as the guest introduced itself) into this node's identity, then
+    /// answer with `DeviceAdmitted`.
+    AdmitDevice {
+        session: SessionId,
+        device: PublicKey,
     },
     SetTimer {
         at_ms: u64,
@@ -141,15 +158,31 @@ pub struct HostCore {
     /// Sessions whose guest went while its admission was being written: the admission
     /// still counts as a use when it is done (the guest may learn of it from the space).
     orphaned: std::collections::BTreeSet<SessionId>,
+    /// A device invitation (`AdmitDevice`), not a space invitation (`Admit`).
+    device: bool,
 }
 
 impl HostCore {
+    /// A space invitation.
     pub fn new(record: InvitationRecord) -> Self {
         HostCore {
             record,
             sessions: BTreeMap::new(),
             orphaned: std::collections::BTreeSet::new(),
+            device: false,
         }
+    }
+
+    /// A device invitation (its record names the identity space).
+    pub fn for_device(record: InvitationRecord) -> Self {
+        HostCore {
+            device: true,
+            ..Self::new(record)
+        }
+    }
+
+    pub fn is_device(&self) -> bool {
+        self.device
     }
 
     pub fn record(&self) -> &InvitationRecord {
@@ -211,52 +244,14 @@ impl HostCore {
                 }
             }
             HostInput::Admitted { session, result } => {
-                let orphaned = self.orphaned.remove(&session);
-                if !orphaned && !matches!(self.sessions.get(&session), Some(Session::Admitting)) {
-                    return out;
-                }
-                self.sessions.remove(&session);
-                if orphaned {
-                    // Nobody to answer; the admission (if written) is a use all the same.
-                    if result.is_ok() {
-                        self.record.uses = self.record.uses.saturating_add(1);
-                        if !self.record.multi_use && !self.record.state.is_terminal() {
-                            self.record.state = InvitationState::Success;
-                        }
-                        out.push(HostOutput::Persist(self.record.clone()));
-                        if !self.record.multi_use {
-                            self.end_sessions(EndReason::NoLongerValid, &mut out);
-                        }
-                    }
-                    return out;
-                }
-                match result {
-                    Ok(()) => {
-                        self.record.uses = self.record.uses.saturating_add(1);
-                        // An admission that was being written when the invitation was
-                        // cancelled or expired completes; the state stays as it ended.
-                        if !self.record.multi_use && !self.record.state.is_terminal() {
-                            self.record.state = InvitationState::Success;
-                        }
-                        out.push(HostOutput::Persist(self.record.clone()));
-                        out.push(HostOutput::Send(
-                            session,
-                            HostFrame::Admitted {
-                                space_key: self.record.space_key,
-                                role: self.record.role,
-                            },
-                        ));
-                        out.push(HostOutput::SessionState(session, InvitationState::Success));
-                        out.push(HostOutput::CloseSession(session));
-                        if !self.record.multi_use {
-                            // Anyone else on it is too late.
-                            self.end_sessions(EndReason::NoLongerValid, &mut out);
-                        }
-                    }
-                    Err(e) => {
-                        self.refuse(session, EndReason::Error(e), &mut out);
-                    }
-                }
+                let frame = HostFrame::Admitted {
+                    space_key: self.record.space_key,
+                    role: self.record.role,
+                };
+                self.admitted(session, result.map(|()| frame), &mut out);
+            }
+            HostInput::DeviceAdmitted { session, result } => {
+                self.admitted(session, result.map(HostFrame::DeviceAdmitted), &mut out);
             }
             HostInput::Cancel => {
                 if !self.record.state.is_terminal() {
@@ -278,6 +273,43 @@ impl HostCore {
             }
         }
         out
+    }
+
+    /// An admission the actor finished writing: on success a use (answered with `answer`
+    /// if its guest is still there), else the guest is refused with the error.
+    fn admitted(
+        &mut self,
+        session: SessionId,
+        result: Result<HostFrame, String>,
+        out: &mut Vec<HostOutput>,
+    ) {
+        let orphaned = self.orphaned.remove(&session);
+        if !orphaned && !matches!(self.sessions.get(&session), Some(Session::Admitting)) {
+            return;
+        }
+        self.sessions.remove(&session);
+        let answer = match result {
+            Ok(answer) => answer,
+            // Nobody to tell if orphaned; nothing was admitted either way.
+            Err(_) if orphaned => return,
+            Err(e) => return self.refuse(session, EndReason::Error(e), out),
+        };
+        self.record.uses = self.record.uses.saturating_add(1);
+        // An admission that was being written when the invitation was cancelled or expired
+        // completes; the state stays as it ended.
+        if !self.record.multi_use && !self.record.state.is_terminal() {
+            self.record.state = InvitationState::Success;
+        }
+        out.push(HostOutput::Persist(self.record.clone()));
+        if !orphaned {
+            out.push(HostOutput::Send(session, answer));
+            out.push(HostOutput::SessionState(session, InvitationState::Success));
+            out.push(HostOutput::CloseSession(session));
+        }
+        if !self.record.multi_use {
+            // Anyone else on it is too late.
+            self.end_sessions(EndReason::NoLongerValid, out);
+        }
     }
 
     /// Why a new guest is turned away, if the invitation is over.
@@ -394,25 +426,26 @@ impl HostCore {
                     out.push(HostOutput::CloseSession(session));
                 }
             }
-            (Session::Authenticated { identity_key }, GuestFrame::Admit { device_auth, feeds }) => {
-                // A single-use invitation admits one guest: while one admission is being
-                // written, another guest is too late (it would be written too).
-                let in_flight = !self.orphaned.is_empty()
-                    || self
-                        .sessions
-                        .values()
-                        .any(|s| matches!(s, Session::Admitting));
-                if !self.record.multi_use && in_flight {
-                    return self.refuse(session, EndReason::NoLongerValid, out);
+            (Session::Authenticated { identity_key }, GuestFrame::Admit { device_auth, feeds })
+                if !self.device =>
+            {
+                if self.start_admitting(session, out) {
+                    out.push(HostOutput::Admit {
+                        session,
+                        identity_key,
+                        role: self.record.role,
+                        device_auth,
+                        feeds,
+                    });
                 }
-                self.sessions.insert(session, Session::Admitting);
-                out.push(HostOutput::Admit {
-                    session,
-                    identity_key,
-                    role: self.record.role,
-                    device_auth,
-                    feeds,
-                });
+            }
+            (Session::Authenticated { identity_key }, GuestFrame::AdmitDevice) if self.device => {
+                if self.start_admitting(session, out) {
+                    out.push(HostOutput::AdmitDevice {
+                        session,
+                        device: identity_key,
+                    });
+                }
             }
             // Anything out of order ends the session.
             _ => self.refuse(
@@ -421,6 +454,22 @@ impl HostCore {
                 out,
             ),
         }
+    }
+
+    /// Marks the session's admission in flight, unless a single-use invitation has one in
+    /// flight already (then another guest is too late: it would be admitted too).
+    fn start_admitting(&mut self, session: SessionId, out: &mut Vec<HostOutput>) -> bool {
+        let in_flight = !self.orphaned.is_empty()
+            || self
+                .sessions
+                .values()
+                .any(|s| matches!(s, Session::Admitting));
+        if !self.record.multi_use && in_flight {
+            self.refuse(session, EndReason::NoLongerValid, out);
+            return false;
+        }
+        self.sessions.insert(session, Session::Admitting);
+        true
     }
 
     fn proof_holds(

@@ -2,7 +2,10 @@
 //! only carries out its outputs: it persists the record (durably, before the outputs after
 //! it), writes frames to and reads frames from each guest's side stream, checks a guest's
 //! device credential against the device at the other end of the connection, asks the space
-//! to admit the guest (one durable batch) and sets the core's timers.
+//! to admit the guest (one durable batch) and sets the core's timers. For a device
+//! invitation it authorises the guest's device into this node's identity instead (an
+//! `AuthorizedDevice` signed by this device with its chain) and hands over the identity's
+//! space list.
 //!
 //! A session is one guest's side stream. Its writer task owns the send half and the stream's
 //! guard: dropping the session's sender finishes the stream after the frames already queued,
@@ -17,11 +20,14 @@ use rand_chacha::ChaCha20Rng;
 use tokio::sync::mpsc;
 
 use super::host::{HostCore, HostInput, HostOutput, InvitationRecord, SessionId};
-use super::messages::{GuestFrame, HostFrame};
+use super::messages::{DeviceGrant, GuestFrame, HostFrame};
 use super::stream_io::spawn_stream_io;
 use crate::credentials::{Credential, Role};
+use crate::identity::{CurrentSigner, IdentityActor, ShowIdentity};
 use crate::mesh::{JoinInvitationTopic, LeaveInvitationTopic, NetworkActor, SideStream};
-use crate::space::{AdmitMember, SpaceActor};
+use crate::space::{
+    listed_spaces, listing_query, AdmitMember, ListSpaces, QueryObjects, SpaceActor, SpaceDirectory,
+};
 use crate::store::{Key, Store};
 use crate::types::{encode, Clock, PublicKey};
 
@@ -33,7 +39,11 @@ struct Session {
 /// See the module docs.
 pub struct HostInvitationActor {
     core: HostCore,
+    /// The invitation's space: the identity space for a device invitation.
     space: Addr<SpaceActor>,
+    identity: Addr<IdentityActor>,
+    /// This node's spaces (a device invitation's grant names them all).
+    spaces: Addr<SpaceDirectory>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     rng: ChaCha20Rng,
@@ -45,17 +55,28 @@ pub struct HostInvitationActor {
 }
 
 impl HostInvitationActor {
+    /// `device`: a device invitation (`space` is the identity space).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         record: InvitationRecord,
+        device: bool,
         space: Addr<SpaceActor>,
+        identity: Addr<IdentityActor>,
+        spaces: Addr<SpaceDirectory>,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         rng: ChaCha20Rng,
         network: Option<Addr<NetworkActor>>,
     ) -> Self {
         HostInvitationActor {
-            core: HostCore::new(record),
+            core: if device {
+                HostCore::for_device(record)
+            } else {
+                HostCore::new(record)
+            },
             space,
+            identity,
+            spaces,
             store,
             clock,
             rng,
@@ -124,6 +145,7 @@ impl HostInvitationActor {
                 device_auth,
                 feeds,
             } => self.admit(session, identity_key, role, *device_auth, feeds, ctx),
+            HostOutput::AdmitDevice { session, device } => self.admit_device(session, device, ctx),
             HostOutput::SetTimer { at_ms, timer } => {
                 let wait = Duration::from_millis(at_ms.saturating_sub(self.clock.now_ms()));
                 ctx.run_later(wait, move |act, ctx| act.feed(HostInput::Timer(timer), ctx));
@@ -167,6 +189,81 @@ impl HostInvitationActor {
         })
         .spawn(ctx);
     }
+}
+
+impl HostInvitationActor {
+    fn admit_device(&mut self, session: SessionId, device: PublicKey, ctx: &mut Context<Self>) {
+        let Some(connected) = self.sessions.get(&session).map(|s| s.device) else {
+            return;
+        };
+        let identity = self.identity.clone();
+        let halo = self.space.clone();
+        let spaces = self.spaces.clone();
+        let halo_key = self.core.record().space_key;
+        let now = self.clock.now_ms();
+        async move {
+            if connected != device {
+                return Err(
+                    "the guest introduced itself as another device than it connected with"
+                        .to_string(),
+                );
+            }
+            grant(identity, halo, spaces, halo_key, device, now).await
+        }
+        .into_actor(self)
+        .map(move |result, act, ctx| {
+            match &result {
+                Ok(_) => tracing::info!(device = %device.short(), "authorised a new device of this identity"),
+                Err(e) => tracing::warn!(device = %device.short(), error = %e, "could not authorise a new device"),
+            }
+            act.feed(HostInput::DeviceAdmitted { session, result }, ctx)
+        })
+        .spawn(ctx);
+    }
+}
+
+/// What a new device gets: its `AuthorizedDevice`, signed by this device with its chain,
+/// and the identity's spaces: those its list names and those this node has (a space
+/// created a moment ago may not be listed yet).
+async fn grant(
+    identity: Addr<IdentityActor>,
+    halo: Addr<SpaceActor>,
+    spaces: Addr<SpaceDirectory>,
+    halo_space_key: PublicKey,
+    device: PublicKey,
+    now_ms: u64,
+) -> Result<Box<DeviceGrant>, String> {
+    let gone = |_| "the node is shutting down".to_string();
+    let signer = identity
+        .send(CurrentSigner)
+        .await
+        .map_err(gone)?
+        .map_err(|e| e.to_string())?;
+    let name = identity
+        .send(ShowIdentity)
+        .await
+        .map_err(gone)?
+        .map_err(|e| e.to_string())?
+        .name;
+    let objects = halo
+        .send(QueryObjects(listing_query()))
+        .await
+        .map_err(gone)?
+        .map_err(|e| format!("cannot read the identity's space list: {e}"))?;
+    let mut all: std::collections::BTreeSet<PublicKey> =
+        listed_spaces(&objects).into_keys().collect();
+    for info in spaces.send(ListSpaces).await.map_err(gone)? {
+        if let Ok(key) = info.space_key.parse() {
+            all.insert(key);
+        }
+    }
+    Ok(Box::new(DeviceGrant {
+        identity_key: signer.issuer,
+        name,
+        device_credential: signer.authorize_device(device, now_ms),
+        halo_space_key,
+        spaces: all.into_iter().collect(),
+    }))
 }
 
 /// The admission a guest asked for, once its device credential checks out: it must be the

@@ -11,6 +11,11 @@
 //! ```
 //! Either side may end the handshake with `Ended(reason)` from the host (cancelled, expired,
 //! timeout, error). The auth code never travels anywhere but in `Authenticate`.
+//!
+//! A device invitation (`device invite`) has the same states and frames up to the verdict;
+//! the guest, a fresh device with no identity, introduces itself with its device key and
+//! then asks `AdmitDevice`; the host's device authorises it into the identity and answers
+//! `DeviceAdmitted` with what the new device needs to take the identity on.
 
 use serde::{Deserialize, Serialize};
 
@@ -67,6 +72,25 @@ pub enum GuestFrame {
         /// The guest's feeds for the space (control, data).
         feeds: Vec<PublicKey>,
     },
+    /// For a device invitation: authorise this device (the one at the other end of the
+    /// connection) into the host's identity.
+    AdmitDevice,
+}
+
+/// What a device invitation's host gives the new device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceGrant {
+    pub identity_key: PublicKey,
+    /// The identity's display name.
+    pub name: Option<String>,
+    /// `AuthorizedDevice { identity -> the guest's device }`, signed by the host's device
+    /// with its own chain.
+    pub device_credential: Credential,
+    /// The identity space, which the new device joins by key.
+    pub halo_space_key: PublicKey,
+    /// The spaces the identity's list names (the new device joins each; the list also
+    /// replicates in the identity space).
+    pub spaces: Vec<PublicKey>,
 }
 
 /// The host's verdict on a proof.
@@ -105,6 +129,8 @@ pub enum HostFrame {
         role: Role,
     },
     Ended(EndReason),
+    /// The answer to `AdmitDevice`.
+    DeviceAdmitted(Box<DeviceGrant>),
 }
 
 /// The states of one handshake (DXOS's), the last five terminal.

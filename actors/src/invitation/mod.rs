@@ -29,8 +29,8 @@ mod stream_io;
 
 pub use code::{CodeError, InvitationCode, InvitationKind};
 pub use directory::{
-    draw_pin, invitation_topic, AcceptInvitation, CancelById, CreateInvitation,
-    InvitationDirectory, ListInvitations,
+    draw_pin, invitation_topic, AcceptInvitation, CancelById, CreateDeviceInvitation,
+    CreateInvitation, InvitationDirectory, ListInvitations,
 };
 pub use guest::{GuestCore, GuestInput, GuestOutput, GuestParams, GuestTimer, Outcome};
 pub use guest_actor::AcceptResult;
@@ -43,11 +43,15 @@ pub use info::{
     DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_LIFETIME_MS,
 };
 pub use messages::{
-    challenge_message, AuthMethod, AuthOutcome, AuthProof, EndReason, GuestFrame, HostFrame,
-    InvitationState,
+    challenge_message, AuthMethod, AuthOutcome, AuthProof, DeviceGrant, EndReason, GuestFrame,
+    HostFrame, InvitationState,
 };
 pub use request_error::InvitationRequestError;
 
+#[cfg(test)]
+mod device_flow_tests;
+#[cfg(test)]
+mod device_tests;
 #[cfg(test)]
 mod flow_tests;
 #[cfg(test)]

@@ -17,12 +17,12 @@ use super::*;
 use crate::credentials::{authorize_device, Role};
 use crate::types::{KeyPair, PublicKey};
 
-const T0: u64 = 1_700_000_000_000;
-const MINUTE: u64 = 60_000;
-const DAY: u64 = 24 * 60 * MINUTE;
-const ID: [u8; 16] = [7; 16];
+pub(super) const T0: u64 = 1_700_000_000_000;
+pub(super) const MINUTE: u64 = 60_000;
+pub(super) const DAY: u64 = 24 * 60 * MINUTE;
+pub(super) const ID: [u8; 16] = [7; 16];
 
-fn record(auth: AuthMethod, multi_use: bool) -> InvitationRecord {
+pub(super) fn record(auth: AuthMethod, multi_use: bool) -> InvitationRecord {
     InvitationRecord {
         id: ID,
         space_key: PublicKey::from_bytes([9; 32]),
@@ -41,27 +41,49 @@ fn record(auth: AuthMethod, multi_use: bool) -> InvitationRecord {
     }
 }
 
-fn identity(n: u8) -> KeyPair {
+pub(super) fn identity(n: u8) -> KeyPair {
     KeyPair::from_secret([n; 32])
 }
 
-fn params(auth: AuthMethod, who: u8, pin: Option<&str>) -> GuestParams {
+pub(super) fn params(auth: AuthMethod, who: u8, pin: Option<&str>) -> GuestParams {
     GuestParams {
         invitation_id: ID,
         space_key: PublicKey::from_bytes([9; 32]),
         auth,
         expires_at_ms: T0 + DAY,
+        kind: InvitationKind::Space,
         identity_key: identity(who).public(),
         pin: pin.map(str::to_string),
         timeout_ms: 3 * MINUTE,
     }
 }
 
+/// The device key of guest `who` (for a device invitation, who it introduces itself as).
+pub(super) fn device_of(who: u8) -> KeyPair {
+    KeyPair::from_secret([who + 100; 32])
+}
+
+/// The grant a device invitation's host (a device of identity 1) gives guest `device`.
+pub(super) fn grant_for(device: PublicKey) -> DeviceGrant {
+    let host = crate::credentials::Signer::for_device(
+        identity(1).public(),
+        device_of(1),
+        authorize_device(&identity(1), device_of(1).public(), T0),
+    );
+    DeviceGrant {
+        identity_key: identity(1).public(),
+        name: Some("Bob".into()),
+        device_credential: host.authorize_device(device, T0),
+        halo_space_key: PublicKey::from_bytes([9; 32]),
+        spaces: vec![PublicKey::from_bytes([10; 32])],
+    }
+}
+
 /// One host and its guests (guest n is session n), joined in memory.
-struct World {
-    now: u64,
+pub(super) struct World {
+    pub(super) now: u64,
     rng: ChaCha20Rng,
-    host: HostCore,
+    pub(super) host: HostCore,
     guests: BTreeMap<SessionId, (GuestCore, u8)>,
     /// Frames in flight: to the host, or to a guest.
     /// A guest's connection, its frames and its end, in order, to the host.
@@ -72,26 +94,38 @@ struct World {
     guest_inputs: Vec<(SessionId, GuestInput)>,
     host_inputs: Vec<HostInput>,
     /// Everything the host put out, in order.
-    host_log: Vec<HostOutput>,
+    pub(super) host_log: Vec<HostOutput>,
+    /// Everything each guest put out, in order.
+    pub(super) guest_log: BTreeMap<SessionId, Vec<GuestOutput>>,
     /// Each guest's states, in order, and its outcome.
-    states: BTreeMap<SessionId, Vec<InvitationState>>,
-    outcomes: BTreeMap<SessionId, Outcome>,
+    pub(super) states: BTreeMap<SessionId, Vec<InvitationState>>,
+    pub(super) outcomes: BTreeMap<SessionId, Outcome>,
     /// The record as last persisted.
-    persisted: Option<InvitationRecord>,
+    pub(super) persisted: Option<InvitationRecord>,
 }
 
 impl World {
-    fn new(record: InvitationRecord) -> Self {
+    pub(super) fn new(record: InvitationRecord) -> Self {
+        Self::with_host(HostCore::new(record))
+    }
+
+    /// A world whose host holds a device invitation.
+    pub(super) fn device(record: InvitationRecord) -> Self {
+        Self::with_host(HostCore::for_device(record))
+    }
+
+    fn with_host(host: HostCore) -> Self {
         let mut w = World {
             now: T0,
             rng: ChaCha20Rng::from_seed([3; 32]),
-            host: HostCore::new(record),
+            host,
             guests: BTreeMap::new(),
             to_host: vec![],
             to_guest: vec![],
             guest_inputs: vec![],
             host_inputs: vec![],
             host_log: vec![],
+            guest_log: BTreeMap::new(),
             states: BTreeMap::new(),
             outcomes: BTreeMap::new(),
             persisted: None,
@@ -101,14 +135,14 @@ impl World {
         w
     }
 
-    fn add_guest(&mut self, session: SessionId, params: GuestParams, who: u8) {
+    pub(super) fn add_guest(&mut self, session: SessionId, params: GuestParams, who: u8) {
         let mut core = GuestCore::new(params);
         let out = core.start(self.now);
         self.guests.insert(session, (core, who));
         self.guest_out(session, out);
     }
 
-    fn host_in(&mut self, input: HostInput) {
+    pub(super) fn host_in(&mut self, input: HostInput) {
         if std::env::var("INV_TRACE").is_ok() {
             eprintln!(
                 "host <- {:?}",
@@ -130,12 +164,18 @@ impl World {
                     session,
                     result: Ok(()),
                 }),
+                HostOutput::AdmitDevice { session, device } => {
+                    self.host_inputs.push(HostInput::DeviceAdmitted {
+                        session,
+                        result: Ok(Box::new(grant_for(device))),
+                    })
+                }
                 HostOutput::SetTimer { .. } | HostOutput::SessionState(..) => {}
             }
         }
     }
 
-    fn guest_in(&mut self, session: SessionId, input: GuestInput) {
+    pub(super) fn guest_in(&mut self, session: SessionId, input: GuestInput) {
         if std::env::var("INV_TRACE").is_ok() {
             eprintln!("guest {session} <- {input:?}");
         }
@@ -149,6 +189,7 @@ impl World {
     fn guest_out(&mut self, session: SessionId, out: Vec<GuestOutput>) {
         let who = self.guests[&session].1;
         for o in out {
+            self.guest_log.entry(session).or_default().push(o.clone());
             match o {
                 GuestOutput::FindHost => {
                     self.guest_inputs.push((session, GuestInput::Connected));
@@ -191,6 +232,10 @@ impl World {
                     self.guest_inputs
                         .push((session, GuestInput::AdmissionChecked(role)));
                 }
+                GuestOutput::Adopt(_) => {
+                    self.guest_inputs
+                        .push((session, GuestInput::Adopted(Ok(()))));
+                }
                 GuestOutput::SetTimer { .. } => {}
                 GuestOutput::State(s) => self.states.entry(session).or_default().push(s),
                 GuestOutput::Done(outcome) => {
@@ -203,13 +248,13 @@ impl World {
         }
     }
 
-    fn pending(&self) -> usize {
+    pub(super) fn pending(&self) -> usize {
         self.to_host.len() + self.to_guest.len() + self.guest_inputs.len() + self.host_inputs.len()
     }
 
     /// Delivers pending event number `i` (in a fixed order of the four queues). Frames on
     /// one connection stay in order: picking one delivers the oldest of its connection.
-    fn step(&mut self, mut i: usize) {
+    pub(super) fn step(&mut self, mut i: usize) {
         if i < self.host_inputs.len() {
             let input = self.host_inputs.remove(i);
             return self.host_in(input);
@@ -241,17 +286,17 @@ impl World {
         self.guest_in(s, input);
     }
 
-    fn run(&mut self) {
+    pub(super) fn run(&mut self) {
         while self.pending() > 0 {
             self.step(0);
         }
     }
 
-    fn outcome(&self, session: SessionId) -> &Outcome {
+    pub(super) fn outcome(&self, session: SessionId) -> &Outcome {
         &self.outcomes[&session]
     }
 
-    fn reason(&self, session: SessionId) -> &str {
+    pub(super) fn reason(&self, session: SessionId) -> &str {
         self.outcome(session).reason.as_deref().unwrap_or("")
     }
 }

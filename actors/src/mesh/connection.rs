@@ -77,7 +77,12 @@ pub struct ConnectionActor {
     id: u64,
     conn: quinn::Connection,
     peer: PublicKey,
-    device_auth: Credential,
+    /// Our `AuthorizedDevice`, shown in every Hello. `None` on a connection a node without
+    /// an identity dialed for a device invitation: it carries side streams only until the
+    /// network hands the credential over ([`SetDeviceAuth`]).
+    device_auth: Option<Credential>,
+    /// Channels asked for before there was a credential to open them with.
+    deferred: std::collections::BTreeSet<PublicKey>,
     core: HelloCore,
     /// Space actors by key, as the network actor and lookups named them.
     spaces: BTreeMap<PublicKey, Addr<SpaceActor>>,
@@ -102,7 +107,7 @@ impl ConnectionActor {
         peer: PublicKey,
         me: PublicKey,
         originated: bool,
-        device_auth: Credential,
+        device_auth: Option<Credential>,
         events: Recipient<ConnectionEvent>,
         lookup: Recipient<LookupSpace>,
         invitations: Recipient<IncomingInvitation>,
@@ -113,6 +118,7 @@ impl ConnectionActor {
             conn,
             peer,
             device_auth,
+            deferred: Default::default(),
             core: HelloCore::new(me, peer, originated),
             spaces: BTreeMap::new(),
             streams: BTreeMap::new(),
@@ -126,11 +132,13 @@ impl ConnectionActor {
         }
     }
 
-    fn hello(&self, space_key: PublicKey) -> WireMessage {
-        WireMessage::Hello {
+    /// Our Hello for a space; `None` without a credential (never asked then: channels are
+    /// deferred and peers' Hellos refused until there is one).
+    fn hello(&self, space_key: PublicKey) -> Option<WireMessage> {
+        Some(WireMessage::Hello {
             topic: space_topic(&space_key),
-            device_auth: Box::new(self.device_auth.clone()),
-        }
+            device_auth: Box::new(self.device_auth.clone()?),
+        })
     }
 
     fn new_stream_id(&mut self) -> StreamId {
@@ -181,7 +189,10 @@ impl ConnectionActor {
             HelloOutput::OpenStream(space_key) => {
                 let stream = self.new_stream_id();
                 let conn = self.conn.clone();
-                let hello = self.hello(space_key);
+                let Some(hello) = self.hello(space_key) else {
+                    tracing::warn!(peer = %peer.short(), "no device credential to open a channel with");
+                    return;
+                };
                 async move {
                     let (mut send, mut recv) = open_stream(&conn, StreamKind::Replication).await?;
                     write_frame(&mut send, &hello)
@@ -241,8 +252,10 @@ impl ConnectionActor {
                 device_auth,
             } => {
                 let addr = self.spaces.get(&space).cloned();
+                let ready = self.device_auth.is_some();
                 async move {
                     match addr {
+                        _ if !ready => Err("this node has no identity yet".into()),
                         Some(addr) => authorize(&addr, peer, *device_auth).await,
                         None => Err("space is not open here".into()),
                     }
@@ -266,7 +279,15 @@ impl ConnectionActor {
                         ctx,
                     );
                 };
-                let hello = self.hello(space);
+                let Some(hello) = self.hello(space) else {
+                    return self.feed(
+                        HelloInput::Answered {
+                            stream,
+                            result: Err("no device credential to answer with".into()),
+                        },
+                        ctx,
+                    );
+                };
                 async move {
                     let result = write_frame(&mut send, &hello)
                         .await
@@ -617,7 +638,27 @@ impl Handler<OpenChannel> for ConnectionActor {
     type Result = ();
     fn handle(&mut self, msg: OpenChannel, ctx: &mut Context<Self>) {
         self.spaces.insert(msg.space_key, msg.space);
+        if self.device_auth.is_none() {
+            self.deferred.insert(msg.space_key);
+            return;
+        }
         self.feed(HelloInput::OpenWanted(msg.space_key), ctx);
+    }
+}
+
+/// Our device credential, now that there is one (a device invitation's guest took its
+/// identity on): channels asked for meanwhile open now.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetDeviceAuth(pub Credential);
+
+impl Handler<SetDeviceAuth> for ConnectionActor {
+    type Result = ();
+    fn handle(&mut self, msg: SetDeviceAuth, ctx: &mut Context<Self>) {
+        self.device_auth = Some(msg.0);
+        for space in std::mem::take(&mut self.deferred) {
+            self.feed(HelloInput::OpenWanted(space), ctx);
+        }
     }
 }
 

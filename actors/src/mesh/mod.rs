@@ -21,6 +21,7 @@ pub use crate::space::PeerStatus;
 pub use channel::{ChannelActor, CloseChannel, Inbound};
 pub use connection::{
     CloseConnection, ConnectionActor, ConnectionEvent, LookupSpace, OpenChannel, OpenSideStream,
+    SetDeviceAuth,
 };
 pub use hello::{FirstFrame, HelloCore, HelloInput, HelloOutput, HelloTimer, StreamId};
 pub use network::{MeshConfig, NetworkActor, NetworkStatus, Shutdown};

@@ -24,7 +24,9 @@ use tokio::time::Instant;
 use super::side_stream::IncomingInvitation;
 use super::slots::{AcceptSlots, Admission, Refusal, SlotLimits};
 use super::swarm::SwarmCore;
-use super::{CloseConnection, ConnectionActor, ConnectionEvent, LookupSpace, OpenChannel};
+use super::{
+    CloseConnection, ConnectionActor, ConnectionEvent, LookupSpace, OpenChannel, SetDeviceAuth,
+};
 use crate::credentials::Credential;
 use crate::identity::{CurrentSigner, IdentityActor};
 use crate::signal::{space_topic, JoinTopic, PeerEvent, SignalClient, Topic};
@@ -291,7 +293,14 @@ impl NetworkActor {
             .into_actor(self)
             .map(|res, act, _| {
                 if let Ok(Ok(signer)) = res {
+                    let first = act.device_auth.is_none();
                     act.device_auth = signer.chain;
+                    // Connections made before (a device invitation's) get it too.
+                    if let (true, Some(auth)) = (first, &act.device_auth) {
+                        for conn in act.conns.values() {
+                            conn.addr.do_send(SetDeviceAuth(auth.clone()));
+                        }
+                    }
                 }
             })
     }
@@ -345,10 +354,13 @@ impl NetworkActor {
         known: bool,
         ctx: &mut Context<Self>,
     ) {
-        let Some(auth) = self.device_auth.clone() else {
+        // A node without an identity dials only a device invitation's host (its side
+        // stream needs no credential); it accepts nobody.
+        let auth = self.device_auth.clone();
+        if auth.is_none() && !originated {
             conn.close(close::NOT_A_MEMBER.into(), b"no spaces yet");
             return;
-        };
+        }
         if device == self.me {
             conn.close(close::PROTOCOL.into(), b"connected to ourselves");
             return;

@@ -3,17 +3,25 @@
 //! `device revoke` (a revocation written into every space of the node where this device is
 //! an admitted member; see `space/devices.rs` and `credentials/revocation.rs`).
 //!
-//! Until the identity space exists, the spaces are where devices and revocations are known:
+//! The spaces, the identity space among them, are where devices and revocations are known:
 //! a device none of them knows is refused as unknown, and a revocation reaches the spaces
-//! this node is in (and, through replication, every member of them).
+//! this node is in (and, through replication, every member of them). Every device of the
+//! identity has its feeds admitted in the identity space, so each knows every other.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
 
 use serde::{Deserialize, Serialize};
 
 use super::handle::user_key;
 use super::{NodeError, NodeHandle};
-use crate::space::{ListSpaces, OurDevices, ResolveSpace, RevokeOurDevice, Revoked};
+use crate::invitation::{
+    AcceptInvitation, CreateDeviceInvitation, CreatedInvitation, InvitationKind,
+    InvitationProgress, InvitationRequestError, InviteOptions,
+};
+use crate::space::{AllSpaces, OurDevices, RevokeOurDevice, Revoked};
 use crate::types::PublicKey;
 
 /// One device of our identity, as `device list` shows it.
@@ -49,24 +57,12 @@ pub struct SkippedSpace {
 }
 
 impl NodeHandle {
-    /// Per space of this node (resolved now), its actor.
+    /// Per space of this node, the identity space included, its actor.
     async fn space_actors(
         &self,
     ) -> Result<Vec<(PublicKey, actix::Addr<crate::space::SpaceActor>)>, NodeError> {
-        let mut actors = Vec::new();
-        for info in self.directory.send(ListSpaces).await? {
-            let Ok(Ok(addr)) = self
-                .directory
-                .send(ResolveSpace(info.space_key.clone()))
-                .await
-            else {
-                continue;
-            };
-            if let Ok(key) = info.space_key.parse() {
-                actors.push((key, addr));
-            }
-        }
-        Ok(actors)
+        let all = self.directory.send(AllSpaces).await?;
+        Ok(all.into_iter().map(|(key, addr, _)| (key, addr)).collect())
     }
 
     /// Our identity's devices that any space of this node knows (this device always), by
@@ -142,5 +138,83 @@ impl NodeHandle {
             )));
         }
         Ok(out)
+    }
+}
+
+/// What `device join` answers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeviceJoined {
+    pub identity_key: String,
+    pub device_key: String,
+    /// The identity's spaces this device has joined, by key.
+    pub spaces: Vec<String>,
+    /// Those of them this device could not write to yet when `device join` returned (their
+    /// admission had not replicated from a peer within the timeout; it will when one is
+    /// reached).
+    pub pending: Vec<String>,
+}
+
+impl NodeHandle {
+    /// Creates a device invitation: a fresh data dir joins this identity with its code (and
+    /// auth code) through `device join`. Persisted before this returns, like every
+    /// invitation; `invite list` and `invite cancel` show and end it.
+    pub async fn device_invite(
+        &self,
+        options: InviteOptions,
+    ) -> Result<CreatedInvitation, NodeError> {
+        self.identity_show().await?;
+        Ok(self
+            .invitations
+            .send(CreateDeviceInvitation { options })
+            .await??)
+    }
+
+    /// Joins the identity of a device invitation on this fresh node: authenticates to the
+    /// host device, takes the identity on, joins the identity space and every space it
+    /// lists, and returns once this device may write in the identity space and, within
+    /// `timeout_ms`, in every listed space (those still waiting are named in `pending`).
+    pub async fn device_join(
+        &self,
+        code: &str,
+        auth_code: Option<String>,
+        timeout_ms: u64,
+        progress: Option<mpsc::UnboundedSender<InvitationProgress>>,
+    ) -> Result<DeviceJoined, NodeError> {
+        if timeout_ms == 0 {
+            return Err(NodeError::Invalid("the timeout must be more than 0".into()));
+        }
+        let started = tokio::time::Instant::now();
+        let answer = self
+            .invitations
+            .send(AcceptInvitation {
+                kind: InvitationKind::Device,
+                code: code.to_string(),
+                auth_code,
+                timeout_ms,
+                progress,
+            })
+            .await??;
+        answer
+            .await
+            .map_err(|_| InvitationRequestError::Unavailable)??;
+        let me = self.identity_show().await?;
+        let deadline = started + Duration::from_millis(timeout_ms);
+        let mut joined = DeviceJoined {
+            identity_key: me.identity_key,
+            device_key: me.device_key,
+            spaces: Vec::new(),
+            pending: Vec::new(),
+        };
+        for info in self.space_list().await? {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let wait = self
+                .space_wait_writable(&info.space_key, left.as_millis() as u64)
+                .await;
+            if wait.is_err() {
+                joined.pending.push(info.space_key.clone());
+            }
+            joined.spaces.push(info.space_key);
+        }
+        Ok(joined)
     }
 }

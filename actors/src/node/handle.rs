@@ -23,8 +23,8 @@ use crate::invitation::InvitationDirectory;
 use crate::mesh::{MeshConfig, NetworkActor, NetworkStatus, Shutdown};
 use crate::space::{
     parse_id, CreateSpace, DirectoryStatus, GetObject, GetVerdicts, JoinSpace, ListMembers,
-    ListSpaces, LocalOp, Mutate, QueryObjects, ResolveSpace, SpaceActor, SpaceDirectory, TextGet,
-    Watch,
+    ListSpaces, LocalOp, Mutate, OpenHaloSpace, QueryObjects, ResolveSpace, SpaceActor,
+    SpaceDirectory, TextGet, Watch,
 };
 use crate::store::{Key, Store};
 use crate::transport::{self, NetEnv, TransportConfig};
@@ -298,23 +298,34 @@ impl NodeHandle {
         &self,
         name: Option<String>,
     ) -> Result<CreatedIdentity, NodeError> {
-        Ok(self.identity.send(CreateIdentity { name }).await??)
+        let halo = crate::space::found_halo();
+        let created = self.identity.send(CreateIdentity { name, halo }).await??;
+        self.directory.send(OpenHaloSpace).await??;
+        Ok(created)
     }
 
     /// Recovers the identity of `seed_phrase` on this node, which must have none: the same
     /// identity key, and this device authorised by it. The phrase is wiped once used and
-    /// never stored or logged. Only the identity and this device come back: the identity's
-    /// spaces need the identity space (a later part).
+    /// never stored or logged. The identity space is joined by its key (derived from the
+    /// phrase); once it replicates from another device of the identity, every space it
+    /// lists is joined too.
     pub async fn identity_recover(
         &self,
         seed_phrase: String,
         name: Option<String>,
     ) -> Result<RecoveredIdentity, NodeError> {
         let seed_phrase = zeroize::Zeroizing::new(seed_phrase);
-        Ok(self
+        let halo = crate::space::found_halo();
+        let recovered = self
             .identity
-            .send(RecoverIdentity { seed_phrase, name })
-            .await??)
+            .send(RecoverIdentity {
+                seed_phrase,
+                name,
+                halo,
+            })
+            .await??;
+        self.directory.send(OpenHaloSpace).await??;
+        Ok(recovered)
     }
 
     /// The identity, or [`NodeError::no_identity()`].

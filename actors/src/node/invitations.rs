@@ -10,7 +10,8 @@ use super::{NodeError, NodeHandle};
 use crate::credentials::Role;
 use crate::invitation::{
     AcceptInvitation, AcceptedInvitation, CancelById, CreateInvitation, CreatedInvitation,
-    InvitationInfo, InvitationProgress, InvitationRequestError, InviteOptions, ListInvitations,
+    InvitationInfo, InvitationKind, InvitationProgress, InvitationRequestError, InviteOptions,
+    ListInvitations,
 };
 use crate::space::{AddMember, WaitAdmitted};
 
@@ -47,6 +48,7 @@ impl NodeHandle {
         let answer = self
             .invitations
             .send(AcceptInvitation {
+                kind: InvitationKind::Space,
                 code: code.to_string(),
                 auth_code,
                 timeout_ms,

@@ -1,6 +1,10 @@
 //! `SpaceDirectory`: the actor that knows every space of this node. It creates spaces,
 //! lists them, resolves a key or name to the space's actor, and starts the actors of a
 //! loaded space (its `SpaceActor` and one `FeedActor` per feed).
+//!
+//! The identity space (HALO) is one of its spaces, started like every other, but never
+//! shown: `space list`, `status` and every lookup by key or name leave it out, so nobody
+//! writes into it by hand. `directory_halo.rs` keeps it and the node's spaces in step.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,23 +21,29 @@ use crate::identity::{CurrentSigner, IdentityActor};
 use crate::store::{Key, Store};
 use crate::types::{check_name, decode, Clock, PublicKey};
 
-struct Entry {
-    record: SpaceRecord,
-    addr: Addr<SpaceActor>,
+pub(super) struct Entry {
+    pub(super) record: SpaceRecord,
+    pub(super) addr: Addr<SpaceActor>,
 }
 
 /// Every space of this node.
 pub struct SpaceDirectory {
     metrics: crate::metrics::Metrics,
-    spaces: BTreeMap<PublicKey, Entry>,
+    pub(super) spaces: BTreeMap<PublicKey, Entry>,
     /// This device signing for its identity; `None` until there is an identity.
-    signer: Option<Signer>,
+    pub(super) signer: Option<Signer>,
     /// Told about every space that opens (the network joins its swarm).
     space_watchers: Vec<Recipient<SpaceOpened>>,
-    identity: Addr<IdentityActor>,
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
+    pub(super) identity: Addr<IdentityActor>,
+    pub(super) store: Arc<dyn Store>,
+    pub(super) clock: Arc<dyn Clock>,
     rng: ChaCha20Rng,
+    /// The key of the identity space, once there is one.
+    pub(super) halo: Option<PublicKey>,
+    /// Spaces whose listing in the identity space is being written.
+    pub(super) listing: std::collections::BTreeSet<PublicKey>,
+    /// A reconciliation with the identity space's list is due (coalesced).
+    pub(super) reconcile_due: bool,
     /// The coalescing window of every space's commits (`commit.rs`).
     coalesce: std::time::Duration,
     /// The presence intervals of every space (`crate::presence`).
@@ -64,7 +74,11 @@ impl SpaceDirectory {
             store,
             clock,
             rng,
+            halo: None,
+            listing: Default::default(),
+            reconcile_due: false,
         };
+        dir.halo = super::directory_halo::stored_halo_key(dir.store.as_ref())?;
         let records = dir
             .store
             .scan_prefix(&Key::spaces())
@@ -77,13 +91,13 @@ impl SpaceDirectory {
         Ok(dir)
     }
 
-    fn child_rng(&mut self) -> ChaCha20Rng {
+    pub(super) fn child_rng(&mut self) -> ChaCha20Rng {
         let mut seed = [0u8; 32];
         self.rng.fill_bytes(&mut seed);
         ChaCha20Rng::from_seed(seed)
     }
 
-    fn start_space(&mut self, record: SpaceRecord) -> Result<(), SpaceRequestError> {
+    pub(super) fn start_space(&mut self, record: SpaceRecord) -> Result<(), SpaceRequestError> {
         let signer = self.signer.clone().ok_or_else(|| {
             SpaceRequestError::Corrupt(format!(
                 "space {} is stored but this node has no identity",
@@ -141,12 +155,14 @@ impl SpaceDirectory {
             self.identity
                 .send(CurrentSigner)
                 .into_actor(self)
-                .map(move |signer, act, _| {
+                .map(move |signer, act, ctx| {
                     let signer = signer??;
                     act.signer = Some(signer.clone());
                     let record = make(act, signer, name)?;
                     let info = Self::info(&record);
                     act.start_space(record)?;
+                    // List it in the identity space.
+                    ctx.notify(super::directory_halo::ReconcileHalo);
                     Ok(info)
                 }),
         ))
@@ -156,7 +172,7 @@ impl SpaceDirectory {
     /// this node (every script using the name would then fail with `ambiguous_space`).
     /// The check and the insert run in the same atomic handler, so two concurrent creates
     /// cannot both take a name.
-    fn check_new_name(&self, name: &str) -> Result<(), SpaceRequestError> {
+    pub(super) fn check_new_name(&self, name: &str) -> Result<(), SpaceRequestError> {
         check_name(name).map_err(|e| SpaceRequestError::Invalid(format!("space name: {e}")))?;
         match self
             .spaces
@@ -171,7 +187,16 @@ impl SpaceDirectory {
         }
     }
 
-    fn info(record: &SpaceRecord) -> SpaceInfo {
+    /// Every space but the identity space.
+    fn shown(&self) -> impl Iterator<Item = &Entry> {
+        let halo = self.halo;
+        self.spaces
+            .iter()
+            .filter(move |(k, _)| Some(**k) != halo)
+            .map(|(_, e)| e)
+    }
+
+    pub(super) fn info(record: &SpaceRecord) -> SpaceInfo {
         SpaceInfo {
             space_key: record.space_key.to_hex(),
             name: record.name.clone(),
@@ -181,6 +206,10 @@ impl SpaceDirectory {
 
 impl Actor for SpaceDirectory {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.follow_halo(ctx);
+    }
 }
 
 /// Create a space owned by this node's identity.
@@ -209,12 +238,7 @@ pub struct ListSpaces;
 impl Handler<ListSpaces> for SpaceDirectory {
     type Result = MessageResult<ListSpaces>;
     fn handle(&mut self, _: ListSpaces, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(
-            self.spaces
-                .values()
-                .map(|e| Self::info(&e.record))
-                .collect(),
-        )
+        MessageResult(self.shown().map(|e| Self::info(&e.record)).collect())
     }
 }
 
@@ -228,13 +252,19 @@ impl Handler<ResolveSpace> for SpaceDirectory {
     fn handle(&mut self, msg: ResolveSpace, _: &mut Context<Self>) -> Self::Result {
         let wanted = msg.0.trim();
         if let Ok(key) = wanted.parse::<PublicKey>() {
+            if Some(key) == self.halo {
+                return Err(SpaceRequestError::Invalid(
+                    "that is this identity's own identity space, which echo-node keeps \
+                     itself (see `echo-node device --help`)"
+                        .into(),
+                ));
+            }
             if let Some(entry) = self.spaces.get(&key) {
                 return Ok(entry.addr.clone());
             }
         }
         let named: Vec<_> = self
-            .spaces
-            .values()
+            .shown()
             .filter(|e| e.record.name.as_deref() == Some(wanted))
             .collect();
         match named.as_slice() {
@@ -258,7 +288,7 @@ pub struct DirectoryStatus;
 impl Handler<DirectoryStatus> for SpaceDirectory {
     type Result = ResponseFuture<Result<Vec<SpaceStatus>, SpaceRequestError>>;
     fn handle(&mut self, _: DirectoryStatus, _: &mut Context<Self>) -> Self::Result {
-        let addrs: Vec<_> = self.spaces.values().map(|e| e.addr.clone()).collect();
+        let addrs: Vec<_> = self.shown().map(|e| e.addr.clone()).collect();
         Box::pin(async move {
             let mut out = Vec::with_capacity(addrs.len());
             for addr in addrs {

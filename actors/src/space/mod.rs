@@ -9,6 +9,8 @@ mod core;
 mod create;
 mod devices;
 mod directory;
+mod directory_halo;
+mod halo;
 mod info;
 mod load;
 mod members;
@@ -22,12 +24,14 @@ pub(crate) use actor::parse_id;
 pub use actor::{GetObject, Mutate, QueryObjects, SpaceActor, SpaceStatusRequest, TextGet, Watch};
 pub use bridge::{Durable, YjsApply, YjsDiff, YjsSubscribe, YjsSubscription, YJS_CAPACITY};
 pub use commit::{DEFAULT_COALESCE, MAX_BATCH_BYTES, MAX_BATCH_OPS, MAX_COALESCE};
-pub use create::{create_space, join_space, CreatedSpace};
+pub use create::{create_space, found_halo, halo_writes, join_space, CreatedSpace};
 pub use devices::{OurDevices, RevokeOurDevice, Revoked};
 pub use directory::{
     CreateSpace, DirectoryStatus, JoinSpace, ListSpaces, ResolveSpace, SpaceDirectory, SpaceOpened,
     WatchSpaces,
 };
+pub use directory_halo::{AllSpaces, HaloSpace, OpenHaloSpace};
+pub use halo::{listed_spaces, listing, listing_query, LISTING_TYPE};
 pub use info::{
     ChangeEvent, ChangeKind, FeedStatus, MemberInfo, OnlineDevice, PeerStatus, QueryRequest,
     SpaceInfo, SpaceStatus, SpaceVerdicts, WhereEq,

@@ -13,6 +13,7 @@ const SECRET: u8 = b'k';
 const FEED: u8 = b'f';
 const BLOCK: u8 = b'b';
 const INVITATION: u8 = b'n';
+const HALO_SPACE: u8 = b'h';
 
 impl Key {
     /// The device record (device key pair).
@@ -22,6 +23,11 @@ impl Key {
     /// The identity record.
     pub fn identity() -> Vec<u8> {
         vec![IDENTITY]
+    }
+    /// The key of the identity space (HALO) of this node's identity; its space record is
+    /// stored as every space's is.
+    pub fn halo_space() -> Vec<u8> {
+        vec![HALO_SPACE]
     }
     /// Prefix of all space records.
     pub fn spaces() -> Vec<u8> {
