@@ -15,6 +15,7 @@ use crate::cli::{
 };
 use crate::client::{seg, waiting, Client, REQUEST_TIMEOUT};
 use crate::exit::ExitError;
+use crate::invite_accept::Accepting;
 use crate::output;
 use crate::paths::DataDir;
 
@@ -41,7 +42,10 @@ pub fn execute(dir: &DataDir, command: Command, json: bool) -> anyhow::Result<()
     let command = match command {
         Command::Watch(args) => return watch(dir, &args, json),
         Command::Invite(InviteCommand::Accept(args)) => {
-            return crate::invite_accept::run(dir, &args, json)
+            return crate::invite_accept::run(dir, &args, json, Accepting::Invitation)
+        }
+        Command::Device(DeviceCommand::Join(args)) => {
+            return crate::invite_accept::run(dir, &args, json, Accepting::Device)
         }
         command => command,
     };
@@ -220,6 +224,18 @@ pub fn plan(command: Command) -> Result<Plan, ExitError> {
             ),
             output::invitation,
         ),
+        Command::Device(DeviceCommand::Invite(args)) => plan(
+            Call::Post(
+                "/v1/devices/invitations".into(),
+                json!({
+                    "auth": args.auth.as_str(),
+                    "multi_use": args.multi_use,
+                    "timeout_ms": millis(args.timeout),
+                    "lifetime_ms": millis(args.lifetime),
+                }),
+            ),
+            output::device_invitation_created,
+        ),
         Command::Device(DeviceCommand::List) => {
             plan(Call::Get("/v1/devices".into()), output::devices)
         }
@@ -234,7 +250,8 @@ pub fn plan(command: Command) -> Result<Plan, ExitError> {
         Command::Run(_)
         | Command::Signal(_)
         | Command::Watch(_)
-        | Command::Invite(InviteCommand::Accept(_)) => Err(ExitError::usage(
+        | Command::Invite(InviteCommand::Accept(_))
+        | Command::Device(DeviceCommand::Join(_)) => Err(ExitError::usage(
             "this command does not make a single API call",
         )),
     }

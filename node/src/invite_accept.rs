@@ -1,4 +1,5 @@
-//! `invite accept`: asks for the auth code on a terminal when it is not given and the
+//! `invite accept` and `device join` (the same handshake, for a space or for an
+//! identity): asks for the auth code on a terminal when it is not given and the
 //! invitation is a `pin` one (the code says which), sends one
 //! `POST /v1/invitations/accept` and waits for the outcome. State changes are shown as they
 //! happen (on stderr, or as JSON lines with `--json --progress`), through the API's progress
@@ -19,7 +20,30 @@ use crate::commands::{emit, millis};
 use crate::output;
 use crate::paths::DataDir;
 
-/// The request `invite accept` makes.
+/// Which command accepts: `invite accept` or `device join`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepting {
+    Invitation,
+    Device,
+}
+
+impl Accepting {
+    fn path(self) -> &'static str {
+        match self {
+            Accepting::Invitation => "/v1/invitations/accept",
+            Accepting::Device => "/v1/devices/join",
+        }
+    }
+
+    fn human(self, answer: &Value) -> String {
+        match self {
+            Accepting::Invitation => output::accepted(answer),
+            Accepting::Device => output::device_joined(answer),
+        }
+    }
+}
+
+/// The request `invite accept` (or `device join`) makes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AcceptPlan {
     /// `/v1/invitations/accept`, with `?progress=true` for the stream.
@@ -32,15 +56,20 @@ pub struct AcceptPlan {
 }
 
 /// The request for `args`, with the auth code (given or asked for) already decided.
-pub fn plan(args: &InviteAcceptArgs, json: bool, auth_code: Option<String>) -> AcceptPlan {
+pub fn plan(
+    args: &InviteAcceptArgs,
+    json: bool,
+    auth_code: Option<String>,
+    accepting: Accepting,
+) -> AcceptPlan {
     let stream = !json || args.progress;
     let path = if stream {
-        "/v1/invitations/accept?progress=true"
+        format!("{}?progress=true", accepting.path())
     } else {
-        "/v1/invitations/accept"
+        accepting.path().to_string()
     };
     AcceptPlan {
-        path: path.to_string(),
+        path,
         body: json!({
             "invitation_code": args.code,
             "auth_code": auth_code,
@@ -51,8 +80,13 @@ pub fn plan(args: &InviteAcceptArgs, json: bool, auth_code: Option<String>) -> A
     }
 }
 
-/// Runs `invite accept`.
-pub fn run(dir: &DataDir, args: &InviteAcceptArgs, json: bool) -> anyhow::Result<()> {
+/// Runs `invite accept` or `device join`.
+pub fn run(
+    dir: &DataDir,
+    args: &InviteAcceptArgs,
+    json: bool,
+    accepting: Accepting,
+) -> anyhow::Result<()> {
     // Find the daemon before asking anything: no point typing a code for nobody.
     let client = Client::connect(dir)?;
     let auth_code = match &args.auth_code {
@@ -63,7 +97,7 @@ pub fn run(dir: &DataDir, args: &InviteAcceptArgs, json: bool) -> anyhow::Result
         }
         None => None,
     };
-    let plan = plan(args, json, auth_code);
+    let plan = plan(args, json, auth_code, accepting);
     let client = client.with_timeout(plan.timeout);
     if !plan.stream {
         let accepted = client.post(&plan.path, &plan.body)?;
@@ -89,7 +123,7 @@ pub fn run(dir: &DataDir, args: &InviteAcceptArgs, json: bool) -> anyhow::Result
             Step::Success => {
                 if !json {
                     eprintln!("SUCCESS");
-                    emit(&output::accepted(&event))?;
+                    emit(&accepting.human(&event))?;
                 }
                 return Ok(());
             }
@@ -179,7 +213,7 @@ mod tests {
     #[test]
     fn accept_sends_the_code_and_the_timeout() {
         let a = args(&["CODE1", "--auth-code", "012345", "--timeout", "90s"]);
-        let p = plan(&a, false, a.auth_code.clone());
+        let p = plan(&a, false, a.auth_code.clone(), Accepting::Invitation);
         assert_eq!(p.path, "/v1/invitations/accept?progress=true");
         assert!(p.stream, "people see the states");
         assert_eq!(
@@ -189,7 +223,7 @@ mod tests {
         assert_eq!(p.timeout, waiting(Duration::from_secs(90)));
 
         let a = args(&["CODE1"]);
-        let p = plan(&a, true, None);
+        let p = plan(&a, true, None, Accepting::Invitation);
         assert_eq!(
             p.path, "/v1/invitations/accept",
             "--json alone: one document"
@@ -200,7 +234,17 @@ mod tests {
             json!({"invitation_code": "CODE1", "auth_code": null, "timeout_ms": 180_000})
         );
         let a = args(&["CODE1", "--progress"]);
-        assert!(plan(&a, true, None).stream, "--json --progress: JSON lines");
+        assert!(
+            plan(&a, true, None, Accepting::Invitation).stream,
+            "--json --progress: JSON lines"
+        );
+        // `device join` makes the same request of its own route.
+        let p = plan(&a, false, None, Accepting::Device);
+        assert_eq!(p.path, "/v1/devices/join?progress=true");
+        assert_eq!(
+            p.body,
+            json!({"invitation_code": "CODE1", "auth_code": null, "timeout_ms": 180_000})
+        );
     }
 
     #[test]

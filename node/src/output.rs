@@ -160,23 +160,7 @@ pub fn devices(v: &Value) -> String {
 
 /// `device revoke`: where the revocation was written, and where not.
 pub fn device_revoked(v: &Value) -> String {
-    let keys = |key: &str| -> String {
-        let list: Vec<String> = v
-            .get(key)
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
-        if list.is_empty() {
-            "-".to_string()
-        } else {
-            list.join(" ")
-        }
-    };
+    let keys = |key: &str| key_list(v, key);
     let mut out = key_values(&[
         ("device_key", field(v, "device_key")),
         ("revoked_in", keys("revoked_in")),
@@ -341,8 +325,21 @@ pub fn utc_time(v: &Value, key: &str) -> String {
 /// `invite create`: the invitation code alone on its line (to copy it), then the auth code
 /// and when the invitation expires.
 pub fn invitation_created(v: &Value) -> String {
+    created_code(v, "the guest", "echo-node invite accept CODE")
+}
+
+pub fn device_invitation_created(v: &Value) -> String {
+    created_code(
+        v,
+        "the new device",
+        "echo-node device join CODE on a fresh data dir",
+    )
+}
+
+/// An invitation code just made, for `who`, who then runs `command`.
+fn created_code(v: &Value, who: &str, command: &str) -> String {
     let mut out = format!(
-        "invitation code (give it to the guest):\n{}\n\n",
+        "invitation code (give it to {who}):\n{}\n\n",
         field(v, "invitation_code")
     );
     let has_pin = v.get("auth_code").is_some_and(Value::is_string);
@@ -353,13 +350,23 @@ pub fn invitation_created(v: &Value) -> String {
     pairs.push(("invitation_id", field(v, "invitation_id")));
     pairs.push(("expires_at", utc_time(v, "expires_at")));
     out.push_str(&key_values(&pairs));
-    out.push_str(if has_pin {
-        "\nTell the guest the auth code over another channel than the invitation code (e.g. by \
-         phone); the guest runs `echo-node invite accept CODE` and types it.\n"
+    out.push_str(&if has_pin {
+        format!(
+            "\nTell {who} the auth code over another channel than the invitation code (e.g. by \
+             phone); {who} runs `{command}` and types it.\n"
+        )
     } else {
-        "\nThe guest runs `echo-node invite accept CODE`.\n"
+        format!("\n{} runs `{command}`.\n", capitalized(who))
     });
     out
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// One invitation (`invite cancel`).
@@ -419,6 +426,30 @@ pub fn invitations(v: &Value) -> String {
 }
 
 /// `invite accept` on SUCCESS.
+/// The strings of the list `key` of `v`, separated by spaces; `-` for none.
+fn key_list(v: &Value, key: &str) -> String {
+    let list: Vec<&str> = v
+        .get(key)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if list.is_empty() {
+        "-".to_string()
+    } else {
+        list.join(" ")
+    }
+}
+
+pub fn device_joined(v: &Value) -> String {
+    let keys = |key: &str| key_list(v, key);
+    key_values(&[
+        ("identity_key", field(v, "identity_key")),
+        ("device_key", field(v, "device_key")),
+        ("spaces", keys("spaces")),
+        ("pending", keys("pending")),
+    ])
+}
+
 pub fn accepted(v: &Value) -> String {
     key_values(&[
         ("space_key", field(v, "space_key")),

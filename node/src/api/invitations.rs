@@ -1,11 +1,15 @@
 //! The invitation routes: create (`POST /v1/spaces/{space}/invitations`), list
 //! (`GET /v1/invitations`), cancel (`POST /v1/invitations/{id}/cancel`) and accept
-//! (`POST /v1/invitations/accept`). Each handler checks its body, then makes one
-//! [`NodeHandle`] call.
+//! (`POST /v1/invitations/accept`), and their device counterparts: create a device
+//! invitation (`POST /v1/devices/invitations`) and join an identity with one
+//! (`POST /v1/devices/join`, answered like accept). Each handler checks its body, then makes
+//! one [`NodeHandle`] call.
 //!
 //! Accept answers once, with the outcome, or with `?progress=true` as an
 //! `application/x-ndjson` stream: one `{"state": ...}` line per state change as it happens,
-//! then one last line, `{"state":"SUCCESS","space_key":..,"role":..}` or
+//! then one last line, `{"state":"SUCCESS", ..the answer's members..}` (for accept
+//! `space_key` and `role`; for a device join `identity_key`, `device_key`, `spaces`,
+//! `pending`) or
 //! `{"state":"ERROR","error":{"code":..,"message":..}}`. Errors found before the handshake
 //! starts (a bad body) are ordinary JSON errors either way.
 
@@ -16,12 +20,12 @@ use std::pin::Pin;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use echo_actors::invitation::{
-    AcceptedInvitation, AuthMethod, InvitationProgress, InviteOptions,
-    DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_LIFETIME_MS,
+    AuthMethod, InvitationProgress, InviteOptions, DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    DEFAULT_LIFETIME_MS,
 };
 use echo_actors::node::{NodeError, NodeHandle};
 use echo_actors::types::PublicKey;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -87,6 +91,38 @@ impl CreateBody {
                 MAX_LIFETIME_MS,
             )?,
         })
+    }
+}
+
+/// Body of `POST /v1/devices/invitations`; every member optional. No role (a device has its
+/// identity's) and no guest key (a new device has no identity to prove).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeviceInviteBody {
+    auth: Option<String>,
+    multi_use: Option<bool>,
+    timeout_ms: Option<u64>,
+    lifetime_ms: Option<u64>,
+}
+
+impl DeviceInviteBody {
+    fn options(self) -> std::result::Result<InviteOptions, ApiError> {
+        let auth = auth_method(self.auth.as_deref())?;
+        if auth == AuthMethod::Key {
+            return Err(ApiError::bad_request(
+                "a device invitation takes auth `pin` or `none`: a new device has no identity \
+                 to sign with",
+            ));
+        }
+        CreateBody {
+            role: None,
+            auth: self.auth,
+            guest_key: None,
+            multi_use: self.multi_use,
+            timeout_ms: self.timeout_ms,
+            lifetime_ms: self.lifetime_ms,
+        }
+        .options()
     }
 }
 
@@ -221,27 +257,57 @@ pub async fn invite_accept(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result {
+    accept_with(node, params, req, payload, |node, a, progress| async move {
+        node.invite_accept(&a.code, a.auth_code, a.timeout_ms, progress)
+            .await
+    })
+    .await
+}
+
+pub async fn device_invite(node: Node, req: HttpRequest, payload: web::Payload) -> Result {
+    let body: DeviceInviteBody = typed(read_json(&req, payload).await?)?;
+    let created = node.device_invite(body.options()?).await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+pub async fn device_join(
+    node: Node,
+    params: web::Query<AcceptParams>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result {
+    accept_with(node, params, req, payload, |node, a, progress| async move {
+        node.device_join(&a.code, a.auth_code, a.timeout_ms, progress)
+            .await
+    })
+    .await
+}
+
+/// An accept-like request (`invite accept`, `device join`): the body checked, then `run`
+/// answered once or as a progress stream.
+async fn accept_with<T, F, Fut>(
+    node: Node,
+    params: web::Query<AcceptParams>,
+    req: HttpRequest,
+    payload: web::Payload,
+    run: F,
+) -> Result
+where
+    T: Serialize + 'static,
+    F: FnOnce(std::sync::Arc<NodeHandle>, Accept, Option<Progresses>) -> Fut,
+    Fut: Future<Output = Outcome<T>> + 'static,
+{
     let body: AcceptBody = typed_required(
         read_json(&req, payload).await?,
         r#"{"invitation_code": "...", "auth_code": "123456"}"#,
     )?;
-    let Accept {
-        code,
-        auth_code,
-        timeout_ms,
-    } = body.check()?;
+    let accept = body.check()?;
+    let node = node.into_inner();
     if !params.progress {
-        let accepted = node
-            .invite_accept(&code, auth_code, timeout_ms, None)
-            .await?;
-        return Ok(HttpResponse::Ok().json(accepted));
+        return Ok(HttpResponse::Ok().json(run(node, accept, None).await?));
     }
     let (progress, states) = mpsc::unbounded_channel();
-    let node = node.into_inner();
-    let outcome = async move {
-        node.invite_accept(&code, auth_code, timeout_ms, Some(progress))
-            .await
-    };
+    let outcome = run(node, accept, Some(progress));
     let lines = futures_util::stream::unfold(Progress::new(states, outcome), |mut p| async move {
         let line = p.next_line().await?;
         Some((Ok::<_, actix_web::Error>(line), p))
@@ -252,25 +318,28 @@ pub async fn invite_accept(
         .streaming(lines))
 }
 
-type Outcome = std::result::Result<AcceptedInvitation, NodeError>;
+type Progresses = mpsc::UnboundedSender<InvitationProgress>;
+type Outcome<T> = std::result::Result<T, NodeError>;
 
 /// The progress stream of one accept: the states as they come, then the outcome. The
 /// handshake runs as this stream is polled; dropping the stream (the client went away)
 /// drops it.
-struct Progress<F> {
+struct Progress<F, T> {
     states: mpsc::UnboundedReceiver<InvitationProgress>,
     /// `None` once the outcome is known.
     outcome: Option<Pin<Box<F>>>,
     /// Lines to send before anything else.
     queued: VecDeque<web::Bytes>,
+    answer: std::marker::PhantomData<T>,
 }
 
-impl<F: Future<Output = Outcome>> Progress<F> {
+impl<T: Serialize, F: Future<Output = Outcome<T>>> Progress<F, T> {
     fn new(states: mpsc::UnboundedReceiver<InvitationProgress>, outcome: F) -> Self {
         Progress {
             states,
             outcome: Some(Box::pin(outcome)),
             queued: VecDeque::new(),
+            answer: std::marker::PhantomData,
         }
     }
 
@@ -306,13 +375,16 @@ fn state_line(progress: InvitationProgress) -> Option<web::Bytes> {
     (!progress.state.is_terminal()).then(|| line(&json!({ "state": progress.state.name() })))
 }
 
-fn outcome_line(result: Outcome) -> web::Bytes {
+fn outcome_line<T: Serialize>(result: Outcome<T>) -> web::Bytes {
     match result {
-        Ok(accepted) => line(&json!({
-            "state": "SUCCESS",
-            "space_key": accepted.space_key,
-            "role": accepted.role,
-        })),
+        Ok(answer) => {
+            let mut doc = match serde_json::to_value(answer) {
+                Ok(Value::Object(members)) => members,
+                _ => serde_json::Map::new(),
+            };
+            doc.insert("state".into(), json!("SUCCESS"));
+            line(&Value::Object(doc))
+        }
         Err(e) => {
             let e = ApiError::from(e);
             line(&json!({

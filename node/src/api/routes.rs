@@ -34,6 +34,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(resource("/identity/recover").route(web::post().to(identity_recover)))
             .service(resource("/devices").route(web::get().to(super::devices::device_list)))
             .service(
+                resource("/devices/invitations")
+                    .route(web::post().to(super::invitations::device_invite)),
+            )
+            .service(
+                resource("/devices/join").route(web::post().to(super::invitations::device_join)),
+            )
+            .service(
                 resource("/devices/{device}/revoke")
                     .route(web::post().to(super::devices::device_revoke)),
             )
@@ -594,6 +601,30 @@ mod tests {
                 json!({"space_key": key, "timeout_ms": 0}),
                 "timeout_ms",
             ),
+            (
+                "POST",
+                "/v1/devices/invitations",
+                json!({"auth": "key"}),
+                "`pin` or `none`",
+            ),
+            (
+                "POST",
+                "/v1/devices/invitations",
+                json!({"role": "editor"}),
+                "unknown field",
+            ),
+            (
+                "POST",
+                "/v1/devices/join",
+                json!({"invitation_code": " ", "auth_code": "123456"}),
+                "invitation_code is empty",
+            ),
+            (
+                "POST",
+                "/v1/devices/join",
+                json!({"invitation_code": "c", "auth_code": "12345x"}),
+                "6 digits",
+            ),
         ] {
             let (status, code, bytes) = call(&app, method, path, Some(body.clone())).await;
             let text = String::from_utf8_lossy(&bytes);
@@ -610,6 +641,8 @@ mod tests {
             ("POST", "/v1/invitations"),
             ("GET", "/v1/invitations/accept"),
             ("DELETE", "/v1/invitations/i1/cancel"),
+            ("GET", "/v1/devices/join"),
+            ("GET", "/v1/devices/invitations"),
         ] {
             let (status, code, _) = call(&app, method, path, None).await;
             assert_eq!(

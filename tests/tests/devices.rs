@@ -1,0 +1,209 @@
+//! A second device joining an identity, and recovery getting the spaces back, between real
+//! `echo-node` processes on loopback QUIC: `device invite` / `device join` (then both
+//! devices write, a space created on either reaches the other, each lists the other), the
+//! refusals a user can hit, and `identity recover` on a fresh data dir that gets every
+//! space of the identity from a live device.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+
+use echo_tests::{eventually, Node, CLI_TIMEOUT, CONVERGE, POLL};
+
+/// `device invite --json` on `host`: the code and the auth code.
+fn device_invite(host: &Node, extra: &[&str]) -> (String, Option<String>) {
+    let mut args = vec!["device", "invite"];
+    args.extend_from_slice(extra);
+    let v = host.ok(&args);
+    let code = v["invitation_code"].as_str().unwrap().to_owned();
+    assert!(code.starts_with("echo1"), "{v}");
+    (code, v["auth_code"].as_str().map(str::to_owned))
+}
+
+fn device_join(node: &Node, code: &str, auth_code: Option<&str>) -> echo_tests::CliOutput {
+    let mut args = vec!["device", "join", code, "--timeout", "30s"];
+    if let Some(auth) = auth_code {
+        args.extend(["--auth-code", auth]);
+    }
+    node.cli_bounded(&args, CONVERGE + CLI_TIMEOUT)
+}
+
+fn space_keys(node: &Node) -> BTreeSet<String> {
+    node.ok(&["space", "list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["space_key"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn device_keys(node: &Node) -> BTreeSet<String> {
+    node.ok(&["device", "list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["device_key"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_joined_device_gets_every_space_and_both_devices_write() {
+    let laptop = Node::networked("bob", &[]);
+    let notes = laptop.ok(&["space", "create", "--name", "notes"])["space_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let first = laptop.add(&notes, r#"{"from":"laptop"}"#);
+    let (code, pin) = device_invite(&laptop, &[]);
+    let pin = pin.expect("pin auth by default");
+
+    let mut phone = Node::new();
+    phone.start_net(&[]);
+    let out = device_join(&phone, &code, Some(&pin));
+    if !out.success() {
+        phone.fail_with(&format!("device join failed:\n{out}"));
+    }
+    let joined = out.json.clone().unwrap();
+    let keys: Vec<&str> = joined
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        ["device_key", "identity_key", "pending", "spaces"],
+        "{joined}"
+    );
+    assert_eq!(joined["identity_key"], laptop.identity_key().as_str());
+    assert_eq!(joined["device_key"], phone.device_key().as_str());
+    assert_eq!(joined["spaces"], serde_json::json!([notes]), "{joined}");
+    assert_eq!(joined["pending"], serde_json::json!([]), "{joined}");
+    assert_eq!(phone.identity_key(), laptop.identity_key());
+
+    // The phone writes at once, and each sees the other's objects.
+    let from_phone = phone.add(&notes, r#"{"from":"phone"}"#);
+    let from_laptop = laptop.add(&notes, r#"{"from":"laptop, after"}"#);
+    let all: BTreeSet<String> = [first, from_phone, from_laptop].into();
+    for node in [&laptop, &phone] {
+        eventually("every object on both devices", CONVERGE, POLL, || {
+            (node.ids(&notes) == all).then_some(())
+        });
+    }
+
+    // A space the phone creates reaches the laptop through the identity's list.
+    let diary = phone.ok(&["space", "create"])["space_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let in_diary = phone.add(&diary, r#"{"from":"phone"}"#);
+    eventually("the laptop joins the phone's space", CONVERGE, POLL, || {
+        space_keys(&laptop).contains(&diary).then_some(())
+    });
+    eventually(
+        "the phone's object in it on the laptop",
+        CONVERGE,
+        POLL,
+        || laptop.ids(&diary).contains(&in_diary).then_some(()),
+    );
+    assert_eq!(space_keys(&laptop), [notes.clone(), diary.clone()].into());
+    assert_eq!(space_keys(&phone), [notes, diary].into());
+
+    // Each lists both devices.
+    let both: BTreeSet<String> = [laptop.device_key(), phone.device_key()].into();
+    for node in [&laptop, &phone] {
+        eventually("both devices listed", CONVERGE, POLL, || {
+            (device_keys(node) == both).then_some(())
+        });
+    }
+    // The invitation was used once and is over.
+    let listed = laptop.ok(&["invite", "list"]);
+    assert_eq!(listed[0]["state"], "SUCCESS", "{listed}");
+    assert_eq!(listed[0]["uses"], 1, "{listed}");
+}
+
+#[test]
+fn device_join_refuses_a_node_with_an_identity_a_wrong_code_and_a_space_code() {
+    let laptop = Node::networked("bob", &[]);
+    let space = laptop.ok(&["space", "create"])["space_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, pin) = device_invite(&laptop, &[]);
+    let pin = pin.unwrap();
+
+    let other = Node::networked("carol", &[]);
+    let out = device_join(&other, &code, Some(&pin));
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    assert!(out.stderr.contains("already has an identity"), "{out}");
+    assert!(out.stderr.contains("fresh data dir"), "{out}");
+
+    let mut fresh = Node::new();
+    fresh.start_net(&[]);
+    let wrong = if pin == "000000" { "111111" } else { "000000" };
+    let out = device_join(&fresh, &code, Some(wrong));
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    assert!(out.stderr.contains("2 attempts left"), "{out}");
+    // Nothing was taken on.
+    let shown = fresh.cli(&["identity", "show"]);
+    assert!(!shown.success(), "{shown}");
+
+    let space_code = laptop.ok(&["invite", "create", &space])["invitation_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = device_join(&fresh, &space_code, Some(&pin));
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    assert!(out.stderr.contains("space invitation"), "{out}");
+    let out = fresh.cli(&["device", "invite", "--auth", "key"]);
+    assert_eq!(out.status.code(), Some(2), "not a value of --auth: {out}");
+
+    // The right code still works after one wrong one.
+    let out = device_join(&fresh, &code, Some(&pin));
+    assert!(out.success(), "{out}");
+    assert_eq!(fresh.identity_key(), laptop.identity_key());
+}
+
+#[test]
+fn recovery_on_a_fresh_data_dir_gets_every_space_from_a_live_device() {
+    let mut laptop = Node::new();
+    laptop.start_net(&[]);
+    let created = laptop.ok(&["identity", "create", "--name", "bob"]);
+    let phrase = created["seed_phrase"].as_str().unwrap().to_owned();
+    let a = laptop.ok(&["space", "create"])["space_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b = laptop.ok(&["space", "create"])["space_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = laptop.add(&a, r#"{"from":"laptop"}"#);
+
+    let peer = laptop.listen_addr().to_string();
+    let mut restored = Node::new();
+    restored.start_net(&["--peer", &peer]);
+    let recovered = restored.ok(&["identity", "recover", "--seed-phrase", &phrase]);
+    assert_eq!(recovered["identity_key"], created["identity_key"]);
+    eventually(
+        "every space of the identity comes back",
+        CONVERGE,
+        POLL,
+        || (space_keys(&restored) == [a.clone(), b.clone()].into()).then_some(()),
+    );
+    eventually("the objects come back", CONVERGE, POLL, || {
+        restored.ids(&a).contains(&before).then_some(())
+    });
+    // Writable once its own feeds are admitted (it admits them itself, as the identity).
+    let after = eventually("the restored device may write", CONVERGE, POLL, || {
+        let out = restored.cli(&["object", "add", &b, r#"{"from":"restored"}"#]);
+        out.success()
+            .then(|| out.json.unwrap()["id"].as_str().unwrap().to_owned())
+    });
+    eventually(
+        "the restored device's write on the laptop",
+        CONVERGE,
+        POLL,
+        || laptop.ids(&b).contains(&after).then_some(()),
+    );
+}
