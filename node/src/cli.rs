@@ -207,9 +207,10 @@ pub enum IdentityCommand {
     /// This node gets the identity of the phrase (the same identity key) and keeps its own
     /// new device key, which the identity key authorises: the key is derived from the phrase
     /// for that one signature and then wiped; neither it nor the phrase is ever written to
-    /// disk or to the logs. Refused on a data dir that already has an identity. Only the
-    /// identity and this device come back for now: getting the identity's spaces back needs
-    /// the identity space, which a later version adds.
+    /// disk or to the logs. Refused on a data dir that already has an identity. The
+    /// identity's spaces come back once this node reaches another device of the identity
+    /// (with `run --peer` or signaling): its identity space lists them, and this node joins
+    /// each.
     Recover {
         /// The 24 words `identity create` showed (quoted or not); `-` reads them from stdin
         /// (which keeps them out of the process list and the shell history)

@@ -93,6 +93,8 @@ pub(super) struct Space {
     pub(super) addr: Addr<SpaceActor>,
     /// Devices with an open channel for this space.
     peers: BTreeSet<PublicKey>,
+    /// A reason to dial static peers (`SpaceOpened::needs_peers`).
+    needs_peers: bool,
 }
 
 /// The node's network.
@@ -482,8 +484,8 @@ impl Actor for NetworkActor {
                     s.addr
                 })
                 .collect();
-            // Static peers are dialed once there is something to replicate.
-            if act.device_auth.is_some() && !act.spaces.is_empty() {
+            // Static peers are dialed once there is something to replicate with them.
+            if act.device_auth.is_some() && act.spaces.values().any(|s| s.needs_peers) {
                 for addr in due {
                     act.dial_static(addr, ctx);
                 }
@@ -573,6 +575,7 @@ impl Handler<SpaceOpened> for NetworkActor {
             Space {
                 addr: msg.addr.clone(),
                 peers: BTreeSet::new(),
+                needs_peers: msg.needs_peers,
             },
         );
         self.topics.insert(topic, msg.space_key);

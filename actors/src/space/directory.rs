@@ -128,6 +128,7 @@ impl SpaceDirectory {
         let opened = SpaceOpened {
             space_key: record.space_key,
             addr: addr.clone(),
+            needs_peers: needs_peers(&record, self.halo),
         };
         self.space_watchers.retain(|w| w.connected());
         for w in &self.space_watchers {
@@ -305,6 +306,16 @@ impl Handler<DirectoryStatus> for SpaceDirectory {
 pub struct SpaceOpened {
     pub space_key: PublicKey,
     pub addr: Addr<SpaceActor>,
+    /// A reason to dial the static peers: every space but an identity space this device
+    /// founded (only the identity's other devices share that one, and a peer of another
+    /// identity would take the connection for a stranger's). An identity space being
+    /// joined (a recovered or new device) is one: its other devices are to be found.
+    pub needs_peers: bool,
+}
+
+/// See [`SpaceOpened::needs_peers`].
+fn needs_peers(record: &SpaceRecord, halo: Option<PublicKey>) -> bool {
+    Some(record.space_key) != halo || record.genesis_feed.is_none()
 }
 
 /// Tell `0` about every open space now and every space opened later.
@@ -319,6 +330,7 @@ impl Handler<WatchSpaces> for SpaceDirectory {
             msg.0.do_send(SpaceOpened {
                 space_key: *key,
                 addr: entry.addr.clone(),
+                needs_peers: needs_peers(&entry.record, self.halo),
             });
         }
         self.space_watchers.push(msg.0);

@@ -404,7 +404,7 @@ fn line(value: &Value) -> web::Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use echo_actors::invitation::{InvitationRequestError, InvitationState};
+    use echo_actors::invitation::{AcceptedInvitation, InvitationRequestError, InvitationState};
 
     fn create(body: Value) -> std::result::Result<InviteOptions, ApiError> {
         typed::<CreateBody>(Some(body))?.options()
@@ -498,7 +498,9 @@ mod tests {
         }
     }
 
-    async fn lines_of(mut p: Progress<impl Future<Output = Outcome>>) -> Vec<Value> {
+    async fn lines_of<T: Serialize, F: Future<Output = Outcome<T>>>(
+        mut p: Progress<F, T>,
+    ) -> Vec<Value> {
         let mut out = Vec::new();
         while let Some(line) = p.next_line().await {
             assert!(line.ends_with(b"\n") && line.iter().filter(|b| **b == b'\n').count() == 1);
@@ -540,6 +542,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_device_join_ends_with_its_answer_as_the_success_line() {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let outcome = async move {
+            report(&tx, InvitationState::Connecting);
+            Ok(echo_actors::node::DeviceJoined {
+                identity_key: "19".into(),
+                device_key: "a0".into(),
+                spaces: vec!["c7".into()],
+                pending: vec![],
+            })
+        };
+        let lines = lines_of(Progress::new(rx, outcome)).await;
+        assert_eq!(
+            lines,
+            vec![
+                json!({"state": "CONNECTING"}),
+                json!({"state": "SUCCESS", "identity_key": "19", "device_key": "a0",
+                       "spaces": ["c7"], "pending": []}),
+            ]
+        );
+    }
+
+    #[tokio::test]
     async fn a_failed_handshake_ends_with_its_error() {
         let (tx, rx) = mpsc::unbounded_channel();
         // The node may keep a sender: the outcome still ends the stream.
@@ -547,7 +572,7 @@ mod tests {
         let outcome = async move {
             report(&tx, InvitationState::Connecting);
             report(&tx, InvitationState::Timeout);
-            Err(NodeError::Invitation(InvitationRequestError::Failed {
+            Err::<AcceptedInvitation, _>(NodeError::Invitation(InvitationRequestError::Failed {
                 state: InvitationState::Timeout,
                 reason: "timeout".into(),
             }))

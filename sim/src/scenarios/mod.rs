@@ -5,6 +5,7 @@
 mod bad_peer;
 mod churn;
 mod crash_restart;
+mod device_join;
 mod invitation;
 mod large_values;
 mod late_joiner;
@@ -132,6 +133,11 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "revocation",
         about: "a second device of an identity (recovered from the seed phrase) is revoked while it is partitioned away with a relay; it keeps writing and the relay stores its blocks first; after the heal every peer denies exactly its blocks past the cut and keeps everything before",
         run: revocation::run,
+    },
+    Scenario {
+        name: "device-join",
+        about: "three fresh devices join an identity through device invitations under loss: a wrong code first, one cut off from everyone (host unreachable, then in after the heal); each gets every space of the identity, a space made later included, and writes in all; nobody else gets them",
+        run: device_join::run,
     },
 ];
 
