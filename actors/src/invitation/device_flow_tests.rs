@@ -246,3 +246,114 @@ async fn a_recovered_device_gets_every_space_from_a_live_device_of_the_identity(
     })
     .await;
 }
+
+#[actix::test]
+async fn with_every_device_lost_a_recovered_device_learns_its_spaces_from_a_member_peer() {
+    let (alice, alice_addr) = real_node(78, Arc::new(MemStore::new()), MeshConfig::default()).await;
+    let shared = alice.space_create(None).await.unwrap().space_key;
+    let not_bobs = alice.space_create(None).await.unwrap().space_key;
+    alice
+        .object_add(&shared, json!({"from": "alice"}))
+        .await
+        .unwrap();
+    let mesh = MeshConfig {
+        static_peers: vec![alice_addr],
+        ..MeshConfig::default()
+    };
+    let laptop = open_node(79, Arc::new(MemStore::new()), mesh.clone()).await;
+    let created = laptop.identity_create(Some("Bob".into())).await.unwrap();
+    let bobs_own = laptop.space_create(None).await.unwrap().space_key;
+    alice
+        .space_add_member(
+            &shared,
+            &created.identity_key,
+            crate::credentials::Role::Editor,
+        )
+        .await
+        .unwrap();
+    laptop.space_join(&shared, None).await.unwrap();
+    laptop.space_wait_writable(&shared, JOIN_MS).await.unwrap();
+    laptop
+        .object_add(&shared, json!({"from": "laptop"}))
+        .await
+        .unwrap();
+    eventually("alice has the laptop's write", || {
+        sees(&alice, &shared, "laptop")
+    })
+    .await;
+    // The laptop is lost: its node goes, and nothing of it is left anywhere but on alice.
+    laptop.shutdown().await.unwrap();
+    drop(laptop);
+
+    let restored = open_node(80, Arc::new(MemStore::new()), mesh).await;
+    restored
+        .identity_recover(created.seed_phrase.clone(), None)
+        .await
+        .unwrap();
+    // Alice told it the one space of hers Bob is a member of, not her other one; Bob's own
+    // space, which only the lost laptop held, is gone.
+    eventually("the recovered device joins the shared space", || async {
+        space_keys(&restored).await == vec![shared.clone()]
+    })
+    .await;
+    assert!(!space_keys(&restored).await.contains(&not_bobs));
+    assert!(!space_keys(&restored).await.contains(&bobs_own));
+    restored
+        .space_wait_writable(&shared, JOIN_MS)
+        .await
+        .unwrap();
+    restored
+        .object_add(&shared, json!({"from": "restored"}))
+        .await
+        .unwrap();
+    eventually("writes cross both ways", || async {
+        sees(&alice, &shared, "restored").await
+            && sees(&restored, &shared, "laptop").await
+            && sees(&restored, &shared, "alice").await
+    })
+    .await;
+}
+
+#[actix::test]
+async fn a_peer_names_to_a_device_only_the_spaces_its_identity_is_a_member_of() {
+    let (alice, _) = real_node(81, Arc::new(MemStore::new()), MeshConfig::default()).await;
+    let (bob, _) = real_node(82, Arc::new(MemStore::new()), MeshConfig::default()).await;
+    let (carol, _) = real_node(83, Arc::new(MemStore::new()), MeshConfig::default()).await;
+    let shared = alice.space_create(None).await.unwrap().space_key;
+    let _alone = alice.space_create(None).await.unwrap().space_key;
+    let bob_identity = bob.identity_show().await.unwrap().identity_key;
+    alice
+        .space_add_member(&shared, &bob_identity, crate::credentials::Role::Reader)
+        .await
+        .unwrap();
+    let bob_id: crate::types::PublicKey = bob_identity.parse().unwrap();
+    let carol_id: crate::types::PublicKey = carol
+        .identity_show()
+        .await
+        .unwrap()
+        .identity_key
+        .parse()
+        .unwrap();
+    assert_eq!(
+        alice
+            .spaces_of_identity(bob_id, bob.device_key())
+            .await
+            .unwrap(),
+        vec![shared.parse::<crate::types::PublicKey>().unwrap()]
+    );
+    assert!(alice
+        .spaces_of_identity(carol_id, carol.device_key())
+        .await
+        .unwrap()
+        .is_empty());
+    // Removed: nothing.
+    alice
+        .space_remove_member(&shared, &bob_identity)
+        .await
+        .unwrap();
+    assert!(alice
+        .spaces_of_identity(bob_id, bob.device_key())
+        .await
+        .unwrap()
+        .is_empty());
+}

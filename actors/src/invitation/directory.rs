@@ -26,7 +26,10 @@ use super::info::{CreatedInvitation, InvitationInfo, InvitationProgress, InviteO
 use super::messages::{AuthMethod, EndReason, GuestFrame, HostFrame, InvitationState};
 use super::request_error::InvitationRequestError;
 use crate::identity::{IdentityActor, ShowIdentity};
-use crate::mesh::{IncomingInvitation, ListenAddrs, NetworkActor, RouteInvitations, SideStream};
+use crate::mesh::{
+    IncomingInvitation, ListenAddrs, NetworkActor, RecoveryStream, RouteInvitations, SideStream,
+    WatchPeers,
+};
 use crate::signal::Topic;
 use crate::space::{HaloSpace, MayInvite, ResolveSpace, SpaceActor, SpaceDirectory};
 use crate::store::{Key, Store};
@@ -159,6 +162,7 @@ impl Actor for InvitationDirectory {
     fn started(&mut self, ctx: &mut Context<Self>) {
         if let Some(network) = &self.network {
             network.do_send(RouteInvitations(ctx.address().recipient()));
+            network.do_send(WatchPeers(ctx.address().recipient()));
         }
         // Invitations outlive restarts until they expire: load every record and start the
         // actors of those whose space is open (an ended one answers every guest `Ended`).
@@ -610,6 +614,10 @@ impl Handler<IncomingInvitation> for InvitationDirectory {
                     return;
                 }
             };
+            if let GuestFrame::SpacesOf { device_auth } = first {
+                let stream = SideStream { device, send, recv, guard };
+                return super::spaces_of::answer(stream, *device_auth, act.spaces.clone());
+            }
             let host = match &first {
                 GuestFrame::Introduce { invitation_id, .. } => act.hosts.get(invitation_id),
                 _ => None,
@@ -637,5 +645,12 @@ impl Handler<IncomingInvitation> for InvitationDirectory {
             }
         })
         .spawn(ctx);
+    }
+}
+
+impl Handler<RecoveryStream> for InvitationDirectory {
+    type Result = ();
+    fn handle(&mut self, msg: RecoveryStream, _: &mut Context<Self>) {
+        super::spaces_of::ask_if_recovering(msg.0, self.spaces.clone(), self.identity.clone());
     }
 }

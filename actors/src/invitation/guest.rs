@@ -397,6 +397,8 @@ impl GuestCore {
                 self.adopting = Some(grant.halo_space_key);
                 out.push(GuestOutput::Adopt(grant));
             }
+            // The answer to another kind of side stream's question: not in a handshake.
+            HostFrame::Spaces(_) => self.protocol_error(out),
             HostFrame::Ended(reason) => {
                 let (state, words) = match reason {
                     EndReason::Cancelled => (InvitationState::Cancelled, "cancelled".to_string()),

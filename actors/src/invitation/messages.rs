@@ -75,6 +75,13 @@ pub enum GuestFrame {
     /// For a device invitation: authorise this device (the one at the other end of the
     /// connection) into the host's identity.
     AdmitDevice,
+    /// Not an invitation: a device whose identity space is still joining (recovered from
+    /// the seed phrase) asks which spaces of the peer its identity is a member of, proving
+    /// with its `AuthorizedDevice` chain that it is a device of that identity. The first and
+    /// only frame of its stream; answered `Spaces`.
+    SpacesOf {
+        device_auth: Box<Credential>,
+    },
 }
 
 /// What a device invitation's host gives the new device.
@@ -131,6 +138,10 @@ pub enum HostFrame {
     Ended(EndReason),
     /// The answer to `AdmitDevice`.
     DeviceAdmitted(Box<DeviceGrant>),
+    /// The answer to `SpacesOf`: the spaces of this node whose member (not REMOVED) the
+    /// asking device's identity is and where that device is not revoked, by key (empty
+    /// for a device of anyone else).
+    Spaces(Vec<PublicKey>),
 }
 
 /// The states of one handshake (DXOS's), the last five terminal.

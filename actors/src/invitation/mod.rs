@@ -25,6 +25,7 @@ mod host_actor;
 pub mod info;
 pub mod messages;
 mod request_error;
+mod spaces_of;
 mod stream_io;
 
 pub use code::{CodeError, InvitationCode, InvitationKind};

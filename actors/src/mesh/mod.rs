@@ -28,7 +28,9 @@ pub use network::{MeshConfig, NetworkActor, NetworkStatus, Shutdown};
 pub use network_invitations::{
     ConnectDevice, JoinInvitationTopic, LeaveInvitationTopic, ListenAddrs, OfferChannels,
 };
-pub use side_stream::{IncomingInvitation, RouteInvitations, SideStream, SideStreamGuard};
+pub use side_stream::{
+    IncomingInvitation, RecoveryStream, RouteInvitations, SideStream, SideStreamGuard, WatchPeers,
+};
 pub use slots::{AcceptSlots, Admission, Refusal, SlotLimits};
 pub use swarm::{Dial, SwarmCore};
 

@@ -95,6 +95,8 @@ pub(super) struct Space {
     peers: BTreeSet<PublicKey>,
     /// A reason to dial static peers (`SpaceOpened::needs_peers`).
     needs_peers: bool,
+    /// Our identity space, still joining (`SpaceOpened::identity_space_joining`).
+    identity_space_joining: bool,
 }
 
 /// The node's network.
@@ -117,6 +119,8 @@ pub struct NetworkActor {
     pub(super) signal: Option<Addr<SignalClient>>,
     /// Where incoming invitation streams go.
     pub(super) invitations: Option<Recipient<IncomingInvitation>>,
+    /// Told about every connection that comes up (`WatchPeers`).
+    pub(super) peer_watchers: Option<Recipient<super::RecoveryStream>>,
     /// `ConnectDevice` requests waiting for a device to connect.
     pub(super) awaited: BTreeMap<PublicKey, Vec<DeviceWaiter>>,
     /// Why the last `ConnectDevice` dial of a device failed.
@@ -165,6 +169,7 @@ impl NetworkActor {
             statics,
             signal: None,
             invitations: None,
+            peer_watchers: None,
             awaited: BTreeMap::new(),
             dial_errors: BTreeMap::new(),
             rng,
@@ -404,6 +409,18 @@ impl NetworkActor {
         )
         .start();
         tracing::info!(peer = %device.short(), %remote, originated, "connected");
+        // A recovered device asks each new peer for its spaces, on a side stream opened
+        // before the channels are offered (so that it is held before any Hello of ours
+        // could be refused: `Addr::send` queues the message now).
+        let recovering = self.spaces.values().any(|s| s.identity_space_joining);
+        if let (true, Some(watcher)) = (recovering, self.peer_watchers.clone()) {
+            let opened = addr.send(super::OpenSideStream);
+            actix::spawn(async move {
+                if let Ok(Ok(stream)) = opened.await {
+                    watcher.do_send(super::RecoveryStream(stream));
+                }
+            });
+        }
         for swarm in self.swarms.values_mut() {
             swarm.connected(device, originated);
         }
@@ -576,6 +593,7 @@ impl Handler<SpaceOpened> for NetworkActor {
                 addr: msg.addr.clone(),
                 peers: BTreeSet::new(),
                 needs_peers: msg.needs_peers,
+                identity_space_joining: msg.identity_space_joining,
             },
         );
         self.topics.insert(topic, msg.space_key);

@@ -32,6 +32,13 @@ impl Handler<RouteInvitations> for NetworkActor {
     }
 }
 
+impl Handler<super::WatchPeers> for NetworkActor {
+    type Result = ();
+    fn handle(&mut self, msg: super::WatchPeers, _: &mut Context<Self>) {
+        self.peer_watchers = Some(msg.0);
+    }
+}
+
 impl Handler<IncomingInvitation> for NetworkActor {
     type Result = ();
     fn handle(&mut self, msg: IncomingInvitation, _: &mut Context<Self>) {

@@ -53,3 +53,16 @@ pub struct IncomingInvitation(pub SideStream);
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct RouteInvitations(pub Recipient<IncomingInvitation>);
+
+/// A side stream opened to a newly connected peer while this node's identity space is
+/// still joining (a recovered device): its holder asks the peer which spaces our identity is
+/// a member of. Sent to whoever asked with [`WatchPeers`]. Opened before the connection's
+/// channels are offered, so a refused Hello cannot close the connection first.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RecoveryStream(pub SideStream);
+
+/// Send every [`RecoveryStream`] to this recipient.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WatchPeers(pub Recipient<RecoveryStream>);

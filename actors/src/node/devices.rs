@@ -218,3 +218,19 @@ impl NodeHandle {
         Ok(joined)
     }
 }
+
+impl NodeHandle {
+    /// The spaces of this node whose member `identity` is, with `device` not revoked there:
+    /// what this node answers a recovered device of that identity that asks (see
+    /// `invitation/spaces_of.rs`).
+    pub async fn spaces_of_identity(
+        &self,
+        identity: PublicKey,
+        device: PublicKey,
+    ) -> Result<Vec<PublicKey>, NodeError> {
+        Ok(self
+            .directory
+            .send(crate::space::SpacesOfIdentity { identity, device })
+            .await?)
+    }
+}

@@ -129,6 +129,7 @@ impl SpaceDirectory {
             space_key: record.space_key,
             addr: addr.clone(),
             needs_peers: needs_peers(&record, self.halo),
+            identity_space_joining: identity_space_joining(&record, self.halo),
         };
         self.space_watchers.retain(|w| w.connected());
         for w in &self.space_watchers {
@@ -311,6 +312,15 @@ pub struct SpaceOpened {
     /// identity would take the connection for a stranger's). An identity space being
     /// joined (a recovered or new device) is one: its other devices are to be found.
     pub needs_peers: bool,
+    /// Our identity space, joined by key and without a genesis when it was recorded (a
+    /// recovered device): the network asks each new peer which spaces our identity is a
+    /// member of (`invitation/spaces_of.rs`).
+    pub identity_space_joining: bool,
+}
+
+/// See [`SpaceOpened::identity_space_joining`].
+fn identity_space_joining(record: &SpaceRecord, halo: Option<PublicKey>) -> bool {
+    Some(record.space_key) == halo && record.genesis_feed.is_none()
 }
 
 /// See [`SpaceOpened::needs_peers`].
@@ -331,6 +341,7 @@ impl Handler<WatchSpaces> for SpaceDirectory {
                 space_key: *key,
                 addr: entry.addr.clone(),
                 needs_peers: needs_peers(&entry.record, self.halo),
+                identity_space_joining: identity_space_joining(&entry.record, self.halo),
             });
         }
         self.space_watchers.push(msg.0);

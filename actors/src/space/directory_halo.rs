@@ -15,7 +15,7 @@ use actix::prelude::*;
 use super::directory::SpaceDirectory;
 use super::halo::{listed_spaces, listing, listing_query, reconcile, LISTING_TYPE};
 use super::{join_space, Mutate, QueryObjects, SpaceActor, SpaceRequestError};
-use super::{SpaceRecord, Watch};
+use super::{MemberOf, SpaceRecord, Watch};
 use crate::identity::CurrentSigner;
 use crate::store::{Key, Store};
 use crate::types::{decode, PublicKey};
@@ -234,5 +234,60 @@ impl Handler<AllSpaces> for SpaceDirectory {
                 .map(|(k, e)| (*k, e.addr.clone(), Some(*k) == halo))
                 .collect(),
         )
+    }
+}
+
+/// The spaces of this node (the identity space left out) whose member `identity` is, with
+/// `device` not revoked there, by key: what a recovered device of that identity may join.
+#[derive(Message)]
+#[rtype(result = "Vec<PublicKey>")]
+pub struct SpacesOfIdentity {
+    pub identity: PublicKey,
+    pub device: PublicKey,
+}
+
+impl Handler<SpacesOfIdentity> for SpaceDirectory {
+    type Result = ResponseFuture<Vec<PublicKey>>;
+    fn handle(&mut self, msg: SpacesOfIdentity, _: &mut Context<Self>) -> Self::Result {
+        let halo = self.halo;
+        let spaces: Vec<(PublicKey, Addr<SpaceActor>)> = self
+            .spaces
+            .iter()
+            .filter(|(k, _)| Some(**k) != halo)
+            .map(|(k, e)| (*k, e.addr.clone()))
+            .collect();
+        Box::pin(async move {
+            let mut out = Vec::new();
+            for (key, addr) in spaces {
+                let asked = MemberOf {
+                    identity: msg.identity,
+                    device: msg.device,
+                };
+                if matches!(addr.send(asked).await, Ok(true)) {
+                    out.push(key);
+                }
+            }
+            out
+        })
+    }
+}
+
+/// Join these spaces (a peer said our identity is a member of them), those this node lacks.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct JoinListed(pub Vec<PublicKey>);
+
+impl Handler<JoinListed> for SpaceDirectory {
+    type Result = ();
+    fn handle(&mut self, msg: JoinListed, ctx: &mut Context<Self>) {
+        if self.signer.is_none() {
+            return;
+        }
+        for key in msg.0 {
+            if !self.spaces.contains_key(&key) {
+                self.join_listed(key, None);
+            }
+        }
+        ctx.notify(ReconcileHalo);
     }
 }

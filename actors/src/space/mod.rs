@@ -30,7 +30,7 @@ pub use directory::{
     CreateSpace, DirectoryStatus, JoinSpace, ListSpaces, ResolveSpace, SpaceDirectory, SpaceOpened,
     WatchSpaces,
 };
-pub use directory_halo::{AllSpaces, HaloSpace, OpenHaloSpace};
+pub use directory_halo::{AllSpaces, HaloSpace, JoinListed, OpenHaloSpace, SpacesOfIdentity};
 pub use halo::{listed_spaces, listing, listing_query, LISTING_TYPE};
 pub use info::{
     ChangeEvent, ChangeKind, FeedStatus, MemberInfo, OnlineDevice, PeerStatus, QueryRequest,
@@ -44,7 +44,7 @@ pub use presence::{
 pub use record::{FeedRecord, SpaceRecord};
 pub use remote::{
     verdicts_of, AuthorizePeer, GetHeads, GetVerdicts, HeadsChanged, IngestBlocks, IngestReport,
-    KnowsDevice, ListMembers, MayOpenTo, PeerRefused, ReadBlocks, WatchHeads,
+    KnowsDevice, ListMembers, MayOpenTo, MemberOf, PeerRefused, ReadBlocks, WatchHeads,
 };
 pub use request_error::SpaceRequestError;
 

@@ -383,6 +383,29 @@ impl Handler<KnowsDevice> for SpaceActor {
     }
 }
 
+/// Is `identity` a member (not REMOVED) of this space, with `device` not revoked? (A
+/// recovered device asks which spaces to join: `SpacesOfIdentity`.)
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct MemberOf {
+    pub identity: PublicKey,
+    pub device: PublicKey,
+}
+
+impl Handler<MemberOf> for SpaceActor {
+    type Result = bool;
+    fn handle(&mut self, msg: MemberOf, _: &mut Context<Self>) -> bool {
+        self.core
+            .state()
+            .role(&msg.identity)
+            .is_some_and(|r| r != Role::Removed)
+            && !self
+                .core
+                .revocations()
+                .is_revoked(&msg.identity, &msg.device)
+    }
+}
+
 /// Whether `device` writes an admitted feed of a member that is not REMOVED.
 fn member_device(core: &super::SpaceCore, device: &PublicKey) -> bool {
     let state = core.state();

@@ -13,6 +13,7 @@ pub mod host;
 pub mod invitations;
 mod ops;
 mod setup;
+mod spaces;
 pub mod udp;
 mod view;
 
@@ -84,6 +85,9 @@ pub struct SimNode {
     /// Stopped on purpose (left the cluster); chaos does not restart it, the liveness phase
     /// does.
     pub left: bool,
+    /// Lost for good (a device that will never come back): not even the liveness phase
+    /// restarts it.
+    pub lost: bool,
     pub identity: Option<String>,
     /// The seed phrase `identity create` showed (kept so that a scenario can recover the
     /// identity on another host, as its user would from paper).
@@ -262,6 +266,7 @@ impl Cluster {
             tx,
             up: true,
             left: false,
+            lost: false,
             identity: None,
             seed_phrase: None,
             member: false,

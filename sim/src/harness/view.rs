@@ -124,7 +124,7 @@ impl Cluster {
         self.event("liveness: heal all faults, restart crashed nodes");
         self.heal_network();
         for i in 0..self.nodes.len() {
-            if !self.nodes[i].up {
+            if !self.nodes[i].up && !self.nodes[i].lost {
                 self.restart(i);
             }
         }

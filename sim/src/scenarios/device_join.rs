@@ -24,7 +24,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use echo_actors::invitation::{AuthMethod, InviteOptions};
-use echo_actors::node::{DeviceJoined, NodeError, QueryRequest};
+use echo_actors::node::{DeviceJoined, NodeError};
 use serde_json::json;
 
 use super::{cluster, Outcome, RunOptions, ADMIT_BOUND_MS, LIVENESS_BOUND_MS};
@@ -120,68 +120,6 @@ fn joined(
     }
 }
 
-/// Adds an object to `space` on `node`; its id once acknowledged.
-fn add_to(
-    c: &mut Cluster,
-    node: usize,
-    space: &str,
-    object: serde_json::Value,
-    within_ms: u64,
-) -> Option<String> {
-    let until = c.now() + within_ms;
-    loop {
-        let target = space.to_string();
-        let sent = object.clone();
-        let answer = c.call(
-            node,
-            move |h| async move { h.object_add(&target, sent).await },
-        );
-        match answer {
-            Some(Ok(id)) => {
-                let name = c.nodes[node].name.clone();
-                c.event(format!(
-                    "{name} add {id} to {}",
-                    &space[..8.min(space.len())]
-                ));
-                return Some(id);
-            }
-            other if c.now() >= until => {
-                let name = c.nodes[node].name.clone();
-                c.violation(
-                    "device-join",
-                    format!("{name} cannot write in {space}: {other:?}"),
-                );
-                return None;
-            }
-            _ => c.run_for(250),
-        }
-    }
-}
-
-fn space_keys(c: &mut Cluster, node: usize) -> Option<BTreeSet<String>> {
-    c.call(node, |h| async move {
-        h.space_list()
-            .await
-            .map(|l| l.into_iter().map(|s| s.space_key).collect::<BTreeSet<_>>())
-    })?
-    .ok()
-}
-
-fn object_ids(c: &mut Cluster, node: usize, space: &str) -> Option<BTreeSet<String>> {
-    let space = space.to_string();
-    c.call(node, move |h| async move {
-        h.query(&space, QueryRequest::default())
-            .await
-            .ok()
-            .map(|objects| {
-                objects
-                    .iter()
-                    .filter_map(|o| o["@id"].as_str().map(str::to_owned))
-                    .collect::<BTreeSet<_>>()
-            })
-    })?
-}
-
 pub fn run(seed: u64, opts: &RunOptions) -> Outcome {
     let mut c = cluster("device-join", seed, opts, 8, Topology::Mesh);
     let n = c.nodes.len().max(6);
@@ -208,7 +146,7 @@ pub fn run(seed: u64, opts: &RunOptions) -> Outcome {
     for k in 0..(2 + c.below(4)) {
         let size = if k % 2 == 0 { LARGE } else { 64 };
         let object = json!({"@type": "note", "k": k, "body": "x".repeat(size)});
-        if let Some(id) = add_to(&mut c, laptop, &private, object, 5_000) {
+        if let Some(id) = c.add_to("device-join", laptop, &private, object, 5_000) {
             acknowledged.entry(private.clone()).or_default().insert(id);
         }
     }
@@ -283,7 +221,7 @@ pub fn run(seed: u64, opts: &RunOptions) -> Outcome {
     for &d in &devices {
         c.random_write(d, &objects, &texts);
         let object = json!({"@type": "note", "from": c.nodes[d].name, "body": "y".repeat(LARGE)});
-        if let Some(id) = add_to(&mut c, d, &private, object, ADMIT_BOUND_MS) {
+        if let Some(id) = c.add_to("device-join", d, &private, object, ADMIT_BOUND_MS) {
             acknowledged.entry(private.clone()).or_default().insert(id);
         }
     }
@@ -295,7 +233,7 @@ pub fn run(seed: u64, opts: &RunOptions) -> Outcome {
     let third_space = third_space.space_key;
     for &d in &devices {
         let object = json!({"@type": "note", "from": c.nodes[d].name});
-        if let Some(id) = add_to(&mut c, d, &third_space, object, ADMIT_BOUND_MS) {
+        if let Some(id) = c.add_to("device-join", d, &third_space, object, ADMIT_BOUND_MS) {
             acknowledged
                 .entry(third_space.clone())
                 .or_default()
@@ -308,7 +246,7 @@ pub fn run(seed: u64, opts: &RunOptions) -> Outcome {
     let want: BTreeSet<String> = [shared, private.clone(), third_space.clone()].into();
     check_identity_spaces(&mut c, laptop, &devices, &want, &acknowledged);
     for i in (0..n).filter(|i| *i != laptop && !devices.contains(i)) {
-        let has = space_keys(&mut c, i).unwrap_or_default();
+        let has = c.space_keys(i).unwrap_or_default();
         if has.contains(&private) || has.contains(&third_space) {
             let name = c.nodes[i].name.clone();
             c.violation(
@@ -334,7 +272,7 @@ fn check_identity_spaces(
         c.run_for(500);
     }
     for (space, writes) in acknowledged {
-        let Some(on_laptop) = object_ids(c, laptop, space) else {
+        let Some(on_laptop) = c.object_ids(laptop, space) else {
             c.violation("device-join", format!("the laptop cannot read {space}"));
             continue;
         };
@@ -346,7 +284,7 @@ fn check_identity_spaces(
         }
         for &d in devices {
             let name = c.nodes[d].name.clone();
-            if object_ids(c, d, space).as_ref() != Some(&on_laptop) {
+            if c.object_ids(d, space).as_ref() != Some(&on_laptop) {
                 c.violation(
                     "device-join",
                     format!("{name} differs from the laptop in {space}"),
@@ -356,7 +294,7 @@ fn check_identity_spaces(
     }
     for &d in devices {
         let name = c.nodes[d].name.clone();
-        match space_keys(c, d) {
+        match c.space_keys(d) {
             Some(has) if &has == want => {}
             other => c.violation(
                 "device-join",
@@ -374,10 +312,7 @@ fn agree(
     acknowledged: &BTreeMap<String, BTreeSet<String>>,
 ) -> bool {
     acknowledged.keys().all(|space| {
-        let on_laptop = object_ids(c, laptop, space);
-        on_laptop.is_some()
-            && devices
-                .iter()
-                .all(|&d| object_ids(c, d, space) == on_laptop)
+        let on_laptop = c.object_ids(laptop, space);
+        on_laptop.is_some() && devices.iter().all(|&d| c.object_ids(d, space) == on_laptop)
     })
 }

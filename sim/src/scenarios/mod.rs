@@ -14,6 +14,7 @@ mod offline_writer;
 mod partition_heal;
 mod partitioned_add;
 mod random_schedule;
+mod recovery;
 mod revocation;
 mod role_change;
 mod signaling;
@@ -138,6 +139,11 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "device-join",
         about: "three fresh devices join an identity through device invitations under loss: a wrong code first, one cut off from everyone (host unreachable, then in after the heal); each gets every space of the identity, a space made later included, and writes in all; nobody else gets them",
         run: device_join::run,
+    },
+    Scenario {
+        name: "recovery",
+        about: "every device of an identity is lost for good while the others keep writing; its seed phrase recovered on a new host gets back every space a peer holds (found by asking peers: no one holds its identity space), and it writes and converges",
+        run: recovery::run,
     },
 ];
 
