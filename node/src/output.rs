@@ -72,8 +72,9 @@ pub fn identity_recovered(v: &Value) -> String {
     ]);
     out.push_str(
         "\nThe identity is back on this node, with this node as a new device authorised by \
-         the identity key. Its spaces come back as soon as this node reaches another device of \
-         the identity (its identity space lists them); `space list` shows them as they do.\n",
+         the identity key. Its spaces come back as soon as this node reaches a peer that \
+         holds them (another device of the identity, or any member of them); `space list` \
+         shows them as they do.\n",
     );
     out
 }

@@ -207,3 +207,38 @@ fn recovery_on_a_fresh_data_dir_gets_every_space_from_a_live_device() {
         || laptop.ids(&b).contains(&after).then_some(()),
     );
 }
+
+#[test]
+fn with_every_device_lost_recovery_gets_the_spaces_back_from_another_member() {
+    let alice = Node::networked("alice", &[]);
+    let a_addr = alice.listen_addr().to_string();
+    let mut laptop = Node::new();
+    laptop.start_net(&["--peer", &a_addr]);
+    let created = laptop.ok(&["identity", "create", "--name", "bob"]);
+    let phrase = created["seed_phrase"].as_str().unwrap().to_owned();
+    let space = echo_tests::share(&alice, &[&laptop]);
+    let before = laptop.add(&space, r#"{"from":"laptop"}"#);
+    eventually("alice holds the laptop's write", CONVERGE, POLL, || {
+        alice.ids(&space).contains(&before).then_some(())
+    });
+    // The laptop is lost, and with it Bob's identity space.
+    laptop.kill9();
+
+    let mut restored = Node::new();
+    restored.start_net(&["--peer", &a_addr]);
+    restored.ok(&["identity", "recover", "--seed-phrase", &phrase]);
+    eventually(
+        "alice names the space to the recovered device",
+        CONVERGE,
+        POLL,
+        || (space_keys(&restored) == [space.clone()].into()).then_some(()),
+    );
+    let after = eventually("the recovered device may write", CONVERGE, POLL, || {
+        let out = restored.cli(&["object", "add", &space, r#"{"from":"restored"}"#]);
+        out.success()
+            .then(|| out.json.unwrap()["id"].as_str().unwrap().to_owned())
+    });
+    eventually("writes cross both ways", CONVERGE, POLL, || {
+        (alice.ids(&space).contains(&after) && restored.ids(&space).contains(&before)).then_some(())
+    });
+}

@@ -168,7 +168,7 @@ fn an_old_sled_data_dir_is_migrated_and_the_secret_is_gone_from_its_files() {
     }
     assert!(contains(&dir_bytes(dir.path()), &SECRET));
 
-    let (store, migrated) = open_sled_migrated(&path).unwrap();
+    let (store, migrated) = open_when_unlocked(&path);
     assert!(migrated);
     assert!(
         !contains(&dir_bytes(dir.path()), &SECRET),
@@ -182,7 +182,22 @@ fn an_old_sled_data_dir_is_migrated_and_the_secret_is_gone_from_its_files() {
     assert!(store.get(&Key::device()).unwrap().is_some());
     drop(store);
     // Nothing more to do the second time.
-    assert!(!open_sled_migrated(&path).unwrap().1);
+    assert!(!open_when_unlocked(&path).1);
+}
+
+/// `open_sled_migrated`, waiting up to 5 s for the lock of a store this process just
+/// dropped: sled's flusher thread may hold it for a moment after the last handle goes (seen
+/// once under a loaded test run), which a new process never meets.
+fn open_when_unlocked(path: &Path) -> (crate::store::SledStore, bool) {
+    for _ in 0..250 {
+        match open_sled_migrated(path) {
+            Err(IdentityLoadError::Storage(crate::store::StoreError::Locked { .. })) => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            other => return other.unwrap(),
+        }
+    }
+    panic!("the store stayed locked for 5 s after it was dropped");
 }
 
 #[test]
