@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::{AuthMethod, InvitationRequestError, InvitationState, InviteOptions};
-use crate::mesh::test_util::{eventually, open_node, real_node};
+use crate::mesh::test_util::{eventually, listen_addr, open_node, real_node};
 use crate::mesh::MeshConfig;
 use crate::node::{NodeError, NodeHandle};
 use crate::store::MemStore;
@@ -211,14 +211,7 @@ async fn a_recovered_device_gets_every_space_from_a_live_device_of_the_identity(
         .object_add(&a, json!({"from": "laptop"}))
         .await
         .unwrap();
-    let addr = laptop
-        .status()
-        .await
-        .unwrap()
-        .listen
-        .unwrap()
-        .parse()
-        .unwrap();
+    let addr = listen_addr(&laptop).await;
     // The new machine knows the laptop only as a peer address.
     let mesh = MeshConfig {
         static_peers: vec![addr],

@@ -101,6 +101,15 @@ impl InvitationDirectory {
         ChaCha20Rng::from_seed(seed)
     }
 
+    /// The network an invitation's guest (`who`) reaches this node through, or why none can.
+    fn reachable_by(&self, who: &str) -> Result<Addr<NetworkActor>, InvitationRequestError> {
+        self.network.clone().ok_or_else(|| {
+            InvitationRequestError::Invalid(format!(
+                "this node has no network; {who} could never reach it"
+            ))
+        })
+    }
+
     /// Starts the actor of a record whose space is open here (`device`: a device
     /// invitation, whose space is the identity space).
     fn host(&mut self, record: InvitationRecord, device: bool, space: Addr<SpaceActor>) {
@@ -226,14 +235,10 @@ impl Handler<CreateInvitation> for InvitationDirectory {
     fn handle(&mut self, msg: CreateInvitation, _: &mut Context<Self>) -> Self::Result {
         let CreateInvitation { space, options } = msg;
         let spaces = self.spaces.clone();
-        let network = self.network.clone();
+        let network = self.reachable_by("a guest");
         Box::pin(
             async move {
-                let network = network.ok_or_else(|| {
-                    InvitationRequestError::Invalid(
-                        "this node has no network; a guest could never reach it".into(),
-                    )
-                })?;
+                let network = network?;
                 let guest_key = check_options(&options)?;
                 let space = spaces.send(ResolveSpace(space)).await??;
                 let space_key = space.send(MayInvite { role: options.role }).await??;
@@ -346,14 +351,10 @@ impl Handler<CreateDeviceInvitation> for InvitationDirectory {
     fn handle(&mut self, msg: CreateDeviceInvitation, _: &mut Context<Self>) -> Self::Result {
         let CreateDeviceInvitation { options } = msg;
         let spaces = self.spaces.clone();
-        let network = self.network.clone();
+        let network = self.reachable_by("a new device");
         Box::pin(
             async move {
-                let network = network.ok_or_else(|| {
-                    InvitationRequestError::Invalid(
-                        "this node has no network; a new device could never reach it".into(),
-                    )
-                })?;
+                let network = network?;
                 if options.auth == AuthMethod::Key {
                     return Err(InvitationRequestError::Invalid(
                         "a device invitation takes `pin` or `none` auth: a new device has no \

@@ -44,15 +44,19 @@ pub async fn real_node(
 ) -> (NodeHandle, SocketAddr) {
     let node = open_node(seed, store, mesh).await;
     node.identity_create(None).await.unwrap();
-    let addr = node
-        .status()
+    let addr = listen_addr(&node).await;
+    (node, addr)
+}
+
+/// The address `node` listens on for peers.
+pub async fn listen_addr(node: &NodeHandle) -> SocketAddr {
+    node.status()
         .await
         .unwrap()
         .listen
         .unwrap()
         .parse()
-        .unwrap();
-    (node, addr)
+        .unwrap()
 }
 
 /// Polls `check` every 20 ms for up to 6 s; panics naming `what` if it never holds.
