@@ -463,7 +463,14 @@ pub fn status(v: &Value) -> String {
         ("device_key", field(v, "device_key")),
         ("identity_key", field(v, "identity_key")),
         ("listen", field(v, "listen")),
+        ("revoked", field(v, "revoked")),
     ]);
+    if v.get("revoked").and_then(Value::as_bool) == Some(true) {
+        out.push_str(
+            "\nthis device was revoked by its identity: nobody accepts what it writes. Recover \
+             the identity from its seed phrase, or join it as a new device, on a fresh data dir.\n",
+        );
+    }
     let spaces = v
         .get("spaces")
         .and_then(Value::as_array)
@@ -475,9 +482,10 @@ pub fn status(v: &Value) -> String {
     }
     for space in spaces {
         out.push_str(&format!(
-            "\nspace {} ({})\n",
+            "\nspace {} ({}), role {}\n",
             field(space, "space_key"),
-            field(space, "name")
+            field(space, "name"),
+            field(space, "role")
         ));
         let feeds = space
             .get("feeds")
@@ -590,18 +598,25 @@ mod tests {
             ]}]
         }));
         assert!(out.contains("identity_key:  -"));
-        assert!(out.contains("space s (-)"));
+        assert!(out.contains("space s (-), role -"));
+        assert!(!out.contains("was revoked"));
         assert!(out.contains("control  f         d           2"));
         assert!(out.contains("no connected peers"));
         let out = status(&json!({
-            "device_key": "d", "identity_key": "i", "listen": "127.0.0.1:5",
-            "spaces": [{"space_key": "s", "name": "n", "feeds": [],
+            "device_key": "d", "identity_key": "i", "listen": "127.0.0.1:5", "revoked": true,
+            "spaces": [{"space_key": "s", "name": "n", "role": "removed", "feeds": [],
                 "peers": [{"device_key": "p", "address": "127.0.0.1:6"}]}]
         }));
         assert!(
             out.contains("PEER_DEVICE_KEY  ADDRESS\np                127.0.0.1:6\n"),
             "{out}"
         );
+        assert!(out.contains("revoked:       true\n"), "{out}");
+        assert!(
+            out.contains("this device was revoked by its identity"),
+            "{out}"
+        );
+        assert!(out.contains("space s (n), role removed\n"), "{out}");
     }
 
     #[test]

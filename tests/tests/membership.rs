@@ -1,6 +1,7 @@
 //! Membership changes between real `echo-node` processes on loopback QUIC, through the
 //! CLI: `space join` that answers once the node may write, `space set-role`, and
-//! `space remove-member` (whose member is then refused locally and shut out by the host).
+//! `space remove-member` (whose member is then refused locally and shut out by the host,
+//! and told of its removal even when it was switched off while it happened).
 //! Every member node runs with the host as `--peer`, so it keeps dialling the host whatever
 //! its membership: the host, not the dialler, decides who gets a channel.
 
@@ -11,8 +12,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use echo_tests::{
-    accept_ok, converge, data_length, invite, join, members, wait_for_role, Node, JOIN_TIMEOUT,
-    POLL,
+    accept_ok, converge, data_length, eventually, invite, join, members, wait_for_role, Node,
+    CONVERGE, JOIN_TIMEOUT, POLL,
 };
 use serde_json::json;
 
@@ -284,4 +285,64 @@ fn a_removed_member_is_refused_locally_and_shut_out_by_the_host() {
         "{out}"
     );
     assert_eq!(members(&host, &space)[&host.identity_key()], "owner");
+}
+
+#[test]
+fn a_member_removed_while_switched_off_is_told_when_it_comes_back() {
+    let (host, mut member, space, host_id) = host_and_member();
+    let host_addr = host.listen_addr().to_string();
+    let identity = member.identity_key();
+    let device = member.device_key();
+    let inv = invite(&host, &space, &[]);
+    accept_ok(
+        &member,
+        &inv.code,
+        inv.auth_code.as_deref(),
+        &space,
+        "editor",
+    );
+    let member_id = member.add(&space, r#"{"from":"member"}"#);
+    let ids = BTreeSet::from([host_id, member_id]);
+    converge(&[("host", &host), ("member", &member)], &space, &ids);
+
+    // The member's laptop is off; the host removes it and writes on.
+    member.stop();
+    eventually(
+        "the host to drop the member's channel",
+        CONVERGE,
+        POLL,
+        || (!host.peers(&space).contains(&device)).then_some(()),
+    );
+    let removed = host.ok(&["space", "remove-member", &space, &identity]);
+    assert_member(&removed, &identity, "removed");
+    let later = host.add(&space, r#"{"from":"host, after the removal"}"#);
+
+    // Back on, the member dials the host, which opens no channel to it but answers its
+    // Hello with the credentials: the member learns of its removal and refuses its writes.
+    member.start_net(&["--peer", &host_addr]);
+    wait_for_role(&member, &space, &identity, "removed");
+    write_refused(&member, &space);
+    let status = member.status();
+    let ours = status["spaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["space_key"] == space.as_str())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(ours["role"], "removed", "{status}");
+
+    // It is never a peer of the host, it stops asking, and it got no data written since.
+    let watch = Instant::now();
+    while watch.elapsed() < Duration::from_secs(4) {
+        assert!(
+            !host.peers(&space).contains(&device),
+            "the removed member got a channel: {}",
+            host.status()
+        );
+        thread::sleep(Duration::from_millis(250));
+    }
+    assert!(member.peers(&space).is_empty(), "{}", member.status());
+    assert!(!member.ids(&space).contains(&later));
+    assert_eq!(host.ids(&space).len(), 3);
 }

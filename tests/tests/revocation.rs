@@ -162,4 +162,33 @@ fn a_revoked_phone_is_denied_by_every_peer_after_a_partition_and_shut_out() {
         !phone.ids(&space).contains(&after),
         "the phone got new data"
     );
+
+    // It is told, though: alice answers its Hello with the credentials that say so. Its own
+    // status and device list say that it is revoked, and it refuses its own writes.
+    eventually(
+        "the phone's status to say it is revoked",
+        CONVERGE,
+        POLL,
+        || (phone.status()["revoked"] == true).then_some(()),
+    );
+    let listed = phone.ok(&["device", "list"]);
+    let this = device(&listed, &phone_key);
+    assert_eq!(this["this_device"], true, "{listed}");
+    assert_eq!(this["revoked"], true, "{listed}");
+    assert_eq!(device(&listed, &laptop.device_key())["revoked"], false);
+    let human = phone.cli_plain(&["status"]);
+    assert!(human.success(), "{human}");
+    assert!(
+        human
+            .stdout
+            .contains("this device was revoked by its identity"),
+        "{human}"
+    );
+    let refused = phone.fails(&["object", "add", &space, r#"{"from":"phone, told"}"#]);
+    assert_eq!(refused.status.code(), Some(1), "{refused}");
+    assert!(
+        refused.stderr.starts_with("error: not allowed: "),
+        "{refused}"
+    );
+    assert!(!alice.peers(&space).contains(&phone_key));
 }

@@ -156,6 +156,23 @@ impl ControlHistory {
         self.entries.is_empty()
     }
 
+    /// Feed key -> number of blocks: the blocks that carry the accepted credentials and
+    /// their causal past (what a peer must hold to apply every one of them).
+    pub fn causal_past(&self) -> BTreeMap<PublicKey, u64> {
+        let mut past: BTreeMap<PublicKey, u64> = BTreeMap::new();
+        let mut reach = |feed: PublicKey, len: u64| {
+            let slot = past.entry(feed).or_insert(0);
+            *slot = (*slot).max(len);
+        };
+        for e in &self.entries {
+            reach(e.feed, e.seq.saturating_add(1));
+            for (feed, seq) in e.timeframe.iter() {
+                reach(*feed, seq.saturating_add(1));
+            }
+        }
+        past
+    }
+
     /// Ids of accepted credentials that concurrent credentials made void.
     pub fn void(&self) -> &BTreeSet<Hash> {
         &self.void

@@ -9,6 +9,12 @@
 //! period (so that it learns of its removal or demotion from the credentials themselves)
 //! and takes no more blocks from it, then stops.
 //!
+//! A *leaving* channel ([`ChannelActor::leaving`]) is one to a peer that was a former member
+//! already when it said Hello (a REMOVED identity, a revoked device): it would never learn
+//! of that otherwise, since no member opens a channel to it. It serves the space's control
+//! feeds and nothing else (`ReplicationCore::serving_only`: no data written since, no
+//! presence), takes nothing, and stops after the same grace.
+//!
 //! Presence frames are not replication: the channel registers with the space's presence
 //! core (`PresenceJoin`), hands it every `Presence` frame it reads and writes every frame
 //! the core sends it (`PresenceOut`). A leaving peer gets and gives no presence.
@@ -16,12 +22,14 @@
 use actix::prelude::*;
 use tokio::sync::mpsc;
 
+use super::connection::PeerLeaving;
+use super::hello::StreamId;
 use crate::credentials::Credential;
 use crate::presence::ChannelId;
 use crate::replication::{ReplInput, ReplMessage, ReplOutput, ReplicationCore};
 use crate::space::{
-    AuthorizePeer, GetHeads, HeadsChanged, IngestBlocks, PresenceIn, PresenceJoin, PresenceLeave,
-    PresenceOut, ReadBlocks, SpaceActor, WatchHeads,
+    AuthorizePeer, CredentialsPast, GetHeads, HeadsChanged, IngestBlocks, PresenceIn, PresenceJoin,
+    PresenceLeave, PresenceOut, ReadBlocks, SpaceActor, WatchHeads,
 };
 use crate::types::PublicKey;
 
@@ -39,6 +47,11 @@ pub struct ChannelActor {
     leaving: bool,
     /// Our id with the space's presence core, once registered.
     presence: Option<ChannelId>,
+    /// A leaving channel from the start (see the module docs).
+    told_only: bool,
+    /// Told when the peer turns out to be no member (the connection stops counting it as
+    /// a peer of the space), with the stream this channel runs on.
+    leaving_to: Option<(Recipient<PeerLeaving>, StreamId)>,
 }
 
 /// How long a channel to a peer that lost its membership stays open so that the peer can
@@ -63,7 +76,45 @@ impl ChannelActor {
             outbound,
             leaving: false,
             presence: None,
+            told_only: false,
+            leaving_to: None,
         }
+    }
+
+    /// Tells `to` when the peer turns out to be no member.
+    pub fn on_leaving(mut self, to: Recipient<PeerLeaving>, stream: StreamId) -> Self {
+        self.leaving_to = Some((to, stream));
+        self
+    }
+
+    /// This channel as a leaving one: the peer is a former member, to be told so.
+    pub fn leaving(mut self) -> Self {
+        self.leaving = true;
+        self.told_only = true;
+        self
+    }
+
+    /// A leaving channel's start: the control feeds to serve, then our heads of them.
+    fn start_leaving(&mut self, ctx: &mut Context<Self>) {
+        tracing::info!(peer = %self.peer.short(), space = %self.space_key.short(),
+            "a former member asked for the space; serving it the credentials that tell it so");
+        self.space.do_send(WatchHeads(ctx.address().recipient()));
+        ctx.run_later(LEAVE_GRACE, |_, ctx| ctx.stop());
+        let space = self.space.clone();
+        async move {
+            let limits = space.send(CredentialsPast).await.ok()?;
+            let local = space.send(GetHeads).await.ok()?;
+            Some((limits, local))
+        }
+        .into_actor(self)
+        .map(|res, act, ctx| match res {
+            Some((limits, local)) => {
+                act.core = ReplicationCore::serving_only(limits);
+                act.input(ReplInput::Opened { local }, ctx);
+            }
+            None => ctx.stop(),
+        })
+        .wait(ctx);
     }
 
     fn input(&mut self, input: ReplInput, ctx: &mut Context<Self>) {
@@ -125,7 +176,7 @@ impl ChannelActor {
 impl ChannelActor {
     /// After a membership change: a peer that is no longer a member loses the channel.
     fn recheck_peer(&mut self, ctx: &mut Context<Self>) {
-        let Some(auth) = self.peer_auth.clone() else {
+        let Some(auth) = self.peer_auth.clone().filter(|_| !self.told_only) else {
             return;
         };
         self.space
@@ -137,6 +188,12 @@ impl ChannelActor {
                         tracing::warn!(peer = %act.peer.short(), space = %act.space_key.short(), %reason,
                             "peer is no longer a member; closing the channel once it was told");
                         act.leaving = true;
+                        if let Some((to, stream)) = &act.leaving_to {
+                            to.do_send(PeerLeaving {
+                                space_key: act.space_key,
+                                stream: *stream,
+                            });
+                        }
                         ctx.run_later(LEAVE_GRACE, |_, ctx| ctx.stop());
                     }
                 }
@@ -149,6 +206,9 @@ impl Actor for ChannelActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        if self.told_only {
+            return self.start_leaving(ctx);
+        }
         self.space.do_send(WatchHeads(ctx.address().recipient()));
         self.space
             .send(PresenceJoin {

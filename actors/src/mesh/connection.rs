@@ -48,12 +48,17 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Message, Clone, Debug)]
 #[rtype(result = "()")]
 pub enum ConnectionEvent {
+    /// A channel of a member opened on connection `id` (leaving channels to former members
+    /// are not reported).
     ChannelOpened {
         device: PublicKey,
+        id: u64,
         space_key: PublicKey,
     },
+    /// That channel ended, or its peer turned out to be a former member.
     ChannelClosed {
         device: PublicKey,
+        id: u64,
         space_key: PublicKey,
     },
     Closed {
@@ -88,8 +93,8 @@ pub struct ConnectionActor {
     spaces: BTreeMap<PublicKey, Addr<SpaceActor>>,
     /// Streams on their way to a channel.
     streams: BTreeMap<StreamId, StreamPair>,
-    /// Open channels: the stream each runs on, and its actor.
-    channels: BTreeMap<PublicKey, (StreamId, Addr<ChannelActor>)>,
+    /// Running channels, by space.
+    channels: BTreeMap<PublicKey, RunningChannel>,
     next_stream: StreamId,
     events: Recipient<ConnectionEvent>,
     lookup: Recipient<LookupSpace>,
@@ -97,6 +102,14 @@ pub struct ConnectionActor {
     metrics: Metrics,
     /// Set when we close because the peer showed no shared space.
     stranger: bool,
+}
+
+/// One running channel: the stream it runs on, its actor, and whether it is a leaving one
+/// (to a former member, which is told and is not a peer of the space: no events).
+struct RunningChannel {
+    stream: StreamId,
+    actor: Addr<ChannelActor>,
+    leaving: bool,
 }
 
 impl ConnectionActor {
@@ -308,18 +321,34 @@ impl ConnectionActor {
                 stream,
                 space,
                 peer_auth,
+                leaving,
             } => match (
                 self.streams.remove(&stream),
                 self.spaces.get(&space).cloned(),
             ) {
-                (Some((send, recv)), Some(addr)) => {
-                    self.start_channel(space, addr, *peer_auth, stream, (send, recv), ctx)
+                (Some(pair), Some(addr)) => {
+                    let start = StartedChannel {
+                        space_key: space,
+                        space: addr,
+                        peer_auth: *peer_auth,
+                        stream,
+                        leaving,
+                    };
+                    self.start_channel(start, pair, ctx)
                 }
                 _ => self.feed(HelloInput::ChannelEnded(space), ctx),
             },
             HelloOutput::StopChannel(space) => {
-                if let Some((_, channel)) = self.channels.remove(&space) {
-                    channel.do_send(CloseChannel);
+                if let Some(running) = self.channels.remove(&space) {
+                    running.actor.do_send(CloseChannel);
+                    // What replaces it says whether the peer is still a peer of the space.
+                    if !running.leaving {
+                        self.events.do_send(ConnectionEvent::ChannelClosed {
+                            device: self.peer,
+                            id: self.id,
+                            space_key: space,
+                        });
+                    }
                 }
             }
             HelloOutput::Reset { stream, code } => {
@@ -355,16 +384,21 @@ impl ConnectionActor {
     /// Starts the channel actor and its reader and writer tasks on an accepted stream pair.
     fn start_channel(
         &mut self,
-        space_key: PublicKey,
-        space: Addr<SpaceActor>,
-        peer_auth: Credential,
-        stream: StreamId,
+        start: StartedChannel,
         (mut send, mut recv): StreamPair,
         ctx: &mut Context<Self>,
     ) {
+        let StartedChannel {
+            space_key,
+            space,
+            peer_auth,
+            stream,
+            leaving,
+        } = start;
         let (out_tx, mut out_rx) = mpsc::unbounded_channel::<ReplMessage>();
-        let channel =
-            ChannelActor::new(space, space_key, self.peer, Some(peer_auth), out_tx).start();
+        let channel = ChannelActor::new(space, space_key, self.peer, Some(peer_auth), out_tx)
+            .on_leaving(ctx.address().recipient(), stream);
+        let channel = if leaving { channel.leaving() } else { channel }.start();
         let peer = self.peer;
         let peer_label = peer.short();
         let metrics = self.metrics.clone();
@@ -476,12 +510,31 @@ impl ConnectionActor {
             reader_channel.do_send(CloseChannel);
             me.do_send(ChannelEnded(space_key, stream));
         });
-        self.channels.insert(space_key, (stream, channel));
-        self.events.do_send(ConnectionEvent::ChannelOpened {
-            device: self.peer,
+        self.channels.insert(
             space_key,
-        });
+            RunningChannel {
+                stream,
+                actor: channel,
+                leaving,
+            },
+        );
+        if !leaving {
+            self.events.do_send(ConnectionEvent::ChannelOpened {
+                device: self.peer,
+                id: self.id,
+                space_key,
+            });
+        }
     }
+}
+
+/// What `start_channel` starts: the channel of `space_key` on `stream`.
+struct StartedChannel {
+    space_key: PublicKey,
+    space: Addr<SpaceActor>,
+    peer_auth: Credential,
+    stream: StreamId,
+    leaving: bool,
 }
 
 impl Actor for ConnectionActor {
@@ -504,8 +557,8 @@ impl Actor for ConnectionActor {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
-        for (_, channel) in std::mem::take(&mut self.channels).into_values() {
-            channel.do_send(CloseChannel);
+        for running in std::mem::take(&mut self.channels).into_values() {
+            running.actor.do_send(CloseChannel);
         }
         self.conn.close(VarInt::from_u32(close::NORMAL), b"bye");
         self.events.do_send(ConnectionEvent::Closed {
@@ -590,6 +643,32 @@ impl Handler<ConnectionLost> for ConnectionActor {
     }
 }
 
+/// The channel of a space on a stream found that its peer is no longer a member: it is being
+/// told so (a leaving channel now), and is no longer a peer of the space.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PeerLeaving {
+    pub space_key: PublicKey,
+    pub stream: StreamId,
+}
+
+impl Handler<PeerLeaving> for ConnectionActor {
+    type Result = ();
+    fn handle(&mut self, msg: PeerLeaving, _: &mut Context<Self>) {
+        let Some(running) = self.channels.get_mut(&msg.space_key) else {
+            return;
+        };
+        if running.stream == msg.stream && !running.leaving {
+            running.leaving = true;
+            self.events.do_send(ConnectionEvent::ChannelClosed {
+                device: self.peer,
+                id: self.id,
+                space_key: msg.space_key,
+            });
+        }
+    }
+}
+
 #[derive(Message)]
 #[rtype(result = "()")]
 struct ChannelEnded(PublicKey, StreamId);
@@ -601,13 +680,16 @@ impl Handler<ChannelEnded> for ConnectionActor {
         if self
             .channels
             .get(&space_key)
-            .is_some_and(|(s, _)| *s == stream)
+            .is_some_and(|c| c.stream == stream)
         {
-            self.channels.remove(&space_key);
-            self.events.do_send(ConnectionEvent::ChannelClosed {
-                device: self.peer,
-                space_key,
-            });
+            let leaving = self.channels.remove(&space_key).is_some_and(|c| c.leaving);
+            if !leaving {
+                self.events.do_send(ConnectionEvent::ChannelClosed {
+                    device: self.peer,
+                    id: self.id,
+                    space_key,
+                });
+            }
             self.feed(HelloInput::ChannelEnded(space_key), ctx);
         }
     }

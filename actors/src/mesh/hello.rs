@@ -17,6 +17,12 @@
 //! - Accepting (the peer starts): the first frame must be a Hello; its topic is looked up
 //!   (`Lookup`), the peer's credential checked (`Authorize`), and our Hello sent back
 //!   (`AnswerHello`) before the channel starts. A refusal resets the stream `NOT_A_MEMBER`.
+//! - Former members (a REMOVED identity, a revoked device: `PeerRefused::former_member`)
+//!   are told, not merely refused: their Hello is answered and a *leaving* channel starts,
+//!   which serves only the space's control feeds, takes nothing and ends after a grace
+//!   (`ChannelActor`). It does not count as a shared space: the peer is not reported as a
+//!   channel peer, and the deadline closes the connection once the channel ended. The same
+//!   holds when the peer that answered our own Hello turns out to be a former member.
 //! - Races: if both sides open the same space at once, the stream opened by the lower device
 //!   key wins; a second stream for a space with an open channel is reset `DUPLICATE`.
 //! - Strangers: an accepted connection must get a channel open within
@@ -155,10 +161,12 @@ pub enum HelloOutput {
         space: PublicKey,
     },
     /// Start the channel of `space` on `stream`; the peer proved itself with `peer_auth`.
+    /// `leaving`: the peer is a former member, to be served the control feeds and no more.
     StartChannel {
         stream: StreamId,
         space: PublicKey,
         peer_auth: Box<Credential>,
+        leaving: bool,
     },
     /// Stop the channel of `space` (a new stream replaces it).
     StopChannel(PublicKey),
@@ -203,6 +211,8 @@ enum Chan {
     Open {
         stream: StreamId,
     },
+    /// A leaving channel to a former member runs (it is told, never heard).
+    Leaving,
 }
 
 /// A peer's stream on its way to a channel.
@@ -218,6 +228,8 @@ enum Incoming {
     Answering {
         space: PublicKey,
         device_auth: Box<Credential>,
+        /// A former member's: its channel is a leaving one.
+        leaving: bool,
     },
 }
 
@@ -308,6 +320,11 @@ impl HelloCore {
         self.channels
             .values()
             .any(|c| matches!(c, Chan::Open { .. }))
+    }
+
+    /// A leaving channel runs: the deadline waits for it to end.
+    fn has_leaving(&self) -> bool {
+        self.channels.values().any(|c| matches!(c, Chan::Leaving))
     }
 
     fn close_stranger(&mut self, out: &mut Vec<HelloOutput>) {
@@ -403,8 +420,11 @@ impl HelloCore {
             }
             HelloInput::Authorized { stream, result } => self.authorized(stream, result, &mut out),
             HelloInput::Answered { stream, result } => {
-                let Some(Incoming::Answering { space, device_auth }) =
-                    self.incoming.remove(&stream)
+                let Some(Incoming::Answering {
+                    space,
+                    device_auth,
+                    leaving,
+                }) = self.incoming.remove(&stream)
                 else {
                     return out;
                 };
@@ -422,18 +442,33 @@ impl HelloCore {
                 if let Some(Chan::Open { .. }) = self.channels.get(&space) {
                     out.push(HelloOutput::StopChannel(space));
                 }
-                self.channels.insert(space, Chan::Open { stream });
+                let chan = if leaving {
+                    Chan::Leaving
+                } else {
+                    Chan::Open { stream }
+                };
+                self.channels.insert(space, chan);
                 out.push(HelloOutput::StartChannel {
                     stream,
                     space,
                     peer_auth: device_auth,
+                    leaving,
                 });
             }
-            HelloInput::ChannelEnded(space) => {
-                if matches!(self.channels.get(&space), Some(Chan::Open { .. })) {
+            HelloInput::ChannelEnded(space) => match self.channels.get(&space) {
+                Some(Chan::Open { .. }) => {
                     self.channels.remove(&space);
                 }
-            }
+                Some(Chan::Leaving) => {
+                    self.channels.remove(&space);
+                    // The former member was told; a connection left with nothing shared
+                    // gets the deadline again (a channel it may still open has that long).
+                    if !self.has_open() && !self.has_leaving() && self.only_channels() {
+                        self.set_deadline(now, &mut out);
+                    }
+                }
+                _ => {}
+            },
             HelloInput::SideOpened(stream) => {
                 self.side.insert(stream);
             }
@@ -450,7 +485,7 @@ impl HelloCore {
             HelloInput::Timer(HelloTimer::Deadline) => {
                 // An earlier deadline that a side stream postponed is not the current one.
                 let due = self.deadline_at.is_none_or(|at| now >= at);
-                if due && !self.has_open() && self.only_channels() {
+                if due && !self.has_open() && !self.has_leaving() && self.only_channels() {
                     self.close_stranger(&mut out);
                 }
             }
@@ -511,19 +546,29 @@ impl HelloCore {
             _ => None,
         });
         if let Some((space, peer_auth)) = ours {
-            if result.is_err() {
-                self.channels.remove(&space);
-                out.push(HelloOutput::Reset {
-                    stream,
-                    code: close::NOT_A_MEMBER,
-                });
-                return;
-            }
-            self.channels.insert(space, Chan::Open { stream });
+            let leaving = match result {
+                Ok(()) => false,
+                Err(refusal) if refusal.former_member => true,
+                Err(_) => {
+                    self.channels.remove(&space);
+                    out.push(HelloOutput::Reset {
+                        stream,
+                        code: close::NOT_A_MEMBER,
+                    });
+                    return;
+                }
+            };
+            let chan = if leaving {
+                Chan::Leaving
+            } else {
+                Chan::Open { stream }
+            };
+            self.channels.insert(space, chan);
             out.push(HelloOutput::StartChannel {
                 stream,
                 space,
                 peer_auth,
+                leaving,
             });
             return;
         }
@@ -533,14 +578,20 @@ impl HelloCore {
             out.push(HelloOutput::Finish { stream });
             return;
         };
-        if let Err(refusal) = result {
-            // A newcomer named a space we hold with a valid credential: it knows the space
-            // key, so it is a device that is not a member yet (say, about to accept an
-            // invitation), not a stranger probing us; its address is not penalized.
-            self.vouched |= refusal.newcomer;
-            self.refuse(stream, out);
-            return;
-        }
+        let leaving = match result {
+            Ok(()) => false,
+            // A former member is told (once at a time per space), not merely refused.
+            Err(refusal) if refusal.former_member && !self.channels.contains_key(&space) => true,
+            Err(refusal) => {
+                // A newcomer named a space we hold with a valid credential: it knows the
+                // space key, so it is a device that is not a member yet (say, about to
+                // accept an invitation), not a stranger probing us; its address is not
+                // penalized.
+                self.vouched |= refusal.newcomer;
+                self.refuse(stream, out);
+                return;
+            }
+        };
         let we_win = self.me < self.peer;
         match self.channels.get(&space) {
             Some(Chan::Open { .. } | Chan::Answering { .. }) => out.push(HelloOutput::Reset {
@@ -555,9 +606,20 @@ impl HelloCore {
                 })
             }
             _ => {
+                // A member now (re-admitted), with a leaving channel still running: it
+                // stops before the channel of a member starts.
+                if matches!(self.channels.get(&space), Some(Chan::Leaving)) {
+                    out.push(HelloOutput::StopChannel(space));
+                }
                 self.channels.insert(space, Chan::Answering { stream });
-                self.incoming
-                    .insert(stream, Incoming::Answering { space, device_auth });
+                self.incoming.insert(
+                    stream,
+                    Incoming::Answering {
+                        space,
+                        device_auth,
+                        leaving,
+                    },
+                );
                 out.push(HelloOutput::AnswerHello { stream, space });
             }
         }

@@ -146,7 +146,8 @@ fn accept_channel(core: &mut HelloCore, s: PublicKey, stream: StreamId, peer: &D
         vec![HelloOutput::StartChannel {
             stream,
             space: s,
-            peer_auth: peer.auth.clone()
+            peer_auth: peer.auth.clone(),
+            leaving: false
         }]
     );
 }
@@ -398,7 +399,8 @@ fn opening_asks_the_space_first_and_checks_the_answer() {
         vec![HelloOutput::StartChannel {
             stream: 7,
             space: s,
-            peer_auth: b.auth.clone()
+            peer_auth: b.auth.clone(),
+            leaving: false
         }]
     );
     assert_eq!(core.open_channels(), vec![s]);
@@ -802,6 +804,7 @@ fn a_device_that_names_a_space_we_hold_is_refused_but_not_reported_a_stranger() 
             result: Err(PeerRefused {
                 reason: "identity b is not a member".into(),
                 newcomer: true,
+                former_member: false,
             }),
         },
     );
@@ -827,4 +830,202 @@ fn a_device_that_names_a_space_we_hold_is_refused_but_not_reported_a_stranger() 
         Err("device credential: bad".into()),
     );
     assert_eq!(out, vec![reset(1, close::NOT_A_MEMBER), stranger_close()]);
+}
+
+/// The refusal of a former member (a REMOVED identity, a revoked device).
+fn former_member() -> PeerRefused {
+    PeerRefused {
+        reason: "identity b was removed from the space".into(),
+        newcomer: false,
+        former_member: true,
+    }
+}
+
+#[test]
+fn a_former_member_is_answered_with_a_leaving_channel_and_then_closed_as_a_stranger() {
+    let (a, b) = (device(1), device(2));
+    let now = t0();
+    let mut core = HelloCore::new(a.key, b.key, false);
+    core.start(now);
+    let s = space(7);
+    core.handle(
+        now,
+        HelloInput::First {
+            stream: 1,
+            frame: hello(&s, &b),
+        },
+    );
+    core.handle(
+        now,
+        HelloInput::Found {
+            stream: 1,
+            space: Some(s),
+        },
+    );
+    let out = core.handle(
+        now,
+        HelloInput::Authorized {
+            stream: 1,
+            result: Err(former_member()),
+        },
+    );
+    assert_eq!(
+        out,
+        vec![HelloOutput::AnswerHello {
+            stream: 1,
+            space: s
+        }]
+    );
+    let out = core.handle(
+        now,
+        HelloInput::Answered {
+            stream: 1,
+            result: Ok(()),
+        },
+    );
+    assert_eq!(
+        out,
+        vec![HelloOutput::StartChannel {
+            stream: 1,
+            space: s,
+            peer_auth: b.auth.clone(),
+            leaving: true
+        }]
+    );
+    // Not a channel peer of the space.
+    assert!(core.open_channels().is_empty());
+    assert_eq!(core.channel_stream(&s), None);
+    // A second Hello for the space meanwhile is refused: one leaving channel at a time.
+    let out = incoming_hello(&mut core, s, 3, &b, Err("removed".into()));
+    assert_eq!(out, vec![reset(3, close::NOT_A_MEMBER)]);
+    let out = core.handle(
+        now,
+        HelloInput::First {
+            stream: 5,
+            frame: hello(&s, &b),
+        },
+    );
+    assert_eq!(out.len(), 1);
+    core.handle(
+        now,
+        HelloInput::Found {
+            stream: 5,
+            space: Some(s),
+        },
+    );
+    let out = core.handle(
+        now,
+        HelloInput::Authorized {
+            stream: 5,
+            result: Err(former_member()),
+        },
+    );
+    assert_eq!(out, vec![reset(5, close::NOT_A_MEMBER)]);
+    // The deadline does not cut the leaving channel short ...
+    let at = now + STRANGER_DEADLINE;
+    assert_eq!(
+        core.handle(at, HelloInput::Timer(HelloTimer::Deadline)),
+        vec![]
+    );
+    // ... and starts again once it ended; then the connection is closed as a stranger's.
+    let later = at + Duration::from_secs(1);
+    assert_eq!(
+        core.handle(later, HelloInput::ChannelEnded(s)),
+        vec![HelloOutput::SetTimer {
+            at: later + STRANGER_DEADLINE,
+            timer: HelloTimer::Deadline
+        }]
+    );
+    assert_eq!(
+        core.handle(
+            later + STRANGER_DEADLINE,
+            HelloInput::Timer(HelloTimer::Deadline)
+        ),
+        vec![stranger_close()]
+    );
+}
+
+#[test]
+fn a_former_member_that_answers_our_hello_gets_a_leaving_channel_others_a_reset() {
+    let (a, b) = (device(1), device(2));
+    let s = space(7);
+    let mut core = HelloCore::new(a.key, b.key, true);
+    core.start(t0());
+    open_ours(&mut core, s, 2, hello(&s, &b));
+    let out = core.handle(
+        t0(),
+        HelloInput::Authorized {
+            stream: 2,
+            result: Err(former_member()),
+        },
+    );
+    assert_eq!(
+        out,
+        vec![HelloOutput::StartChannel {
+            stream: 2,
+            space: s,
+            peer_auth: b.auth.clone(),
+            leaving: true
+        }]
+    );
+    assert!(core.open_channels().is_empty());
+    // While it runs, the space is not opened again.
+    assert_eq!(core.handle(t0(), HelloInput::OpenWanted(s)), vec![]);
+    core.handle(t0(), HelloInput::ChannelEnded(s));
+    // Any other refusal of the answer resets our stream.
+    open_ours(&mut core, s, 4, hello(&s, &b));
+    let out = core.handle(
+        t0(),
+        HelloInput::Authorized {
+            stream: 4,
+            result: Err("device credential: bad".into()),
+        },
+    );
+    assert_eq!(out, vec![reset(4, close::NOT_A_MEMBER)]);
+}
+
+#[test]
+fn a_channel_that_replaces_a_leaving_one_stops_it_first() {
+    let (a, b) = (device(1), device(2));
+    let s = space(7);
+    let mut core = HelloCore::new(a.key, b.key, false);
+    core.start(t0());
+    open_ours(&mut core, s, 2, hello(&s, &b));
+    core.handle(
+        t0(),
+        HelloInput::Authorized {
+            stream: 2,
+            result: Err(former_member()),
+        },
+    );
+    // Re-admitted meanwhile, the peer opens the space again: accepted, and the leaving
+    // channel is stopped before the new one starts.
+    let out = incoming_hello(&mut core, s, 3, &b, Ok(()));
+    assert_eq!(
+        out,
+        vec![
+            HelloOutput::StopChannel(s),
+            HelloOutput::AnswerHello {
+                stream: 3,
+                space: s
+            }
+        ]
+    );
+    let out = core.handle(
+        t0(),
+        HelloInput::Answered {
+            stream: 3,
+            result: Ok(()),
+        },
+    );
+    assert_eq!(
+        out,
+        vec![HelloOutput::StartChannel {
+            stream: 3,
+            space: s,
+            peer_auth: b.auth.clone(),
+            leaving: false
+        }]
+    );
+    assert_eq!(core.open_channels(), vec![s]);
 }

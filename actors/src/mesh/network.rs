@@ -388,6 +388,11 @@ impl NetworkActor {
                 reason: "replaced".into(),
             });
             self.slots.remove(existing.id);
+            // Its channels close with it: the device is a peer of a space again once the
+            // new connection opens a channel there.
+            for s in self.spaces.values_mut() {
+                s.peers.remove(&device);
+            }
         }
         self.next_id += 1;
         let id = self.next_id;
@@ -624,7 +629,13 @@ impl Handler<ConnectionEvent> for NetworkActor {
     fn handle(&mut self, msg: ConnectionEvent, _: &mut Context<Self>) {
         let now = Instant::now();
         match msg {
-            ConnectionEvent::ChannelOpened { device, space_key } => {
+            // A connection that was replaced speaks no more for its device.
+            ConnectionEvent::ChannelOpened { device, id, .. }
+            | ConnectionEvent::ChannelClosed { device, id, .. }
+                if self.conns.get(&device).is_none_or(|c| c.id != id) => {}
+            ConnectionEvent::ChannelOpened {
+                device, space_key, ..
+            } => {
                 if let Some(s) = self.spaces.get_mut(&space_key) {
                     s.peers.insert(device);
                 }
@@ -637,7 +648,9 @@ impl Handler<ConnectionEvent> for NetworkActor {
                     s.backoff.reset();
                 }
             }
-            ConnectionEvent::ChannelClosed { device, space_key } => {
+            ConnectionEvent::ChannelClosed {
+                device, space_key, ..
+            } => {
                 if let Some(s) = self.spaces.get_mut(&space_key) {
                     s.peers.remove(&device);
                 }

@@ -65,6 +65,18 @@ impl NodeHandle {
         Ok(all.into_iter().map(|(key, addr, _)| (key, addr)).collect())
     }
 
+    /// Whether a space of this node (the identity space among them) holds a revocation of
+    /// this device.
+    pub async fn this_device_revoked(&self) -> Result<bool, NodeError> {
+        let me = self.device_key();
+        for (_, addr) in self.space_actors().await? {
+            if addr.send(OurDevices).await?.get(&me) == Some(&true) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Our identity's devices that any space of this node knows (this device always), by
     /// device key.
     pub async fn device_list(&self) -> Result<Vec<DeviceInfo>, NodeError> {

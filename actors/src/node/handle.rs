@@ -470,10 +470,12 @@ impl NodeHandle {
                 space.peers = peers.remove(&space.space_key).unwrap_or_default();
             }
         }
+        let revoked = identity_key.is_some() && self.this_device_revoked().await?;
         Ok(NodeStatus {
             device_key: self.device_key.to_hex(),
             identity_key,
             listen,
+            revoked,
             spaces,
             counters: self.metrics.snapshot(),
         })

@@ -15,6 +15,10 @@ pub struct NodeStatus {
     pub device_key: String,
     pub identity_key: Option<String>,
     pub listen: Option<String>,
+    /// This device was revoked by its identity (a space of this node holds the revocation):
+    /// nobody accepts what it signs any more.
+    #[serde(default)]
+    pub revoked: bool,
     pub spaces: Vec<SpaceStatus>,
     /// The node's counters by Prometheus name (`crate::metrics`).
     #[serde(default)]

@@ -37,6 +37,12 @@
 //! the peer our new length, and no announcement overtakes them (one would make the peer
 //! want what is already on its way). A `Heads` frame carries the feeds that grew beyond
 //! what the peer knows we hold and beyond what it holds itself (every feed, at first).
+//!
+//! Serving only ([`ReplicationCore::serving_only`]): a channel to a peer that lost its
+//! membership tells it so through the credentials themselves. Such a core announces, pushes
+//! and serves only the feeds it was given, each up to its limit (the space's control feeds
+//! and the causal past of their credentials), never asks for anything, and takes no
+//! blocks: a `Blocks` frame is dropped, not ingested.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
@@ -150,6 +156,9 @@ pub struct ReplicationCore {
     reading: Option<(PublicKey, u64, u64)>,
     /// The feed read last (serving goes round-robin from there).
     last_read: Option<PublicKey>,
+    /// Serving only these feeds, each up to this many blocks, hearing nothing (see the
+    /// module docs).
+    serve_only: Option<Heads>,
 }
 
 fn get(heads: &Heads, feed: &PublicKey) -> u64 {
@@ -161,10 +170,32 @@ impl ReplicationCore {
         Self::default()
     }
 
+    /// A core that serves only the feeds of `limits`, each up to its limit in blocks, and
+    /// takes nothing (see the module docs).
+    pub fn serving_only(limits: Heads) -> Self {
+        ReplicationCore {
+            serve_only: Some(limits),
+            ..Self::default()
+        }
+    }
+
+    /// Of `heads`, what this core may announce and serve.
+    fn servable(&self, mut heads: Heads) -> Heads {
+        if let Some(limits) = &self.serve_only {
+            heads = heads
+                .into_iter()
+                .filter_map(|(feed, len)| Some((feed, len.min(*limits.get(&feed)?))))
+                .filter(|(_, len)| *len > 0)
+                .collect();
+        }
+        heads
+    }
+
     pub fn handle(&mut self, input: ReplInput) -> Vec<ReplOutput> {
         let mut out = Vec::new();
         match input {
             ReplInput::Opened { local } => {
+                let local = self.servable(local);
                 self.opened = true;
                 self.dirty.extend(local.keys().copied());
                 self.local = local;
@@ -200,6 +231,8 @@ impl ReplicationCore {
             }
             // Presence is the space's presence core's (the channel routes it there).
             ReplInput::Received(ReplMessage::Presence(_)) => {}
+            // A serving-only core hears nothing.
+            ReplInput::Received(ReplMessage::Blocks(_)) if self.serve_only.is_some() => {}
             ReplInput::Received(ReplMessage::Blocks(blocks)) => {
                 if blocks.len() as u64 > MAX_BATCH * 2 {
                     out.push(ReplOutput::Close(format!(
@@ -215,6 +248,7 @@ impl ReplicationCore {
                 self.want_more(&mut out);
             }
             ReplInput::LocalHeads(grown) => {
+                let grown = self.servable(grown);
                 let mut changed = Vec::with_capacity(grown.len());
                 for (feed, len) in grown {
                     let slot = self.local.entry(feed).or_insert(0);
@@ -453,6 +487,9 @@ impl ReplicationCore {
     /// Asks for what the peer has and we neither hold nor have received, within the
     /// in-flight limit.
     fn want_more(&mut self, out: &mut Vec<ReplOutput>) {
+        if self.serve_only.is_some() {
+            return;
+        }
         for (feed, &theirs) in &self.peer {
             if self.wants.len() >= MAX_IN_FLIGHT {
                 break;

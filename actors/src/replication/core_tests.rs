@@ -454,6 +454,70 @@ fn a_failed_read_of_a_push_is_announced_instead() {
     );
 }
 
+#[test]
+fn a_serving_only_core_serves_up_to_its_limits_and_takes_and_asks_for_nothing() {
+    // Feed 0 is served whole (a control feed), feed 1 only up to 2 blocks (the causal past
+    // of the credentials), feed 3 not at all; feed 2 is the peer's own.
+    let full = make_feeds(&[(3, 1), (5, 1), (4, 1), (2, 1)]);
+    let [control, data, theirs, other] = [0, 1, 2, 3].map(|i| full[i][0].feed_key);
+    let limits = Heads::from([(control, u64::MAX), (data, 2)]);
+    let mut pair = Pair::new(&full, &[3, 5, 0, 2], &[0, 0, 4, 0]);
+    pair.a.core = ReplicationCore::serving_only(limits.clone());
+    // A announces what it may serve; B wants it and gets it; A asks for nothing.
+    let frames = pair.run();
+    assert_eq!(
+        frames,
+        Frames {
+            heads: 2,
+            wants: 2,
+            blocks: 2
+        }
+    );
+    assert_eq!(
+        pair.b.heads(),
+        Heads::from([(control, 3), (data, 2), (theirs, 4)])
+    );
+    assert_eq!(
+        pair.a.heads(),
+        Heads::from([(control, 3), (data, 5), (other, 2)])
+    );
+
+    let mut a = ReplicationCore::serving_only(limits);
+    let out = a.handle(ReplInput::Opened {
+        local: [(control, 3), (data, 5), (other, 2)].into(),
+    });
+    assert_eq!(
+        out[0],
+        ReplOutput::Send(ReplMessage::Heads([(control, 3), (data, 2)].into()))
+    );
+    a.handle(ReplInput::Received(ReplMessage::Heads(
+        [(control, 3), (data, 2), (theirs, 4)].into(),
+    )));
+    // New blocks past a limit are neither pushed nor announced.
+    assert_eq!(
+        a.handle(ReplInput::LocalHeads([(data, 6), (other, 3)].into())),
+        vec![]
+    );
+    // A peer that wants them anyway is served nothing.
+    for (feed, to) in [(data, 5), (other, 2)] {
+        let want = ReplMessage::Want { feed, from: 0, to };
+        assert_eq!(a.handle(ReplInput::Received(want)), vec![]);
+    }
+    // Blocks it sends are dropped, not ingested.
+    let blocks = ReplMessage::Blocks(full[2].clone());
+    assert_eq!(a.handle(ReplInput::Received(blocks)), vec![]);
+    // The control feed still grows towards it: pushed.
+    let out = a.handle(ReplInput::LocalHeads([(control, 4)].into()));
+    assert_eq!(
+        out,
+        vec![ReplOutput::ReadBlocks {
+            feed: control,
+            from: 3,
+            to: 4
+        }]
+    );
+}
+
 /// A `Want` and the timer that watches it.
 fn want_and_timer(feed: PublicKey, from: u64, to: u64) -> Vec<ReplOutput> {
     vec![

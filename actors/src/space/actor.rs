@@ -492,6 +492,9 @@ impl Handler<SpaceStatusRequest> for SpaceActor {
         MessageResult(SpaceStatus {
             space_key: record.space_key.to_hex(),
             name: record.name.clone(),
+            role: state
+                .role(&self.signer.issuer)
+                .map(|r| r.as_str().to_string()),
             feeds,
             peers: Vec::new(),
         })

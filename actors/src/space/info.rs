@@ -104,6 +104,9 @@ pub struct FeedStatus {
 pub struct SpaceStatus {
     pub space_key: String,
     pub name: Option<String>,
+    /// Our identity's role in the space (`removed` once removed); none while joining.
+    #[serde(default)]
+    pub role: Option<String>,
     pub feeds: Vec<FeedStatus>,
     /// Peers with an open replication channel for this space.
     #[serde(default)]

@@ -83,6 +83,17 @@ impl SpaceActor {
         (role != Role::Removed && state.feed(&data).is_some()).then_some(role)
     }
 
+    /// Our identity was removed from the space, or this device was revoked: the control
+    /// state says so (it never does while still joining).
+    pub(super) fn shut_out(&self) -> bool {
+        let me = self.signer.issuer;
+        self.core.state().role(&me) == Some(Role::Removed)
+            || self
+                .core
+                .revocations()
+                .is_revoked(&me, &self.signer.key.public())
+    }
+
     /// Answers every `WaitAdmitted` whose condition now holds (called whenever the control
     /// state may have changed).
     pub(super) fn wake_admission_waiters(&mut self) {

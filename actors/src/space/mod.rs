@@ -43,8 +43,9 @@ pub use presence::{
 };
 pub use record::{FeedRecord, SpaceRecord};
 pub use remote::{
-    verdicts_of, AuthorizePeer, GetHeads, GetVerdicts, HeadsChanged, IngestBlocks, IngestReport,
-    KnowsDevice, ListMembers, MayOpenTo, MemberOf, PeerRefused, ReadBlocks, WatchHeads,
+    verdicts_of, AuthorizePeer, CredentialsPast, GetHeads, GetVerdicts, HeadsChanged, IngestBlocks,
+    IngestReport, KnowsDevice, ListMembers, MayOpenTo, MemberOf, PeerRefused, ReadBlocks,
+    WatchHeads,
 };
 pub use request_error::SpaceRequestError;
 

@@ -299,6 +299,10 @@ pub struct PeerRefused {
     /// The credential is valid and its identity was never a member: a newcomer (not a
     /// forger, not a REMOVED member).
     pub newcomer: bool,
+    /// The credential is valid and its identity was removed from the space, or the device
+    /// was revoked: the peer is to be told so (a serving-only channel hands it the
+    /// credentials that say so; `mesh/hello.rs`).
+    pub former_member: bool,
 }
 
 impl From<String> for PeerRefused {
@@ -306,6 +310,7 @@ impl From<String> for PeerRefused {
         PeerRefused {
             reason,
             newcomer: false,
+            former_member: false,
         }
     }
 }
@@ -325,7 +330,16 @@ impl std::fmt::Display for PeerRefused {
 impl Handler<AuthorizePeer> for SpaceActor {
     type Result = Result<Option<Role>, PeerRefused>;
     fn handle(&mut self, msg: AuthorizePeer, _: &mut Context<Self>) -> Self::Result {
-        let refused = |reason: String, newcomer| PeerRefused { reason, newcomer };
+        let refused = |reason: String, newcomer| PeerRefused {
+            reason,
+            newcomer,
+            former_member: false,
+        };
+        let former = |reason: String| PeerRefused {
+            reason,
+            newcomer: false,
+            former_member: true,
+        };
         // The identity's AuthorizedDevice for exactly this device, with a chain that
         // verifies link by link (credentials/chain.rs).
         let identity = msg
@@ -337,16 +351,16 @@ impl Handler<AuthorizePeer> for SpaceActor {
             return Ok(None);
         }
         if self.core.revocations().is_revoked(&identity, &msg.device) {
-            return Err(refused(
-                format!("device {} was revoked by its identity", msg.device.short()),
-                false,
-            ));
+            return Err(former(format!(
+                "device {} was revoked by its identity",
+                msg.device.short()
+            )));
         }
         match self.core.state().role(&identity) {
-            Some(Role::Removed) => Err(refused(
-                format!("identity {} was removed from the space", identity.short()),
-                false,
-            )),
+            Some(Role::Removed) => Err(former(format!(
+                "identity {} was removed from the space",
+                identity.short()
+            ))),
             None => Err(refused(
                 format!("identity {} is not a member", identity.short()),
                 true,
@@ -358,7 +372,8 @@ impl Handler<AuthorizePeer> for SpaceActor {
 
 /// May we open a channel for this space to `0` (a device key)? Yes if that device writes
 /// admitted feeds of a member that is not REMOVED, or if we are still joining (no control
-/// state yet, so we know nobody).
+/// state yet, so we know nobody); never once our own identity was removed from the space
+/// or this device revoked (nobody would serve us; a member that re-admits us opens to us).
 #[derive(Message)]
 #[rtype(result = "bool")]
 pub struct MayOpenTo(pub PublicKey);
@@ -366,7 +381,7 @@ pub struct MayOpenTo(pub PublicKey);
 impl Handler<MayOpenTo> for SpaceActor {
     type Result = bool;
     fn handle(&mut self, msg: MayOpenTo, _: &mut Context<Self>) -> bool {
-        !self.core.state().has_genesis() || member_device(&self.core, &msg.0)
+        !self.core.state().has_genesis() || (!self.shut_out() && member_device(&self.core, &msg.0))
     }
 }
 
@@ -403,6 +418,27 @@ impl Handler<MemberOf> for SpaceActor {
                 .core
                 .revocations()
                 .is_revoked(&msg.identity, &msg.device)
+    }
+}
+
+/// What a leaving channel serves a former member so that it learns of its removal or
+/// revocation: feed key -> most blocks to serve. Every control feed whole (where every
+/// credential is), and of the other feeds only the causal past of the accepted credentials
+/// (a credential is applied only once its writer's timeframe is): no data written since.
+#[derive(Message)]
+#[rtype(result = "crate::replication::Heads")]
+pub struct CredentialsPast;
+
+impl Handler<CredentialsPast> for SpaceActor {
+    type Result = MessageResult<CredentialsPast>;
+    fn handle(&mut self, _: CredentialsPast, _: &mut Context<Self>) -> Self::Result {
+        let mut limits = self.core.control().causal_past();
+        for (key, f) in self.core.state().feeds() {
+            if f.designation == Designation::Control {
+                limits.insert(*key, u64::MAX);
+            }
+        }
+        MessageResult(limits)
     }
 }
 

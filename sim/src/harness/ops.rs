@@ -7,7 +7,7 @@
 //! piece, so the durability checker reassembles tokens by bracket matching, and every
 //! acknowledged token must appear once.
 
-use echo_actors::node::NodeError;
+use echo_actors::node::{ErrorKind, NodeError};
 use serde_json::{json, Value};
 
 use super::{Cluster, REQUEST_TIMEOUT_MS};
@@ -31,6 +31,34 @@ fn short(e: &NodeError) -> String {
 impl Cluster {
     fn space_key(&self) -> String {
         self.space.clone().unwrap_or_default()
+    }
+
+    /// Adds a probe object on `node`: the id if acknowledged (a fact from then on), else the
+    /// kind of error (`None`: no answer).
+    pub fn probe_add(&mut self, node: usize) -> Result<String, Option<ErrorKind>> {
+        let space = self.space_key();
+        let name = self.nodes[node].name.clone();
+        let object = json!({"@type": "probe", "from": name});
+        let sent = object.clone();
+        let answer = self.call(
+            node,
+            move |h| async move { h.object_add(&space, sent).await },
+        );
+        match answer {
+            Some(Ok(id)) => {
+                self.event(format!("{name} probe add {id}"));
+                self.facts.added(&id, &object);
+                Ok(id)
+            }
+            Some(Err(e)) => {
+                self.event(format!("{name} probe add refused: {}", e.code()));
+                Err(Some(e.kind()))
+            }
+            None => {
+                self.event(format!("{name} probe add unanswered"));
+                Err(None)
+            }
+        }
     }
 
     /// Adds an object; `Some(id)` once acknowledged.

@@ -3,16 +3,20 @@
 //! its own host. Everyone writes, the phone too. Then the phone and one relay are cut off
 //! from the rest; the laptop revokes the phone (`device_revoke`) on its side; the phone,
 //! which does not know, keeps writing, and the relay stores those blocks first. The phone
-//! is then lost for good and the network heals.
+//! is then switched off, the network heals, and it comes back (no longer counted as a
+//! member) once everyone else knows of the revocation: nobody opens a channel to it then.
 //!
 //! Checked on top of the shared liveness phase (equal objects and verdicts on every live
 //! member, durability of every acknowledged write, replay, authorization): every live
 //! member holds the phone's whole data feed, has denied exactly its blocks at or past the
 //! cut (what the laptop held of it when it revoked) as revoked, and nothing before it; the
-//! phone's writes before the cut count as acknowledged writes and must survive.
+//! phone's writes before the cut count as acknowledged writes and must survive. The phone
+//! itself is told: within a bound its own `status` and `device list` say that it is
+//! revoked, its writes are refused (403), and no member has it as a peer.
 
 use std::collections::BTreeSet;
 
+use echo_actors::node::ErrorKind;
 use serde_json::json;
 
 use super::{cluster, Outcome, RunOptions, ADMIT_BOUND_MS, LIVENESS_BOUND_MS};
@@ -20,6 +24,8 @@ use crate::harness::{Cluster, Topology};
 
 /// How long the relay may take to hold every block the phone wrote (their link is up).
 const RELAY_BOUND_MS: u64 = 30_000;
+/// How long the phone, back after the heal, may take to learn that it is revoked.
+const TOLD_BOUND_MS: u64 = 10_000;
 
 /// The key and length of `device`'s data feed in the shared space, as `node` holds it.
 fn data_feed(c: &mut Cluster, node: usize, device: &str) -> Option<(String, u64)> {
@@ -122,14 +128,77 @@ pub fn run(seed: u64, opts: &RunOptions) -> Outcome {
         c.run_for(200);
     }
     c.event(format!(
-        "phone wrote {written} blocks, cut at {cut}; the phone is lost"
+        "phone wrote {written} blocks, cut at {cut}; the phone is switched off"
     ));
     c.stop(phone);
     c.nodes[phone].member = false;
 
+    // The liveness phase heals the network and switches the phone back on.
     c.liveness(LIVENESS_BOUND_MS, &texts);
     check_denied(&mut c, &feed, cut, written);
+    check_told(&mut c, phone, &phone_key, &rest);
     c.finish()
+}
+
+/// The revoked phone, back on, learns that it is revoked (from the credentials a member
+/// serves it when it says Hello): its `status` and `device list` say so, its writes are
+/// refused (403), and no member has it as a peer of the space.
+fn check_told(c: &mut Cluster, phone: usize, phone_key: &str, members: &[usize]) {
+    let until = c.now() + TOLD_BOUND_MS;
+    loop {
+        let view = c.call(phone, |h| async move {
+            let status = h.status().await.ok()?;
+            let devices = h.device_list().await.ok()?;
+            Some((status.revoked, devices))
+        });
+        let Some(Some((revoked, devices))) = view else {
+            c.violation(
+                "revocation",
+                "the phone did not answer status or device list",
+            );
+            return;
+        };
+        let listed = devices
+            .iter()
+            .find(|d| d.this_device)
+            .is_some_and(|d| d.revoked && d.device_key == phone_key);
+        if revoked && listed {
+            c.event("the phone's status and device list say it is revoked");
+            break;
+        }
+        if c.now() >= until {
+            let detail = format!(
+                "the phone was not told within {TOLD_BOUND_MS} ms that it is revoked (status \
+                 revoked: {revoked}, device list says so: {listed})"
+            );
+            c.violation("revocation", detail);
+            return;
+        }
+        c.run_for(250);
+    }
+    match c.probe_add(phone) {
+        Err(Some(ErrorKind::Forbidden)) => {}
+        other => {
+            let detail = format!("the revoked phone's write gave {other:?}, not 403");
+            c.violation("revocation", detail);
+        }
+    }
+    // Whatever channel told it has ended by now (its grace is 2 s).
+    c.run_for(3_000);
+    let space = c.space.clone().unwrap_or_default();
+    for &m in members {
+        let key = phone_key.to_string();
+        let space = space.clone();
+        let peers = c.call(m, move |h| async move {
+            let status = h.status().await.ok()?;
+            let s = status.spaces.into_iter().find(|s| s.space_key == space)?;
+            Some(s.peers.iter().any(|p| p.device_key == key))
+        });
+        if peers.flatten() == Some(true) {
+            let detail = format!("{} has the revoked phone as a peer", c.nodes[m].name);
+            c.violation("revocation", detail);
+        }
+    }
 }
 
 /// Every live member holds the phone's `written` blocks and denies exactly `cut..written`

@@ -6,7 +6,9 @@
 //! block of W before it hears of the change; then R reconnects with I (W still behind R),
 //! R or I may crash and restart on what it stored, and the network heals. In a promotion
 //! round a reader W is promoted while cut off: its writes are refused until it has seen the
-//! promotion, and then it must become writable.
+//! promotion, and then it must become writable. A removed W may instead be switched
+//! off (crash) once R holds its blocks, and come back only after the others heard of its
+//! removal: nobody opens a channel to it then, so it must be told when it asks.
 //!
 //! Roles of members change through `NodeHandle::space_set_role` and
 //! `space_remove_member`, as the CLI's `space set-role` / `remove-member` do (the first
@@ -16,14 +18,13 @@
 //! verdicts: blocks, denied blocks, members and roles): a role set by the owner is the
 //! agreed role afterwards; a change that an admin issued concurrently with its own demotion
 //! by the owner is void; a writer never writes while its own view says it may not; a
-//! removed member, once its own node has applied its removal, is refused (403) on every
-//! later write; and at the end every reader's write is refused.
+//! removed member applies its own removal within a bound of the heal, and is then refused
+//! (403) on every later write; and at the end every reader's write is refused.
 
 use std::collections::BTreeMap;
 
 use echo_actors::credentials::Role;
 use echo_actors::node::ErrorKind;
-use serde_json::json;
 
 use super::{cluster, Outcome, RunOptions, ADMIT_BOUND_MS, LIVENESS_BOUND_MS};
 use crate::harness::{Cluster, Topology};
@@ -219,7 +220,21 @@ impl Story {
             self.bystander_write(c, writer);
         }
         self.relayed(c, writer, relay);
-        self.reconnect(c, cast);
+        // A member removed while it is switched off (a laptop shut for the night): when it
+        // comes back, with no connection left, every peer knows of the removal and none
+        // opens a channel to it, so it must be told when it says Hello.
+        let offline = new == Role::Removed && c.below(2) == 0;
+        if offline {
+            c.event(format!(
+                "{} is switched off before anyone hears of its removal",
+                c.nodes[writer].name
+            ));
+            c.crash(writer);
+        }
+        self.reconnect(c, cast, offline);
+        if offline {
+            c.restart(writer);
+        }
         let mutual = counter.is_some_and(|(t, _)| t == issuer);
         if !mutual {
             self.writes_as_seen(c, writer, new != Role::Removed);
@@ -267,7 +282,7 @@ impl Story {
             self.bystander_write(c, writer);
         }
         self.refused_while_cut_off(c, writer, "while cut off from its promotion");
-        self.reconnect(c, cast);
+        self.reconnect(c, cast, false);
         if !c.wait_writable(writer, ADMIT_BOUND_MS) {
             let detail = format!(
                 "{} never became writable after its promotion to {new}",
@@ -288,7 +303,7 @@ impl Story {
 
     /// A write by `node`, which cannot have seen a promotion: it must be refused (403).
     fn refused_while_cut_off(&mut self, c: &mut Cluster, node: usize, when: &str) {
-        if let Ok(id) = try_add(c, node) {
+        if let Ok(id) = c.probe_add(node) {
             let detail = format!("reader {} wrote {id} {when}", c.nodes[node].name);
             c.violation("authorization", detail);
         }
@@ -319,8 +334,12 @@ impl Story {
     }
 
     /// The relay (maybe after a crash) reconnects with the issuer's side while the writer
-    /// still reaches only the relay; the issuer may crash and restart on what it judged.
-    fn reconnect(&mut self, c: &mut Cluster, cast: &Cast) {
+    /// still reaches only the relay (or nobody, when `offline`); the issuer may crash and
+    /// restart on what it judged.
+    fn reconnect(&mut self, c: &mut Cluster, cast: &Cast, offline: bool) {
+        if offline {
+            c.isolate(cast.writer);
+        }
         if c.below(3) == 0 {
             c.crash(cast.relay);
             let pause = c.below(3_000);
@@ -331,7 +350,11 @@ impl Story {
         let others: Vec<usize> = (0..c.nodes.len())
             .filter(|&n| n != cast.writer && n != cast.relay)
             .collect();
-        c.partition(&[cast.writer], &others);
+        if offline {
+            c.isolate(cast.writer);
+        } else {
+            c.partition(&[cast.writer], &others);
+        }
         let pause = 2_000 + c.below(4_000);
         c.run_for(pause);
         if c.below(4) == 0 {
@@ -357,7 +380,7 @@ impl Story {
         if !may_write && role.is_none_or(Role::can_edit) {
             return;
         }
-        match (role, try_add(c, node)) {
+        match (role, c.probe_add(node)) {
             (Some(r), Ok(id)) if !r.can_edit() => {
                 c.violation("authorization", format!("{name} wrote {id} as {r}"));
             }
@@ -369,9 +392,9 @@ impl Story {
         }
     }
 
-    /// A removed member, once its own node has applied its removal, is refused (403) when it
-    /// writes. It may fetch the credentials that tell it so during its channels' leave grace;
-    /// if it has not seen its removal within the bound, that is traced, not a violation.
+    /// A removed member learns of its removal within the bound (from a channel's leave
+    /// grace, or, once no member opens to it, from the leaving channel its next Hello gets),
+    /// and from then on is refused (403) when it writes.
     fn removed_is_refused(&mut self, c: &mut Cluster, node: usize) {
         let identity = c.nodes[node].identity.clone().unwrap_or_default();
         let name = c.nodes[node].name.clone();
@@ -386,17 +409,20 @@ impl Story {
                 break;
             }
             if c.now() >= until {
-                c.event(format!(
-                    "{name} has not applied its removal within {REMOVAL_SEEN_BOUND_MS} ms (it \
-                     sees itself as {role:?})"
-                ));
+                c.violation(
+                    "removal",
+                    format!(
+                        "{name} has not applied its removal within {REMOVAL_SEEN_BOUND_MS} ms \
+                         of the heal (it sees itself as {role:?})"
+                    ),
+                );
                 return;
             }
             c.run_for(250);
         }
         c.event(format!("{name} has applied its removal"));
         for _ in 0..1 + c.below(2) {
-            match try_add(c, node) {
+            match c.probe_add(node) {
                 Ok(id) => {
                     let detail = format!("{name} wrote {id} after it applied its own removal");
                     c.violation("authorization", detail);
@@ -484,7 +510,7 @@ impl Story {
                 continue;
             }
             let name = c.nodes[n].name.clone();
-            match try_add(c, n) {
+            match c.probe_add(n) {
                 Ok(id) => c.violation("authorization", format!("reader {name} wrote {id}")),
                 Err(Some(ErrorKind::Forbidden)) => {}
                 Err(kind) => {
@@ -492,34 +518,6 @@ impl Story {
                     c.violation("authorization", detail);
                 }
             }
-        }
-    }
-}
-
-/// Adds a probe object on `node`: the id if acknowledged (a fact from then on), else the
-/// kind of error (`None`: no answer).
-fn try_add(c: &mut Cluster, node: usize) -> Result<String, Option<ErrorKind>> {
-    let space = c.space.clone().unwrap_or_default();
-    let name = c.nodes[node].name.clone();
-    let object = json!({"@type": "probe", "from": name});
-    let sent = object.clone();
-    let answer = c.call(
-        node,
-        move |h| async move { h.object_add(&space, sent).await },
-    );
-    match answer {
-        Some(Ok(id)) => {
-            c.event(format!("{name} probe add {id}"));
-            c.facts.added(&id, &object);
-            Ok(id)
-        }
-        Some(Err(e)) => {
-            c.event(format!("{name} probe add refused: {}", e.code()));
-            Err(Some(e.kind()))
-        }
-        None => {
-            c.event(format!("{name} probe add unanswered"));
-            Err(None)
         }
     }
 }
