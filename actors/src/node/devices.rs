@@ -132,7 +132,11 @@ impl NodeHandle {
             already_in: Vec::new(),
             skipped: Vec::new(),
         };
-        for (space, addr) in self.space_actors().await? {
+        // The identity space last: its revocations are spread to the node's other spaces
+        // (`space/halo.rs`), which would otherwise race this loop for them.
+        let mut spaces = self.directory.send(AllSpaces).await?;
+        spaces.sort_by_key(|(_, _, halo)| *halo);
+        for (space, addr, _) in spaces {
             match addr.send(RevokeOurDevice(device)).await? {
                 Ok(Revoked::Written { .. }) => out.revoked_in.push(space.to_hex()),
                 Ok(Revoked::Already) => out.already_in.push(space.to_hex()),

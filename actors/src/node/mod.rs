@@ -25,4 +25,6 @@ mod group_commit_tests;
 #[cfg(test)]
 mod identity_tests;
 #[cfg(test)]
+mod spread_tests;
+#[cfg(test)]
 mod tests;

@@ -55,8 +55,10 @@ pub enum Revoked {
 #[rtype(result = "Result<Revoked, SpaceRequestError>")]
 pub struct RevokeOurDevice(pub PublicKey);
 
+// Atomic: two revocations of one device (the user's and one spread from the identity space)
+// are decided one after the other, so the second finds the first and writes nothing.
 impl Handler<RevokeOurDevice> for SpaceActor {
-    type Result = ResponseActFuture<Self, Result<Revoked, SpaceRequestError>>;
+    type Result = AtomicResponse<Self, Result<Revoked, SpaceRequestError>>;
     fn handle(&mut self, msg: RevokeOurDevice, _: &mut Context<Self>) -> Self::Result {
         let me = self.signer.issuer;
         let this_device = self.signer.key.public();
@@ -69,7 +71,7 @@ impl Handler<RevokeOurDevice> for SpaceActor {
             return refused("this device was revoked".into());
         }
         if revocations.is_revoked(&me, &device) {
-            return Box::pin(fut::ready(Ok(Revoked::Already)));
+            return AtomicResponse::new(Box::pin(fut::ready(Ok(Revoked::Already))));
         }
         if self.admitted_role().is_none() {
             return refused(format!(
@@ -97,19 +99,18 @@ impl Handler<RevokeOurDevice> for SpaceActor {
             self.clock.now_ms(),
             vec![],
         );
-        Box::pin(
-            self.append_credentials(vec![credential])
-                .map(move |res, act, _| {
-                    res?;
-                    if act.core.take_rebuild() {
-                        act.rebuild_after_revocation();
-                    }
-                    Ok(Revoked::Written { blocks_before_cut })
-                }),
-        )
+        AtomicResponse::new(Box::pin(self.append_credentials(vec![credential]).map(
+            move |res, act, _| {
+                res?;
+                if act.core.take_rebuild() {
+                    act.rebuild_after_revocation();
+                }
+                Ok(Revoked::Written { blocks_before_cut })
+            },
+        )))
     }
 }
 
-fn refused(why: String) -> ResponseActFuture<SpaceActor, Result<Revoked, SpaceRequestError>> {
-    Box::pin(fut::ready(Err(SpaceRequestError::Forbidden(why))))
+fn refused(why: String) -> AtomicResponse<SpaceActor, Result<Revoked, SpaceRequestError>> {
+    AtomicResponse::new(Box::pin(fut::ready(Err(SpaceRequestError::Forbidden(why)))))
 }

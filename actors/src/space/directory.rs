@@ -44,6 +44,9 @@ pub struct SpaceDirectory {
     pub(super) listing: std::collections::BTreeSet<PublicKey>,
     /// A reconciliation with the identity space's list is due (coalesced).
     pub(super) reconcile_due: bool,
+    /// Revocations of the identity space are being spread (one round at a time, so that a
+    /// space never gets the same revocation twice from us).
+    pub(super) spreading: bool,
     /// The coalescing window of every space's commits (`commit.rs`).
     coalesce: std::time::Duration,
     /// The presence intervals of every space (`crate::presence`).
@@ -77,6 +80,7 @@ impl SpaceDirectory {
             halo: None,
             listing: Default::default(),
             reconcile_due: false,
+            spreading: false,
         };
         dir.halo = super::directory_halo::stored_halo_key(dir.store.as_ref())?;
         let records = dir

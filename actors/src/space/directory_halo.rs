@@ -7,15 +7,20 @@
 //! [`RECONCILE_EVERY`] as a backstop (a listing written before this device's feeds in the
 //! identity space were admitted failed, and is retried). Requests are coalesced: at most
 //! one runs per [`RECONCILE_DELAY`].
+//!
+//! Each reconciliation also spreads the identity space's revocations to the node's other
+//! spaces (`halo::to_revoke`): a revocation that could not be written in a space yet (this
+//! device not admitted there) is written on a later round, once it is.
 
 use std::time::Duration;
 
 use actix::prelude::*;
 
 use super::directory::SpaceDirectory;
-use super::halo::{listed_spaces, listing, listing_query, reconcile, LISTING_TYPE};
+use super::halo::{listed_spaces, listing, listing_query, reconcile, to_revoke, LISTING_TYPE};
 use super::{join_space, Mutate, QueryObjects, SpaceActor, SpaceRequestError};
 use super::{MemberOf, SpaceRecord, Watch};
+use super::{OurDevices, RevokeOurDevice, Revoked};
 use crate::identity::CurrentSigner;
 use crate::store::{Key, Store};
 use crate::types::{decode, PublicKey};
@@ -201,8 +206,60 @@ impl SpaceDirectory {
                 for key in plan.list {
                     act.list_space(key, halo.clone(), ctx);
                 }
+                act.spread_revocations(halo_key, halo, ctx);
             })
             .wait(ctx);
+    }
+
+    /// Revokes, in every other space of this node, the devices the identity space says are
+    /// revoked and that space does not (see the module docs).
+    fn spread_revocations(
+        &mut self,
+        halo_key: PublicKey,
+        halo: Addr<SpaceActor>,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(me) = self.signer.as_ref().map(|s| s.key.public()) else {
+            return;
+        };
+        if self.spreading {
+            return;
+        }
+        self.spreading = true;
+        let others: Vec<(PublicKey, Addr<SpaceActor>)> = self
+            .spaces
+            .iter()
+            .filter(|(key, _)| **key != halo_key)
+            .map(|(key, e)| (*key, e.addr.clone()))
+            .collect();
+        async move {
+            let Ok(known) = halo.send(OurDevices).await else {
+                return;
+            };
+            if !known.values().any(|revoked| *revoked) {
+                return;
+            }
+            for (space, addr) in others {
+                let Ok(there) = addr.send(OurDevices).await else {
+                    continue;
+                };
+                for device in to_revoke(&known, &there, &me) {
+                    match addr.send(RevokeOurDevice(device)).await {
+                        Ok(Ok(Revoked::Written { blocks_before_cut })) => tracing::info!(
+                            space = %space.short(), device = %device.short(), blocks_before_cut,
+                            "revoked a device the identity space names as revoked"
+                        ),
+                        Ok(Ok(Revoked::Already)) | Err(_) => {}
+                        // Not admitted there yet, say: the next round tries again.
+                        Ok(Err(e)) => tracing::debug!(space = %space.short(),
+                            device = %device.short(), error = %e, "cannot spread a revocation yet"),
+                    }
+                }
+            }
+        }
+        .into_actor(self)
+        .map(|(), act, _| act.spreading = false)
+        .spawn(ctx);
     }
 }
 

@@ -10,6 +10,14 @@
 //!
 //! [`reconcile`] is the whole rule, without I/O: the directory runs it whenever the list
 //! may have changed and carries out its plan.
+//!
+//! Revocations spread the same way ([`to_revoke`]): a device revoked in the identity space
+//! is revoked by this device in every other space of the node where it is not revoked yet,
+//! so a revocation written where the revoker could write (the identity space, say, by a
+//! device just recovered from the seed phrase and not yet admitted elsewhere) reaches every
+//! space of the identity through whichever device is in it. Its cut there is what that
+//! device holds of the revoked one when it writes; the verdict rule makes every peer of the
+//! space deny the same blocks whatever the cut.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -92,6 +100,24 @@ pub fn reconcile(
     }
 }
 
+/// The devices this device should revoke in a space: those the identity space says are
+/// revoked (`halo`: device -> revoked, as `OurDevices` answers) that the space (`there`)
+/// does not, this device itself excepted (a revoked device writes nothing).
+pub fn to_revoke(
+    halo: &BTreeMap<PublicKey, bool>,
+    there: &BTreeMap<PublicKey, bool>,
+    this_device: &PublicKey,
+) -> Vec<PublicKey> {
+    if halo.get(this_device) == Some(&true) {
+        return vec![];
+    }
+    halo.iter()
+        .filter(|(device, revoked)| **revoked && there.get(*device) != Some(&true))
+        .map(|(device, _)| *device)
+        .filter(|device| device != this_device)
+        .collect()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -118,6 +144,23 @@ mod tests {
             listed,
             BTreeMap::from([(a, Some("notes".to_string())), (b, None)])
         );
+    }
+
+    #[test]
+    fn revocations_of_the_identity_space_spread_to_spaces_that_lack_them() {
+        let (me, phone, tablet, old) = (key(1), key(2), key(3), key(4));
+        let halo = BTreeMap::from([(me, false), (phone, true), (tablet, false), (old, true)]);
+        // The space knows the old device revoked already, the phone not (or not at all).
+        let there = BTreeMap::from([(me, false), (phone, false), (old, true)]);
+        assert_eq!(to_revoke(&halo, &there, &me), vec![phone]);
+        assert_eq!(to_revoke(&halo, &BTreeMap::new(), &me), vec![phone, old]);
+        // Nothing once the space has them all, and nothing from a revoked device.
+        let done = BTreeMap::from([(phone, true), (old, true)]);
+        assert_eq!(to_revoke(&halo, &done, &me), vec![]);
+        assert_eq!(to_revoke(&halo, &BTreeMap::new(), &phone), vec![]);
+        // Nothing revoked in the identity space: nothing to spread.
+        let none = BTreeMap::from([(me, false), (phone, false)]);
+        assert_eq!(to_revoke(&none, &BTreeMap::new(), &me), vec![]);
     }
 
     #[test]
