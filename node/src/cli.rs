@@ -13,6 +13,7 @@ use echo_actors::invitation::AuthMethod;
 use echo_actors::node::WhereEq;
 
 use crate::api;
+use crate::device_name_arg::{parse_device_name, DeviceNameArgs};
 use crate::duration::parse_duration;
 use crate::net_args::{parse_bind_addr, parse_dial_addr, parse_key};
 use crate::where_arg::parse_where;
@@ -201,6 +202,8 @@ pub enum IdentityCommand {
         /// Display name of the identity
         #[arg(long)]
         name: Option<String>,
+        #[command(flatten)]
+        device_name: DeviceNameArgs,
     },
     /// Recover an identity from its seed phrase on this node (a fresh data dir)
     ///
@@ -219,6 +222,8 @@ pub enum IdentityCommand {
         /// Display name of the identity on this device
         #[arg(long)]
         name: Option<String>,
+        #[command(flatten)]
+        device_name: DeviceNameArgs,
     },
     /// Show the identity key, device key and name
     Show,
@@ -241,12 +246,26 @@ pub enum DeviceCommand {
     /// writable yet as pending). State changes go to stderr as they happen; with --json
     /// --progress they are JSON lines on stdout. On a terminal it asks for the auth code of
     /// a `pin` invitation when --auth-code is not given.
-    Join(InviteAcceptArgs),
+    Join {
+        #[command(flatten)]
+        accept: InviteAcceptArgs,
+        #[command(flatten)]
+        device_name: DeviceNameArgs,
+    },
     /// List the devices of this identity that the spaces of this node know
     ///
-    /// One line per device: its key, whether it is revoked, whether it is online (heard
-    /// within the presence timeout in some space) and which one is this device.
+    /// One line per device: its key, its name, whether it is revoked, whether it is online
+    /// (heard within the presence timeout in some space) and which one is this device.
     List,
+    /// Name this device, as `device list` shows it on every device of the identity
+    ///
+    /// The name is kept on this node and written to the identity space as this device's
+    /// profile, which only the identity's devices replicate. A device names only itself.
+    Rename {
+        /// The new name (not blank, no control characters, at most 256 characters)
+        #[arg(value_name = "NAME", value_parser = parse_device_name)]
+        name: String,
+    },
     /// Revoke a device of this identity (a lost or stolen one), in every space of this node
     ///
     /// From then on every peer of those spaces rejects what that device writes past what

@@ -44,8 +44,14 @@ pub fn execute(dir: &DataDir, command: Command, json: bool) -> anyhow::Result<()
         Command::Invite(InviteCommand::Accept(args)) => {
             return crate::invite_accept::run(dir, &args, json, Accepting::Invitation)
         }
-        Command::Device(DeviceCommand::Join(args)) => {
-            return crate::invite_accept::run(dir, &args, json, Accepting::Device)
+        Command::Device(DeviceCommand::Join {
+            accept,
+            device_name,
+        }) => {
+            let accepting = Accepting::Device {
+                device_name: device_name.or_host_name(),
+            };
+            return crate::invite_accept::run(dir, &accept, json, accepting);
         }
         command => command,
     };
@@ -76,14 +82,25 @@ pub fn plan(command: Command) -> Result<Plan, ExitError> {
         })
     };
     match command {
-        Command::Identity(IdentityCommand::Create { name }) => plan(
-            Call::Post("/v1/identity".into(), json!({ "name": name })),
+        Command::Identity(IdentityCommand::Create { name, device_name }) => plan(
+            Call::Post(
+                "/v1/identity".into(),
+                json!({ "name": name, "device_name": device_name.or_host_name() }),
+            ),
             output::identity_created,
         ),
-        Command::Identity(IdentityCommand::Recover { seed_phrase, name }) => plan(
+        Command::Identity(IdentityCommand::Recover {
+            seed_phrase,
+            name,
+            device_name,
+        }) => plan(
             Call::Post(
                 "/v1/identity/recover".into(),
-                json!({ "seed_phrase": seed_phrase_words(seed_phrase)?, "name": name }),
+                json!({
+                    "seed_phrase": seed_phrase_words(seed_phrase)?,
+                    "name": name,
+                    "device_name": device_name.or_host_name(),
+                }),
             ),
             output::identity_recovered,
         ),
@@ -239,6 +256,10 @@ pub fn plan(command: Command) -> Result<Plan, ExitError> {
         Command::Device(DeviceCommand::List) => {
             plan(Call::Get("/v1/devices".into()), output::devices)
         }
+        Command::Device(DeviceCommand::Rename { name }) => plan(
+            Call::Post("/v1/devices/rename".into(), json!({ "name": name })),
+            output::device_renamed,
+        ),
         Command::Device(DeviceCommand::Revoke { device_key }) => plan(
             Call::Post(
                 format!("/v1/devices/{}/revoke", seg(&device_key)),
@@ -251,7 +272,7 @@ pub fn plan(command: Command) -> Result<Plan, ExitError> {
         | Command::Signal(_)
         | Command::Watch(_)
         | Command::Invite(InviteCommand::Accept(_))
-        | Command::Device(DeviceCommand::Join(_)) => Err(ExitError::usage(
+        | Command::Device(DeviceCommand::Join { .. }) => Err(ExitError::usage(
             "this command does not make a single API call",
         )),
     }
@@ -409,6 +430,46 @@ mod tests {
     }
 
     #[test]
+    fn a_device_is_named_when_it_takes_on_an_identity_and_by_device_rename() {
+        let plan = plan_of(&["identity", "create", "--device-name", "phone"]).expect("plans");
+        assert_eq!(
+            plan.call,
+            Call::Post(
+                "/v1/identity".into(),
+                json!({"name": null, "device_name": "phone"})
+            )
+        );
+        // No --device-name: the host's name (what `or_host_name` finds on this machine).
+        let host = crate::device_name_arg::DeviceNameArgs { device_name: None }.or_host_name();
+        let plan = plan_of(&["identity", "create"]).expect("plans");
+        assert_eq!(
+            plan.call,
+            Call::Post(
+                "/v1/identity".into(),
+                json!({"name": null, "device_name": host})
+            )
+        );
+        let plan = plan_of(&["device", "rename", "work laptop"]).expect("plans");
+        assert_eq!(
+            plan.call,
+            Call::Post("/v1/devices/rename".into(), json!({"name": "work laptop"}))
+        );
+        // A name the node would refuse is a usage error.
+        for bad in [
+            &["device", "rename", ""][..],
+            &["identity", "create", "--device-name", " x"],
+        ] {
+            let err = Cli::try_parse_from(std::iter::once("echo-node").chain(bad.iter().copied()))
+                .expect_err("refused");
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
     fn identity_recover_posts_the_phrase_and_never_shows_it_in_debug_output() {
         let plan = plan_of(&[
             "identity",
@@ -417,13 +478,15 @@ mod tests {
             "word1 word2",
             "--name",
             "Ada",
+            "--device-name",
+            "laptop",
         ])
         .expect("plans");
         assert_eq!(
             plan.call,
             Call::Post(
                 "/v1/identity/recover".into(),
-                json!({"seed_phrase": "word1 word2", "name": "Ada"})
+                json!({"seed_phrase": "word1 word2", "name": "Ada", "device_name": "laptop"})
             )
         );
         let cli =
@@ -442,13 +505,15 @@ mod tests {
             "w3",
             "--name",
             "Ada",
+            "--device-name",
+            "pc",
         ])
         .expect("plans");
         assert_eq!(
             plan.call,
             Call::Post(
                 "/v1/identity/recover".into(),
-                json!({"seed_phrase": "w1 w2 w3", "name": "Ada"})
+                json!({"seed_phrase": "w1 w2 w3", "name": "Ada", "device_name": "pc"})
             )
         );
         let err = plan_of(&["identity", "recover", "--seed-phrase", "-", "w2"])

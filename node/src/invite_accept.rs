@@ -20,25 +20,26 @@ use crate::commands::{emit, millis};
 use crate::output;
 use crate::paths::DataDir;
 
-/// Which command accepts: `invite accept` or `device join`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which command accepts: `invite accept` or `device join` (with the name the joining
+/// device gives itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Accepting {
     Invitation,
-    Device,
+    Device { device_name: Option<String> },
 }
 
 impl Accepting {
-    fn path(self) -> &'static str {
+    fn path(&self) -> &'static str {
         match self {
             Accepting::Invitation => "/v1/invitations/accept",
-            Accepting::Device => "/v1/devices/join",
+            Accepting::Device { .. } => "/v1/devices/join",
         }
     }
 
-    fn human(self, answer: &Value) -> String {
+    fn human(&self, answer: &Value) -> String {
         match self {
             Accepting::Invitation => output::accepted(answer),
-            Accepting::Device => output::device_joined(answer),
+            Accepting::Device { .. } => output::device_joined(answer),
         }
     }
 }
@@ -60,7 +61,7 @@ pub fn plan(
     args: &InviteAcceptArgs,
     json: bool,
     auth_code: Option<String>,
-    accepting: Accepting,
+    accepting: &Accepting,
 ) -> AcceptPlan {
     let stream = !json || args.progress;
     let path = if stream {
@@ -68,13 +69,20 @@ pub fn plan(
     } else {
         accepting.path().to_string()
     };
+    let mut body = json!({
+        "invitation_code": args.code,
+        "auth_code": auth_code,
+        "timeout_ms": millis(args.timeout),
+    });
+    if let Accepting::Device {
+        device_name: Some(name),
+    } = accepting
+    {
+        body["device_name"] = json!(name);
+    }
     AcceptPlan {
         path,
-        body: json!({
-            "invitation_code": args.code,
-            "auth_code": auth_code,
-            "timeout_ms": millis(args.timeout),
-        }),
+        body,
         stream,
         timeout: waiting(args.timeout),
     }
@@ -97,7 +105,7 @@ pub fn run(
         }
         None => None,
     };
-    let plan = plan(args, json, auth_code, accepting);
+    let plan = plan(args, json, auth_code, &accepting);
     let client = client.with_timeout(plan.timeout);
     if !plan.stream {
         let accepted = client.post(&plan.path, &plan.body)?;
@@ -213,7 +221,7 @@ mod tests {
     #[test]
     fn accept_sends_the_code_and_the_timeout() {
         let a = args(&["CODE1", "--auth-code", "012345", "--timeout", "90s"]);
-        let p = plan(&a, false, a.auth_code.clone(), Accepting::Invitation);
+        let p = plan(&a, false, a.auth_code.clone(), &Accepting::Invitation);
         assert_eq!(p.path, "/v1/invitations/accept?progress=true");
         assert!(p.stream, "people see the states");
         assert_eq!(
@@ -223,7 +231,7 @@ mod tests {
         assert_eq!(p.timeout, waiting(Duration::from_secs(90)));
 
         let a = args(&["CODE1"]);
-        let p = plan(&a, true, None, Accepting::Invitation);
+        let p = plan(&a, true, None, &Accepting::Invitation);
         assert_eq!(
             p.path, "/v1/invitations/accept",
             "--json alone: one document"
@@ -235,15 +243,24 @@ mod tests {
         );
         let a = args(&["CODE1", "--progress"]);
         assert!(
-            plan(&a, true, None, Accepting::Invitation).stream,
+            plan(&a, true, None, &Accepting::Invitation).stream,
             "--json --progress: JSON lines"
         );
         // `device join` makes the same request of its own route.
-        let p = plan(&a, false, None, Accepting::Device);
+        let p = plan(&a, false, None, &Accepting::Device { device_name: None });
         assert_eq!(p.path, "/v1/devices/join?progress=true");
         assert_eq!(
             p.body,
             json!({"invitation_code": "CODE1", "auth_code": null, "timeout_ms": 180_000})
+        );
+        // ... with the name the device gives itself.
+        let named = Accepting::Device {
+            device_name: Some("phone".into()),
+        };
+        assert_eq!(
+            plan(&a, false, None, &named).body,
+            json!({"invitation_code": "CODE1", "auth_code": null, "timeout_ms": 180_000,
+                   "device_name": "phone"})
         );
     }
 

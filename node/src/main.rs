@@ -9,6 +9,7 @@ mod client;
 mod clock;
 mod commands;
 mod daemon;
+mod device_name_arg;
 mod duration;
 mod exit;
 mod invite_accept;

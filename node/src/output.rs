@@ -84,6 +84,7 @@ pub fn identity(v: &Value) -> String {
         ("identity_key", field(v, "identity_key")),
         ("device_key", field(v, "device_key")),
         ("name", field(v, "name")),
+        ("device_name", field(v, "device_name")),
     ])
 }
 
@@ -150,13 +151,29 @@ pub fn devices(v: &Value) -> String {
         .map(|d| {
             vec![
                 field(d, "device_key"),
+                field(d, "name"),
                 flag(d, "revoked", "revoked", "authorized"),
                 flag(d, "online", "online", "offline"),
                 flag(d, "this_device", "this device", ""),
             ]
         })
         .collect();
-    table(&["DEVICE_KEY", "STATE", "PRESENCE", ""], &rows)
+    table(&["DEVICE_KEY", "NAME", "STATE", "PRESENCE", ""], &rows)
+}
+
+/// `device rename`: the name, and whether the identity space shows it yet.
+pub fn device_renamed(v: &Value) -> String {
+    let mut out = key_values(&[
+        ("device_key", field(v, "device_key")),
+        ("name", field(v, "name")),
+    ]);
+    if v.get("shown").and_then(Value::as_bool) == Some(false) {
+        out.push_str(
+            "(kept on this device; the identity's other devices see it once this device is \
+             admitted to the identity space)\n",
+        );
+    }
+    out
 }
 
 /// `device revoke`: where the revocation was written, and where not.

@@ -6,7 +6,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::json;
 
 use echo_tests::{eventually, Node, CLI_TIMEOUT, CONVERGE, POLL};
 
@@ -21,7 +23,17 @@ fn device_invite(host: &Node, extra: &[&str]) -> (String, Option<String>) {
 }
 
 fn device_join(node: &Node, code: &str, auth_code: Option<&str>) -> echo_tests::CliOutput {
+    device_join_with(node, code, auth_code, &[])
+}
+
+fn device_join_with(
+    node: &Node,
+    code: &str,
+    auth_code: Option<&str>,
+    extra: &[&str],
+) -> echo_tests::CliOutput {
     let mut args = vec!["device", "join", code, "--timeout", "30s"];
+    args.extend_from_slice(extra);
     if let Some(auth) = auth_code {
         args.extend(["--auth-code", auth]);
     }
@@ -37,12 +49,18 @@ fn space_keys(node: &Node) -> BTreeSet<String> {
         .collect()
 }
 
-fn device_keys(node: &Node) -> BTreeSet<String> {
+/// `device list` on `node`: device key -> name (`null` for none).
+fn device_names(node: &Node) -> BTreeMap<String, serde_json::Value> {
     node.ok(&["device", "list"])
         .as_array()
         .unwrap()
         .iter()
-        .map(|d| d["device_key"].as_str().unwrap().to_owned())
+        .map(|d| {
+            (
+                d["device_key"].as_str().unwrap().to_owned(),
+                d["name"].clone(),
+            )
+        })
         .collect()
 }
 
@@ -59,7 +77,7 @@ fn a_joined_device_gets_every_space_and_both_devices_write() {
 
     let mut phone = Node::new();
     phone.start_net(&[]);
-    let out = device_join(&phone, &code, Some(&pin));
+    let out = device_join_with(&phone, &code, Some(&pin), &["--device-name", "phone"]);
     if !out.success() {
         phone.fail_with(&format!("device join failed:\n{out}"));
     }
@@ -109,13 +127,31 @@ fn a_joined_device_gets_every_space_and_both_devices_write() {
     assert_eq!(space_keys(&laptop), [notes.clone(), diary.clone()].into());
     assert_eq!(space_keys(&phone), [notes, diary].into());
 
-    // Each lists both devices.
-    let both: BTreeSet<String> = [laptop.device_key(), phone.device_key()].into();
+    // Each lists both devices, by the names they gave themselves: the phone at its join,
+    // the laptop with `device rename` (a DeviceProfile each, through the identity space).
+    let renamed = laptop.ok(&["device", "rename", "Bob's laptop"]);
+    assert_eq!(
+        renamed,
+        json!({"device_key": laptop.device_key(), "name": "Bob's laptop", "shown": true})
+    );
+    let both = BTreeMap::from([
+        (laptop.device_key(), json!("Bob's laptop")),
+        (phone.device_key(), json!("phone")),
+    ]);
     for node in [&laptop, &phone] {
-        eventually("both devices listed", CONVERGE, POLL, || {
-            (device_keys(node) == both).then_some(())
-        });
+        eventually(
+            "both devices listed with their names",
+            CONVERGE,
+            POLL,
+            || (device_names(node) == both).then_some(()),
+        );
     }
+    let shown = phone.ok(&["identity", "show"]);
+    assert_eq!(shown["device_name"], "phone", "{shown}");
+    // A name the node would refuse is a usage error, and changes nothing.
+    let out = phone.cli(&["device", "rename", " "]);
+    assert_eq!(out.status.code(), Some(2), "{out}");
+    assert_eq!(device_names(&phone), both);
     // The invitation was used once and is over.
     let listed = laptop.ok(&["invite", "list"]);
     assert_eq!(listed[0]["state"], "SUCCESS", "{listed}");

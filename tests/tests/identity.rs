@@ -68,6 +68,14 @@ fn identity_create_without_name() {
         shown["name"].is_null(),
         "identity without --name should have a null name: {shown}"
     );
+    // Without --device-name the CLI names the device after its host.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host = host.trim();
+    if !host.is_empty() {
+        assert_eq!(shown["device_name"], host, "{shown}");
+        let devices = node.ok(&["device", "list"]);
+        assert_eq!(devices[0]["name"], host, "{devices}");
+    }
 }
 
 #[test]

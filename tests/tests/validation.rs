@@ -190,6 +190,54 @@ fn identity_display_names_follow_the_same_rule() {
 }
 
 #[test]
+fn device_names_follow_the_same_rule_and_are_refused_before_anything_changes() {
+    let node = Node::started();
+    // A bad device_name refuses the whole create: no identity is made.
+    for name in ["", "a\u{202E}b", &"x".repeat(257)] {
+        let body = json!({ "name": "Ada", "device_name": name }).to_string();
+        let r = call(&node, "POST", "/v1/identity", Some(&body));
+        let msg = error(&r, 400, "invalid", &format!("{name:?}"));
+        assert!(msg.starts_with("device_name: "), "{msg}");
+    }
+    assert!(!node.cli(&["identity", "show"]).success());
+    let out = node.fails(&["identity", "create", "--device-name", "x\u{7}y"]);
+    assert_eq!(out.status.code(), Some(2), "{out}");
+    assert!(!node.cli(&["identity", "show"]).success());
+
+    let body = json!({ "device_name": "desk" }).to_string();
+    let r = call(&node, "POST", "/v1/identity", Some(&body));
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(node.ok(&["identity", "show"])["device_name"], "desk");
+
+    // Rename: the same rule, a body that must name the device, and the new name listed.
+    for body in [r#"{"name": ""}"#, r#"{"name": "\u0007"}"#] {
+        let r = call(&node, "POST", "/v1/devices/rename", Some(body));
+        error(&r, 400, "invalid", body);
+    }
+    for body in [r#"{}"#, r#"{"name": "a", "x": 1}"#, r#"{"name": 7}"#] {
+        let r = call(&node, "POST", "/v1/devices/rename", Some(body));
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+    }
+    let r = call(
+        &node,
+        "POST",
+        "/v1/devices/rename",
+        Some(r#"{"name": "desk 2"}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let renamed: Value = r.json().unwrap();
+    assert_eq!(renamed["name"], "desk 2", "{renamed}");
+    let devices = node.ok(&["device", "list"]);
+    assert_eq!(devices[0]["name"], "desk 2", "{devices}");
+    assert_eq!(node.ok(&["identity", "show"])["device_name"], "desk 2");
+    // `device_name` is for device join only, not for a space invitation.
+    let body = json!({ "invitation_code": "echo1x", "device_name": "p" }).to_string();
+    let r = call(&node, "POST", "/v1/invitations/accept", Some(&body));
+    let msg = error(&r, 400, "bad_request", "accept with device_name");
+    assert!(msg.contains("/v1/devices/join"), "{msg}");
+}
+
+#[test]
 fn weak_and_malformed_keys_are_refused_by_add_member_and_join() {
     let (node, space) = Node::with_space("team");
     let zero = "0".repeat(64);

@@ -100,13 +100,16 @@ pub enum Assertion {
     /// Subject = the revoked device's key. Issued by its identity (signed by the identity
     /// key or by another device of it): from `cut` on, nothing that device signs counts (the
     /// rule is in `revocation.rs`). `cut` holds, per feed of the device in this space, the
-    /// length the revoker held; a feed it does not name is cut at 0. Last variant, so that
-    /// credentials stored before it still decode.
+    /// length the revoker held; a feed it does not name is cut at 0.
     RevokeDevice {
         identity_key: PublicKey,
         device_key: PublicKey,
         cut: Vec<(PublicKey, u64)>,
     },
+    /// Subject = the device key. Issued by its identity and signed by that device itself (a
+    /// device names only itself): the name `device list` shows for it. The latest one of a
+    /// device counts. Appended after `RevokeDevice`, so that stored credentials still decode.
+    DeviceProfile { display_name: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

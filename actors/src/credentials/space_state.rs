@@ -7,6 +7,8 @@
 //!   OWNER; nobody changes their own role; an OWNER is never demoted or removed.
 //! - `AdmittedFeed` names a member (not REMOVED); it is issued by that member (for its own
 //!   devices) or by an ADMIN/OWNER. A feed is admitted once.
+//! - `DeviceProfile` names the device that signed it, for the identity that issued it, with
+//!   a valid name (`check_name`); a later one of that device replaces it.
 //! - Duplicate credential ids are ignored.
 //! - Writers: a data feed block needs an EDITOR or better; a control block needs a member
 //!   that is not REMOVED (its credentials are then judged by the rules above).
@@ -16,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use thiserror::Error;
 
 use super::{Assertion, Credential, CredentialError, Designation, Role};
-use crate::types::{Hash, PublicKey};
+use crate::types::{check_name, Hash, PublicKey};
 
 /// A member of the space.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +98,8 @@ pub struct SpaceState {
     genesis: bool,
     members: BTreeMap<PublicKey, Member>,
     feeds: BTreeMap<PublicKey, FeedInfo>,
+    /// (identity, device) -> the device's name, from its latest `DeviceProfile`.
+    device_names: BTreeMap<(PublicKey, PublicKey), String>,
     seen: BTreeSet<Hash>,
 }
 
@@ -106,6 +110,7 @@ impl SpaceState {
             genesis: false,
             members: BTreeMap::new(),
             feeds: BTreeMap::new(),
+            device_names: BTreeMap::new(),
             seen: BTreeSet::new(),
         }
     }
@@ -121,6 +126,14 @@ impl SpaceState {
     }
     pub fn feeds(&self) -> &BTreeMap<PublicKey, FeedInfo> {
         &self.feeds
+    }
+    /// The name the devices of `identity` gave themselves, by device key.
+    pub fn device_names(&self, identity: &PublicKey) -> BTreeMap<PublicKey, String> {
+        self.device_names
+            .range((*identity, PublicKey::from_bytes([0; 32]))..)
+            .take_while(|((i, _), _)| i == identity)
+            .map(|((_, d), n)| (*d, n.clone()))
+            .collect()
     }
     pub fn feed(&self, feed: &PublicKey) -> Option<&FeedInfo> {
         self.feeds.get(feed)
@@ -243,6 +256,18 @@ impl SpaceState {
                 // What it denies is decided by `Revocations` (space/core.rs); here only its
                 // shape: an identity revokes one of its own devices.
                 check_revocation(credential.subject.id, issuer, identity_key, device_key, cut)?;
+            }
+            Assertion::DeviceProfile { display_name } => {
+                let device = credential.subject.id;
+                if credential.proof.signer != device {
+                    return Err(not_allowed("name a device other than the one that signs"));
+                }
+                check_name(display_name).map_err(|e| RuleError::NotAllowed {
+                    issuer,
+                    action: format!("name a device so: {e}"),
+                })?;
+                self.device_names
+                    .insert((issuer, device), display_name.clone());
             }
         }
         self.seen.insert(id);

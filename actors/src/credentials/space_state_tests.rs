@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::collections::BTreeMap;
+
 use proptest::prelude::*;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -335,6 +337,72 @@ fn credentials_for_another_space_or_of_identity_kinds_are_rejected() {
         w.state.apply(&profile),
         Err(RuleError::WrongKind(_))
     ));
+}
+
+fn device_profile(name: &str, device: PublicKey, by: &Signer) -> Credential {
+    by.issue(
+        Subject {
+            id: device,
+            assertion: Assertion::DeviceProfile {
+                display_name: name.into(),
+            },
+        },
+        3,
+        vec![],
+    )
+}
+
+#[test]
+fn a_device_names_only_itself_with_a_valid_name_and_the_latest_name_counts() {
+    let mut w = world();
+    let me = w.owner.identity.public();
+    let laptop = w.owner.device.public();
+    let phone = KeyPair::generate(&mut w.rng);
+    let phone_signer = Signer::for_device(
+        me,
+        phone.clone(),
+        authorize_device(&w.owner.identity, phone.public(), 0),
+    );
+
+    // The laptop names itself; the phone names itself.
+    let named = device_profile("laptop", laptop, &w.owner.signer);
+    assert_eq!(w.state.apply(&named), Ok(Applied::Changed));
+    assert_eq!(
+        w.state
+            .apply(&device_profile("phone", phone.public(), &phone_signer)),
+        Ok(Applied::Changed)
+    );
+    assert_eq!(
+        w.state.device_names(&me),
+        BTreeMap::from([(laptop, "laptop".into()), (phone.public(), "phone".into())])
+    );
+
+    // A device cannot name another device, even of its own identity.
+    assert!(matches!(
+        w.state.apply(&device_profile("stolen", laptop, &phone_signer)),
+        Err(RuleError::NotAllowed { issuer, .. }) if issuer == me
+    ));
+    // A name that is not a display name is refused.
+    for bad in ["", " pad", "a\u{0}b"] {
+        assert!(
+            matches!(
+                w.state.apply(&device_profile(bad, laptop, &w.owner.signer)),
+                Err(RuleError::NotAllowed { .. })
+            ),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(w.state.device_names(&me)[&laptop], "laptop");
+
+    // A later profile replaces the earlier one; a replay changes nothing.
+    let renamed = device_profile("work laptop", laptop, &w.owner.signer);
+    assert_eq!(w.state.apply(&renamed), Ok(Applied::Changed));
+    assert_eq!(w.state.device_names(&me)[&laptop], "work laptop");
+    assert_eq!(w.state.apply(&renamed), Ok(Applied::Duplicate));
+
+    // Another identity's names are its own.
+    let bob = person(&mut w.rng);
+    assert!(w.state.device_names(&bob.identity.public()).is_empty());
 }
 
 proptest! {

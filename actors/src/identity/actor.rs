@@ -17,6 +17,7 @@ use rand_chacha::ChaCha20Rng;
 
 use zeroize::Zeroizing;
 
+use super::device_name::{load_device_name, store_device_name};
 use super::keys::adopted_record;
 use super::{recover_identity, CreatedIdentity, IdentityInfo, IdentityRequestError};
 use super::{IdentityRecord, NewIdentity, RecoveredIdentity};
@@ -27,6 +28,8 @@ use crate::types::{check_name, encode, Clock, KeyPair, PublicKey, Signature};
 /// The identity of this node.
 pub struct IdentityActor {
     device: KeyPair,
+    /// This device's name (`device_name.rs`).
+    device_name: Option<String>,
     identity: Option<IdentityRecord>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
@@ -41,8 +44,13 @@ impl IdentityActor {
         clock: Arc<dyn Clock>,
         rng: ChaCha20Rng,
     ) -> Self {
+        let device_name = load_device_name(store.as_ref()).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read this device's name");
+            None
+        });
         IdentityActor {
             device,
+            device_name,
             identity,
             store,
             clock,
@@ -103,6 +111,7 @@ impl IdentityActor {
             identity_key: record.identity_key().to_hex(),
             device_key: self.device.public().to_hex(),
             name: record.name.clone(),
+            device_name: self.device_name.clone(),
         }
     }
 }
@@ -290,5 +299,31 @@ impl Handler<AdoptIdentity> for IdentityActor {
         let info = self.keep(record, msg.halo, None, msg.halo_space_key)?;
         tracing::info!(identity = %info.identity_key, device = %info.device_key, "joined the identity as a new device");
         Ok(info)
+    }
+}
+
+/// This device's name, if it has one.
+#[derive(Message)]
+#[rtype(result = "Option<String>")]
+pub struct DeviceName;
+
+impl Handler<DeviceName> for IdentityActor {
+    type Result = Option<String>;
+    fn handle(&mut self, _: DeviceName, _: &mut Context<Self>) -> Self::Result {
+        self.device_name.clone()
+    }
+}
+
+/// Name this device `0` (checked like every display name), durably.
+#[derive(Message)]
+#[rtype(result = "Result<(), IdentityRequestError>")]
+pub struct RenameDevice(pub String);
+
+impl Handler<RenameDevice> for IdentityActor {
+    type Result = Result<(), IdentityRequestError>;
+    fn handle(&mut self, msg: RenameDevice, _: &mut Context<Self>) -> Self::Result {
+        store_device_name(self.store.as_ref(), &msg.0)?;
+        self.device_name = Some(msg.0);
+        Ok(())
     }
 }

@@ -17,6 +17,8 @@ pub struct IdentityInfo {
     pub identity_key: String,
     pub device_key: String,
     pub name: Option<String>,
+    /// This device's name (`device rename`).
+    pub device_name: Option<String>,
 }
 
 /// Returned by `identity recover`: the identity of the phrase and this new device.

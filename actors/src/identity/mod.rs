@@ -3,14 +3,15 @@
 //! wiped), the AuthorizedDevice credential that binds them, and `IdentityActor`.
 
 mod actor;
+mod device_name;
 mod info;
 mod keys;
 mod migrate;
 mod request_error;
 
 pub use actor::{
-    AdoptIdentity, CreateIdentity, CurrentSigner, DeviceSignature, FoundHalo, Founding,
-    IdentityActor, RecoverIdentity, ShowIdentity, SignAsDevice,
+    AdoptIdentity, CreateIdentity, CurrentSigner, DeviceName, DeviceSignature, FoundHalo, Founding,
+    IdentityActor, RecoverIdentity, RenameDevice, ShowIdentity, SignAsDevice,
 };
 pub use info::{CreatedIdentity, IdentityInfo, RecoveredIdentity};
 pub use keys::{

@@ -17,25 +17,37 @@ use serde::{Deserialize, Serialize};
 
 use super::handle::user_key;
 use super::{NodeError, NodeHandle};
+use crate::identity::{DeviceName, RenameDevice};
 use crate::invitation::{
     AcceptInvitation, CreateDeviceInvitation, CreatedInvitation, InvitationKind,
     InvitationProgress, InvitationRequestError, InviteOptions,
 };
-use crate::space::{AllSpaces, OurDevices, RevokeOurDevice, Revoked};
+use crate::space::{AllSpaces, HaloSpace, NameOurDevice, OurDeviceNames, OurDevices};
+use crate::space::{RevokeOurDevice, Revoked};
 use crate::types::PublicKey;
 
 /// One device of our identity, as `device list` shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DeviceInfo {
     pub device_key: String,
-    /// The device's profile name (none yet: DeviceProfile credentials come with the
-    /// identity space).
+    /// The name the device gave itself (`device rename`), as its `DeviceProfile` in the
+    /// identity space shows it; this device's own name as it keeps it.
     pub name: Option<String>,
     /// Revoked in some space of this node.
     pub revoked: bool,
     /// Heard within the presence timeout in some space (this device always, unless revoked).
     pub online: bool,
     pub this_device: bool,
+}
+
+/// What `device rename` did.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeviceRenamed {
+    pub device_key: String,
+    pub name: String,
+    /// Whether the identity space shows the name now; if not (this device is not admitted
+    /// there yet), it is written there as soon as it can be.
+    pub shown: bool,
 }
 
 /// What `device revoke` did.
@@ -88,6 +100,7 @@ impl NodeHandle {
                 *revoked.entry(device).or_default() |= r;
             }
         }
+        let names = self.device_names().await?;
         let online: Vec<String> = self
             .devices_online()
             .await?
@@ -101,12 +114,48 @@ impl NodeHandle {
                 DeviceInfo {
                     online: !revoked && (device == me || online.contains(&key)),
                     device_key: key,
-                    name: None,
+                    name: names.get(&device).cloned(),
                     revoked,
                     this_device: device == me,
                 }
             })
             .collect())
+    }
+
+    /// The names our identity's devices gave themselves, as the identity space shows them,
+    /// with this device's own name as it keeps it.
+    async fn device_names(&self) -> Result<BTreeMap<PublicKey, String>, NodeError> {
+        let mut names = match self.directory.send(HaloSpace).await? {
+            Some((_, halo)) => halo.send(OurDeviceNames).await?,
+            None => BTreeMap::new(),
+        };
+        names.remove(&self.device_key());
+        if let Some(mine) = self.identity.send(DeviceName).await? {
+            names.insert(self.device_key(), mine);
+        }
+        Ok(names)
+    }
+
+    /// Names this device `name` (checked like every display name): kept in this node's
+    /// store and shown to the identity's other devices through the identity space.
+    pub async fn device_rename(&self, name: String) -> Result<DeviceRenamed, NodeError> {
+        self.identity_show().await?;
+        self.identity.send(RenameDevice(name.clone())).await??;
+        let shown = match self.directory.send(HaloSpace).await? {
+            Some((_, halo)) => match halo.send(NameOurDevice(name.clone())).await? {
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::debug!(error = %e, "the identity space cannot show this device's name yet");
+                    false
+                }
+            },
+            None => false,
+        };
+        Ok(DeviceRenamed {
+            device_key: self.device_key().to_hex(),
+            name,
+            shown,
+        })
     }
 
     /// Revokes `device_key`, a device of our identity, in every space of this node. Refused

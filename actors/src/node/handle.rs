@@ -194,7 +194,7 @@ impl Node {
 /// Cloneable, `Send` handle to a running node. Every method is one typed request.
 #[derive(Clone)]
 pub struct NodeHandle {
-    identity: Addr<IdentityActor>,
+    pub(super) identity: Addr<IdentityActor>,
     pub(super) directory: Addr<SpaceDirectory>,
     pub(super) invitations: Addr<InvitationDirectory>,
     metrics: crate::metrics::Metrics,

@@ -12,7 +12,7 @@ mod info;
 mod invitations;
 mod presence;
 
-pub use devices::{DeviceInfo, DeviceJoined, DeviceRevoked, SkippedSpace};
+pub use devices::{DeviceInfo, DeviceJoined, DeviceRenamed, DeviceRevoked, SkippedSpace};
 pub use error::{ErrorKind, NodeError};
 pub use handle::{NetworkConfig, Node, NodeConfig, NodeHandle};
 pub use info::{

@@ -2,6 +2,10 @@
 //! in this space (`RevokeOurDevice`): a `RevokeDevice` credential on our control feed whose
 //! cut is the revoked device's feed lengths as we hold them (`credentials/revocation.rs`).
 //! `NodeHandle::device_revoke` sends it to every space of the node.
+//!
+//! Device names (`OurDeviceNames`, `NameOurDevice`) are `DeviceProfile` credentials, each
+//! signed by the device it names; the directory keeps this device's name in the identity
+//! space (`directory_halo.rs`).
 
 use std::collections::BTreeMap;
 
@@ -39,6 +43,60 @@ impl Handler<OurDevices> for SpaceActor {
     }
 }
 
+/// The names the devices of our identity gave themselves in this space: device -> name.
+#[derive(Message)]
+#[rtype(result = "BTreeMap<PublicKey, String>")]
+pub struct OurDeviceNames;
+
+impl Handler<OurDeviceNames> for SpaceActor {
+    type Result = MessageResult<OurDeviceNames>;
+    fn handle(&mut self, _: OurDeviceNames, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.core.state().device_names(&self.signer.issuer))
+    }
+}
+
+/// Make `0` this device's name in this space: a `DeviceProfile` on our control feed, unless
+/// the space already shows that name. Answers whether one was written. Refused while this
+/// node is not an admitted member (the directory tries again later) and once this device is
+/// revoked.
+#[derive(Message)]
+#[rtype(result = "Result<bool, SpaceRequestError>")]
+pub struct NameOurDevice(pub String);
+
+// Atomic, as for revocations: two requests are decided one after the other, so the second
+// finds the first's name and writes nothing.
+impl Handler<NameOurDevice> for SpaceActor {
+    type Result = AtomicResponse<Self, Result<bool, SpaceRequestError>>;
+    fn handle(&mut self, msg: NameOurDevice, _: &mut Context<Self>) -> Self::Result {
+        let me = self.signer.issuer;
+        let this_device = self.signer.key.public();
+        let state = self.core.state();
+        if state.device_names(&me).get(&this_device) == Some(&msg.0) {
+            return AtomicResponse::new(Box::pin(fut::ready(Ok(false))));
+        }
+        if self.core.revocations().is_revoked(&me, &this_device) {
+            return forbidden("this device was revoked".into());
+        }
+        if let Some(why) = self.not_admitted() {
+            return forbidden(why);
+        }
+        let credential = self.signer.issue(
+            Subject {
+                id: this_device,
+                assertion: Assertion::DeviceProfile {
+                    display_name: msg.0,
+                },
+            },
+            self.clock.now_ms(),
+            vec![],
+        );
+        AtomicResponse::new(Box::pin(
+            self.append_credentials(vec![credential])
+                .map(|res, _, _| res.map(|()| true)),
+        ))
+    }
+}
+
 /// What [`RevokeOurDevice`] did in one space.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Revoked {
@@ -64,20 +122,17 @@ impl Handler<RevokeOurDevice> for SpaceActor {
         let this_device = self.signer.key.public();
         let device = msg.0;
         if device == this_device {
-            return refused("this device cannot revoke itself; revoke it from another device of the identity, or recover the identity from its seed phrase on a fresh data dir".into());
+            return forbidden("this device cannot revoke itself; revoke it from another device of the identity, or recover the identity from its seed phrase on a fresh data dir".into());
         }
         let revocations = self.core.revocations();
         if revocations.is_revoked(&me, &this_device) {
-            return refused("this device was revoked".into());
+            return forbidden("this device was revoked".into());
         }
         if revocations.is_revoked(&me, &device) {
             return AtomicResponse::new(Box::pin(fut::ready(Ok(Revoked::Already))));
         }
-        if self.admitted_role().is_none() {
-            return refused(format!(
-                "this node is not an admitted member of space {} yet",
-                self.core.record().space_key.short()
-            ));
+        if let Some(why) = self.not_admitted() {
+            return forbidden(why);
         }
         let state = self.core.state();
         let cut: Vec<(PublicKey, u64)> = state
@@ -111,6 +166,18 @@ impl Handler<RevokeOurDevice> for SpaceActor {
     }
 }
 
-fn refused(why: String) -> AtomicResponse<SpaceActor, Result<Revoked, SpaceRequestError>> {
+impl SpaceActor {
+    /// Why this node cannot write credentials here yet, if it cannot.
+    fn not_admitted(&self) -> Option<String> {
+        self.admitted_role().is_none().then(|| {
+            format!(
+                "this node is not an admitted member of space {} yet",
+                self.core.record().space_key.short()
+            )
+        })
+    }
+}
+
+fn forbidden<T: 'static>(why: String) -> AtomicResponse<SpaceActor, Result<T, SpaceRequestError>> {
     AtomicResponse::new(Box::pin(fut::ready(Err(SpaceRequestError::Forbidden(why)))))
 }

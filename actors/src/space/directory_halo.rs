@@ -10,7 +10,10 @@
 //!
 //! Each reconciliation also spreads the identity space's revocations to the node's other
 //! spaces (`halo::to_revoke`): a revocation that could not be written in a space yet (this
-//! device not admitted there) is written on a later round, once it is.
+//! device not admitted there) is written on a later round, once it is. And it shows this
+//! device's name to the identity's other devices: a `DeviceProfile` in the identity space
+//! when the name the identity actor keeps is not the one the space shows (written on a
+//! later round while this device's feeds there are not admitted).
 
 use std::time::Duration;
 
@@ -20,8 +23,8 @@ use super::directory::SpaceDirectory;
 use super::halo::{listed_spaces, listing, listing_query, reconcile, to_revoke, LISTING_TYPE};
 use super::{join_space, Mutate, QueryObjects, SpaceActor, SpaceRequestError};
 use super::{MemberOf, SpaceRecord, Watch};
-use super::{OurDevices, RevokeOurDevice, Revoked};
-use crate::identity::CurrentSigner;
+use super::{NameOurDevice, OurDevices, RevokeOurDevice, Revoked};
+use crate::identity::{CurrentSigner, DeviceName};
 use crate::store::{Key, Store};
 use crate::types::{decode, PublicKey};
 
@@ -206,9 +209,27 @@ impl SpaceDirectory {
                 for key in plan.list {
                     act.list_space(key, halo.clone(), ctx);
                 }
-                act.spread_revocations(halo_key, halo, ctx);
+                act.spread_revocations(halo_key, halo.clone(), ctx);
+                act.show_device_name(halo, ctx);
             })
             .wait(ctx);
+    }
+
+    /// Writes this device's name into the identity space, if it is not shown there yet.
+    fn show_device_name(&mut self, halo: Addr<SpaceActor>, ctx: &mut Context<Self>) {
+        let identity = self.identity.clone();
+        async move {
+            let Ok(Some(name)) = identity.send(DeviceName).await else {
+                return;
+            };
+            match halo.send(NameOurDevice(name)).await {
+                Ok(Ok(true)) => tracing::info!("this device's name is shown in the identity space"),
+                Ok(Ok(false)) | Err(_) => {}
+                Ok(Err(e)) => tracing::debug!(error = %e, "cannot show this device's name yet"),
+            }
+        }
+        .into_actor(self)
+        .spawn(ctx);
     }
 
     /// Revokes, in every other space of this node, the devices the identity space says are

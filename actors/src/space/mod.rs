@@ -25,7 +25,7 @@ pub use actor::{GetObject, Mutate, QueryObjects, SpaceActor, SpaceStatusRequest,
 pub use bridge::{Durable, YjsApply, YjsDiff, YjsSubscribe, YjsSubscription, YJS_CAPACITY};
 pub use commit::{DEFAULT_COALESCE, MAX_BATCH_BYTES, MAX_BATCH_OPS, MAX_COALESCE};
 pub use create::{create_space, found_halo, halo_writes, join_space, CreatedSpace};
-pub use devices::{OurDevices, RevokeOurDevice, Revoked};
+pub use devices::{NameOurDevice, OurDeviceNames, OurDevices, RevokeOurDevice, Revoked};
 pub use directory::{
     CreateSpace, DirectoryStatus, JoinSpace, ListSpaces, ResolveSpace, SpaceDirectory, SpaceOpened,
     WatchSpaces,

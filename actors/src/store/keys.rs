@@ -14,6 +14,7 @@ const FEED: u8 = b'f';
 const BLOCK: u8 = b'b';
 const INVITATION: u8 = b'n';
 const HALO_SPACE: u8 = b'h';
+const DEVICE_NAME: u8 = b'p';
 
 impl Key {
     /// The device record (device key pair).
@@ -28,6 +29,10 @@ impl Key {
     /// stored as every space's is.
     pub fn halo_space() -> Vec<u8> {
         vec![HALO_SPACE]
+    }
+    /// This device's name (UTF-8), as `device rename` set it.
+    pub fn device_name() -> Vec<u8> {
+        vec![DEVICE_NAME]
     }
     /// Prefix of all space records.
     pub fn spaces() -> Vec<u8> {

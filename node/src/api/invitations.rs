@@ -30,6 +30,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::body::{duration_ms, read_json, typed, typed_required};
+use super::devices::{checked_device_name, name_new_device};
 use super::error::ApiError;
 use super::routes::member_role;
 
@@ -169,6 +170,8 @@ struct AcceptBody {
     invitation_code: String,
     auth_code: Option<String>,
     timeout_ms: Option<u64>,
+    /// The joining device's name: for `POST /v1/devices/join` only.
+    device_name: Option<String>,
 }
 
 /// A checked accept request.
@@ -177,6 +180,7 @@ struct Accept {
     code: String,
     auth_code: Option<String>,
     timeout_ms: u64,
+    device_name: Option<String>,
 }
 
 impl AcceptBody {
@@ -197,6 +201,7 @@ impl AcceptBody {
         }
         Ok(Accept {
             code,
+            device_name: checked_device_name(self.device_name)?,
             auth_code: self.auth_code,
             timeout_ms: duration_ms(
                 "timeout_ms",
@@ -257,10 +262,18 @@ pub async fn invite_accept(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result {
-    accept_with(node, params, req, payload, |node, a, progress| async move {
-        node.invite_accept(&a.code, a.auth_code, a.timeout_ms, progress)
-            .await
-    })
+    let joins = JoinsAs::Member;
+    accept_with(
+        node,
+        params,
+        req,
+        payload,
+        joins,
+        |node, a, progress| async move {
+            node.invite_accept(&a.code, a.auth_code, a.timeout_ms, progress)
+                .await
+        },
+    )
     .await
 }
 
@@ -276,11 +289,32 @@ pub async fn device_join(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result {
-    accept_with(node, params, req, payload, |node, a, progress| async move {
-        node.device_join(&a.code, a.auth_code, a.timeout_ms, progress)
-            .await
-    })
+    let joins = JoinsAs::Device;
+    accept_with(
+        node,
+        params,
+        req,
+        payload,
+        joins,
+        |node, a, progress| async move {
+            let joined = node
+                .device_join(&a.code, a.auth_code, a.timeout_ms, progress)
+                .await?;
+            name_new_device(&node, a.device_name).await?;
+            Ok(joined)
+        },
+    )
     .await
+}
+
+/// What an accept-like request joins as.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum JoinsAs {
+    /// A space, as a member (`invite accept`).
+    Member,
+    /// An identity, as a new device (`device join`): the only one that takes a
+    /// `device_name`.
+    Device,
 }
 
 /// An accept-like request (`invite accept`, `device join`): the body checked, then `run`
@@ -290,6 +324,7 @@ async fn accept_with<T, F, Fut>(
     params: web::Query<AcceptParams>,
     req: HttpRequest,
     payload: web::Payload,
+    joins: JoinsAs,
     run: F,
 ) -> Result
 where
@@ -302,6 +337,11 @@ where
         r#"{"invitation_code": "...", "auth_code": "123456"}"#,
     )?;
     let accept = body.check()?;
+    if joins == JoinsAs::Member && accept.device_name.is_some() {
+        return Err(ApiError::bad_request(
+            "device_name names a device joining an identity: send it to POST /v1/devices/join",
+        ));
+    }
     let node = node.into_inner();
     if !params.progress {
         return Ok(HttpResponse::Ok().json(run(node, accept, None).await?));
@@ -477,7 +517,8 @@ mod tests {
             Ok(Accept {
                 code: "C1".into(),
                 auth_code: None,
-                timeout_ms: DEFAULT_HANDSHAKE_TIMEOUT_MS
+                timeout_ms: DEFAULT_HANDSHAKE_TIMEOUT_MS,
+                device_name: None,
             })
         );
         assert_eq!(
@@ -496,6 +537,18 @@ mod tests {
             let e = accept(bad.clone()).expect_err(&bad.to_string());
             assert_eq!(e.code, "bad_request", "{bad}: {}", e.message);
         }
+        for bad in [
+            json!({"invitation_code": "C1", "device_name": ""}),
+            json!({"invitation_code": "C1", "device_name": "a\u{0}b"}),
+        ] {
+            let e = accept(bad.clone()).expect_err(&bad.to_string());
+            assert_eq!((e.status.as_u16(), e.code), (400, "invalid"), "{bad}");
+            assert!(e.message.starts_with("device_name: "), "{}", e.message);
+        }
+        assert_eq!(
+            accept(json!({"invitation_code": "C1", "device_name": "phone"})).map(|a| a.device_name),
+            Ok(Some("phone".into()))
+        );
     }
 
     async fn lines_of<T: Serialize, F: Future<Output = Outcome<T>>>(

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::body::{duration_ms, read_json, require_object, typed, typed_required};
+use super::devices::{checked_device_name, name_new_device};
 use super::error::ApiError;
 use super::invitations::{
     invite_accept, invite_cancel, invite_create, invite_list, MAX_TIMEOUT_MS,
@@ -39,6 +40,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .service(
                 resource("/devices/join").route(web::post().to(super::invitations::device_join)),
+            )
+            .service(
+                resource("/devices/rename").route(web::post().to(super::devices::device_rename)),
             )
             .service(
                 resource("/devices/{device}/revoke")
@@ -99,11 +103,20 @@ async fn method_not_allowed(req: HttpRequest) -> Result {
     ))
 }
 
-/// Body of `POST /v1/identity` and `POST /v1/spaces`.
+/// Body of `POST /v1/spaces`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NameBody {
     name: Option<String>,
+}
+
+/// Body of `POST /v1/identity`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateIdentityBody {
+    name: Option<String>,
+    /// This device's name (`device rename`).
+    device_name: Option<String>,
 }
 
 /// Body of `POST /v1/identity/recover`. No `Debug`: it holds the seed phrase.
@@ -112,6 +125,7 @@ struct NameBody {
 struct RecoverBody {
     seed_phrase: String,
     name: Option<String>,
+    device_name: Option<String>,
 }
 
 /// How long `POST /v1/spaces/join` waits for the node to become writable by default.
@@ -203,8 +217,11 @@ async fn identity_show(node: Node) -> Result {
 }
 
 async fn identity_create(node: Node, req: HttpRequest, payload: web::Payload) -> Result {
-    let body: NameBody = typed(read_json(&req, payload).await?)?;
-    Ok(HttpResponse::Created().json(node.identity_create(body.name).await?))
+    let body: CreateIdentityBody = typed(read_json(&req, payload).await?)?;
+    let device_name = checked_device_name(body.device_name)?;
+    let created = node.identity_create(body.name).await?;
+    name_new_device(&node, device_name).await?;
+    Ok(HttpResponse::Created().json(created))
 }
 
 /// Recovers the identity of a seed phrase (201); 400 with a code naming what is wrong with
@@ -215,7 +232,10 @@ async fn identity_recover(node: Node, req: HttpRequest, payload: web::Payload) -
         read_json(&req, payload).await?,
         r#"{"seed_phrase": "<24 words>"}"#,
     )?;
-    Ok(HttpResponse::Created().json(node.identity_recover(body.seed_phrase, body.name).await?))
+    let device_name = checked_device_name(body.device_name)?;
+    let recovered = node.identity_recover(body.seed_phrase, body.name).await?;
+    name_new_device(&node, device_name).await?;
+    Ok(HttpResponse::Created().json(recovered))
 }
 
 async fn space_list(node: Node) -> Result {
