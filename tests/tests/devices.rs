@@ -2,7 +2,8 @@
 //! `echo-node` processes on loopback QUIC: `device invite` / `device join` (then both
 //! devices write, a space created on either reaches the other, each lists the other), the
 //! refusals a user can hit, and `identity recover` on a fresh data dir that gets every
-//! space of the identity from a live device.
+//! space of the identity from a live device, or, with every device lost, from another
+//! member (reached by `--peer` or through signaling alone).
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::json;
 
-use echo_tests::{eventually, Node, CLI_TIMEOUT, CONVERGE, POLL};
+use echo_tests::{eventually, Node, Signal, CLI_TIMEOUT, CONVERGE, POLL};
 
 /// `device invite --json` on `host`: the code and the auth code.
 fn device_invite(host: &Node, extra: &[&str]) -> (String, Option<String>) {
@@ -248,11 +249,26 @@ fn recovery_on_a_fresh_data_dir_gets_every_space_from_a_live_device() {
 fn with_every_device_lost_recovery_gets_the_spaces_back_from_another_member() {
     let alice = Node::networked("alice", &[]);
     let a_addr = alice.listen_addr().to_string();
+    recovery_from_another_member(&alice, &["--peer", &a_addr]);
+}
+
+/// The same with signaling only: the recovered device knows no peer and no space topic; it
+/// finds Alice under Bob's identity topic, where she listens as a member of his space.
+#[test]
+fn with_every_device_lost_recovery_through_signaling_alone_gets_the_spaces_back() {
+    let signal = Signal::start();
+    let alice = Node::networked("alice", &["--signal", &signal.arg()]);
+    recovery_from_another_member(&alice, &["--signal", &signal.arg()]);
+}
+
+/// Bob's only device (started with `net`) shares a space with `alice` and is lost; Bob
+/// recovers on a fresh node started with `net`, which gets the space back from Alice.
+fn recovery_from_another_member(alice: &Node, net: &[&str]) {
     let mut laptop = Node::new();
-    laptop.start_net(&["--peer", &a_addr]);
+    laptop.start_net(net);
     let created = laptop.ok(&["identity", "create", "--name", "bob"]);
     let phrase = created["seed_phrase"].as_str().unwrap().to_owned();
-    let space = echo_tests::share(&alice, &[&laptop]);
+    let space = echo_tests::share(alice, &[&laptop]);
     let before = laptop.add(&space, r#"{"from":"laptop"}"#);
     eventually("alice holds the laptop's write", CONVERGE, POLL, || {
         alice.ids(&space).contains(&before).then_some(())
@@ -261,7 +277,7 @@ fn with_every_device_lost_recovery_gets_the_spaces_back_from_another_member() {
     laptop.kill9();
 
     let mut restored = Node::new();
-    restored.start_net(&["--peer", &a_addr]);
+    restored.start_net(net);
     restored.ok(&["identity", "recover", "--seed-phrase", &phrase]);
     eventually(
         "alice names the space to the recovered device",

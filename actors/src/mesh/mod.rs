@@ -3,6 +3,8 @@
 //! - [`channel`]: `ChannelActor`, one per (connection, space), driving a `ReplicationCore`.
 //! - [`network`]: `NetworkActor`: endpoint, accept/dial, static peers, swarms, status.
 //! - [`swarm`]: `SwarmCore`, the sans-IO topology of one space.
+//! - [`identity_topics`]: which identity topics a node listens and seeks under, so that a
+//!   recovered device finds its spaces' members through signaling alone.
 //! - [`slots`]: `AcceptSlots`, the sans-IO rules for who holds accepted connections.
 //! - [`connection`]: `ConnectionActor`, one per QUIC connection: the I/O of its channels.
 //! - [`hello`]: `HelloCore`, the sans-IO channel-opening protocol of one connection.
@@ -11,7 +13,9 @@
 mod channel;
 mod connection;
 mod hello;
+pub mod identity_topics;
 mod network;
+mod network_identity;
 mod network_invitations;
 mod side_stream;
 mod slots;

@@ -2,8 +2,10 @@
 //! connections (one `ConnectionActor` per peer device, duplicates resolved in favour of the
 //! connection started by the lower device key), opens a replication channel for every shared
 //! space, keeps static peers connected (reconnect with backoff), runs one [`SwarmCore`] per
-//! swarm topic over what signaling reports (today every open space's topic; the swarms are
-//! kept by topic, apart from spaces, so that invitations can join theirs), and answers
+//! swarm topic over what signaling reports (every open space's topic; the swarms are
+//! kept by topic, apart from spaces, so that invitations can join theirs, and a recovering
+//! device seeks under its identity topic), listens under the identity topics of its
+//! spaces' members (`identity_topics.rs`, `network_identity.rs`), and answers
 //! status queries. Accepted connections hold
 //! the slots of an [`AcceptSlots`]: strangers get at most half of them, a member's device
 //! evicts an unproven stranger when they are all taken, and addresses whose connections
@@ -21,6 +23,7 @@ use actix::prelude::*;
 // tokio's clock, not the OS clock: it is simulated (paused and advanced) under turmoil.
 use tokio::time::Instant;
 
+use super::identity_topics::IdentityTopics;
 use super::side_stream::IncomingInvitation;
 use super::slots::{AcceptSlots, Admission, Refusal, SlotLimits};
 use super::swarm::SwarmCore;
@@ -96,7 +99,7 @@ pub(super) struct Space {
     /// A reason to dial static peers (`SpaceOpened::needs_peers`).
     needs_peers: bool,
     /// Our identity space, still joining (`SpaceOpened::identity_space_joining`).
-    identity_space_joining: bool,
+    pub(super) identity_space_joining: bool,
 }
 
 /// The node's network.
@@ -109,8 +112,10 @@ pub struct NetworkActor {
     pub(super) device_auth: Option<Credential>,
     pub(super) spaces: BTreeMap<PublicKey, Space>,
     pub(super) topics: BTreeMap<Topic, PublicKey>,
-    /// One swarm per topic joined.
+    /// One swarm per topic joined (listened identity topics excepted).
     pub(super) swarms: BTreeMap<Topic, SwarmCore>,
+    /// The identity topics we listen or seek under (`identity_topics.rs`).
+    pub(super) identity_topics: IdentityTopics,
     pub(super) conns: BTreeMap<PublicKey, Conn>,
     slots: AcceptSlots,
     /// Devices a channel has opened with (members of a space we share): preferred for slots.
@@ -125,7 +130,7 @@ pub struct NetworkActor {
     pub(super) awaited: BTreeMap<PublicKey, Vec<DeviceWaiter>>,
     /// Why the last `ConnectDevice` dial of a device failed.
     pub(super) dial_errors: BTreeMap<PublicKey, String>,
-    rng: rand_chacha::ChaCha20Rng,
+    pub(super) rng: rand_chacha::ChaCha20Rng,
     next_id: u64,
     metrics: crate::metrics::Metrics,
 }
@@ -165,6 +170,7 @@ impl NetworkActor {
             spaces: BTreeMap::new(),
             topics: BTreeMap::new(),
             swarms: BTreeMap::new(),
+            identity_topics: IdentityTopics::default(),
             conns: BTreeMap::new(),
             statics,
             signal: None,
@@ -265,7 +271,7 @@ impl NetworkActor {
             ctx.address().recipient(),
         )
         .start();
-        for topic in self.swarms.keys() {
+        for topic in self.swarms.keys().chain(self.identity_topics.listened()) {
             client.do_send(JoinTopic(*topic));
         }
         self.signal = Some(client);
@@ -279,7 +285,16 @@ impl NetworkActor {
         }
         let mut salt = [0u8; 32];
         rand_core::RngCore::fill_bytes(&mut self.rng, &mut salt);
-        let mut swarm = SwarmCore::new(self.me, self.config.max_originated, salt);
+        let swarm = SwarmCore::new(self.me, self.config.max_originated, salt);
+        self.start_swarm(topic, swarm);
+    }
+
+    /// Runs `swarm` for `topic` (unless one runs already): it learns the connections there
+    /// are, and signaling is asked for the topic's peers.
+    pub(super) fn start_swarm(&mut self, topic: Topic, mut swarm: SwarmCore) {
+        if self.swarms.contains_key(&topic) {
+            return;
+        }
         for (device, conn) in &self.conns {
             swarm.connected(*device, conn.originated);
         }
@@ -490,6 +505,9 @@ impl Actor for NetworkActor {
                     });
                 }
             }
+        });
+        ctx.run_interval(super::network_identity::REFRESH_EVERY, |act, ctx| {
+            act.refresh_identity_topics(ctx);
         });
         ctx.run_interval(TICK, |act, ctx| {
             let now = Instant::now();

@@ -43,11 +43,21 @@ struct Candidate {
     dialing: bool,
 }
 
+/// How many dials a swarm may have going.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Budget {
+    /// Up to this many connections we started, dialing ones included (a space's swarm).
+    Originated(usize),
+    /// Up to this many dials at once, whatever is connected: every candidate is dialed, and
+    /// again only once its connection closes (`SwarmCore::seeking`).
+    InFlight(usize),
+}
+
 /// Topology decisions for one space.
 #[derive(Debug)]
 pub struct SwarmCore {
     me: PublicKey,
-    max_originated: usize,
+    budget: Budget,
     salt: [u8; 32],
     candidates: BTreeMap<PublicKey, Candidate>,
     /// Connected devices, and whether we originated the connection.
@@ -72,9 +82,20 @@ fn distance(a: &PublicKey, b: &PublicKey) -> [u8; 32] {
 impl SwarmCore {
     /// `salt` orders the random half of the preferences; draw it from the node's RNG.
     pub fn new(me: PublicKey, max_originated: usize, salt: [u8; 32]) -> Self {
+        Self::with_budget(me, Budget::Originated(max_originated), salt)
+    }
+
+    /// A swarm that meets every candidate rather than keeping a few connections: it dials
+    /// each one it is not connected to, at most `max_in_flight` at a time (a recovering
+    /// device asking every member under its identity topic, `identity_topics.rs`).
+    pub fn seeking(me: PublicKey, max_in_flight: usize, salt: [u8; 32]) -> Self {
+        Self::with_budget(me, Budget::InFlight(max_in_flight), salt)
+    }
+
+    fn with_budget(me: PublicKey, budget: Budget, salt: [u8; 32]) -> Self {
         SwarmCore {
             me,
-            max_originated,
+            budget,
             salt,
             candidates: BTreeMap::new(),
             connected: BTreeMap::new(),
@@ -163,9 +184,10 @@ impl SwarmCore {
     /// Dials to start now.
     pub fn tick(&mut self, now: Instant) -> Vec<Dial> {
         let dialing = self.candidates.values().filter(|c| c.dialing).count();
-        let budget = self
-            .max_originated
-            .saturating_sub(self.originated() + dialing);
+        let budget = match self.budget {
+            Budget::Originated(max) => max.saturating_sub(self.originated() + dialing),
+            Budget::InFlight(max) => max.saturating_sub(dialing),
+        };
         if budget == 0 {
             return Vec::new();
         }
@@ -248,6 +270,44 @@ mod tests {
             "random picks follow the salt: {randoms:?}"
         );
         assert!(s.tick(now).is_empty(), "budget used by dials in flight");
+    }
+
+    #[tokio::test]
+    async fn a_seeking_swarm_meets_every_candidate_a_few_at_a_time_and_again_after_a_close() {
+        let now = Instant::now();
+        let mut s = SwarmCore::seeking(key(0), 3, [2; 32]);
+        for b in 1..=10u8 {
+            s.available(key(b), addr(u16::from(b)));
+        }
+        let mut met = BTreeSet::new();
+        // Connections that stay up do not use the budget: all ten are met, three at a time.
+        for round in 0..4 {
+            let dials = devices(&s.tick(now));
+            assert_eq!(dials.len(), if round < 3 { 3 } else { 1 }, "round {round}");
+            assert!(s.tick(now).is_empty(), "three in flight at most");
+            for d in dials {
+                assert!(met.insert(d), "{d:?} dialed twice while connected");
+                s.connected(d, true);
+            }
+        }
+        assert_eq!(met.len(), 10);
+        assert!(s.tick(now).is_empty(), "everyone connected: nobody to dial");
+        // A failed dial is retried after its backoff; a closed connection too.
+        s.disconnected(&key(4), now);
+        assert!(s.tick(now).is_empty());
+        assert_eq!(devices(&s.tick(now + BACKOFF_START)), vec![key(4)]);
+        s.dial_failed(&key(4), now + BACKOFF_START);
+        assert!(
+            s.tick(now + BACKOFF_START * 2).is_empty(),
+            "backing off longer"
+        );
+        assert_eq!(devices(&s.tick(now + BACKOFF_START * 3)), vec![key(4)]);
+        // A space's swarm with the same budget stops at three connections.
+        let mut s = swarm(0, 10, 3, [2; 32]);
+        for d in devices(&s.tick(now)) {
+            s.connected(d, true);
+        }
+        assert!(s.tick(now).is_empty());
     }
 
     #[tokio::test]

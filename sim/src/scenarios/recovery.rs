@@ -3,9 +3,12 @@
 //! member of the shared space; he also owns a space of his own that one other member
 //! (n3) holds, and a diary that only his devices hold. Everyone writes, large values
 //! among them. Then both of Bob's devices crash for good, and the others keep writing.
-//! Bob recovers his identity from the phrase on a new host, which knows the others only
-//! as static peers: no peer holds his identity space, so it must learn its spaces by
-//! asking its peers (`invitation/spaces_of.rs`).
+//! Bob recovers his identity from the phrase on a new host: no peer holds his identity
+//! space, so it must learn its spaces by asking its peers (`invitation/spaces_of.rs`). On
+//! even seeds every node knows the others as static peers; on odd seeds nobody has a static
+//! peer and everyone finds the others through one signaling server, so the new host knows
+//! no topic of Bob's spaces: it must find their members under Bob's identity topic, where
+//! every member of a space he is in listens for him (`mesh/identity_topics.rs`).
 //!
 //! Checked on top of the shared liveness phase (the new device converges with every live
 //! member of the shared space, with the same verdicts; durability of every acknowledged
@@ -28,7 +31,15 @@ const LARGE: usize = 20_000;
 const AGREE_BOUND_MS: u64 = 30_000;
 
 pub fn run(seed: u64, opts: &RunOptions) -> Outcome {
-    let mut c = cluster("recovery", seed, opts, 8, Topology::Mesh);
+    let topology = if seed % 2 == 1 {
+        Topology::Signaling
+    } else {
+        Topology::Mesh
+    };
+    let mut c = cluster("recovery", seed, opts, 8, topology);
+    if topology == Topology::Signaling {
+        super::signaling::start_signal_host(&mut c, seed);
+    }
     let n = c.nodes.len().max(6);
     let (laptop, keeper, phone, restored) = (1, 3, n - 2, n - 1);
     let members: Vec<usize> = (0..phone).collect();

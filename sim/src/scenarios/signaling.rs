@@ -28,7 +28,7 @@ const STATUS_EVERY_MS: u64 = 250;
 const REJOIN_BOUND_MS: u64 = 30_000;
 
 /// What the signaling host shares with the driver across restarts.
-struct SignalHost {
+pub(crate) struct SignalHost {
     base_seed: [u8; 32],
     incarnation: Cell<u32>,
     /// The server's latest status (cleared on crash).
@@ -58,6 +58,22 @@ async fn software(shared: Rc<SignalHost>) -> turmoil::Result {
         *shared.status.borrow_mut() = Some(status);
         tokio::time::sleep(Duration::from_millis(STATUS_EVERY_MS)).await;
     }
+}
+
+/// Starts the signaling server host of a `Topology::Signaling` cluster (its keys drawn
+/// from `seed`), before any node starts.
+pub(crate) fn start_signal_host(c: &mut Cluster, seed: u64) -> Rc<SignalHost> {
+    let mut base_seed = [0u8; 32];
+    crate::rng::stream(seed, crate::rng::SIGNAL).fill_bytes(&mut base_seed);
+    let host = Rc::new(SignalHost {
+        base_seed,
+        incarnation: Cell::new(0),
+        status: RefCell::new(None),
+        up: Cell::new(true),
+    });
+    let software_host = host.clone();
+    c.host(SIGNAL_HOST, move || software(software_host.clone()));
+    host
 }
 
 fn crash_server(c: &mut Cluster, host: &SignalHost) {
@@ -139,16 +155,7 @@ fn check_rejoined(c: &mut Cluster, host: &SignalHost) {
 pub fn run(seed: u64, opts: &RunOptions) -> Outcome {
     let default_nodes = 3 + (seed % 3) as usize;
     let mut c = cluster("signaling", seed, opts, default_nodes, Topology::Signaling);
-    let mut base_seed = [0u8; 32];
-    crate::rng::stream(seed, crate::rng::SIGNAL).fill_bytes(&mut base_seed);
-    let host = Rc::new(SignalHost {
-        base_seed,
-        incarnation: Cell::new(0),
-        status: RefCell::new(None),
-        up: Cell::new(true),
-    });
-    let software_host = host.clone();
-    c.host(SIGNAL_HOST, move || software(software_host.clone()));
+    let host = start_signal_host(&mut c, seed);
 
     let all: Vec<usize> = (0..c.nodes.len()).collect();
     if !c.form_space(&all, ADMIT_BOUND_MS) {
