@@ -293,4 +293,9 @@ fn recovery_from_another_member(alice: &Node, net: &[&str]) {
     eventually("writes cross both ways", CONVERGE, POLL, || {
         (alice.ids(&space).contains(&after) && restored.ids(&space).contains(&before)).then_some(())
     });
+    // Nobody holds Bob's identity space any more: this device cannot admit a new one, and
+    // says what to do instead.
+    let out = restored.cli(&["device", "invite"]);
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    assert!(out.stderr.contains("identity recover"), "{out}");
 }

@@ -3,7 +3,9 @@
 //! third member. Bob loses his phone and revokes it from his laptop while the phone,
 //! partitioned away with Carol, keeps writing. Once the partition heals, Alice, Carol and
 //! the laptop have all denied exactly the phone's late block, kept what it wrote before,
-//! and refuse the phone's connections; `device list` shows it revoked.
+//! and refuse the phone's connections; `device list` shows it revoked. Carol, who showed
+//! the late block to an app before the revocation reached her, tells it: a `deleted` watch
+//! event, and her Yjs client closed with 4409 and refused when it offers the block back.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,8 +13,8 @@ use std::collections::BTreeSet;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use echo_tests::{eventually, join, share, Node, CONVERGE, POLL};
-use serde_json::Value;
+use echo_tests::{eventually, join, share, Node, YjsClient, CONVERGE, POLL};
+use serde_json::{json, Value};
 
 /// The denied blocks of `space` on `node` whose reason is a revocation: "feed:seq" keys.
 fn revoked_blocks(node: &Node, space: &str) -> BTreeSet<String> {
@@ -105,9 +107,21 @@ fn a_revoked_phone_is_denied_by_every_peer_after_a_partition_and_shut_out() {
     );
     assert!(revoked_blocks(&carol, &space).is_empty());
 
-    // The heal: carol reaches alice (and the revocation), and relays the late block.
+    // Carol, still on her own, shows the late object to an app: a watch stream and a real
+    // Yjs client.
     carol.stop();
-    carol.start_net(&via_alice);
+    carol.start_net(&[]);
+    let mut watch = carol.spawn_stream(&["watch", &space]);
+    let mut app = YjsClient::connect(&carol, &space);
+    app.ok(json!({"cmd": "synced"}));
+    let late_from = "phone, after its revocation";
+    app.ok(json!({"cmd": "wait", "id": late, "field": "from", "equals": late_from}));
+
+    // The heal: the laptop reaches carol (and alice), carol gets the revocation and relays
+    // the late block.
+    let c_addr = carol.listen_addr().to_string();
+    laptop.stop();
+    laptop.start_net(&["--peer", &a_addr, "--peer", &c_addr]);
     let denied = eventually(
         "alice and carol to deny the late block",
         CONVERGE,
@@ -124,6 +138,44 @@ fn a_revoked_phone_is_denied_by_every_peer_after_a_partition_and_shut_out() {
         (!d.is_empty()).then_some(d)
     });
     assert_eq!(on_laptop, denied);
+
+    // Carol's rebuild took the late object out, and she told her app: the watch stream
+    // reports it deleted, and the Yjs client is closed with 4409.
+    let event = loop {
+        let event = watch
+            .next_json(CONVERGE)
+            .unwrap_or_else(|| carol.fail_with("no watch event for the late object"));
+        if event["id"] == late.as_str() {
+            break event;
+        }
+    };
+    assert_eq!(event["id"], late.as_str(), "{event}");
+    assert_eq!(event["kind"], "deleted", "{event}");
+    assert_eq!(event["object"]["@deleted"], true, "{event}");
+    assert_eq!(
+        event["object"]["from"], late_from,
+        "its last rendering: {event}"
+    );
+    let closed = app.ok(json!({"cmd": "wait_close"}));
+    assert_eq!(closed["code"], 4409, "{closed}");
+    assert!(
+        closed["reason"].as_str().unwrap().contains("revocation"),
+        "{closed}"
+    );
+    // The client reconnects with the same document and offers the late object back:
+    // refused (4409 again), and carol still does not show it.
+    let closed = app.ok(json!({"cmd": "wait_close"}));
+    assert_eq!(closed["code"], 4409, "{closed}");
+    assert!(
+        closed["reason"].as_str().unwrap().contains("denied"),
+        "{closed}"
+    );
+    app.ok(json!({"cmd": "quit"}));
+    watch.kill();
+    assert!(
+        !carol.ids(&space).contains(&late),
+        "the app brought it back"
+    );
     for (name, node) in [("alice", &alice), ("carol", &carol), ("laptop", &laptop)] {
         let ids = node.ids(&space);
         assert!(

@@ -468,9 +468,9 @@ impl SpaceDoc {
         )
     }
 
-    /// All objects rendered, keyed by id. Keys that are not canonical ids, or values that are
-    /// not maps (possible only from a foreign peer), are skipped.
-    fn rendered(&self) -> BTreeMap<ObjectId, Value> {
+    /// All objects rendered (deleted ones included), keyed by id. Keys that are not canonical
+    /// ids, or values that are not maps (possible only from a foreign peer), are skipped.
+    pub fn rendered(&self) -> BTreeMap<ObjectId, Value> {
         let Ok(txn) = self.doc.try_transact() else {
             return BTreeMap::new();
         };

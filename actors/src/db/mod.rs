@@ -26,6 +26,7 @@ mod id;
 mod numbers;
 mod patch;
 mod query;
+mod retracted;
 mod text;
 mod updates;
 mod validate;
@@ -50,6 +51,7 @@ pub use error::DbError;
 pub use id::ObjectId;
 pub use numbers::{check_json_numbers, check_numbers};
 pub use query::Query;
+pub use retracted::Retracted;
 pub use yjs::UpdateSink;
 
 /// Deepest nesting of objects/arrays accepted in an add or patch (the top level counts 1).

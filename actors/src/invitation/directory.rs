@@ -31,7 +31,9 @@ use crate::mesh::{
     WatchPeers,
 };
 use crate::signal::Topic;
-use crate::space::{HaloSpace, MayInvite, ResolveSpace, SpaceActor, SpaceDirectory};
+use crate::space::{
+    HaloSpace, MayInvite, ResolveSpace, SpaceActor, SpaceDirectory, SpaceStatusRequest,
+};
 use crate::store::{Key, Store};
 use crate::transport::{read_frame, write_frame};
 use crate::types::{decode, Clock, PublicKey};
@@ -371,6 +373,18 @@ impl Handler<CreateDeviceInvitation> for InvitationDirectory {
                             .into(),
                     )
                 })?;
+                // A recovered device whose other devices are all lost never gets the
+                // identity space's control state, and could admit nobody into it.
+                if space.send(SpaceStatusRequest).await?.role.is_none() {
+                    return Err(InvitationRequestError::Invalid(
+                        "this device does not hold the identity space yet (recovered, and no \
+                         other device of the identity reached since): it cannot admit a device. \
+                         Reach another device of the identity (`run --peer`, signaling), or, \
+                         if every other device is lost, set the new device up with `identity \
+                         recover` instead"
+                            .into(),
+                    ));
+                }
                 let (addrs, signal) = network.send(ListenAddrs).await?;
                 let place = Place {
                     kind: InvitationKind::Device,

@@ -63,7 +63,9 @@ async fn a_revocation_written_only_in_the_identity_space_reaches_every_other_spa
         .unwrap()
         .unwrap();
     assert!(matches!(written, Revoked::Written { .. }), "{written:?}");
-    assert!(!revoked_in(&laptop, &team, phone_key).await);
+    // (Not asserted: that the team space lacks it at this instant. A reconciliation may
+    // run at any moment, which made that check fail 3 runs in 5 under load; with spreading
+    // switched off, the waits below time out instead.)
 
     // The laptop's next reconciliation writes it into both other spaces, and the phone
     // learns of it there too.

@@ -30,7 +30,7 @@ use crate::types::{Clock, PublicKey};
 /// Capacity of one watch stream; a subscriber further behind than this is dropped.
 pub const WATCH_CAPACITY: usize = 1024;
 
-struct Subscriber {
+pub(super) struct Subscriber {
     type_name: Option<String>,
     tx: mpsc::Sender<ChangeEvent>,
 }
@@ -39,7 +39,7 @@ struct Subscriber {
 pub struct SpaceActor {
     pub(super) core: SpaceCore,
     pub(super) feeds: BTreeMap<PublicKey, Addr<FeedActor>>,
-    subscribers: Vec<Subscriber>,
+    pub(super) subscribers: Vec<Subscriber>,
     /// Replication channels that want to hear when our heads change.
     pub(super) head_watchers: Vec<Recipient<HeadsChanged>>,
     /// Yjs bridge clients (raw updates).
@@ -49,7 +49,7 @@ pub struct SpaceActor {
     pub(super) store: Arc<dyn Store>,
     pub(super) clock: Arc<dyn Clock>,
     /// Local writes on their way to a block.
-    commits: CommitQueue,
+    pub(super) commits: CommitQueue,
     /// The feed lengths the channels were last told of (`announce_heads` sends what grew).
     pub(super) announced_heads: crate::replication::Heads,
     pub(super) metrics: crate::metrics::Metrics,
@@ -59,7 +59,7 @@ pub struct SpaceActor {
     pub(super) presence: super::presence::Presence,
     /// A revocation took effect while local writes were between memory and disk: rebuild
     /// once they are stored (see [`SpaceActor::rebuild_after_revocation`]).
-    revocation_rebuild: bool,
+    pub(super) revocation_rebuild: bool,
     rng: ChaCha20Rng,
 }
 
@@ -134,43 +134,35 @@ impl SpaceActor {
         }
     }
 
-    /// A revocation took effect that may deny blocks already applied: the document is
-    /// rebuilt from the store, which judges every block by every stored revocation. Not while
-    /// a local write is applied in memory but not stored yet (a rebuild would drop it from
-    /// memory): then once the commit queue is idle. Revocations are rare, and a rebuild is
-    /// one replay of the space.
-    pub(super) fn rebuild_after_revocation(&mut self) {
-        if !self.commits.is_idle() {
-            self.revocation_rebuild = true;
-            return;
-        }
-        self.revocation_rebuild = false;
-        let before = self.core.denied().len();
-        self.rebuild();
-        tracing::info!(space = %self.core.record().space_key.short(),
-            revoked = self.core.revocations().revoked().len(),
-            denied_before = before, denied = self.core.denied().len(),
-            "a device revocation took effect; rebuilt the space from the store");
-    }
-
     pub(super) fn notify(&mut self, changes: &Changes) {
         self.bridge.flush();
         if self.subscribers.is_empty() {
             return;
         }
-        let space_key = self.core.record().space_key.to_hex();
-        for (id, kind) in changes.iter() {
-            let Some(object) = self.core.doc().get(&id) else {
-                continue;
-            };
-            let event = ChangeEvent {
-                space_key: space_key.clone(),
-                id: id.to_string(),
-                kind: match kind {
+        let events: Vec<(ObjectId, ChangeKind, Value)> = changes
+            .iter()
+            .filter_map(|(id, kind)| {
+                let object = self.core.doc().get(&id)?;
+                let kind = match kind {
                     DbChangeKind::Added => ChangeKind::Added,
                     DbChangeKind::Updated => ChangeKind::Updated,
                     DbChangeKind::Deleted => ChangeKind::Deleted,
-                },
+                };
+                Some((id, kind, object))
+            })
+            .collect();
+        self.broadcast(events);
+    }
+
+    /// Sends `events` to every watch subscriber whose type filter they pass; a subscriber
+    /// too far behind is dropped.
+    pub(super) fn broadcast(&mut self, events: Vec<(ObjectId, ChangeKind, Value)>) {
+        let space_key = self.core.record().space_key.to_hex();
+        for (id, kind, object) in events {
+            let event = ChangeEvent {
+                space_key: space_key.clone(),
+                id: id.to_string(),
+                kind,
                 object,
             };
             let type_of = event.object.get("@type").and_then(Value::as_str);

@@ -31,11 +31,21 @@ use super::SpaceRequestError;
 /// Capacity of one raw-update stream.
 pub const YJS_CAPACITY: usize = 4096;
 
+/// What a Yjs client's subscription carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BridgeEvent {
+    /// A v1 update the document committed.
+    Update(Arc<[u8]>),
+    /// The space was rebuilt and took out what the client holds (`rebuild.rs`): the stream
+    /// ends here, and the client must load the space into a new document.
+    Retracted,
+}
+
 /// The raw-update subscribers of one space and the sink their updates come through.
 #[derive(Default)]
 pub struct Bridge {
     sink: UpdateSink,
-    subscribers: Vec<mpsc::Sender<Arc<[u8]>>>,
+    subscribers: Vec<mpsc::Sender<BridgeEvent>>,
 }
 
 impl Bridge {
@@ -58,8 +68,8 @@ impl Bridge {
         }
         for update in updates {
             let update: Arc<[u8]> = update.as_slice().into();
-            self.subscribers
-                .retain(|tx| match tx.try_send(Arc::clone(&update)) {
+            self.subscribers.retain(|tx| {
+                match tx.try_send(BridgeEvent::Update(Arc::clone(&update))) {
                     Ok(()) => true,
                     Err(mpsc::error::TrySendError::Full(_)) => {
                         tracing::warn!(
@@ -68,13 +78,22 @@ impl Bridge {
                         false
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => false,
-                });
+                }
+            });
         }
     }
 
     fn attach(&self, core: &mut super::SpaceCore) {
         if let Err(e) = core.doc_mut().set_update_sink(Some(Arc::clone(&self.sink))) {
             tracing::error!(error = %e, "cannot attach the Yjs bridge to the document");
+        }
+    }
+
+    /// Tells every subscriber that the space took out what it holds, and ends its stream (one
+    /// too far behind to be told is dropped, which ends its stream all the same).
+    pub(super) fn retract(&mut self) {
+        for tx in std::mem::take(&mut self.subscribers) {
+            let _ = tx.try_send(BridgeEvent::Retracted);
         }
     }
 
@@ -100,8 +119,9 @@ pub struct YjsSubscription {
     pub state_vector: Vec<u8>,
     /// Whether our data feed may write now (false for a READER or a member not admitted yet).
     pub writable: bool,
-    /// Every v1 update committed after `state_vector`.
-    pub updates: mpsc::Receiver<Arc<[u8]>>,
+    /// Every v1 update committed after `state_vector`, and a [`BridgeEvent::Retracted`]
+    /// if the space takes back what the client was sent.
+    pub updates: mpsc::Receiver<BridgeEvent>,
 }
 
 /// Subscribe to the raw updates of the space.
@@ -181,6 +201,9 @@ impl Handler<YjsApply> for SpaceActor {
         let mutation = match self.core.client_update(&msg.0) {
             Ok(m) => m,
             Err(SpaceError::Db(e)) => return Err(client_error(e)),
+            Err(e @ SpaceError::Retracted) => {
+                return Err(SpaceRequestError::Retracted(e.to_string()))
+            }
             Err(SpaceError::Denied(d)) => {
                 return Err(SpaceRequestError::Forbidden(format!(
                     "this node may not write to the space ({d}); its Yjs bridge is read-only"

@@ -28,7 +28,7 @@ use crate::credentials::{
     Applied, Assertion, ControlHistory, Position, Revocation, Revocations, RuleError, SpaceState,
     WriteDenied,
 };
-use crate::db::{Changes, DbError, Mutation, ObjectId, SpaceDoc};
+use crate::db::{Changes, DbError, Mutation, ObjectId, Retracted, SpaceDoc};
 use crate::feed::{Block, Payload};
 use crate::types::{PublicKey, Timeframe};
 
@@ -51,6 +51,11 @@ pub enum SpaceError {
     Rule(#[from] RuleError),
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error(
+        "the update brings back changes this space denied (a revoked device's writes past its \
+         cut, say): discard the local document and load the space again"
+    )]
+    Retracted,
     #[error("quarantine is full ({QUARANTINE_LIMIT} blocks)")]
     QuarantineFull,
     #[error("block {seq} of feed {feed:?} is not part of this space: {reason}")]
@@ -122,6 +127,8 @@ pub struct SpaceCore {
     applied: Timeframe,
     /// Blocks stored but denied: `(feed, seq) -> reason`.
     denied: BTreeMap<(PublicKey, u64), String>,
+    /// What the denied mutations insert, which no Yjs client may bring back.
+    retracted: Retracted,
     quarantine: BTreeMap<(PublicKey, u64), Block>,
     /// The device revocations carried by stored blocks (`credentials/revocation.rs`).
     revocations: Revocations,
@@ -139,6 +146,7 @@ impl SpaceCore {
             doc: SpaceDoc::new(client_id),
             applied: Timeframe::new(),
             denied: BTreeMap::new(),
+            retracted: Retracted::default(),
             quarantine: BTreeMap::new(),
             revocations: Revocations::new(),
             rebuild: false,
@@ -208,6 +216,9 @@ impl SpaceCore {
         if let Verdict::Denied(reason) = &verdict {
             self.denied
                 .insert((block.feed_key, block.seq), reason.clone());
+            if let Payload::Mutation(update) = &block.payload {
+                self.retracted.record(update);
+            }
         }
         self.applied.advance(block.feed_key, block.seq);
         Ok(verdict)
@@ -358,9 +369,12 @@ impl SpaceCore {
     }
 
     /// Runs a local Yjs client's update (the bridge) against the database: refused if it
-    /// would break the object model; a no-op if it brings nothing new (also for a READER);
+    /// brings back what this space denied (`db/retracted.rs`) or would break the object model; a no-op if it brings nothing new (also for a READER);
     /// otherwise applied if our data feed may write. See `db/yjs.rs`.
     pub fn client_update(&mut self, update_v1: &[u8]) -> Result<Mutation, SpaceError> {
+        if self.retracted.carried_by(update_v1) {
+            return Err(SpaceError::Retracted);
+        }
         if !self.doc.check_client_update(update_v1)? {
             return Ok(Mutation::default());
         }

@@ -15,6 +15,7 @@ mod info;
 mod load;
 mod members;
 mod presence;
+mod rebuild;
 mod record;
 mod remote;
 mod request_error;
@@ -22,7 +23,9 @@ mod request_error;
 pub use self::core::{LocalOp, Plan, SpaceCore, SpaceError, Verdict, QUARANTINE_LIMIT};
 pub(crate) use actor::parse_id;
 pub use actor::{GetObject, Mutate, QueryObjects, SpaceActor, SpaceStatusRequest, TextGet, Watch};
-pub use bridge::{Durable, YjsApply, YjsDiff, YjsSubscribe, YjsSubscription, YJS_CAPACITY};
+pub use bridge::{
+    BridgeEvent, Durable, YjsApply, YjsDiff, YjsSubscribe, YjsSubscription, YJS_CAPACITY,
+};
 pub use commit::{DEFAULT_COALESCE, MAX_BATCH_BYTES, MAX_BATCH_OPS, MAX_COALESCE};
 pub use create::{create_space, found_halo, halo_writes, join_space, CreatedSpace};
 pub use devices::{NameOurDevice, OurDeviceNames, OurDevices, RevokeOurDevice, Revoked};

@@ -31,6 +31,9 @@ pub enum SpaceRequestError {
     NotAdmitted(String),
     #[error("too large: {0}")]
     TooLarge(String),
+    /// A Yjs client offered back what the space denied (`db/retracted.rs`).
+    #[error("{0}")]
+    Retracted(String),
     #[error("storage error: {0}")]
     Storage(String),
     #[error("corrupt data: {0}")]
@@ -46,7 +49,9 @@ impl SpaceRequestError {
     pub fn kind(&self) -> ErrorKind {
         use SpaceRequestError as E;
         match self {
-            E::ObjectDeleted(_) | E::NameTaken(..) | E::NotAdmitted(_) => ErrorKind::Conflict,
+            E::ObjectDeleted(_) | E::NameTaken(..) | E::NotAdmitted(_) | E::Retracted(_) => {
+                ErrorKind::Conflict
+            }
             E::SpaceNotFound(_) | E::ObjectNotFound(_) => ErrorKind::NotFound,
             E::AmbiguousSpace(..) | E::Invalid(_) => ErrorKind::BadRequest,
             E::TooLarge(_) => ErrorKind::TooLarge,
@@ -70,6 +75,7 @@ impl SpaceRequestError {
             E::TooLarge(_) => "too_large",
             E::Forbidden(_) => "forbidden",
             E::NotAdmitted(_) => "not_admitted",
+            E::Retracted(_) => "retracted",
             E::Storage(_) => "storage",
             E::Corrupt(_) => "corrupt",
             E::Identity(e) => e.code(),
@@ -93,6 +99,7 @@ impl SpaceRequestError {
             E::Forbidden(m) => E::Forbidden(m.clone()),
             E::NotAdmitted(m) => E::NotAdmitted(m.clone()),
             E::TooLarge(m) => E::TooLarge(m.clone()),
+            E::Retracted(m) => E::Retracted(m.clone()),
             E::Storage(m) => E::Storage(m.clone()),
             E::Corrupt(m) => E::Corrupt(m.clone()),
             E::Identity(e) => E::Invalid(e.to_string()),

@@ -316,6 +316,69 @@ fn a_revoked_devices_blocks_past_the_cut_are_denied_in_either_arrival_order() {
 }
 
 #[test]
+fn a_client_offering_back_what_a_rebuild_took_out_is_refused() {
+    // A relayer applies the late blocks before the revocation, as its Yjs clients see.
+    let (bob, blocks, late) = partitioned_phone(5);
+    let store = MemStore::new();
+    let mut core = SpaceCore::new(bob.record.clone(), 2);
+    let (before, last) = blocks.split_at(blocks.len() - 1);
+    for block in before {
+        core.apply(block).unwrap();
+        persist(&store, &bob.record, block);
+    }
+    let client_copy = core.doc().snapshot();
+    let without_late = {
+        let mut honest = SpaceCore::new(bob.record.clone(), 3);
+        for block in before
+            .iter()
+            .filter(|b| !late.contains(&(b.feed_key, b.seq)))
+        {
+            honest.apply(block).unwrap();
+        }
+        honest.doc().snapshot()
+    };
+    core.apply(&last[0]).unwrap();
+    persist(&store, &bob.record, &last[0]);
+    assert!(core.take_rebuild());
+    let mut rebuilt = load_space(&store, &bob.record, 4).unwrap().core;
+    assert_eq!(rebuilt.denied().len(), late.len());
+
+    // The client's whole copy carries the late items: refused, and nothing changes.
+    let state = rebuilt.doc().canonical_state();
+    assert!(matches!(
+        rebuilt.client_update(&client_copy),
+        Err(SpaceError::Retracted)
+    ));
+    assert_eq!(rebuilt.doc().canonical_state(), state);
+    // What the space holds now, or held before the late blocks, is not refused as such.
+    for honest in [rebuilt.doc().snapshot(), without_late] {
+        let outcome = rebuilt.client_update(&honest);
+        assert!(
+            !matches!(outcome, Err(SpaceError::Retracted)),
+            "{outcome:?}"
+        );
+    }
+    // A peer that saw the revocation first never applied the late blocks, and refuses them
+    // from a client all the same (the same denied blocks, the same record).
+    let mut in_order = blocks.clone();
+    let revocation = in_order.pop().unwrap();
+    in_order.insert(in_order.len() - late.len(), revocation);
+    let mut first = deliver_all(
+        &bob.record,
+        &MemStore::new(),
+        SpaceCore::new(bob.record.clone(), 6),
+        &in_order,
+        1,
+        0,
+    );
+    assert_eq!(first.denied().len(), late.len());
+    assert!(matches!(
+        first.client_update(&client_copy),
+        Err(SpaceError::Retracted)
+    ));
+}
+
+#[test]
 fn a_revoked_device_may_not_write_once_it_holds_its_revocation() {
     let (mut bob, blocks, _) = partitioned_phone(2);
     let record = SpaceRecord {

@@ -18,7 +18,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{AggregatedMessage, CloseReason, ProtocolError, Session};
 use echo_actors::node::{NodeError, NodeHandle};
 use echo_actors::space::{
-    SpaceActor, SpaceRequestError, YjsApply, YjsDiff, YjsSubscribe, YjsSubscription,
+    BridgeEvent, SpaceActor, SpaceRequestError, YjsApply, YjsDiff, YjsSubscribe, YjsSubscription,
 };
 use futures_util::future::LocalBoxFuture;
 use futures_util::stream::FuturesOrdered;
@@ -105,7 +105,11 @@ async fn run(
                 Some(Err(e)) => vec![closing(close::MALFORMED, &format!("protocol error: {e}"))],
             },
             update = sub.updates.recv() => match update {
-                Some(update) => vec![Action::Send(YjsSession::update(&update))],
+                Some(BridgeEvent::Update(update)) => vec![Action::Send(YjsSession::update(&update))],
+                Some(BridgeEvent::Retracted) => vec![closing(
+                    close::RETRACTED,
+                    "a device revocation took changes out of this space: load it into a new document",
+                )],
                 None => vec![closing(
                     close::TRY_AGAIN,
                     "the client fell behind the space's updates; reconnect to resync",

@@ -54,6 +54,9 @@ pub mod close {
     pub const FORBIDDEN: u16 = 4403;
     /// The update would make a block over the limit.
     pub const TOO_LARGE: u16 = 4413;
+    /// The space was rebuilt after a device revocation, or the client offered back what it
+    /// took out: the client must discard its document and load the space again.
+    pub const RETRACTED: u16 = 4409;
 }
 
 /// What the socket loop should do.
@@ -229,6 +232,7 @@ fn implausible_count(frame: &[u8]) -> Option<String> {
 /// provider logs its reason) and a close with a code that says why.
 pub fn refusal(error: &NodeError) -> Vec<Action> {
     let code = match error.kind() {
+        _ if error.code() == "retracted" => close::RETRACTED,
         ErrorKind::BadRequest => close::INVALID,
         ErrorKind::Forbidden => close::FORBIDDEN,
         ErrorKind::TooLarge => close::TOO_LARGE,
