@@ -16,6 +16,7 @@ mod setup;
 mod spaces;
 pub mod udp;
 mod view;
+mod watch;
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;

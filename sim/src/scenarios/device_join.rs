@@ -19,7 +19,8 @@
 //! every acknowledged write): every joined device has the laptop's identity and exactly its
 //! three spaces; in the private and third spaces every device and the laptop hold the same
 //! objects, every acknowledged write among them; no host of another identity has either
-//! space; a refused or timed-out join left the device without an identity.
+//! space; a refused or timed-out join left the device without an identity; every device
+//! lists every device of the identity by the name it gave itself (`device_rename`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -38,6 +39,8 @@ const CUT_OFF_MS: u64 = 4_000;
 const AGREE_BOUND_MS: u64 = 30_000;
 /// A large value, as documents and pasted images make (20 KB).
 const LARGE: usize = 20_000;
+/// How long after the liveness phase every device may take to list every device's name.
+const NAMES_BOUND_MS: u64 = 30_000;
 
 /// A device invitation from `host`: its code and auth code.
 fn invite(c: &mut Cluster, host: usize, multi_use: bool) -> Option<(String, Option<String>)> {
@@ -217,6 +220,24 @@ pub fn run(seed: u64, opts: &RunOptions) -> Outcome {
         return c.finish();
     }
 
+    // Each device of the identity names itself after its host (a DeviceProfile each, in the
+    // identity space).
+    let mut names = BTreeMap::new();
+    for &d in std::iter::once(&laptop).chain(&devices) {
+        let name = c.nodes[d].name.clone();
+        let given = name.clone();
+        let renamed = c.call(d, move |h| async move {
+            let key = h.device_key().to_hex();
+            h.device_rename(given).await.map(|_| key)
+        });
+        match renamed {
+            Some(Ok(key)) => {
+                names.insert(key, name);
+            }
+            other => c.violation("device-join", format!("{name}: rename -> {other:?}")),
+        }
+    }
+
     // Every device writes in the shared and the private space; the laptop makes a third.
     for &d in &devices {
         c.random_write(d, &objects, &texts);
@@ -245,6 +266,7 @@ pub fn run(seed: u64, opts: &RunOptions) -> Outcome {
     c.event("checking the identity's own spaces on every device");
     let want: BTreeSet<String> = [shared, private.clone(), third_space.clone()].into();
     check_identity_spaces(&mut c, laptop, &devices, &want, &acknowledged);
+    check_names(&mut c, laptop, &devices, &names);
     for i in (0..n).filter(|i| *i != laptop && !devices.contains(i)) {
         let has = c.space_keys(i).unwrap_or_default();
         if has.contains(&private) || has.contains(&third_space) {
@@ -256,6 +278,58 @@ pub fn run(seed: u64, opts: &RunOptions) -> Outcome {
         }
     }
     c.finish()
+}
+
+/// Every device of the identity lists every one by the name it gave itself, within
+/// [`NAMES_BOUND_MS`] of the liveness phase.
+fn check_names(
+    c: &mut Cluster,
+    laptop: usize,
+    devices: &[usize],
+    names: &BTreeMap<String, String>,
+) {
+    let all: Vec<usize> = std::iter::once(laptop)
+        .chain(devices.iter().copied())
+        .collect();
+    let until = c.now() + NAMES_BOUND_MS;
+    loop {
+        let pending: Vec<_> = all
+            .iter()
+            .map(|&d| c.submit(d, |h| async move { h.device_list().await.ok() }))
+            .collect();
+        let lists = c.wait_all(pending, 5_000);
+        let mut wrong = Vec::new();
+        for (&d, list) in all.iter().zip(lists) {
+            let name = c.nodes[d].name.clone();
+            match list.flatten() {
+                None => wrong.push(format!("{name}: no answer")),
+                Some(list) => {
+                    let shown: BTreeMap<String, String> = list
+                        .into_iter()
+                        .filter_map(|i| Some((i.device_key, i.name?)))
+                        .collect();
+                    if shown != *names {
+                        wrong.push(format!("{name}: {shown:?}"));
+                    }
+                }
+            }
+        }
+        if wrong.is_empty() {
+            c.event(format!(
+                "every device lists the {} devices by name",
+                names.len()
+            ));
+            return;
+        }
+        if c.now() >= until {
+            c.violation(
+                "device-join",
+                format!("device names: want {names:?}, got {wrong:?}"),
+            );
+            return;
+        }
+        c.run_for(500);
+    }
 }
 
 /// Every device has exactly the identity's spaces, and holds in each of the laptop's own

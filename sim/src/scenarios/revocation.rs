@@ -10,7 +10,10 @@
 //! member, durability of every acknowledged write, replay, authorization): every live
 //! member holds the phone's whole data feed, has denied exactly its blocks at or past the
 //! cut (what the laptop held of it when it revoked) as revoked, and nothing before it; the
-//! phone's writes before the cut count as acknowledged writes and must survive. The phone
+//! phone's writes before the cut count as acknowledged writes and must survive. Apps on the
+//! relay and the laptop that keep a view from their watch streams end showing what their
+//! node holds (`checkers/watch_views.rs`): the relay's rebuild must tell them what it took
+//! out. The phone
 //! itself is told: within a bound its own `status` and `device list` say that it is
 //! revoked, its writes are refused (403), and no member has it as a peer.
 
@@ -58,6 +61,9 @@ pub fn run(seed: u64, opts: &RunOptions) -> Outcome {
         return c.finish();
     }
     let (objects, texts) = c.shared_objects(0, 3);
+    // Apps on the relay (which applies the phone's late blocks before it learns of the
+    // revocation, then rebuilds) and on the laptop keep views from their watch streams.
+    let watched = [c.watch_view(relay), c.watch_view(laptop)];
     let everyone: Vec<usize> = (0..=phone).collect();
     for _ in 0..(5 + c.below(15)) {
         let node = c.pick(&everyone).unwrap_or(phone);
@@ -137,6 +143,9 @@ pub fn run(seed: u64, opts: &RunOptions) -> Outcome {
     c.liveness(LIVENESS_BOUND_MS, &texts);
     check_denied(&mut c, &feed, cut, written);
     check_told(&mut c, phone, &phone_key, &rest);
+    for w in &watched {
+        c.check_watch_view(w);
+    }
     c.finish()
 }
 
