@@ -133,6 +133,14 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
     pub max_accepted: u16,
 
+    /// Do not listen under the identity topics of this node's spaces' members at the
+    /// signaling servers (docs/identity.md, Recovery). Listening lets a member whose devices
+    /// are all lost, recovering with signaling only, find this node; it also lets anyone who
+    /// knows a member's identity key and reaches the server learn this node's device key and
+    /// address
+    #[arg(long)]
+    pub no_identity_topics: bool,
+
     /// Most watch streams the local API serves at once; past it a watch is refused (503)
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u16).range(1..))]
     pub max_watches: u16,

@@ -95,6 +95,7 @@ fn mesh_config(args: &RunArgs) -> MeshConfig {
         signal_servers: args.signal.clone(),
         max_originated: args.max_originated.into(),
         max_accepted: args.max_accepted.into(),
+        listen_for_members: !args.no_identity_topics,
         advertise_ips: advertise_ips(args),
         presence: PresenceConfig {
             interval: std::time::Duration::from_millis(args.presence_interval_ms),
@@ -320,6 +321,23 @@ mod tests {
             dialable(addr("10.1.2.3:7400"), ip("192.168.1.5")),
             addr("10.1.2.3:7400")
         );
+    }
+
+    #[test]
+    fn members_identity_topics_are_listened_under_unless_turned_off() {
+        use clap::Parser;
+        let run_args = |extra: &[&str]| {
+            let argv = ["echo-node", "run"].iter().chain(extra).copied();
+            match crate::cli::Cli::try_parse_from(argv)
+                .expect("parses")
+                .command
+            {
+                crate::cli::Command::Run(args) => args,
+                _ => unreachable!("`run` parses as run"),
+            }
+        };
+        assert!(mesh_config(&run_args(&[])).listen_for_members);
+        assert!(!mesh_config(&run_args(&["--no-identity-topics"])).listen_for_members);
     }
 
     #[test]

@@ -56,6 +56,9 @@ pub struct MeshConfig {
     pub max_originated: usize,
     /// Most connections this node accepts in all.
     pub max_accepted: usize,
+    /// Listen under the identity topics of the members of this node's spaces
+    /// (`identity_topics.rs`), so that their recovered devices find it through signaling.
+    pub listen_for_members: bool,
     /// The IPs other machines reach this node at, for invitation codes when the endpoint is
     /// bound to every interface (the daemon finds them, or takes `run --advertise`).
     pub advertise_ips: Vec<std::net::IpAddr>,
@@ -71,6 +74,7 @@ impl Default for MeshConfig {
             signal_servers: vec![],
             max_originated: 4,
             max_accepted: 10,
+            listen_for_members: true,
             advertise_ips: vec![],
             presence: Default::default(),
         }

@@ -29,7 +29,12 @@ impl NetworkActor {
             return;
         }
         let recovering = self.spaces.values().any(|s| s.identity_space_joining);
-        let spaces: Vec<Addr<SpaceActor>> = self.spaces.values().map(|s| s.addr.clone()).collect();
+        // Not listening: no members to listen for (seeking for ourselves stays on).
+        let spaces: Vec<Addr<SpaceActor>> = if self.config.listen_for_members {
+            self.spaces.values().map(|s| s.addr.clone()).collect()
+        } else {
+            Vec::new()
+        };
         async move {
             let mut members = Vec::with_capacity(spaces.len());
             for space in spaces {

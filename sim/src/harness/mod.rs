@@ -245,6 +245,7 @@ impl Cluster {
                 signal_servers,
                 max_originated: 4,
                 max_accepted: 16,
+                listen_for_members: true,
                 advertise_ips: vec![ip],
                 presence: Default::default(),
             },
