@@ -125,21 +125,25 @@ impl SledStore {
     }
 }
 
-/// How long `open` waits for a lock that a store closed in this process may still hold.
-const LOCK_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often `open` tries again, [`LOCK_RETRY_PAUSE`] apart, while the store is locked.
+const LOCK_RETRIES: u32 = 100;
+const LOCK_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Opens sled at `path`. A store this process just closed may hold its file lock a moment
 /// longer (sled's background threads drop their last handles, and with them the locked
 /// file, after `Db` is gone: seen as a `Locked` error on reopening right after a close, 4
-/// runs in 40 of `rewrite`'s tests under load), so a lock error is retried for
-/// [`LOCK_GRACE`] before it counts: another process that holds the store keeps it longer.
+/// runs in 40 of `rewrite`'s tests under load), so a lock error is retried for about a
+/// second (counted in tries, not read from a clock) before it counts: another process that
+/// holds the store keeps it longer. Blocking is fine here: a store is opened before any
+/// actor runs on it.
 fn open_sled(path: &Path) -> sled::Result<sled::Db> {
     let config = sled::Config::new().path(path).cache_capacity(CACHE_BYTES);
-    let started = std::time::Instant::now();
+    let mut tries = 0;
     loop {
         match config.open() {
-            Err(e) if is_lock_error(&e.to_string()) && started.elapsed() < LOCK_GRACE => {
-                std::thread::sleep(std::time::Duration::from_millis(10));
+            Err(e) if is_lock_error(&e.to_string()) && tries < LOCK_RETRIES => {
+                tries += 1;
+                std::thread::sleep(LOCK_RETRY_PAUSE);
             }
             other => return other,
         }

@@ -62,13 +62,13 @@ pub fn checked_device_name(name: Option<String>) -> std::result::Result<Option<S
 }
 
 /// Names this device `name` (if given), once the request that gave this node its identity
-/// has succeeded.
-pub async fn name_new_device(
-    node: &NodeHandle,
-    name: Option<String>,
-) -> std::result::Result<(), echo_actors::node::NodeError> {
+/// has succeeded. A failure is logged, never the request's answer: that answer may be the
+/// only time the seed phrase is shown, and the name can be given again with `device
+/// rename`.
+pub async fn name_new_device(node: &NodeHandle, name: Option<String>) {
     if let Some(name) = name {
-        node.device_rename(name).await?;
+        if let Err(e) = node.device_rename(name).await {
+            tracing::warn!(error = %e, "cannot name this device; `device rename` can do it later");
+        }
     }
-    Ok(())
 }

@@ -300,7 +300,7 @@ pub async fn device_join(
             let joined = node
                 .device_join(&a.code, a.auth_code, a.timeout_ms, progress)
                 .await?;
-            name_new_device(&node, a.device_name).await?;
+            name_new_device(&node, a.device_name).await;
             Ok(joined)
         },
     )

@@ -220,7 +220,7 @@ async fn identity_create(node: Node, req: HttpRequest, payload: web::Payload) ->
     let body: CreateIdentityBody = typed(read_json(&req, payload).await?)?;
     let device_name = checked_device_name(body.device_name)?;
     let created = node.identity_create(body.name).await?;
-    name_new_device(&node, device_name).await?;
+    name_new_device(&node, device_name).await;
     Ok(HttpResponse::Created().json(created))
 }
 
@@ -234,7 +234,7 @@ async fn identity_recover(node: Node, req: HttpRequest, payload: web::Payload) -
     )?;
     let device_name = checked_device_name(body.device_name)?;
     let recovered = node.identity_recover(body.seed_phrase, body.name).await?;
-    name_new_device(&node, device_name).await?;
+    name_new_device(&node, device_name).await;
     Ok(HttpResponse::Created().json(recovered))
 }
 
