@@ -110,6 +110,17 @@ pub enum Assertion {
     /// device names only itself): the name `device list` shows for it. The latest one of a
     /// device counts. Appended after `RevokeDevice`, so that stored credentials still decode.
     DeviceProfile { display_name: String },
+    /// Subject = the revoked device's key. Issued by a member of another identity, on its
+    /// own control feed: a copy of `revocation`, a `RevokeDevice` another identity signed
+    /// (in another space), so that a space none of that identity's live devices holds learns
+    /// of it (the rule is in `revocation.rs`: it cuts the device at 0, unless a revocation of
+    /// its own identity in this space says where). The relayer chooses nothing but whether
+    /// to relay: the cut and the signature are the revoker's. Appended after
+    /// `DeviceProfile`, so that stored credentials still decode.
+    RelayedRevocation {
+        #[serde(deserialize_with = "bounded_chain::deserialize_boxed")]
+        revocation: Box<Credential>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,7 +138,8 @@ pub struct Proof {
     pub chain: Option<Box<Credential>>,
 }
 
-/// Deserializes `Proof::chain`, refusing more than [`MAX_DECODED_CHAINS`] nested chains. The
+/// Deserializes `Proof::chain` and a relayed revocation, refusing more than
+/// [`MAX_DECODED_CHAINS`] credentials nested in one another (both ways count together). The
 /// nesting in progress is counted per thread (a decoder runs on one thread, start to end).
 mod bounded_chain {
     use std::cell::Cell;
@@ -152,6 +164,14 @@ mod bounded_chain {
     pub fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<Option<Box<Credential>>, D::Error> {
+        nested(d)
+    }
+
+    pub fn deserialize_boxed<'de, D: Deserializer<'de>>(d: D) -> Result<Box<Credential>, D::Error> {
+        nested(d)
+    }
+
+    fn nested<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
         let outer = NESTED.with(Cell::get);
         if outer > MAX_DECODED_CHAINS {
             return Err(D::Error::custom(format!(
@@ -160,7 +180,7 @@ mod bounded_chain {
         }
         NESTED.with(|n| n.set(outer + 1));
         let _leave = Leave(outer);
-        Option::<Box<Credential>>::deserialize(d)
+        T::deserialize(d)
     }
 }
 

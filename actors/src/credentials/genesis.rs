@@ -16,6 +16,9 @@ pub struct SpaceGenesis<'a> {
     pub now_ms: u64,
 }
 
+/// How many credentials [`space_genesis`] makes: the first blocks of the genesis feed.
+pub const GENESIS_CREDENTIALS: u64 = 4;
+
 /// The four genesis credentials, to be written in order to the creator's control feed.
 pub fn space_genesis(g: &SpaceGenesis<'_>) -> Vec<Credential> {
     let space_key = g.space.public();

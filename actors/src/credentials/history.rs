@@ -132,6 +132,21 @@ impl ControlHistory {
         }
     }
 
+    /// The feed whose first block is the accepted `SpaceGenesis` (the creator's control
+    /// feed). Only the space key signs one, and a copy on another feed is never accepted.
+    pub fn genesis_feed(&self) -> Option<PublicKey> {
+        self.entries
+            .iter()
+            .find(|e| {
+                e.seq == 0
+                    && matches!(
+                        e.credential.subject.assertion,
+                        Assertion::SpaceGenesis { .. }
+                    )
+            })
+            .map(|e| e.feed)
+    }
+
     /// The memory of verified credentials, shared by this history and its trial copies.
     pub fn verified(&self) -> VerifiedCredentials {
         self.verified.clone()

@@ -17,6 +17,16 @@
 //!    the cut is denied, whatever its own timeframe (a partitioned device does not see its
 //!    revocation, so its blocks' causal past cannot decide); blocks before the cut stand. A
 //!    revocation's own block is judged by rule 1 alone, never by a cut.
+//! 3. **Relayed.** A revocation relayed into this space (`RelayedRevocation`: a member of
+//!    another identity copied it from a space where it was written) names no feed of this
+//!    space, so by rule 2 it cuts the device at 0 here: none of the revoked device's work in
+//!    a space its own identity never revoked it in stands (a space a stolen device joined
+//!    after its revocation, where no live device of its identity is). Once a revocation
+//!    written here by its own identity (native) takes effect for that device, the relayed
+//!    ones no longer cut it: the natives alone do, by rule 2 (they know what was written
+//!    here before the revocation; a relayer cannot). Rule 1 treats both alike, each at the
+//!    place of the block that carries it. The credentials of the space key (its genesis) are
+//!    never cut (`space/core.rs`): without them there is no space to be revoked from.
 //!
 //! Determinism: rule 1 is evaluated in one fixed order, by causal weight (the blocks the
 //! writer had seen plus its own earlier ones, which grows strictly along every causal path
@@ -26,7 +36,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{check_revocation, Assertion, Credential, DeviceChain, Position};
+use super::{check_revocation, Assertion, Credential, Position, VerifiedCredentials};
 use crate::types::{Hash, PublicKey, Timeframe};
 
 /// One revocation and where it stands.
@@ -45,33 +55,51 @@ pub struct Revocation {
     pub feed: PublicKey,
     pub seq: u64,
     pub timeframe: Timeframe,
+    /// Copied in from another space (rule 3), not written here by its own identity.
+    pub relayed: bool,
+    /// The `RevokeDevice` credential itself (what a relayer copies); `None` in rule tests.
+    pub credential: Option<Box<Credential>>,
 }
 
 impl Revocation {
-    /// The revocation that `credential` (id `id`, verified with `chain`) makes, carried by
-    /// the block at `at`; `None` if it is no well-formed `RevokeDevice`.
+    /// The revocation that `credential` (id `id`) makes, carried by the block at `at`: a
+    /// `RevokeDevice`, or a `RelayedRevocation` of one (whose id is the relay's, so that two
+    /// relays of one revocation are two places). `None` if it is neither, is malformed, or
+    /// the revocation's signature or device chain does not verify (a relay's own signature
+    /// does not matter here: the revoker's authority is the revocation's).
     pub fn of(
         credential: &Credential,
         id: Hash,
-        chain: &DeviceChain,
+        verified: &VerifiedCredentials,
         at: &Position<'_>,
     ) -> Option<Self> {
+        let (revocation, relayed) = match &credential.subject.assertion {
+            Assertion::RevokeDevice { .. } => (credential, false),
+            Assertion::RelayedRevocation { revocation } => (&**revocation, true),
+            _ => return None,
+        };
         let Assertion::RevokeDevice {
             identity_key,
             device_key,
             cut,
-        } = &credential.subject.assertion
+        } = &revocation.subject.assertion
         else {
             return None;
         };
+        // A relay names the revoked device, and is another identity's (its own identity
+        // writes it here natively): as `SpaceState::apply` demands of it.
+        if relayed && (credential.subject.id != *device_key || credential.issuer == *identity_key) {
+            return None;
+        }
         check_revocation(
-            credential.subject.id,
-            credential.issuer,
+            revocation.subject.id,
+            revocation.issuer,
             identity_key,
             device_key,
             cut,
         )
         .ok()?;
+        let chain = verified.verify(revocation).ok()?;
         Some(Revocation {
             id,
             identity: *identity_key,
@@ -81,6 +109,8 @@ impl Revocation {
             feed: at.feed,
             seq: at.seq,
             timeframe: at.timeframe.clone(),
+            relayed,
+            credential: Some(Box::new(revocation.clone())),
         })
     }
 
@@ -158,7 +188,11 @@ impl Revocations {
                 .or_default()
                 .push(r);
         }
-        for (device, revs) in revoked_by {
+        for (device, mut revs) in revoked_by {
+            // Rule 3: a native revocation that takes effect silences the relayed ones.
+            if revs.iter().any(|r| !r.relayed) {
+                revs.retain(|r| !r.relayed);
+            }
             // Per feed the smallest cut; a feed some revocation does not name is cut at 0.
             let feeds: BTreeSet<PublicKey> =
                 revs.iter().flat_map(|r| r.cut.keys().copied()).collect();
@@ -182,6 +216,11 @@ impl Revocations {
     /// True if revocation `id` is known and takes effect.
     pub fn takes_effect(&self, id: &Hash) -> bool {
         self.effective.contains(id)
+    }
+
+    /// The revocations that take effect, in id order.
+    pub fn effective(&self) -> impl Iterator<Item = &Revocation> {
+        self.effective.iter().filter_map(|id| self.all.get(id))
     }
 
     /// True if `identity` revoked its `device`. (Keyed by both: an identity can only

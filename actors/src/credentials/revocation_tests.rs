@@ -35,6 +35,27 @@ fn rev(id: u8, by: u8, revoked: u8, cut: u64, seq: u64, seen: &[(u8, u64)]) -> R
         feed: key(if by == 0 { 100 } else { by }),
         seq,
         timeframe,
+        relayed: false,
+        credential: None,
+    }
+}
+
+/// `original` relayed into this space (rule 3) as block `seq` of the feed of `by`, a member
+/// of another identity, with `seen` in its past: its cut names the original space's feeds
+/// (here `key(150 + device)`), none of this one's.
+fn relay(id: u8, original: &Revocation, by: u8, seq: u64, seen: &Timeframe) -> Revocation {
+    Revocation {
+        id: Hash([id; 32]),
+        cut: original
+            .cut
+            .values()
+            .map(|c| (key(150u8.wrapping_add(original.revoked.as_bytes()[0])), *c))
+            .collect(),
+        feed: key(by),
+        seq,
+        timeframe: seen.clone(),
+        relayed: true,
+        ..original.clone()
     }
 }
 
@@ -154,6 +175,64 @@ fn an_identity_revokes_only_its_own_devices() {
 }
 
 #[test]
+fn a_relayed_revocation_alone_cuts_every_feed_of_the_device_at_zero() {
+    let native_elsewhere = rev(1, 2, 3, 5, 0, &[(3, 4)]);
+    let r = set(&[relay(9, &native_elsewhere, 7, 0, &Timeframe::new())]);
+    assert!(r.is_revoked(&ident(), &key(3)));
+    assert!(
+        r.denies(&ident(), &key(3), &key(3), 0),
+        "its data feed here"
+    );
+    assert!(
+        r.denies(&ident(), &key(3), &key(33), 0),
+        "any other feed here"
+    );
+    assert!(
+        !r.denies(&ident(), &key(2), &key(2), 0),
+        "the revoker stands"
+    );
+}
+
+#[test]
+fn a_native_revocation_silences_the_relayed_ones_whatever_the_order() {
+    let elsewhere = rev(1, 2, 3, 2, 0, &[]);
+    let relayed = relay(9, &elsewhere, 7, 0, &Timeframe::new());
+    // Written here by device 4 of the identity, which held 5 blocks of device 3's feed.
+    let native = rev(2, 4, 3, 5, 0, &[(3, 4)]);
+    for order in [
+        [relayed.clone(), native.clone()],
+        [native.clone(), relayed.clone()],
+    ] {
+        let r = set(&order);
+        assert!(r.takes_effect(&relayed.id) && r.takes_effect(&native.id));
+        assert_eq!(r.revoked()[&(ident(), key(3))], [(key(3), 5)].into());
+        assert!(
+            !r.denies(&ident(), &key(3), &key(3), 4),
+            "written before the revocation"
+        );
+        assert!(r.denies(&ident(), &key(3), &key(3), 5));
+    }
+}
+
+#[test]
+fn a_native_revocation_that_is_void_leaves_the_relayed_cut() {
+    // 3 saw 2 revoke it in another space (relayed here by 7, block 7:0), then wrote a
+    // "revocation" of 2 here: void by rule 1, so the relay alone cuts 3, at 0.
+    let elsewhere = rev(1, 2, 3, 2, 0, &[]);
+    let relayed = relay(9, &elsewhere, 7, 0, &Timeframe::new());
+    let mut seen = Timeframe::new();
+    seen.set(key(7), 0);
+    let void = Revocation {
+        timeframe: seen,
+        ..rev(2, 3, 2, 9, 0, &[])
+    };
+    let r = set(&[void.clone(), relayed]);
+    assert!(!r.takes_effect(&void.id));
+    assert!(!r.is_revoked(&ident(), &key(2)));
+    assert!(r.denies(&ident(), &key(3), &key(3), 0));
+}
+
+#[test]
 fn a_duplicate_changes_nothing() {
     let a = rev(1, 2, 3, 4, 6, &[]);
     let mut r = Revocations::new();
@@ -170,13 +249,17 @@ enum Step {
     Sync(u8, u8),
     /// `.0` revokes `.1`.
     Revoke(u8, u8),
+    /// `.0` (5 or 6, members of another identity) relays the revocation written `.1`-th
+    /// (modulo how many there are).
+    Relay(u8, u8),
 }
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        (1u8..=4).prop_map(Step::Write),
-        (1u8..=4, 1u8..=4).prop_map(|(a, b)| Step::Sync(a, b)),
+        (1u8..=6).prop_map(Step::Write),
+        (1u8..=6, 1u8..=6).prop_map(|(a, b)| Step::Sync(a, b)),
         (0u8..=4, 1u8..=4).prop_map(|(a, b)| Step::Revoke(a, b)),
+        (5u8..=6, any::<u8>()).prop_map(|(a, b)| Step::Relay(a, b)),
     ]
 }
 
@@ -216,6 +299,18 @@ fn play(steps: &[Step]) -> Vec<Revocation> {
                 r.timeframe = tf;
                 r.feed = feed(by);
                 out.push(r);
+            }
+            Step::Relay(by, pick) => {
+                let natives: Vec<&Revocation> = out.iter().filter(|r| !r.relayed).collect();
+                if natives.is_empty() {
+                    continue;
+                }
+                let original = natives[usize::from(pick) % natives.len()].clone();
+                let tf = seen.get(&by).cloned().unwrap_or_default();
+                let seq = len.get(&by).copied().unwrap_or(0);
+                *len.entry(by).or_default() += 1;
+                next_id = next_id.wrapping_add(1);
+                out.push(relay(next_id, &original, by, seq, &tf));
             }
         }
     }
@@ -257,6 +352,24 @@ proptest! {
             prop_assert_eq!(base.takes_effect(&r.id), !voided, "{:?}", r);
             if r.rests_on.is_empty() {
                 prop_assert!(base.takes_effect(&r.id), "the identity key always revokes");
+            }
+        }
+        // Rules 2 and 3: a revoked device is cut by the natives that take effect, at the
+        // smallest of their cuts, if there is one; else by the relays, at 0 everywhere.
+        for ((identity, device), cut) in base.revoked() {
+            let natives: Vec<&Revocation> = revs
+                .iter()
+                .filter(|r| !r.relayed && base.takes_effect(&r.id))
+                .filter(|r| r.identity == *identity && r.revoked == *device)
+                .collect();
+            if natives.is_empty() {
+                prop_assert!(base.denies(identity, device, device, 0));
+            } else {
+                let least = natives
+                    .iter()
+                    .map(|r| r.cut.get(device).copied().unwrap_or(0))
+                    .min();
+                prop_assert_eq!(cut.get(device).copied(), least);
             }
         }
     }

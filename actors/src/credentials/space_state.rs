@@ -257,6 +257,35 @@ impl SpaceState {
                 // shape: an identity revokes one of its own devices.
                 check_revocation(credential.subject.id, issuer, identity_key, device_key, cut)?;
             }
+            Assertion::RelayedRevocation { revocation } => {
+                // What it denies is decided by `Revocations`; here only its shape: a copy of
+                // another identity's well-formed revocation of the subject device.
+                let Assertion::RevokeDevice {
+                    identity_key,
+                    device_key,
+                    cut,
+                } = &revocation.subject.assertion
+                else {
+                    return Err(not_allowed("relay anything but a device revocation"));
+                };
+                check_revocation(
+                    revocation.subject.id,
+                    revocation.issuer,
+                    identity_key,
+                    device_key,
+                    cut,
+                )?;
+                if credential.subject.id != *device_key {
+                    return Err(not_allowed(
+                        "relay a revocation of a device other than the credential's subject",
+                    ));
+                }
+                if *identity_key == issuer {
+                    return Err(not_allowed(
+                        "relay a revocation of one's own device (write it in this space instead)",
+                    ));
+                }
+            }
             Assertion::DeviceProfile { display_name } => {
                 let device = credential.subject.id;
                 if credential.proof.signer != device {

@@ -440,3 +440,95 @@ proptest! {
         }
     }
 }
+
+fn revoke(identity: PublicKey, device: PublicKey, by: &Signer) -> Credential {
+    by.issue(
+        Subject {
+            id: device,
+            assertion: Assertion::RevokeDevice {
+                identity_key: identity,
+                device_key: device,
+                cut: vec![],
+            },
+        },
+        3,
+        vec![],
+    )
+}
+
+fn relay(subject: PublicKey, revocation: Credential, by: &Signer) -> Credential {
+    by.issue(
+        Subject {
+            id: subject,
+            assertion: Assertion::RelayedRevocation {
+                revocation: Box::new(revocation),
+            },
+        },
+        4,
+        vec![],
+    )
+}
+
+#[test]
+fn a_member_relays_only_another_identitys_well_formed_revocation_of_the_subject_device() {
+    let mut w = world();
+    let bob = person(&mut w.rng);
+    let bob_phone = KeyPair::generate(&mut w.rng);
+    let theirs = revoke(bob.identity.public(), bob.device.public(), &bob.signer);
+    // Alice relays Bob's revocation of his device.
+    let good = relay(bob.device.public(), theirs.clone(), &w.owner.signer);
+    assert_eq!(w.state.apply(&good), Ok(Applied::Changed));
+    let refused = |state: &mut SpaceState, c: &Credential, what: &str| match state.apply(c) {
+        Err(RuleError::NotAllowed { action, .. }) => assert!(action.contains(what), "{action}"),
+        other => panic!("{what}: {other:?}"),
+    };
+    // Naming another device than the revocation's.
+    let elsewhere = relay(bob_phone.public(), theirs.clone(), &w.owner.signer);
+    refused(
+        &mut w.state,
+        &elsewhere,
+        "other than the credential's subject",
+    );
+    // A relay of one's own identity's revocation.
+    let own = relay(bob.device.public(), theirs, &bob.signer);
+    refused(&mut w.state, &own, "one's own device");
+    // A relay of anything but a revocation.
+    let not_one = relay(
+        bob.device.public(),
+        member(
+            w.space.public(),
+            bob.identity.public(),
+            Role::Owner,
+            &bob.signer,
+        ),
+        &w.owner.signer,
+    );
+    refused(&mut w.state, &not_one, "anything but a device revocation");
+    // A relayed revocation of another identity's device (malformed inside).
+    let foreign = revoke(w.owner.identity.public(), bob.device.public(), &bob.signer);
+    let bad = relay(bob.device.public(), foreign, &w.owner.signer);
+    refused(&mut w.state, &bad, "revoke another identity's device");
+}
+
+#[test]
+fn relays_nested_past_the_decoding_bound_do_not_decode() {
+    let mut w = world();
+    let bob = person(&mut w.rng);
+    let device = bob.device.public();
+    let mut c = revoke(bob.identity.public(), device, &bob.signer);
+    let one = relay(device, c.clone(), &w.owner.signer);
+    let bytes = crate::types::encode(&one).unwrap();
+    assert_eq!(crate::types::decode::<Credential>(&bytes).unwrap(), one);
+    // Well within the bound (each relay and each device chain is one level): decodes.
+    for _ in 0..8 {
+        c = relay(device, c, &w.owner.signer);
+    }
+    let bytes = crate::types::encode(&c).unwrap();
+    assert_eq!(crate::types::decode::<Credential>(&bytes).unwrap(), c);
+    // Past it: a decoding error, not a deep recursion.
+    for _ in 0..MAX_DECODED_CHAINS {
+        c = relay(device, c, &w.owner.signer);
+    }
+    let bytes = crate::types::encode(&c).unwrap();
+    assert!(crate::types::decode::<Credential>(&bytes).is_err());
+}

@@ -25,6 +25,8 @@ mod group_commit_tests;
 #[cfg(test)]
 mod identity_tests;
 #[cfg(test)]
+mod relay_tests;
+#[cfg(test)]
 mod spread_tests;
 #[cfg(test)]
 mod tests;

@@ -26,7 +26,7 @@ use thiserror::Error;
 use super::SpaceRecord;
 use crate::credentials::{
     Applied, Assertion, ControlHistory, Position, Revocation, Revocations, RuleError, SpaceState,
-    WriteDenied,
+    WriteDenied, GENESIS_CREDENTIALS,
 };
 use crate::db::{Changes, DbError, Mutation, ObjectId, Retracted, SpaceDoc};
 use crate::feed::{Block, Payload};
@@ -461,12 +461,8 @@ fn judge(
     let verdict = judge_control(control, revocations, block, &pos)?;
     let mut revocation_changed = false;
     if let Payload::Credential(c) = &block.payload {
-        if matches!(c.subject.assertion, Assertion::RevokeDevice { .. }) {
-            if let Ok(chain) = control.verified().verify(c) {
-                if let Some(r) = Revocation::of(c, c.id(), &chain, &pos) {
-                    revocation_changed = revocations.insert(r);
-                }
-            }
+        if let Some(r) = Revocation::of(c, c.id(), &control.verified(), &pos) {
+            revocation_changed = revocations.insert(r);
         }
     }
     Ok(Judged {
@@ -489,6 +485,13 @@ fn judge_control(
         reason,
     };
     let verified = control.verified();
+    // The genesis (the first blocks of the genesis feed: the space key's credentials and
+    // the creator's admission of its feeds) is never cut: a native cut never reaches it (a
+    // revoker holds it), and a relayed one, which cuts at 0, must not take the space away
+    // from everyone in it.
+    let genesis = matches!(&block.payload, Payload::Credential(c)
+        if c.issuer == control.state().space_key()
+            || (block.seq < GENESIS_CREDENTIALS && control.genesis_feed() == Some(block.feed_key)));
     let past = control.state_before(pos);
     let writer = past
         .feed(&block.feed_key)
@@ -520,6 +523,17 @@ fn judge_control(
         Err(e) if admitted => return Ok(Err(e.to_string())),
         Err(e) => return Err(foreign(e.to_string())),
     };
+    if let Assertion::RelayedRevocation { revocation } = &credential.subject.assertion {
+        // The relayed revocation's own signature, too: a relay is accepted only as a true copy.
+        if let Err(e) = verified.verify(revocation) {
+            let why = format!("relays a revocation that does not verify: {e}");
+            return if admitted {
+                Ok(Err(why))
+            } else {
+                Err(foreign(why))
+            };
+        }
+    }
     // A revocation is judged by the revocation rule alone (it may stand past its signer's
     // cut: two devices revoking each other concurrently). Anything else a revoked device
     // signed is denied from its cut on this feed (a feed the cut does not name, such as
@@ -527,7 +541,7 @@ fn judge_control(
     // so the signer is what counts, not the feed's admitted writer), and so is a credential
     // resting on a revoked device further down its chain (a device it authorised must be
     // authorised again by one that is not revoked).
-    if !matches!(credential.subject.assertion, Assertion::RevokeDevice { .. }) {
+    if !genesis && !matches!(credential.subject.assertion, Assertion::RevokeDevice { .. }) {
         let issuer = &credential.issuer;
         let leaning = chain
             .devices()

@@ -168,7 +168,7 @@ impl Handler<RevokeOurDevice> for SpaceActor {
 
 impl SpaceActor {
     /// Why this node cannot write credentials here yet, if it cannot.
-    fn not_admitted(&self) -> Option<String> {
+    pub(super) fn not_admitted(&self) -> Option<String> {
         self.admitted_role().is_none().then(|| {
             format!(
                 "this node is not an admitted member of space {} yet",
@@ -178,6 +178,8 @@ impl SpaceActor {
     }
 }
 
-fn forbidden<T: 'static>(why: String) -> AtomicResponse<SpaceActor, Result<T, SpaceRequestError>> {
+pub(super) fn forbidden<T: 'static>(
+    why: String,
+) -> AtomicResponse<SpaceActor, Result<T, SpaceRequestError>> {
     AtomicResponse::new(Box::pin(fut::ready(Err(SpaceRequestError::Forbidden(why)))))
 }

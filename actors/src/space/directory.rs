@@ -47,6 +47,8 @@ pub struct SpaceDirectory {
     /// Revocations of the identity space are being spread (one round at a time, so that a
     /// space never gets the same revocation twice from us).
     pub(super) spreading: bool,
+    /// A relay of other identities' revocations is under way (`relay.rs`).
+    pub(super) relaying: bool,
     /// The coalescing window of every space's commits (`commit.rs`).
     coalesce: std::time::Duration,
     /// The presence intervals of every space (`crate::presence`).
@@ -81,6 +83,7 @@ impl SpaceDirectory {
             listing: Default::default(),
             reconcile_due: false,
             spreading: false,
+            relaying: false,
         };
         dir.halo = super::directory_halo::stored_halo_key(dir.store.as_ref())?;
         let records = dir

@@ -15,6 +15,7 @@
 //! when the name the identity actor keeps is not the one the space shows (written on a
 //! later round while this device's feeds there are not admitted).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -22,11 +23,14 @@ use actix::prelude::*;
 use super::directory::SpaceDirectory;
 use super::halo::{listed_spaces, listing, listing_query, reconcile, to_revoke, LISTING_TYPE};
 use super::{join_space, Mutate, QueryObjects, SpaceActor, SpaceRequestError};
+use super::{
+    ForeignRevocations, NameOurDevice, OurDevices, RelayRevocations, RevokeOurDevice, Revoked,
+};
 use super::{MemberOf, SpaceRecord, Watch};
-use super::{NameOurDevice, OurDevices, RevokeOurDevice, Revoked};
+use crate::credentials::Credential;
 use crate::identity::{CurrentSigner, DeviceName};
 use crate::store::{Key, Store};
-use crate::types::{decode, PublicKey};
+use crate::types::{decode, Hash, PublicKey};
 
 /// How often the list is compared even when nothing announced a change.
 pub const RECONCILE_EVERY: Duration = Duration::from_secs(5);
@@ -210,6 +214,7 @@ impl SpaceDirectory {
                     act.list_space(key, halo.clone(), ctx);
                 }
                 act.spread_revocations(halo_key, halo.clone(), ctx);
+                act.relay_revocations(halo_key, ctx);
                 act.show_device_name(halo, ctx);
             })
             .wait(ctx);
@@ -280,6 +285,48 @@ impl SpaceDirectory {
         }
         .into_actor(self)
         .map(|(), act, _| act.spreading = false)
+        .spawn(ctx);
+    }
+}
+
+impl SpaceDirectory {
+    /// Offers every space of this node the revocations of other identities' devices that
+    /// take effect in its other spaces (`relay.rs`). The identity space is left out: it holds
+    /// only our identity's devices.
+    fn relay_revocations(&mut self, halo_key: PublicKey, ctx: &mut Context<Self>) {
+        if self.relaying {
+            return;
+        }
+        self.relaying = true;
+        let spaces: Vec<(PublicKey, Addr<SpaceActor>)> = self
+            .spaces
+            .iter()
+            .filter(|(key, _)| **key != halo_key)
+            .map(|(key, e)| (*key, e.addr.clone()))
+            .collect();
+        async move {
+            let mut known: BTreeMap<Hash, Credential> = BTreeMap::new();
+            for (_, addr) in &spaces {
+                if let Ok(revocations) = addr.send(ForeignRevocations).await {
+                    known.extend(revocations.into_iter().map(|c| (c.id(), c)));
+                }
+            }
+            if known.is_empty() {
+                return;
+            }
+            let offered: Vec<Credential> = known.into_values().collect();
+            for (space, addr) in spaces {
+                match addr.send(RelayRevocations(offered.clone())).await {
+                    Ok(Ok(0)) | Err(_) => {}
+                    Ok(Ok(relayed)) => tracing::info!(space = %space.short(), relayed,
+                        "relayed revocations of another identity's devices that no device of theirs wrote here"),
+                    Ok(Err(e)) => tracing::debug!(space = %space.short(), error = %e,
+                        "cannot relay a revocation yet"),
+                }
+            }
+        }
+        .into_actor(self)
+        .map(|(), act, _| act.relaying = false)
         .spawn(ctx);
     }
 }

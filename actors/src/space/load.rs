@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use super::SpaceRequestError;
 use super::{FeedRecord, SpaceCore, SpaceError, SpaceRecord, Verdict};
-use crate::credentials::{Assertion, Position, Revocation, Revocations, VerifiedCredentials};
+use crate::credentials::{Position, Revocation, Revocations, VerifiedCredentials};
 use crate::feed::{Block, FeedActor, FeedLog, Payload};
 use crate::store::{Key, Store};
 use crate::types::{decode, KeyPair, PublicKey};
@@ -102,18 +102,12 @@ fn stored_revocations(blocks: &BTreeMap<PublicKey, Vec<Block>>) -> Revocations {
         let Payload::Credential(c) = &block.payload else {
             continue;
         };
-        if !matches!(c.subject.assertion, Assertion::RevokeDevice { .. }) {
-            continue;
-        }
-        let Ok(chain) = verified.verify(c) else {
-            continue;
-        };
         let at = Position {
             feed: block.feed_key,
             seq: block.seq,
             timeframe: &block.timeframe,
         };
-        if let Some(r) = Revocation::of(c, c.id(), &chain, &at) {
+        if let Some(r) = Revocation::of(c, c.id(), &verified, &at) {
             revocations.insert(r);
         }
     }

@@ -17,6 +17,7 @@ mod members;
 mod presence;
 mod rebuild;
 mod record;
+mod relay;
 mod remote;
 mod request_error;
 
@@ -45,6 +46,7 @@ pub use presence::{
     OnlineDevices, OnlineIdentities, PresenceIn, PresenceJoin, PresenceLeave, PresenceOut,
 };
 pub use record::{FeedRecord, SpaceRecord};
+pub use relay::{to_relay, ForeignRevocations, RelayRevocations};
 pub use remote::{
     verdicts_of, AuthorizePeer, CredentialsPast, GetHeads, GetVerdicts, HeadsChanged, IngestBlocks,
     IngestReport, KnowsDevice, ListMembers, MayOpenTo, MemberOf, PeerRefused, ReadBlocks,
@@ -56,6 +58,8 @@ pub use request_error::SpaceRequestError;
 mod core_tests;
 #[cfg(test)]
 mod plan_tests;
+#[cfg(test)]
+mod relay_tests;
 #[cfg(test)]
 mod revocation_tests;
 #[cfg(test)]

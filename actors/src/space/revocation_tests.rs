@@ -24,15 +24,18 @@ use crate::store::MemStore;
 use crate::types::{KeyPair, PublicKey, Timeframe};
 
 /// Alice's space with Bob (EDITOR) on two devices, and the blocks that built it.
-struct Bob {
-    record: SpaceRecord,
-    identity: KeyPair,
-    laptop: Writer,
-    phone: Writer,
+pub(super) struct Bob {
+    pub record: SpaceRecord,
+    pub identity: KeyPair,
+    pub laptop: Writer,
+    pub phone: Writer,
+    /// Alice (the owner) and her control feed, which starts with the genesis.
+    pub alice: Writer,
+    pub alice_control: (FeedLog, KeyPair),
     /// Genesis and admissions, in order.
-    base: Vec<Block>,
+    pub base: Vec<Block>,
     /// A core holding `base` (Alice's view).
-    core: SpaceCore,
+    pub core: SpaceCore,
     rng: ChaCha20Rng,
     next_object: u128,
 }
@@ -53,7 +56,7 @@ fn device(identity: &KeyPair, rng: &mut ChaCha20Rng) -> Writer {
 }
 
 impl Bob {
-    fn new(seed: u64) -> Bob {
+    pub fn new(seed: u64) -> Bob {
         let mut hb = hand_built(seed);
         let space_key = hb.core.record().space_key;
         let identity = KeyPair::generate(&mut hb.rng);
@@ -119,6 +122,8 @@ impl Bob {
             identity,
             laptop,
             phone,
+            alice: hb.owner,
+            alice_control: hb.control,
             base,
             core: hb.core,
             rng: hb.rng,
@@ -127,7 +132,7 @@ impl Bob {
     }
 
     /// A data block of `who` that saw `seen`.
-    fn write(&mut self, phone: bool, seen: &Timeframe) -> Block {
+    pub fn write(&mut self, phone: bool, seen: &Timeframe) -> Block {
         self.next_object += 1;
         let client = 20_000 + self.next_object as u64;
         let payload = Payload::Mutation(update_adding(self.next_object, client));
@@ -142,7 +147,7 @@ impl Bob {
     /// `by` revokes `whom` (laptop or phone) on its control feed, cutting `whom`'s data feed
     /// at `cut` and its control feed where `seen` has it; `by = None` is the identity key
     /// itself (the seed phrase), on the laptop's control feed.
-    fn revoke(&mut self, by: Option<bool>, phone: bool, cut: u64, seen: &Timeframe) -> Block {
+    pub fn revoke(&mut self, by: Option<bool>, phone: bool, cut: u64, seen: &Timeframe) -> Block {
         let whom = if phone { &self.phone } else { &self.laptop };
         let control = whom.control.1.public();
         let assertion = Assertion::RevokeDevice {
@@ -169,7 +174,7 @@ impl Bob {
         append(feed, seen, Payload::Credential(Box::new(c)))
     }
 
-    fn seen_base(&self) -> Timeframe {
+    pub fn seen_base(&self) -> Timeframe {
         self.core.timeframe().clone()
     }
 }
@@ -177,7 +182,7 @@ impl Bob {
 /// Delivers `blocks` to `core` in batches of `batch`, storing what it stores in `store` and
 /// rebuilding from `store` whenever a revocation took effect (what the space actor does),
 /// and restarting after batch `restart_after`. Returns the final core.
-fn deliver_all(
+pub(super) fn deliver_all(
     record: &SpaceRecord,
     store: &MemStore,
     mut core: SpaceCore,
