@@ -16,6 +16,7 @@ mod partitioned_add;
 mod random_schedule;
 mod recovery;
 mod revocation;
+mod revocation_relay;
 mod role_change;
 mod signaling;
 
@@ -134,6 +135,11 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "revocation",
         about: "a second device of an identity (recovered from the seed phrase) is revoked while it is partitioned away with a relay; it keeps writing and the relay stores its blocks first; after the heal every peer denies exactly its blocks past the cut and keeps everything before",
         run: revocation::run,
+    },
+    Scenario {
+        name: "revocation-relay",
+        about: "a revoked device, cut off with a member who does not know, joins that member's space (where no other device of its identity is) and writes there; after the heal the members who hold the revocation from a space they share with its identity relay it, and every peer of that space denies all the device's blocks there",
+        run: revocation_relay::run,
     },
     Scenario {
         name: "device-join",
