@@ -3,7 +3,8 @@
 //! devices write, a space created on either reaches the other, each lists the other), the
 //! refusals a user can hit, and `identity recover` on a fresh data dir that gets every
 //! space of the identity from a live device, or, with every device lost, from another
-//! member (reached by `--peer` or through signaling alone).
+//! member (reached by `--peer` or through signaling alone), after which the recovered
+//! device invites a new one.
 
 #![allow(clippy::unwrap_used)]
 
@@ -293,9 +294,37 @@ fn recovery_from_another_member(alice: &Node, net: &[&str]) {
     eventually("writes cross both ways", CONVERGE, POLL, || {
         (alice.ids(&space).contains(&after) && restored.ids(&space).contains(&before)).then_some(())
     });
-    // Nobody holds Bob's identity space any more: this device cannot admit a new one, and
-    // says what to do instead.
-    let out = restored.cli(&["device", "invite"]);
-    assert_eq!(out.status.code(), Some(1), "{out}");
-    assert!(out.stderr.contains("identity recover"), "{out}");
+    // Nobody held Bob's identity space any more: the recovered device re-founded it from the
+    // phrase (the same genesis), so it lists the space there and admits a new device, which
+    // gets the space from that list.
+    let (code, auth) = device_invite(&restored, &[]);
+    let mut phone = Node::new();
+    phone.start_net(net);
+    let joined = device_join(&phone, &code, auth.as_deref());
+    assert!(joined.success(), "{joined}");
+    eventually(
+        "the new device gets the space from the identity's list",
+        CONVERGE,
+        POLL,
+        || (space_keys(&phone) == [space.clone()].into()).then_some(()),
+    );
+    // The recovered device lists the new one (and the lost laptop, which the shared space
+    // still knows).
+    let phone_key = joined.json.as_ref().unwrap()["device_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let restored_key = restored.ok(&["identity", "show"])["device_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    eventually(
+        "the recovered device lists the new one",
+        CONVERGE,
+        POLL,
+        || {
+            let devices = device_names(&restored);
+            (devices.contains_key(&phone_key) && devices.contains_key(&restored_key)).then_some(())
+        },
+    );
 }

@@ -16,6 +16,27 @@ pub struct SpaceGenesis<'a> {
     pub now_ms: u64,
 }
 
+/// The identity space's genesis: the same credentials, byte for byte, whoever makes them
+/// from the identity's seed phrase (`identity create`, and `identity recover` after every
+/// device is lost), so that a re-founded identity space is the space it was. Issued at time
+/// 0; the feed admissions are signed by the identity key itself, for itself as the writer of
+/// `control_feed` (derived from the identity secret, never stored, so never written again).
+pub fn identity_space_genesis(
+    space: &KeyPair,
+    identity: &KeyPair,
+    control_feed: PublicKey,
+    data_feed: PublicKey,
+) -> Vec<Credential> {
+    space_genesis(&SpaceGenesis {
+        space,
+        creator: &Signer::direct(identity.clone()),
+        device_key: identity.public(),
+        control_feed,
+        data_feed,
+        now_ms: 0,
+    })
+}
+
 /// How many credentials [`space_genesis`] makes: the first blocks of the genesis feed.
 pub const GENESIS_CREDENTIALS: u64 = 4;
 

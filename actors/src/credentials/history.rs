@@ -132,19 +132,17 @@ impl ControlHistory {
         }
     }
 
-    /// The feed whose first block is the accepted `SpaceGenesis` (the creator's control
-    /// feed). Only the space key signs one, and a copy on another feed is never accepted.
-    pub fn genesis_feed(&self) -> Option<PublicKey> {
-        self.entries
-            .iter()
-            .find(|e| {
-                e.seq == 0
-                    && matches!(
-                        e.credential.subject.assertion,
-                        Assertion::SpaceGenesis { .. }
-                    )
-            })
-            .map(|e| e.feed)
+    /// True if `feed`'s first block is an accepted `SpaceGenesis` (the creator's control
+    /// feed, or the identity space's derived genesis feed). Only the space key signs one.
+    pub fn is_genesis_feed(&self, feed: &PublicKey) -> bool {
+        self.entries.iter().any(|e| {
+            e.feed == *feed
+                && e.seq == 0
+                && matches!(
+                    e.credential.subject.assertion,
+                    Assertion::SpaceGenesis { .. }
+                )
+        })
     }
 
     /// The memory of verified credentials, shared by this history and its trial copies.

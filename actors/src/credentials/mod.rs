@@ -25,7 +25,7 @@ pub use credential::{
     authorize_device, Assertion, Credential, CredentialError, Designation, Proof, Role, Signer,
     Subject, MAX_DECODED_CHAINS,
 };
-pub use genesis::{space_genesis, SpaceGenesis, GENESIS_CREDENTIALS};
+pub use genesis::{identity_space_genesis, space_genesis, SpaceGenesis, GENESIS_CREDENTIALS};
 pub use history::{ControlHistory, Position};
 pub use revocation::{Revocation, Revocations};
 pub use space_state::{

@@ -18,7 +18,7 @@ use rand_chacha::ChaCha20Rng;
 use zeroize::Zeroizing;
 
 use super::device_name::{load_device_name, store_device_name};
-use super::keys::adopted_record;
+use super::keys::{adopted_record, HaloGenesis};
 use super::{recover_identity, CreatedIdentity, IdentityInfo, IdentityRequestError};
 use super::{IdentityRecord, NewIdentity, RecoveredIdentity};
 use crate::credentials::{Credential, Signer};
@@ -82,14 +82,16 @@ impl IdentityActor {
         &mut self,
         record: IdentityRecord,
         halo: FoundHalo,
-        halo_secret: Option<&KeyPair>,
+        genesis: Option<&HaloGenesis>,
         halo_space_key: PublicKey,
+        recovering: bool,
     ) -> Result<IdentityInfo, IdentityRequestError> {
         let bytes = encode(&record).map_err(|e| IdentityRequestError::Invalid(e.to_string()))?;
         let mut batch = halo(Founding {
             signer: record.signer(&self.device),
-            halo_secret,
+            genesis,
             halo_space_key,
+            recovering,
             now_ms: self.clock.now_ms(),
             rng: &mut self.rng,
         })
@@ -124,10 +126,14 @@ impl Actor for IdentityActor {
 pub struct Founding<'a> {
     /// This device, signing for the new identity.
     pub signer: Signer,
-    /// The identity space's key pair when this device creates the identity (to sign the
-    /// genesis); `None` when the space exists already and is joined by key.
-    pub halo_secret: Option<&'a KeyPair>,
+    /// The identity space's genesis, when this device makes it from the seed phrase
+    /// (`identity create`, `identity recover`); `None` when it joins the space by key from
+    /// the device that invited it.
+    pub genesis: Option<&'a HaloGenesis>,
     pub halo_space_key: PublicKey,
+    /// Recovered from the seed phrase: the other devices of the identity (if any are left)
+    /// hold the space, so it is joined as well as founded (its peers are sought).
+    pub recovering: bool,
     pub now_ms: u64,
     pub rng: &'a mut ChaCha20Rng,
 }
@@ -149,12 +155,13 @@ impl Handler<CreateIdentity> for IdentityActor {
         self.check_new(msg.name.as_deref(), false)?;
         let created =
             NewIdentity::create(&mut self.rng, &self.device, msg.name, self.clock.now_ms());
-        let halo_key = created.halo_space.public();
+        let halo_key = created.halo.space_key;
         let info = self.keep(
             created.record,
             msg.halo,
-            Some(&created.halo_space),
+            Some(&created.halo),
             halo_key,
+            false,
         )?;
         Ok(CreatedIdentity {
             identity_key: info.identity_key,
@@ -188,7 +195,14 @@ impl Handler<RecoverIdentity> for IdentityActor {
             self.clock.now_ms(),
         )?;
         drop(msg.seed_phrase);
-        let info = self.keep(recovered.record, msg.halo, None, recovered.halo_space_key)?;
+        let halo_key = recovered.halo.space_key;
+        let info = self.keep(
+            recovered.record,
+            msg.halo,
+            Some(&recovered.halo),
+            halo_key,
+            true,
+        )?;
         tracing::info!(
             identity = %info.identity_key,
             device = %info.device_key,
@@ -296,7 +310,7 @@ impl Handler<AdoptIdentity> for IdentityActor {
             msg.name,
             self.clock.now_ms(),
         );
-        let info = self.keep(record, msg.halo, None, msg.halo_space_key)?;
+        let info = self.keep(record, msg.halo, None, msg.halo_space_key, false)?;
         tracing::info!(identity = %info.identity_key, device = %info.device_key, "joined the identity as a new device");
         Ok(info)
     }

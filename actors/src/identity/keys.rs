@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-use crate::credentials::{authorize_device, Assertion, Credential, Signer, Subject};
+use crate::credentials::{
+    authorize_device, identity_space_genesis, Assertion, Credential, Signer, Subject,
+};
 use crate::types::{KeyPair, PublicKey};
 
 /// Words in a seed phrase (256 bits of entropy).
@@ -30,6 +32,8 @@ pub const SEED_PHRASE_WORDS: usize = 24;
 const IDENTITY_KDF_CONTEXT: &str = "echo-rs identity key v1";
 
 const HALO_SPACE_KDF_CONTEXT: &str = "echo-rs halo space key v1";
+const HALO_GENESIS_FEED_KDF_CONTEXT: &str = "echo-rs halo genesis feed v1";
+const HALO_GENESIS_DATA_KDF_CONTEXT: &str = "echo-rs halo genesis data feed v1";
 
 /// Why a seed phrase was refused. Never carries the phrase or any of its words.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
@@ -114,21 +118,42 @@ impl IdentityRecord {
 pub struct NewIdentity {
     pub record: IdentityRecord,
     pub seed_phrase: Zeroizing<String>,
-    /// The identity space's key pair, for its genesis; wiped when dropped.
-    pub halo_space: KeyPair,
+    /// The identity space's genesis.
+    pub halo: HaloGenesis,
 }
 
-/// An identity recovered on this device, and the key of its identity space (to join).
+/// An identity recovered on this device, and its identity space's genesis (the same as at
+/// creation: a device that finds no other device of the identity re-founds the very space).
 pub struct RecoveredRecord {
     pub record: IdentityRecord,
-    pub halo_space_key: PublicKey,
+    pub halo: HaloGenesis,
 }
 
-/// The identity space's key pair of an identity key pair.
-fn halo_space_of(identity: &KeyPair) -> KeyPair {
+/// The identity space's key and genesis, all derived from the identity secret, so that the
+/// seed phrase makes the same bytes every time (`credentials::identity_space_genesis`): four
+/// credentials on a genesis feed of their own, whose key pair is here to sign their blocks
+/// and is dropped (wiped) with this value, never stored.
+pub struct HaloGenesis {
+    pub space_key: PublicKey,
+    pub feed: KeyPair,
+    pub credentials: Vec<Credential>,
+}
+
+/// The [`HaloGenesis`] of an identity key pair.
+fn halo_genesis_of(identity: &KeyPair) -> HaloGenesis {
     let secret = Zeroizing::new(identity.secret_bytes());
-    let derived = Zeroizing::new(blake3::derive_key(HALO_SPACE_KDF_CONTEXT, &*secret));
-    KeyPair::from_secret(*derived)
+    let derive = |context: &str| {
+        KeyPair::from_secret(*Zeroizing::new(blake3::derive_key(context, &*secret)))
+    };
+    let space = derive(HALO_SPACE_KDF_CONTEXT);
+    let feed = derive(HALO_GENESIS_FEED_KDF_CONTEXT);
+    let data = derive(HALO_GENESIS_DATA_KDF_CONTEXT);
+    let credentials = identity_space_genesis(&space, identity, feed.public(), data.public());
+    HaloGenesis {
+        space_key: space.public(),
+        feed,
+        credentials,
+    }
 }
 
 /// Parses a seed phrase: exactly [`SEED_PHRASE_WORDS`] BIP39 English words (any case,
@@ -222,11 +247,11 @@ impl NewIdentity {
         let mnemonic = Mnemonic::from_entropy(&*entropy)
             .unwrap_or_else(|_| unreachable!("32-byte entropy is valid"));
         let identity = key_from_mnemonic(&mnemonic);
-        let halo_space = halo_space_of(&identity);
+        let halo = halo_genesis_of(&identity);
         NewIdentity {
             record: found_record(identity, device, name, now_ms),
             seed_phrase: Zeroizing::new(mnemonic.to_string()),
-            halo_space,
+            halo,
         }
     }
 }
@@ -241,10 +266,10 @@ pub fn recover_identity(
     now_ms: u64,
 ) -> Result<RecoveredRecord, PhraseError> {
     let identity = identity_from_phrase(phrase)?;
-    let halo_space_key = halo_space_of(&identity).public();
+    let halo = halo_genesis_of(&identity);
     Ok(RecoveredRecord {
         record: found_record(identity, device, name, now_ms),
-        halo_space_key,
+        halo,
     })
 }
 
@@ -284,8 +309,12 @@ mod tests {
         let record = recovered.record;
         assert_eq!(record.identity_key, created.record.identity_key);
         // The same identity space: recovery finds what creation founded.
-        assert_eq!(recovered.halo_space_key, created.halo_space.public());
-        assert_ne!(recovered.halo_space_key, record.identity_key);
+        assert_eq!(recovered.halo.space_key, created.halo.space_key);
+        assert_ne!(recovered.halo.space_key, record.identity_key);
+        // And the same genesis, byte for byte: a re-founded identity space is the same one.
+        assert_eq!(recovered.halo.feed.public(), created.halo.feed.public());
+        assert_eq!(recovered.halo.credentials, created.halo.credentials);
+        assert_eq!(recovered.halo.credentials.len(), 4);
         assert_ne!(new_device.public(), old_device.public());
         // The new device is authorised by the identity key itself (a chain of one link).
         let auth = record
@@ -312,7 +341,8 @@ mod tests {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(10);
         let other = NewIdentity::create(&mut rng, &device, None, 1000);
         assert_ne!(other.record.identity_key, created.record.identity_key);
-        assert_ne!(other.halo_space.public(), created.halo_space.public());
+        assert_ne!(other.halo.space_key, created.halo.space_key);
+        assert_ne!(other.halo.feed.public(), created.halo.feed.public());
     }
 
     #[test]

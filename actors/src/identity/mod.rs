@@ -15,8 +15,8 @@ pub use actor::{
 };
 pub use info::{CreatedIdentity, IdentityInfo, RecoveredIdentity};
 pub use keys::{
-    identity_from_phrase, parse_phrase, recover_identity, DeviceRecord, IdentityRecord,
-    NewIdentity, PhraseError, RecoveredRecord, SEED_PHRASE_WORDS,
+    identity_from_phrase, parse_phrase, recover_identity, DeviceRecord, HaloGenesis,
+    IdentityRecord, NewIdentity, PhraseError, RecoveredRecord, SEED_PHRASE_WORDS,
 };
 pub use migrate::{load_identity, open_sled_migrated, IdentityLoadError};
 pub use request_error::IdentityRequestError;

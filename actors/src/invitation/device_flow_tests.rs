@@ -238,6 +238,40 @@ async fn a_recovered_device_gets_every_space_from_a_live_device_of_the_identity(
         sees(&restored, &a, "laptop").await && sees(&laptop, &a, "restored").await
     })
     .await;
+    // The recovered device founded the identity space again from the phrase: the very same
+    // genesis as the laptop's, so the two are one space, and each lists both devices.
+    eventually("each device lists both", || async {
+        let both = |l: Vec<crate::node::DeviceInfo>| l.len() == 2;
+        both(laptop.device_list().await.unwrap()) && both(restored.device_list().await.unwrap())
+    })
+    .await;
+    // Each identity space holds both devices' feeds (the laptop's learned the restored
+    // device's admission of itself, which rests on the shared genesis), and denies nothing.
+    let halo = |n: &NodeHandle| {
+        let n = n.clone();
+        async move {
+            let Ok(Some((_, addr))) = n.directory_for_tests().send(crate::space::HaloSpace).await
+            else {
+                return None;
+            };
+            let devices = addr.send(crate::space::OurDevices).await.ok()?;
+            let verdicts = addr.send(crate::space::GetVerdicts).await.ok()?;
+            Some((devices, verdicts.denied.len()))
+        }
+    };
+    let want = [laptop.device_key(), restored.device_key()];
+    let has_both = |h: Option<(
+        std::collections::BTreeMap<crate::types::PublicKey, bool>,
+        usize,
+    )>| {
+        h.is_some_and(|(d, denied)| {
+            d.len() == 2 && want.iter().all(|k| d.contains_key(k)) && denied == 0
+        })
+    };
+    eventually("each identity space holds both devices", || async {
+        has_both(halo(&laptop).await) && has_both(halo(&restored).await)
+    })
+    .await;
 }
 
 #[actix::test]
@@ -304,6 +338,28 @@ async fn with_every_device_lost_a_recovered_device_learns_its_spaces_from_a_memb
             && sees(&restored, &shared, "laptop").await
             && sees(&restored, &shared, "alice").await
     })
+    .await;
+    // Nobody held Bob's identity space: the recovered device founded it again from the
+    // phrase, lists the shared space there, and brings in a new device, which gets it.
+    let invitation = restored
+        .device_invite(InviteOptions::default())
+        .await
+        .unwrap();
+    let phone = fresh(84).await;
+    let joined = phone
+        .device_join(
+            &invitation.invitation_code,
+            invitation.auth_code,
+            JOIN_MS,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(joined.identity_key, created.identity_key);
+    eventually(
+        "the new device gets the shared space from the list",
+        || async { space_keys(&phone).await == vec![shared.clone()] },
+    )
     .await;
 }
 

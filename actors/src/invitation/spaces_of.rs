@@ -8,8 +8,9 @@
 //! other end of the connection (its TLS key); the answer names only spaces where that
 //! identity is a member (not REMOVED) and that device is not revoked, so it tells a device
 //! nothing its identity could not already read, and a device of anyone else learns nothing
-//! (an empty list). Asking side: only while the identity space has no control state (once
-//! it replicates from another device, its list is the better source), once per connection.
+//! (an empty list). Asking side: only while the identity space knows no other device of the
+//! identity (the recovered device re-founds it from the phrase, alone; once it replicates
+//! from another device, its list is the better source), once per connection.
 
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use super::messages::{GuestFrame, HostFrame};
 use crate::credentials::Credential;
 use crate::identity::{CurrentSigner, IdentityActor};
 use crate::mesh::SideStream;
-use crate::space::{HaloSpace, JoinListed, ListMembers, SpaceDirectory, SpacesOfIdentity};
+use crate::space::{HaloSpace, JoinListed, OurDevices, SpaceDirectory, SpacesOfIdentity};
 use crate::transport::{read_frame, write_frame};
 
 /// How long a peer has to answer.
@@ -77,16 +78,19 @@ pub(super) fn ask_if_recovering(
     });
 }
 
-/// Our device credential, if the identity space is still joining (no members known).
+/// Our device credential, if the identity space knows no other device of ours.
 async fn recovering(
     spaces: &Addr<SpaceDirectory>,
     identity: &Addr<IdentityActor>,
 ) -> Option<Credential> {
     let (_, halo) = spaces.send(HaloSpace).await.ok()??;
-    if !halo.send(ListMembers).await.ok()?.is_empty() {
+    let signer = identity.send(CurrentSigner).await.ok()?.ok()?;
+    let this_device = signer.key.public();
+    let devices = halo.send(OurDevices).await.ok()?;
+    if devices.keys().any(|d| *d != this_device) {
         return None;
     }
-    identity.send(CurrentSigner).await.ok()?.ok()?.chain
+    signer.chain
 }
 
 async fn ask(

@@ -204,6 +204,14 @@ pub struct NodeHandle {
     network: Option<Addr<NetworkActor>>,
 }
 
+#[cfg(test)]
+impl NodeHandle {
+    /// The space directory, for tests outside `node/` that look at the identity space.
+    pub(crate) fn directory_for_tests(&self) -> &Addr<SpaceDirectory> {
+        &self.directory
+    }
+}
+
 /// Parses a key a user typed: 64 hex characters of an ed25519 point that is not of small
 /// order (`PublicKey::check_point`; the all-zero key is refused), else `400 invalid`.
 pub(super) fn user_key(text: &str, what: &str) -> Result<PublicKey, NodeError> {

@@ -491,7 +491,7 @@ fn judge_control(
     // from everyone in it.
     let genesis = matches!(&block.payload, Payload::Credential(c)
         if c.issuer == control.state().space_key()
-            || (block.seq < GENESIS_CREDENTIALS && control.genesis_feed() == Some(block.feed_key)));
+            || (block.seq < GENESIS_CREDENTIALS && control.is_genesis_feed(&block.feed_key)));
     let past = control.state_before(pos);
     let writer = past
         .feed(&block.feed_key)

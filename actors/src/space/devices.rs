@@ -31,7 +31,8 @@ impl Handler<OurDevices> for SpaceActor {
             .state()
             .feeds()
             .values()
-            .filter(|f| f.identity_key == me)
+            // The identity key itself admits the identity space's genesis feed: no device.
+            .filter(|f| f.identity_key == me && f.device_key != me)
             .map(|f| (f.device_key, revocations.is_revoked(&me, &f.device_key)))
             .collect();
         for (identity, device) in revocations.revoked().keys() {

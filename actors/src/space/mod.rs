@@ -57,6 +57,8 @@ pub use request_error::SpaceRequestError;
 #[cfg(test)]
 mod core_tests;
 #[cfg(test)]
+mod halo_genesis_tests;
+#[cfg(test)]
 mod plan_tests;
 #[cfg(test)]
 mod relay_tests;

@@ -372,8 +372,11 @@ impl Handler<AuthorizePeer> for SpaceActor {
 
 /// May we open a channel for this space to `0` (a device key)? Yes if that device writes
 /// admitted feeds of a member that is not REMOVED, or if we are still joining (no control
-/// state yet, so we know nobody); never once our own identity was removed from the space
-/// or this device revoked (nobody would serve us; a member that re-admits us opens to us).
+/// state yet, so we know nobody), or if this is the identity space a recovered device
+/// founded again from the seed phrase and it knows no other device of the identity yet
+/// (the others, if any are left, hold it: the peer decides, as for a space still joining);
+/// never once our own identity was removed from the space or this device revoked (nobody
+/// would serve us; a member that re-admits us opens to us).
 #[derive(Message)]
 #[rtype(result = "bool")]
 pub struct MayOpenTo(pub PublicKey);
@@ -381,7 +384,24 @@ pub struct MayOpenTo(pub PublicKey);
 impl Handler<MayOpenTo> for SpaceActor {
     type Result = bool;
     fn handle(&mut self, msg: MayOpenTo, _: &mut Context<Self>) -> bool {
-        !self.core.state().has_genesis() || (!self.shut_out() && member_device(&self.core, &msg.0))
+        !self.core.state().has_genesis()
+            || (!self.shut_out() && (member_device(&self.core, &msg.0) || self.recovered_alone()))
+    }
+}
+
+impl SpaceActor {
+    /// This is an identity space a recovered device founded from the seed phrase (its
+    /// record names no genesis feed, and the identity key itself writes one of its feeds:
+    /// the derived genesis feed, which only identity spaces have), and it knows no device of
+    /// the identity but this one.
+    fn recovered_alone(&self) -> bool {
+        let this_device = self.signer.key.public();
+        let feeds = self.core.state().feeds();
+        self.core.record().genesis_feed.is_none()
+            && feeds.values().any(|f| f.device_key == f.identity_key)
+            && feeds
+                .values()
+                .all(|f| f.device_key == f.identity_key || f.device_key == this_device)
     }
 }
 
