@@ -5,6 +5,7 @@
 
 mod api;
 mod cli;
+mod cli_device;
 mod client;
 mod clock;
 mod commands;

@@ -36,7 +36,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{check_revocation, Assertion, Credential, Position, VerifiedCredentials};
+use super::{
+    check_relayed_revocation, check_revocation, Assertion, Credential, Position,
+    VerifiedCredentials,
+};
 use crate::types::{Hash, PublicKey, Timeframe};
 
 /// One revocation and where it stands.
@@ -78,6 +81,10 @@ impl Revocation {
             Assertion::RelayedRevocation { revocation } => (&**revocation, true),
             _ => return None,
         };
+        // The same shape rules as `SpaceState::apply` has for either.
+        if relayed {
+            check_relayed_revocation(credential.subject.id, credential.issuer, revocation).ok()?;
+        }
         let Assertion::RevokeDevice {
             identity_key,
             device_key,
@@ -86,19 +93,16 @@ impl Revocation {
         else {
             return None;
         };
-        // A relay names the revoked device, and is another identity's (its own identity
-        // writes it here natively): as `SpaceState::apply` demands of it.
-        if relayed && (credential.subject.id != *device_key || credential.issuer == *identity_key) {
-            return None;
+        if !relayed {
+            check_revocation(
+                revocation.subject.id,
+                revocation.issuer,
+                identity_key,
+                device_key,
+                cut,
+            )
+            .ok()?;
         }
-        check_revocation(
-            revocation.subject.id,
-            revocation.issuer,
-            identity_key,
-            device_key,
-            cut,
-        )
-        .ok()?;
         let chain = verified.verify(revocation).ok()?;
         Some(Revocation {
             id,

@@ -258,33 +258,8 @@ impl SpaceState {
                 check_revocation(credential.subject.id, issuer, identity_key, device_key, cut)?;
             }
             Assertion::RelayedRevocation { revocation } => {
-                // What it denies is decided by `Revocations`; here only its shape: a copy of
-                // another identity's well-formed revocation of the subject device.
-                let Assertion::RevokeDevice {
-                    identity_key,
-                    device_key,
-                    cut,
-                } = &revocation.subject.assertion
-                else {
-                    return Err(not_allowed("relay anything but a device revocation"));
-                };
-                check_revocation(
-                    revocation.subject.id,
-                    revocation.issuer,
-                    identity_key,
-                    device_key,
-                    cut,
-                )?;
-                if credential.subject.id != *device_key {
-                    return Err(not_allowed(
-                        "relay a revocation of a device other than the credential's subject",
-                    ));
-                }
-                if *identity_key == issuer {
-                    return Err(not_allowed(
-                        "relay a revocation of one's own device (write it in this space instead)",
-                    ));
-                }
+                // What it denies is decided by `Revocations`; here only its shape.
+                check_relayed_revocation(credential.subject.id, issuer, revocation)?;
             }
             Assertion::DeviceProfile { display_name } => {
                 let device = credential.subject.id;
@@ -423,6 +398,47 @@ pub fn check_revocation(
     let feeds: std::collections::BTreeSet<&PublicKey> = cut.iter().map(|(f, _)| f).collect();
     if feeds.len() != cut.len() {
         return Err(not_allowed("name a feed twice in a revocation's cut"));
+    }
+    Ok(())
+}
+
+/// The shape rules of a `RelayedRevocation` of `revocation`, about `subject`, issued by
+/// `issuer`: it copies a well-formed `RevokeDevice` (as [`check_revocation`] has it) of the
+/// subject device, by another identity than the relayer's (an identity writes its own
+/// revocations natively).
+pub fn check_relayed_revocation(
+    subject: PublicKey,
+    issuer: PublicKey,
+    revocation: &Credential,
+) -> Result<(), RuleError> {
+    let not_allowed = |action: &str| RuleError::NotAllowed {
+        issuer,
+        action: action.into(),
+    };
+    let Assertion::RevokeDevice {
+        identity_key,
+        device_key,
+        cut,
+    } = &revocation.subject.assertion
+    else {
+        return Err(not_allowed("relay anything but a device revocation"));
+    };
+    check_revocation(
+        revocation.subject.id,
+        revocation.issuer,
+        identity_key,
+        device_key,
+        cut,
+    )?;
+    if subject != *device_key {
+        return Err(not_allowed(
+            "relay a revocation of a device other than the credential's subject",
+        ));
+    }
+    if *identity_key == issuer {
+        return Err(not_allowed(
+            "relay a revocation of one's own device (write it in this space instead)",
+        ));
     }
     Ok(())
 }

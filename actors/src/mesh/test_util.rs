@@ -60,12 +60,22 @@ pub async fn listen_addr(node: &NodeHandle) -> SocketAddr {
 }
 
 /// Polls `check` every 20 ms for up to 6 s; panics naming `what` if it never holds.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
+pub async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    for _ in 0..300 {
+    eventually_within(Duration::from_secs(6), what, check).await;
+}
+
+/// Polls `check` every 20 ms for up to `limit`; panics naming `what` if it never holds.
+pub async fn eventually_within<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let tries = limit.as_millis() / 20;
+    for _ in 0..tries.max(1) {
         if check().await {
             return;
         }

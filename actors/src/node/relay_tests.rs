@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::invitation::InviteOptions;
-use crate::mesh::test_util::{open_node, real_node};
+use crate::mesh::test_util::{eventually_within, open_node, real_node};
 use crate::mesh::MeshConfig;
 use crate::space::{ForeignRevocations, QueryRequest};
 use crate::store::MemStore;
@@ -18,18 +18,12 @@ use super::NodeHandle;
 const ACCEPT_MS: u64 = 20_000;
 
 /// Waits up to 30 s (relays run on the directory's reconciliation, every 5 s).
-async fn within_30s<F, Fut>(what: &str, mut check: F)
+async fn within_30s<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    for _ in 0..300 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
+    eventually_within(Duration::from_secs(30), what, check).await;
 }
 
 /// The `feedkey:seq` entries `node` denies in `space`.

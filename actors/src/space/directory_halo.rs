@@ -252,12 +252,7 @@ impl SpaceDirectory {
             return;
         }
         self.spreading = true;
-        let others: Vec<(PublicKey, Addr<SpaceActor>)> = self
-            .spaces
-            .iter()
-            .filter(|(key, _)| **key != halo_key)
-            .map(|(key, e)| (*key, e.addr.clone()))
-            .collect();
+        let others = self.spaces_but(halo_key);
         async move {
             let Ok(known) = halo.send(OurDevices).await else {
                 return;
@@ -290,6 +285,15 @@ impl SpaceDirectory {
 }
 
 impl SpaceDirectory {
+    /// Every space of this node but `left_out` (the identity space), with its actor, by key.
+    fn spaces_but(&self, left_out: PublicKey) -> Vec<(PublicKey, Addr<SpaceActor>)> {
+        self.spaces
+            .iter()
+            .filter(|(key, _)| **key != left_out)
+            .map(|(key, e)| (*key, e.addr.clone()))
+            .collect()
+    }
+
     /// Offers every space of this node the revocations of other identities' devices that
     /// take effect in its other spaces (`relay.rs`). The identity space is left out: it holds
     /// only our identity's devices.
@@ -298,12 +302,7 @@ impl SpaceDirectory {
             return;
         }
         self.relaying = true;
-        let spaces: Vec<(PublicKey, Addr<SpaceActor>)> = self
-            .spaces
-            .iter()
-            .filter(|(key, _)| **key != halo_key)
-            .map(|(key, e)| (*key, e.addr.clone()))
-            .collect();
+        let spaces = self.spaces_but(halo_key);
         async move {
             let mut known: BTreeMap<Hash, Credential> = BTreeMap::new();
             for (_, addr) in &spaces {
