@@ -279,6 +279,7 @@ impl NetworkActor {
             client.do_send(JoinTopic(*topic));
         }
         self.signal = Some(client);
+        self.refresh_identity_topics(ctx);
     }
 
     /// Starts the swarm of `topic` (once): it knows the connections there are, and

@@ -1,6 +1,8 @@
 //! The network actor's side of identity topics (`identity_topics.rs`): every
-//! [`REFRESH_EVERY`] it asks each open space for its members, plans with
-//! [`IdentityTopics`], and tells the signaling client which topics to join and leave. The
+//! [`REFRESH_EVERY`], and once the signaling client starts, it asks each open space for its
+//! members, plans with [`IdentityTopics`], and tells the signaling client which topics to
+//! join and leave. A node without a signaling client does none of it (topics mean nothing
+//! without a server; one that starts later, for an invitation, is planned for at once). The
 //! topic a recovering device seeks under gets a seeking swarm, which the ordinary swarm
 //! paths (peer events, ticks, connections) then drive; listened topics get none, so
 //! nothing learnt there is ever dialed.
@@ -25,7 +27,7 @@ impl NetworkActor {
     /// Plans the identity topics from the spaces' members now, and applies the changes.
     pub(super) fn refresh_identity_topics(&mut self, ctx: &mut Context<Self>) {
         let own = self.device_auth.as_ref().map(|auth| auth.issuer);
-        if own.is_none() {
+        if own.is_none() || self.signal.is_none() {
             return;
         }
         let recovering = self.spaces.values().any(|s| s.identity_space_joining);
