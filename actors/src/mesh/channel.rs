@@ -3,11 +3,12 @@
 //! puts them on the QUIC stream, or a test pipe), block reads and ingests go to the
 //! `SpaceActor`, and head changes of the space come back in as `LocalHeads`.
 //!
-//! The channel starts after both `Hello`s were exchanged and checked. It stops on a
-//! protocol violation, when `outbound` is closed, or when told to; dropping it closes the
-//! stream. When the peer loses its membership, the channel serves it for a short grace
-//! period (so that it learns of its removal or demotion from the credentials themselves)
-//! and takes no more blocks from it, then stops.
+//! The channel starts after both `Hello`s were exchanged and checked, and checks its peer
+//! once more as it starts watching the space (the space may have changed in between). It
+//! stops on a protocol violation, when `outbound` is closed, or when told to; dropping it
+//! closes the stream. When the peer loses its membership, the channel serves it for a
+//! short grace period (so that it learns of its removal or demotion from the credentials
+//! themselves) and takes no more blocks from it, then stops.
 //!
 //! A *leaving* channel ([`ChannelActor::leaving`]) is one to a peer that was a former member
 //! already when it said Hello (a REMOVED identity, a revoked device): it would never learn
@@ -210,6 +211,11 @@ impl Actor for ChannelActor {
             return self.start_leaving(ctx);
         }
         self.space.do_send(WatchHeads(ctx.address().recipient()));
+        // The connection checked the peer before it started us, but the space may have
+        // changed since (an answering Hello was written in between). Checked again now,
+        // queued behind `WatchHeads`: a change before this check is seen by it, one after
+        // reaches us as a new control version.
+        self.recheck_peer(ctx);
         self.space
             .send(PresenceJoin {
                 device: self.peer,

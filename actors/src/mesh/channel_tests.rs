@@ -12,6 +12,7 @@ use actix::prelude::*;
 use serde_json::json;
 use tokio::sync::mpsc;
 
+use super::connection::PeerLeaving;
 use super::test_util::{count, eventually};
 use super::*;
 use crate::credentials::Role;
@@ -149,4 +150,61 @@ async fn blocks_cross_an_intermediary_and_readers_cannot_write() {
     // c is a reader: its writes are refused locally.
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(c.object_add(&space, json!({"x": 1})).await.is_err());
+}
+
+/// Records what a channel tells its connection about a leaving peer.
+struct LeavingRecorder(mpsc::UnboundedSender<PeerLeaving>);
+
+impl Actor for LeavingRecorder {
+    type Context = Context<Self>;
+}
+
+impl Handler<PeerLeaving> for LeavingRecorder {
+    type Result = ();
+    fn handle(&mut self, msg: PeerLeaving, _: &mut Context<Self>) {
+        let _ = self.0.send(msg);
+    }
+}
+
+/// The connection checks a Hello's credential before it starts the channel, and the space
+/// may remove the peer in between (an answer is written meanwhile). The channel checks
+/// again once it watches the space: a peer removed in that gap is told and let go, not
+/// served for good (the channel would otherwise wait for a control change that may never
+/// come).
+#[actix::test]
+async fn a_channel_started_after_its_peer_was_removed_lets_it_go() {
+    let a = node(6).await;
+    let b = node(7).await;
+    let space = a.space_create(None).await.unwrap().space_key;
+    let b_identity = b.identity_show().await.unwrap().identity_key;
+    a.space_add_member(&space, &b_identity, Role::Editor)
+        .await
+        .unwrap();
+    let auth = b.device_auth_for_tests().await;
+    a.space_remove_member(&space, &b_identity).await.unwrap();
+
+    let (tx, mut told) = mpsc::unbounded_channel();
+    let recorder = LeavingRecorder(tx).start();
+    let (out, _rx) = mpsc::unbounded_channel::<ReplMessage>();
+    let channel = ChannelActor::new(
+        a.space_actor(&space).await.unwrap(),
+        space.parse().unwrap(),
+        b.device_key(),
+        Some(auth),
+        out,
+    )
+    .on_leaving(recorder.recipient(), 7)
+    .start();
+    let leaving = tokio::time::timeout(Duration::from_secs(5), told.recv())
+        .await
+        .expect("the channel never found its peer removed")
+        .unwrap();
+    assert_eq!(
+        (leaving.space_key.to_hex(), leaving.stream),
+        (space.clone(), 7)
+    );
+    eventually("the channel stops after its grace", || async {
+        !channel.connected()
+    })
+    .await;
 }

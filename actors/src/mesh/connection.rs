@@ -161,7 +161,9 @@ impl ConnectionActor {
 
     /// Feeds the core one input and carries out what it says.
     fn feed(&mut self, input: HelloInput, ctx: &mut Context<Self>) {
+        tracing::trace!(peer = %self.peer.short(), id = self.id, ?input, "hello input");
         let outputs = self.core.handle(Instant::now(), input);
+        tracing::trace!(peer = %self.peer.short(), id = self.id, ?outputs, "hello outputs");
         self.carry_out(outputs, ctx);
     }
 

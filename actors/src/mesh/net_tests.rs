@@ -20,6 +20,13 @@ use crate::store::{Key, MemStore, Store};
 use crate::transport::NetEnv;
 use crate::types::{decode, Hash, KeyPair, PublicKey, Timeframe};
 
+/// The node's `echo_connections_total` counter for one side (`dialed` or `accepted`).
+async fn connections(node: &NodeHandle, side: &str) -> u64 {
+    let name = format!("echo_connections_total{{side=\"{side}\"}}");
+    let status = node.status().await.unwrap();
+    status.counters.get(&name).copied().unwrap_or(0)
+}
+
 async fn node(seed: u8, mesh: MeshConfig) -> (NodeHandle, SocketAddr) {
     real_node(seed, Arc::new(MemStore::new()), mesh).await
 }
@@ -273,4 +280,57 @@ async fn a_removed_members_blocks_are_denied_everywhere_and_relayers_keep_their_
         vec![&c.device_key().to_hex()],
         "a kept its channel with c"
     );
+}
+
+/// A guest whose static peer is its invitation's host already has a connection to it when
+/// the space opens: the static peer is known by that connection's address and not dialed
+/// a second time (the second connection would replace the first and close the channels
+/// on it, and for a moment the host would have no channel with the guest).
+#[actix::test]
+async fn a_static_peer_reached_through_an_invitation_is_not_dialed_again() {
+    let (host, host_addr) = node(41, MeshConfig::default()).await;
+    let (guest, _) = node(
+        42,
+        MeshConfig {
+            static_peers: vec![host_addr],
+            ..Default::default()
+        },
+    )
+    .await;
+    let space = host.space_create(None).await.unwrap().space_key;
+    host.object_add(&space, json!({"from": "host"}))
+        .await
+        .unwrap();
+    let invitation = host
+        .invite_create(&space, crate::invitation::InviteOptions::default())
+        .await
+        .unwrap();
+    guest
+        .invite_accept(
+            &invitation.invitation_code,
+            invitation.auth_code,
+            20_000,
+            None,
+        )
+        .await
+        .unwrap();
+    eventually("the guest sees the host's object", || async {
+        count(&guest, &space).await == 1
+    })
+    .await;
+    // Some dialing rounds of the static peer (every 250 ms) pass.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(connections(&guest, "dialed").await, 1);
+    assert_eq!(connections(&host, "accepted").await, 1);
+    let status = host.status().await.unwrap();
+    let peers: Vec<_> = status
+        .spaces
+        .iter()
+        .find(|s| s.space_key == space)
+        .unwrap()
+        .peers
+        .iter()
+        .map(|p| p.device_key.clone())
+        .collect();
+    assert_eq!(peers, vec![guest.device_key().to_hex()]);
 }

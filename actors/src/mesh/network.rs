@@ -417,6 +417,14 @@ impl NetworkActor {
         self.next_id += 1;
         let id = self.next_id;
         let remote = conn.remote_address();
+        // A static peer reached another way (an invitation's dial, or it dialed us) is not
+        // dialed again: a second connection would replace this one and drop its channels.
+        for s in self.statics.iter_mut().filter(|s| s.addr == remote) {
+            s.device = Some(device);
+        }
+        let side = if originated { "dialed" } else { "accepted" };
+        self.metrics
+            .add("echo_connections_total", &[("side", side)], 1);
         if !originated {
             self.slots.insert(id, device, remote, known, Instant::now());
         }
@@ -651,6 +659,7 @@ impl Handler<ConnectionEvent> for NetworkActor {
     type Result = ();
     fn handle(&mut self, msg: ConnectionEvent, _: &mut Context<Self>) {
         let now = Instant::now();
+        tracing::debug!(event = ?msg, current = ?self.conns.iter().map(|(d, c)| (d.short(), c.id)).collect::<Vec<_>>(), "connection event");
         match msg {
             // A connection that was replaced speaks no more for its device.
             ConnectionEvent::ChannelOpened { device, id, .. }

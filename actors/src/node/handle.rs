@@ -210,6 +210,13 @@ impl NodeHandle {
     pub(crate) fn directory_for_tests(&self) -> &Addr<SpaceDirectory> {
         &self.directory
     }
+
+    /// This device's credential, as its Hello carries it.
+    pub(crate) async fn device_auth_for_tests(&self) -> crate::credentials::Credential {
+        let signer = self.identity.send(crate::identity::CurrentSigner).await;
+        #[allow(clippy::unwrap_used)] // a test helper: a node with an identity has a chain
+        signer.unwrap().unwrap().chain.unwrap()
+    }
 }
 
 /// Parses a key a user typed: 64 hex characters of an ed25519 point that is not of small

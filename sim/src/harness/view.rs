@@ -115,6 +115,32 @@ impl Cluster {
             .collect()
     }
 
+    /// Every node of `nodes` that has `device` (a device key) as a channel peer of the
+    /// shared space is a `checker` violation: a former member (`what`) is served only the
+    /// leaving channel that tells it, which no peer counts. Call it after that channel's
+    /// grace (2 s) has passed.
+    pub fn check_shut_out(
+        &mut self,
+        checker: &'static str,
+        nodes: &[usize],
+        device: &str,
+        what: &str,
+    ) {
+        let space = self.space.clone().unwrap_or_default();
+        for &n in nodes {
+            let (key, space) = (device.to_string(), space.clone());
+            let peer = self.call(n, move |h| async move {
+                let status = h.status().await.ok()?;
+                let s = status.spaces.into_iter().find(|s| s.space_key == space)?;
+                Some(s.peers.iter().any(|p| p.device_key == key))
+            });
+            if peer.flatten() == Some(true) {
+                let detail = format!("{} has {what} as a peer", self.nodes[n].name);
+                self.violation(checker, detail);
+            }
+        }
+    }
+
     /// The liveness phase: heal the network, restart every node that is down (crashed, or
     /// stopped: a member that left comes back, so that the writes it took away count), then
     /// all live members must show identical state and identical verdicts within `bound_ms`.

@@ -194,20 +194,7 @@ fn check_told(c: &mut Cluster, phone: usize, phone_key: &str, members: &[usize])
     }
     // Whatever channel told it has ended by now (its grace is 2 s).
     c.run_for(3_000);
-    let space = c.space.clone().unwrap_or_default();
-    for &m in members {
-        let key = phone_key.to_string();
-        let space = space.clone();
-        let peers = c.call(m, move |h| async move {
-            let status = h.status().await.ok()?;
-            let s = status.spaces.into_iter().find(|s| s.space_key == space)?;
-            Some(s.peers.iter().any(|p| p.device_key == key))
-        });
-        if peers.flatten() == Some(true) {
-            let detail = format!("{} has the revoked phone as a peer", c.nodes[m].name);
-            c.violation("revocation", detail);
-        }
-    }
+    c.check_shut_out("revocation", members, phone_key, "the revoked phone");
 }
 
 /// Every live member holds the phone's `written` blocks and denies exactly `cut..written`

@@ -437,6 +437,20 @@ impl Story {
             let pause = c.below(500);
             c.run_for(pause);
         }
+        // Whatever channel told it has ended by now (its grace is 2 s); nobody serves it
+        // since, though it keeps asking.
+        c.run_for(3_000);
+        let device = c.call(node, |h| async move {
+            h.status().await.ok().map(|s| s.device_key)
+        });
+        if let Some(Some(device)) = device {
+            let others: Vec<usize> = c
+                .live_members()
+                .into_iter()
+                .filter(|&m| m != node)
+                .collect();
+            c.check_shut_out("removal", &others, &device, &format!("the removed {name}"));
+        }
     }
 
     /// Heals everything and waits until every live member that is not removed shows the
