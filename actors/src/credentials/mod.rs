@@ -29,8 +29,8 @@ pub use genesis::{identity_space_genesis, space_genesis, SpaceGenesis, GENESIS_C
 pub use history::{ControlHistory, Position};
 pub use revocation::{Revocation, Revocations};
 pub use space_state::{
-    check_relayed_revocation, check_revocation, Applied, FeedInfo, Member, RuleError, SpaceState,
-    WriteDenied, MAX_CUT_FEEDS,
+    check_relayed_revocation, checked_revocation, Applied, FeedInfo, Member, RevokedDevice,
+    RuleError, SpaceState, WriteDenied, MAX_CUT_FEEDS,
 };
 pub use verified::{VerifiedCredentials, VERIFIED_LIMIT};
 

@@ -37,7 +37,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
-    check_relayed_revocation, check_revocation, Assertion, Credential, Position,
+    check_relayed_revocation, checked_revocation, Assertion, Credential, Position, RevokedDevice,
     VerifiedCredentials,
 };
 use crate::types::{Hash, PublicKey, Timeframe};
@@ -85,24 +85,11 @@ impl Revocation {
         if relayed {
             check_relayed_revocation(credential.subject.id, credential.issuer, revocation).ok()?;
         }
-        let Assertion::RevokeDevice {
+        let RevokedDevice {
             identity_key,
             device_key,
             cut,
-        } = &revocation.subject.assertion
-        else {
-            return None;
-        };
-        if !relayed {
-            check_revocation(
-                revocation.subject.id,
-                revocation.issuer,
-                identity_key,
-                device_key,
-                cut,
-            )
-            .ok()?;
-        }
+        } = checked_revocation(revocation).ok()?;
         let chain = verified.verify(revocation).ok()?;
         Some(Revocation {
             id,

@@ -248,14 +248,10 @@ impl SpaceState {
                     "IdentityProfile belongs to an identity",
                 ))
             }
-            Assertion::RevokeDevice {
-                identity_key,
-                device_key,
-                cut,
-            } => {
+            Assertion::RevokeDevice { .. } => {
                 // What it denies is decided by `Revocations` (space/core.rs); here only its
                 // shape: an identity revokes one of its own devices.
-                check_revocation(credential.subject.id, issuer, identity_key, device_key, cut)?;
+                checked_revocation(credential)?;
             }
             Assertion::RelayedRevocation { revocation } => {
                 // What it denies is decided by `Revocations`; here only its shape.
@@ -368,16 +364,27 @@ impl SpaceState {
     }
 }
 
+/// What a well-formed `RevokeDevice` credential says (see [`checked_revocation`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RevokedDevice<'a> {
+    pub identity_key: &'a PublicKey,
+    pub device_key: &'a PublicKey,
+    pub cut: &'a [(PublicKey, u64)],
+}
+
 /// The shape rules of a `RevokeDevice` credential (subject, issuer, cut), the same wherever
 /// it is read: the subject is the revoked device, the issuer its identity, and the cut names
-/// each feed once, at most [`MAX_CUT_FEEDS`] of them.
-pub fn check_revocation(
-    subject: PublicKey,
-    issuer: PublicKey,
-    identity_key: &PublicKey,
-    device_key: &PublicKey,
-    cut: &[(PublicKey, u64)],
-) -> Result<(), RuleError> {
+/// each feed once, at most [`MAX_CUT_FEEDS`] of them. Any other kind is `WrongKind`.
+pub fn checked_revocation(credential: &Credential) -> Result<RevokedDevice<'_>, RuleError> {
+    let Assertion::RevokeDevice {
+        identity_key,
+        device_key,
+        cut,
+    } = &credential.subject.assertion
+    else {
+        return Err(RuleError::WrongKind("not a device revocation"));
+    };
+    let (subject, issuer) = (credential.subject.id, credential.issuer);
     let not_allowed = |action: &str| RuleError::NotAllowed {
         issuer,
         action: action.into(),
@@ -399,11 +406,15 @@ pub fn check_revocation(
     if feeds.len() != cut.len() {
         return Err(not_allowed("name a feed twice in a revocation's cut"));
     }
-    Ok(())
+    Ok(RevokedDevice {
+        identity_key,
+        device_key,
+        cut,
+    })
 }
 
 /// The shape rules of a `RelayedRevocation` of `revocation`, about `subject`, issued by
-/// `issuer`: it copies a well-formed `RevokeDevice` (as [`check_revocation`] has it) of the
+/// `issuer`: it copies a well-formed `RevokeDevice` (as [`checked_revocation`] has it) of the
 /// subject device, by another identity than the relayer's (an identity writes its own
 /// revocations natively).
 pub fn check_relayed_revocation(
@@ -415,21 +426,16 @@ pub fn check_relayed_revocation(
         issuer,
         action: action.into(),
     };
-    let Assertion::RevokeDevice {
+    let RevokedDevice {
         identity_key,
         device_key,
-        cut,
-    } = &revocation.subject.assertion
-    else {
-        return Err(not_allowed("relay anything but a device revocation"));
+        ..
+    } = match checked_revocation(revocation) {
+        Err(RuleError::WrongKind(_)) => {
+            return Err(not_allowed("relay anything but a device revocation"))
+        }
+        other => other?,
     };
-    check_revocation(
-        revocation.subject.id,
-        revocation.issuer,
-        identity_key,
-        device_key,
-        cut,
-    )?;
     if subject != *device_key {
         return Err(not_allowed(
             "relay a revocation of a device other than the credential's subject",

@@ -15,7 +15,7 @@ use quinn::VarInt;
 use serde_json::json;
 
 use super::hello::STRANGER_DEADLINE;
-use super::test_util::{count, eventually, loopback, open_node, real_node};
+use super::test_util::{channel_peers, count, eventually, loopback, open_node, real_node};
 use super::MeshConfig;
 use crate::credentials::Role;
 use crate::replication::{Heads, WireMessage};
@@ -121,17 +121,11 @@ async fn rogue_reconnecting_strangers_cannot_keep_a_member_from_replicating() {
     let caught_up = started.elapsed();
     // And the flood keeps going a while, with b connected.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let peers = a.status().await.unwrap();
-    let a_peers: Vec<String> = peers
-        .spaces
-        .iter()
-        .find(|s| s.space_key == space)
-        .unwrap()
-        .peers
-        .iter()
-        .map(|p| p.device_key.clone())
-        .collect();
-    assert_eq!(a_peers, vec![b.device_key().to_hex()], "a's channels");
+    assert_eq!(
+        channel_peers(&a, &space).await,
+        vec![b.device_key().to_hex()],
+        "a's channels"
+    );
     stop.store(true, Ordering::Relaxed);
     for r in rogues {
         r.abort();

@@ -91,3 +91,17 @@ pub async fn count(node: &NodeHandle, space: &str) -> usize {
         .map(|v| v.len())
         .unwrap_or(0)
 }
+
+/// The device keys (hex) `node`'s status lists as channel peers of `space`.
+pub async fn channel_peers(node: &NodeHandle, space: &str) -> Vec<String> {
+    let status = node
+        .status()
+        .await
+        .unwrap_or_else(|e| panic!("status: {e}"));
+    status
+        .spaces
+        .into_iter()
+        .find(|s| s.space_key == space)
+        .map(|s| s.peers.into_iter().map(|p| p.device_key).collect())
+        .unwrap_or_default()
+}
