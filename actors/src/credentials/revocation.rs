@@ -76,20 +76,21 @@ impl Revocation {
         verified: &VerifiedCredentials,
         at: &Position<'_>,
     ) -> Option<Self> {
-        let (revocation, relayed) = match &credential.subject.assertion {
-            Assertion::RevokeDevice { .. } => (credential, false),
-            Assertion::RelayedRevocation { revocation } => (&**revocation, true),
+        // The same shape rules as `SpaceState::apply` has for either.
+        let (revocation, checked, relayed) = match &credential.subject.assertion {
+            Assertion::RevokeDevice { .. } => (credential, checked_revocation(credential), false),
+            Assertion::RelayedRevocation { revocation } => {
+                let (subject, relayer) = (credential.subject.id, credential.issuer);
+                let checked = check_relayed_revocation(subject, relayer, revocation);
+                (&**revocation, checked, true)
+            }
             _ => return None,
         };
-        // The same shape rules as `SpaceState::apply` has for either.
-        if relayed {
-            check_relayed_revocation(credential.subject.id, credential.issuer, revocation).ok()?;
-        }
         let RevokedDevice {
             identity_key,
             device_key,
             cut,
-        } = checked_revocation(revocation).ok()?;
+        } = checked.ok()?;
         let chain = verified.verify(revocation).ok()?;
         Some(Revocation {
             id,

@@ -416,37 +416,33 @@ pub fn checked_revocation(credential: &Credential) -> Result<RevokedDevice<'_>, 
 /// The shape rules of a `RelayedRevocation` of `revocation`, about `subject`, issued by
 /// `issuer`: it copies a well-formed `RevokeDevice` (as [`checked_revocation`] has it) of the
 /// subject device, by another identity than the relayer's (an identity writes its own
-/// revocations natively).
+/// revocations natively). Gives what the copied revocation says.
 pub fn check_relayed_revocation(
     subject: PublicKey,
     issuer: PublicKey,
     revocation: &Credential,
-) -> Result<(), RuleError> {
+) -> Result<RevokedDevice<'_>, RuleError> {
     let not_allowed = |action: &str| RuleError::NotAllowed {
         issuer,
         action: action.into(),
     };
-    let RevokedDevice {
-        identity_key,
-        device_key,
-        ..
-    } = match checked_revocation(revocation) {
+    let revoked = match checked_revocation(revocation) {
         Err(RuleError::WrongKind(_)) => {
             return Err(not_allowed("relay anything but a device revocation"))
         }
         other => other?,
     };
-    if subject != *device_key {
+    if subject != *revoked.device_key {
         return Err(not_allowed(
             "relay a revocation of a device other than the credential's subject",
         ));
     }
-    if *identity_key == issuer {
+    if *revoked.identity_key == issuer {
         return Err(not_allowed(
             "relay a revocation of one's own device (write it in this space instead)",
         ));
     }
-    Ok(())
+    Ok(revoked)
 }
 
 /// Most feeds a revocation's cut names (a device has two per space).
